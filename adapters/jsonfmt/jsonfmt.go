@@ -1,0 +1,260 @@
+// Package jsonfmt decodes portsync's canonical JSON wire formats: the agency
+// event (DESIGN 3.1) and the TOS event (DESIGN 3.2). It registers the format
+// "json". Validation is strict and every rejection names the field and the
+// value; unknown fields are ignored.
+package jsonfmt
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+func init() {
+	adapters.RegisterFormat("json", adapters.Format{New: newDecoder})
+}
+
+// MaxContainers is the most containers one agency event may name.
+const MaxContainers = 1000
+
+const maxIDLen = 256
+
+func newDecoder(cfg config.Source) (adapters.Decoder, error) {
+	if cfg.Kind == config.KindTOS {
+		return decoderFunc(func(p []byte) (adapters.Record, error) {
+			ev, err := DecodeTOSEvent(p)
+			return adapters.Record{TOS: ev}, err
+		}), nil
+	}
+	return decoderFunc(func(p []byte) (adapters.Record, error) {
+		ev, err := DecodeAgencyEvent(p)
+		return adapters.Record{Agency: ev}, err
+	}), nil
+}
+
+type decoderFunc func([]byte) (adapters.Record, error)
+
+func (f decoderFunc) Decode(payload []byte) []adapters.Record {
+	r, err := f(payload)
+	if err != nil {
+		return []adapters.Record{{Err: err}}
+	}
+	return []adapters.Record{r}
+}
+
+// fields is a JSON object kept raw so each field is checked on its own and
+// named in the error.
+type fields map[string]json.RawMessage
+
+func parseObject(payload []byte) (fields, error) {
+	if !utf8.Valid(payload) {
+		return nil, state.Reject(state.CodeMalformed, "payload is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, state.Reject(state.CodeMalformed, "payload is not a JSON object: %s", quote(trimmed))
+	}
+	var f fields
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		return nil, state.Reject(state.CodeMalformed, "payload is not valid JSON: %v", err)
+	}
+	return f, nil
+}
+
+func quote(b []byte) string {
+	const max = 80
+	if len(b) > max {
+		return fmt.Sprintf("%q...", b[:max])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+func (f fields) str(name string, required bool) (string, error) {
+	raw, ok := f[name]
+	if !ok || string(raw) == "null" {
+		if required {
+			return "", state.Reject(state.CodeInvalidField, "field %q is required", name)
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", state.Reject(state.CodeInvalidField, "field %q: want a string, got %s", name, quote(raw))
+	}
+	s = strings.TrimSpace(s)
+	if required && s == "" {
+		return "", state.Reject(state.CodeInvalidField, "field %q: must not be empty", name)
+	}
+	return s, nil
+}
+
+func (f fields) id() (string, error) {
+	id, err := f.str("id", true)
+	if err == nil && len(id) > maxIDLen {
+		err = state.Reject(state.CodeInvalidField, "field \"id\": longer than %d characters", maxIDLen)
+	}
+	return id, err
+}
+
+func (f fields) at() (time.Time, error) {
+	s, err := f.str("at", true)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, state.Reject(state.CodeInvalidField, "field \"at\": want an RFC 3339 time with offset such as 2026-11-28T10:15:00+08:00, got %q", s)
+	}
+	return t, nil
+}
+
+func (f fields) strings(name string) ([]string, bool, error) {
+	raw, ok := f[name]
+	if !ok || string(raw) == "null" {
+		return nil, false, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, true, state.Reject(state.CodeInvalidField, "field %q: want a list of strings, got %s", name, quote(raw))
+	}
+	out := make([]string, len(list))
+	for i, item := range list {
+		if err := json.Unmarshal(item, &out[i]); err != nil {
+			return nil, true, state.Reject(state.CodeInvalidField, "field %q: item %d: want a string, got %s", name, i, quote(item))
+		}
+	}
+	return out, true, nil
+}
+
+// DecodeAgencyEvent decodes and validates an agency event (DESIGN 3.1).
+// The error is a *state.Rejection. Whether the agency is configured, and
+// whether the source may speak for it, is the engine's to check.
+func DecodeAgencyEvent(payload []byte) (*state.AgencyEvent, error) {
+	f, err := parseObject(payload)
+	if err != nil {
+		return nil, err
+	}
+	ev := &state.AgencyEvent{}
+	if ev.ID, err = f.id(); err != nil {
+		return nil, err
+	}
+	if ev.Agency, err = f.str("agency", true); err != nil {
+		return nil, err
+	}
+	status, err := f.str("status", true)
+	if err != nil {
+		return nil, err
+	}
+	ev.Status = state.Status(status)
+	if ev.Status != state.Released && ev.Status != state.Held {
+		return nil, state.Reject(state.CodeInvalidField, "field \"status\": want \"released\" or \"held\", got %q", status)
+	}
+	list, present, err := f.strings("containers")
+	if err != nil {
+		return nil, err
+	}
+	if !present || len(list) == 0 {
+		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d container numbers, got none", MaxContainers)
+	}
+	if len(list) > MaxContainers {
+		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d container numbers, got %d", MaxContainers, len(list))
+	}
+	if ev.Containers, err = parseContainers(list); err != nil {
+		return nil, err
+	}
+	if ev.BL, err = f.str("bl", false); err != nil {
+		return nil, err
+	}
+	if ev.Declaration, err = f.str("declaration", false); err != nil {
+		return nil, err
+	}
+	if ev.Reason, err = f.str("reason", false); err != nil {
+		return nil, err
+	}
+	if ev.At, err = f.at(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// parseContainers validates each number and drops repeats, keeping order.
+func parseContainers(list []string) ([]string, error) {
+	out := make([]string, 0, len(list))
+	for i, raw := range list {
+		id, err := state.ParseContainer(raw)
+		if err != nil {
+			rej := err.(*state.Rejection)
+			return nil, state.Reject(rej.Code, "field \"containers\": item %d: %s", i, rej.Reason)
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// DecodeTOSEvent decodes and validates a TOS event (DESIGN 3.2).
+func DecodeTOSEvent(payload []byte) (*state.TOSEvent, error) {
+	f, err := parseObject(payload)
+	if err != nil {
+		return nil, err
+	}
+	ev := &state.TOSEvent{}
+	if ev.ID, err = f.id(); err != nil {
+		return nil, err
+	}
+	c, err := f.str("container", true)
+	if err != nil {
+		return nil, err
+	}
+	if ev.Container, err = state.ParseContainer(c); err != nil {
+		rej := err.(*state.Rejection)
+		return nil, state.Reject(rej.Code, "field \"container\": %s", rej.Reason)
+	}
+	if ev.Event, err = f.str("event", true); err != nil {
+		return nil, err
+	}
+	switch ev.Event {
+	case state.TOSArrived, state.TOSHolds, state.TOSDeparted:
+	default:
+		return nil, state.Reject(state.CodeInvalidField, "field \"event\": want \"arrived\", \"holds\" or \"departed\", got %q", ev.Event)
+	}
+	holds, present, err := f.strings("holds")
+	if err != nil {
+		return nil, err
+	}
+	if !present && ev.Event != state.TOSDeparted {
+		return nil, state.Reject(state.CodeInvalidField, "field \"holds\" is required for event %q (send [] for no holds)", ev.Event)
+	}
+	ev.HasHolds = present
+	if ev.Holds, err = NormaliseHolds(holds); err != nil {
+		return nil, err
+	}
+	if ev.At, err = f.at(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// NormaliseHolds trims, upper-cases, de-duplicates and sorts hold codes, so
+// that two snapshots of the same holds compare equal.
+func NormaliseHolds(holds []string) ([]string, error) {
+	out := make([]string, 0, len(holds))
+	for i, h := range holds {
+		code := strings.ToUpper(strings.TrimSpace(h))
+		if code == "" || len(code) > 64 {
+			return nil, state.Reject(state.CodeInvalidField, "field \"holds\": item %d: want a hold code of 1 to 64 characters, got %q", i, h)
+		}
+		out = append(out, code)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

@@ -1,0 +1,127 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	stdsync "sync"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+func init() {
+	adapters.RegisterSource("mqtt", adapters.SourceType{New: newSource, Check: checkSource})
+	adapters.RegisterSink("mqtt", adapters.SinkType[adapters.Sink]{New: newSink, Check: checkSink})
+	adapters.RegisterChannel("mqtt", adapters.SinkType[adapters.Notifier]{New: newChannel, Check: checkSink})
+}
+
+func checkSource(cfg config.Source) []config.KeyError {
+	var errs []config.KeyError
+	if cfg.Broker == "" {
+		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for an mqtt source"})
+	}
+	if cfg.Topic == "" {
+		errs = append(errs, config.KeyError{Key: "topic", Msg: "required for an mqtt source"})
+	}
+	return errs
+}
+
+func checkSink(cfg config.Sink) []config.KeyError {
+	var errs []config.KeyError
+	if cfg.Broker == "" {
+		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for mqtt"})
+	}
+	if cfg.Topic == "" {
+		errs = append(errs, config.KeyError{Key: "topic", Msg: "required for mqtt"})
+	}
+	return errs
+}
+
+// source subscribes to one topic on a shared connection.
+type source struct {
+	broker adapters.Broker
+	topic  string
+	qos    byte
+
+	mu      stdsync.Mutex
+	stopped bool
+}
+
+func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
+	b, err := env.Broker(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
+	}
+	return &source{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+}
+
+func (s *source) Start(_ context.Context, deliver adapters.Deliver) error {
+	s.broker.Subscribe(s.topic, s.qos, func(m adapters.Message) {
+		s.mu.Lock()
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped {
+			return // not acknowledged: the broker delivers it again
+		}
+		deliver(m)
+	})
+	return nil
+}
+
+func (s *source) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+}
+
+// sink publishes TOS commands (DESIGN 3.3) on one topic.
+type sink struct {
+	broker adapters.Broker
+	topic  string
+	qos    byte
+}
+
+func newSink(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
+	b, err := env.Broker(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	return &sink{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+}
+
+func (s *sink) Send(ctx context.Context, cmds []state.Command) error {
+	payloads := make([][]byte, len(cmds))
+	for i, c := range cmds {
+		p, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode command %s: %w", c.ID, err)
+		}
+		payloads[i] = p
+	}
+	return s.broker.PublishQoS(ctx, s.topic, s.qos, payloads)
+}
+
+// channel publishes alerts (DESIGN 3.4) on one topic.
+type channel sink
+
+func newChannel(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
+	b, err := env.Broker(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("alert channel: %w", err)
+	}
+	return &channel{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+}
+
+func (c *channel) Notify(ctx context.Context, alerts []state.Alert) error {
+	payloads := make([][]byte, len(alerts))
+	for i, a := range alerts {
+		p, err := adapters.EncodeAlert(a)
+		if err != nil {
+			return err
+		}
+		payloads[i] = p
+	}
+	return c.broker.PublishQoS(ctx, c.topic, c.qos, payloads)
+}

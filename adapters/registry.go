@@ -1,0 +1,260 @@
+// Package adapters owns the registry of portsync's transports and formats
+// and the small interfaces they implement. Each sub-package is one transport
+// or format and registers itself by its configuration type name in an init
+// function, as CoreDNS plugins and Telegraf inputs do; the binary imports
+// the sub-packages it ships.
+package adapters
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	stdsync "sync"
+	"time"
+
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// MaxPayload is the largest inbound message portsync reads; larger ones are
+// dead-lettered as too_large without being read whole.
+const MaxPayload = 1 << 20
+
+// Message is one inbound message from a source. Ack tells the source that
+// the message is durable in the store; it is nil where the transport needs
+// no acknowledgement. Ack is called exactly once, after the commit.
+type Message struct {
+	Payload    []byte
+	TooLarge   bool // Payload was cut at MaxPayload
+	Ack        func()
+	ReceivedAt time.Time
+}
+
+// Deliver hands a message to the engine. It may block while the engine's
+// queue is full, which is how back-pressure reaches the transport.
+type Deliver func(Message)
+
+// Source produces inbound messages.
+type Source interface {
+	// Start begins delivering messages; it must not block.
+	Start(ctx context.Context, deliver Deliver) error
+	// Stop stops delivering; messages already delivered may still be acked.
+	Stop()
+}
+
+// Sink delivers TOS commands. Send returns nil once every command is
+// accepted by the transport (for MQTT: PUBACK from the broker).
+type Sink interface {
+	Send(ctx context.Context, cmds []state.Command) error
+}
+
+// Notifier delivers alerts to a channel.
+type Notifier interface {
+	Notify(ctx context.Context, alerts []state.Alert) error
+}
+
+// Publisher publishes the retained integrated status of containers.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
+}
+
+// Broker is a shared connection to an MQTT broker. Subscribe must be called
+// before Connect, so that the backlog a persistent session holds is routed
+// and acknowledged from the first packet.
+type Broker interface {
+	Publisher
+	Subscribe(topic string, qos byte, handler func(Message))
+	PublishQoS(ctx context.Context, topic string, qos byte, payloads [][]byte) error
+	Connect(ctx context.Context) error
+	Disconnect()
+	// Ready reports whether the connection is up and every subscription
+	// is acknowledged; reason says what is missing.
+	Ready() (ok bool, reason string)
+}
+
+// Env is what a factory may use to build an adapter.
+type Env struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Brokers map[string]Broker
+}
+
+// Broker returns the named broker or an error naming it.
+func (e *Env) Broker(name string) (Broker, error) {
+	b, ok := e.Brokers[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown broker %q", name)
+	}
+	return b, nil
+}
+
+// Record is one event decoded from a message, or the reason it could not be.
+// Position locates the record in a multi-record message ("record 3",
+// "segment 12") for the dead letter.
+type Record struct {
+	Agency   *state.AgencyEvent
+	TOS      *state.TOSEvent
+	Err      error
+	Position string
+}
+
+// Decoder turns a payload into records.
+type Decoder interface {
+	Decode(payload []byte) []Record
+}
+
+// SourceType builds sources of one configuration type.
+type SourceType struct {
+	New   func(env *Env, cfg config.Source) (Source, error)
+	Check func(cfg config.Source) []config.KeyError
+}
+
+// SinkType builds TOS command sinks or alert channels of one type.
+type SinkType[T any] struct {
+	New   func(env *Env, cfg config.Sink) (T, error)
+	Check func(cfg config.Sink) []config.KeyError
+}
+
+// Format builds decoders for one configuration format name.
+type Format struct {
+	New func(cfg config.Source) (Decoder, error)
+}
+
+var (
+	mu       stdsync.RWMutex
+	sources  = map[string]SourceType{}
+	sinks    = map[string]SinkType[Sink]{}
+	channels = map[string]SinkType[Notifier]{}
+	formats  = map[string]Format{}
+)
+
+func register[T any](m map[string]T, kind, name string, v T) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := m[name]; dup {
+		panic(fmt.Sprintf("adapters: %s type %q registered twice", kind, name))
+	}
+	m[name] = v
+}
+
+func lookup[T any](m map[string]T, name string) (T, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	v, ok := m[name]
+	return v, ok
+}
+
+// RegisterSource registers a source type. It panics on a duplicate name.
+func RegisterSource(name string, t SourceType) { register(sources, "source", name, t) }
+
+// RegisterSink registers a TOS sink type.
+func RegisterSink(name string, t SinkType[Sink]) { register(sinks, "sink", name, t) }
+
+// RegisterChannel registers an alert channel type.
+func RegisterChannel(name string, t SinkType[Notifier]) { register(channels, "channel", name, t) }
+
+// RegisterFormat registers a message format.
+func RegisterFormat(name string, f Format) { register(formats, "format", name, f) }
+
+// NewSource builds the source cfg describes.
+func NewSource(env *Env, cfg config.Source) (Source, error) {
+	t, ok := lookup(sources, cfg.Type)
+	if !ok {
+		return nil, fmt.Errorf("source %s: unknown type %q", cfg.Name, cfg.Type)
+	}
+	return t.New(env, cfg)
+}
+
+// NewSink builds the TOS sink cfg describes.
+func NewSink(env *Env, cfg config.Sink) (Sink, error) {
+	t, ok := lookup(sinks, cfg.Type)
+	if !ok {
+		return nil, fmt.Errorf("sink: unknown type %q", cfg.Type)
+	}
+	return t.New(env, cfg)
+}
+
+// NewChannel builds the alert channel cfg describes.
+func NewChannel(env *Env, cfg config.Sink) (Notifier, error) {
+	t, ok := lookup(channels, cfg.Type)
+	if !ok {
+		return nil, fmt.Errorf("alert channel: unknown type %q", cfg.Type)
+	}
+	return t.New(env, cfg)
+}
+
+// NewDecoder builds the decoder for a source's format.
+func NewDecoder(cfg config.Source) (Decoder, error) {
+	f, ok := lookup(formats, cfg.Format)
+	if !ok {
+		return nil, fmt.Errorf("source %s: unknown format %q", cfg.Name, cfg.Format)
+	}
+	return f.New(cfg)
+}
+
+// Registry is the registry as config.Registry, for validation.
+var Registry config.Registry = registry{}
+
+type registry struct{}
+
+func check[T any](m map[string]T, name string, c func(T) []config.KeyError) (bool, []config.KeyError) {
+	t, ok := lookup(m, name)
+	if !ok {
+		return false, nil
+	}
+	return true, c(t)
+}
+
+func (registry) CheckSource(s config.Source) (bool, []config.KeyError) {
+	return check(sources, s.Type, func(t SourceType) []config.KeyError { return callCheck(t.Check, s) })
+}
+
+func (registry) CheckSink(s config.Sink) (bool, []config.KeyError) {
+	return check(sinks, s.Type, func(t SinkType[Sink]) []config.KeyError { return callCheck(t.Check, s) })
+}
+
+func (registry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
+	return check(channels, s.Type, func(t SinkType[Notifier]) []config.KeyError { return callCheck(t.Check, s) })
+}
+
+func (registry) HasFormat(name string) bool {
+	_, ok := lookup(formats, name)
+	return ok
+}
+
+func callCheck[C any](f func(C) []config.KeyError, c C) []config.KeyError {
+	if f == nil {
+		return nil
+	}
+	return f(c)
+}
+
+// alertWire is the alert as it goes on the wire (DESIGN 3.4): the stored
+// alert without its delivery bookkeeping.
+type alertWire struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Severity  string    `json:"severity"`
+	State     string    `json:"state"`
+	Terminal  string    `json:"terminal"`
+	Container string    `json:"container,omitempty"`
+	Agency    string    `json:"agency,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	Since     time.Time `json:"since"`
+	Summary   string    `json:"summary"`
+	At        time.Time `json:"at"`
+}
+
+// EncodeAlert encodes a as the wire format of DESIGN 3.4.
+func EncodeAlert(a state.Alert) ([]byte, error) {
+	data, err := json.Marshal(alertWire{
+		ID: a.ID, Kind: a.Kind, Severity: a.Severity, State: a.State, Terminal: a.Terminal,
+		Container: a.Container, Agency: a.Agency, Source: a.Source,
+		Since: a.Since.UTC(), Summary: a.Summary, At: a.At.UTC(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode alert %s: %w", a.ID, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,2 @@
+package main
+func cmdDemo(args []string) int { return 0 }

@@ -1,0 +1,58 @@
+// Command portsync is the daemon that keeps a container terminal's holds in
+// step with the border agencies, and the tools to check and query it.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	// The adapters portsync ships; each registers itself by type name.
+	_ "github.com/portsync/portsync/adapters/jsonfmt"
+	_ "github.com/portsync/portsync/adapters/mqtt"
+)
+
+const usage = `usage: portsync VERB [flags]
+
+verbs:
+  run -config FILE                     run the daemon in the foreground
+  demo [-http ADDR] [-state-dir DIR]   everything on one machine, with a simulated customs and TOS
+  check -config FILE                   validate a configuration file
+  status [-addr URL] CONTAINER...      a container's integrated view
+  mismatches [-addr URL]               the open mismatches
+  history [-addr URL] CONTAINER        a container's journal
+  backup [-addr URL] -o FILE           a consistent copy of the store, taken live
+
+Query verbs print a table; -json prints JSON. The API token comes from
+-token-file or PORTSYNC_TOKEN.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	verb, args := os.Args[1], os.Args[2:]
+	var code int
+	switch verb {
+	case "run":
+		code = cmdRun(args)
+	case "demo":
+		code = cmdDemo(args)
+	case "check":
+		code = cmdCheck(args)
+	case "status":
+		code = cmdStatus(args)
+	case "mismatches":
+		code = cmdMismatches(args)
+	case "history":
+		code = cmdHistory(args)
+	case "backup":
+		code = cmdBackup(args)
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "portsync: unknown verb %q\n\n%s", verb, usage)
+		code = 2
+	}
+	os.Exit(code)
+}

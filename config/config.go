@@ -1,0 +1,373 @@
+// Package config owns portsync's configuration file (DESIGN section 4): its
+// types, a strict YAML decoder that reports every problem with its line and
+// key, defaults, and validation. It depends on nothing else in portsync;
+// adapter-specific checks come in through the Registry interface.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Terminal      string            `yaml:"terminal"`
+	StateDir      string            `yaml:"state_dir"`
+	Log           Log               `yaml:"log"`
+	Agencies      map[string]Agency `yaml:"agencies"`
+	ReleasePolicy ReleasePolicy     `yaml:"release_policy"`
+	Brokers       map[string]Broker `yaml:"brokers"`
+	Sources       []Source          `yaml:"sources"`
+	TOS           TOS               `yaml:"tos"`
+	SLA           SLA               `yaml:"sla"`
+	Alerts        Alerts            `yaml:"alerts"`
+	StatusTopic   string            `yaml:"status_topic"`
+	HTTP          HTTP              `yaml:"http"`
+	Schedules     Schedules         `yaml:"schedules"`
+	Retention     Retention         `yaml:"retention"`
+
+	// File is the path the configuration was read from.
+	File string `yaml:"-"`
+	// lines maps dotted keys to their line in File.
+	lines map[string]int
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Agency is a border agency and the TOS hold code it maps to.
+type Agency struct {
+	TOSHold     string `yaml:"tos_hold"`
+	WhenUnknown string `yaml:"when_unknown"` // hold (default) or ignore
+}
+
+// Policies for an agency whose status is unknown.
+const (
+	WhenUnknownHold   = "hold"
+	WhenUnknownIgnore = "ignore"
+)
+
+// ReleasePolicy says which agencies must release a container to clear it.
+type ReleasePolicy struct {
+	Required []string `yaml:"required"`
+}
+
+// Broker is an MQTT broker connection.
+type Broker struct {
+	URL          string `yaml:"url"`
+	ClientID     string `yaml:"client_id"`
+	UsernameFile string `yaml:"username_file"`
+	PasswordFile string `yaml:"password_file"`
+	TLS          TLS    `yaml:"tls"`
+}
+
+// TLS names the files of a TLS client configuration.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Source is where agency or TOS events come from. Which keys apply depends
+// on Type; the adapter registered for the type checks them.
+type Source struct {
+	Name      string `yaml:"name"`
+	Type      string `yaml:"type"`
+	Broker    string `yaml:"broker"`
+	Topic     string `yaml:"topic"`
+	QoS       *int   `yaml:"qos"`
+	Kind      string `yaml:"kind"`   // agency or tos
+	Agency    string `yaml:"agency"` // the only agency an agency source may speak for
+	Format    string `yaml:"format"`
+	URL       string `yaml:"url"`
+	Schedule  string `yaml:"schedule"`
+	Cursor    Cursor `yaml:"cursor"`
+	TokenFile string `yaml:"token_file"`
+	Dir       string `yaml:"dir"`
+}
+
+// Source kinds.
+const (
+	KindAgency = "agency"
+	KindTOS    = "tos"
+)
+
+// Cursor says how a polling source pages: the query parameter it sends and
+// the answer field it reads the next value from.
+type Cursor struct {
+	Param string `yaml:"param"`
+	Field string `yaml:"field"`
+}
+
+// TOS configures the terminal operating system side.
+type TOS struct {
+	Sink     Sink  `yaml:"sink"`
+	Snapshot *Sink `yaml:"snapshot"`
+}
+
+// Sink is an outbound endpoint: a TOS command sink, a TOS snapshot poll or
+// an alert channel.
+type Sink struct {
+	Type      string `yaml:"type"`
+	Broker    string `yaml:"broker"`
+	Topic     string `yaml:"topic"`
+	QoS       *int   `yaml:"qos"`
+	URL       string `yaml:"url"`
+	Schedule  string `yaml:"schedule"`
+	TokenFile string `yaml:"token_file"`
+	Name      string `yaml:"name"`
+}
+
+// SLA bounds how long a mismatch may last and how often commands are
+// re-sent.
+type SLA struct {
+	ApplyWithin time.Duration `yaml:"apply_within"`
+	RetryAfter  time.Duration `yaml:"retry_after"`
+}
+
+// MaxRetryAfter caps the doubling re-send interval of a command.
+const MaxRetryAfter = 5 * time.Minute
+
+// Alerts configures alert delivery.
+type Alerts struct {
+	RepeatInterval time.Duration `yaml:"repeat_interval"`
+	Channels       []Sink        `yaml:"channels"`
+}
+
+// HTTP configures the API and dashboard listener.
+type HTTP struct {
+	Listen    string `yaml:"listen"`
+	TokenFile string `yaml:"token_file"`
+}
+
+// Schedules are cron specs for periodic work.
+type Schedules struct {
+	Sweep     string `yaml:"sweep"`
+	Retention string `yaml:"retention"`
+}
+
+// Retention bounds how long the journal and dedupe keys are kept.
+type Retention struct {
+	Journal time.Duration `yaml:"journal"`
+}
+
+// Defaults.
+const (
+	DefaultListen = "127.0.0.1:9740"
+	DefaultQoS    = 1
+	DefaultFormat = "json"
+)
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int
+	Key  string
+	Msg  string
+}
+
+func (e Error) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Key, e.Msg)
+}
+
+// Errors is every problem found in a configuration file, one a line.
+type Errors []Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// KeyError is a problem an adapter found in its part of the configuration;
+// Key is relative to that part (e.g. "topic").
+type KeyError struct {
+	Key string
+	Msg string
+}
+
+// Registry answers which adapter types exist and checks their settings.
+// The adapters package implements it; config does not depend on adapters.
+type Registry interface {
+	CheckSource(s Source) (known bool, errs []KeyError)
+	CheckSink(s Sink) (known bool, errs []KeyError)
+	CheckChannel(s Sink) (known bool, errs []KeyError)
+	HasFormat(name string) bool
+}
+
+// Load reads, decodes, defaults and validates the file at path. The error,
+// if any, is an Errors listing every problem.
+func Load(path string, reg Registry) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Line: 0, Msg: err.Error()}}
+	}
+	return Parse(path, data, reg)
+}
+
+// Parse is Load for a file already read.
+func Parse(path string, data []byte, reg Registry) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{{File: path, Line: yamlErrorLine(err), Msg: "invalid YAML: " + err.Error()}}
+	}
+	c := &Config{File: path}
+	d := &decoder{lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		d.decode(&root, reflect.ValueOf(c).Elem(), "")
+	}
+	c.lines = d.lines
+	errs := d.errs
+	if len(errs) == 0 {
+		c.setDefaults()
+		errs = c.validate(reg)
+	}
+	if len(errs) > 0 {
+		for i := range errs {
+			errs[i].File = path
+		}
+		slices.SortStableFunc(errs, func(a, b Error) int { return a.Line - b.Line })
+		return nil, Errors(errs)
+	}
+	return c, nil
+}
+
+func yamlErrorLine(err error) int {
+	var n int
+	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &n); scanErr == nil {
+		return n
+	}
+	return 0
+}
+
+// Line returns the line of a dotted key in the file, or of its nearest
+// parent that has one.
+func (c *Config) Line(key string) int {
+	for key != "" {
+		if n, ok := c.lines[key]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+func (c *Config) setDefaults() {
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	for name, a := range c.Agencies {
+		if a.WhenUnknown == "" {
+			a.WhenUnknown = WhenUnknownHold
+			c.Agencies[name] = a
+		}
+	}
+	if len(c.ReleasePolicy.Required) == 0 {
+		c.ReleasePolicy.Required = c.AgencyNames()
+	}
+	for name, b := range c.Brokers {
+		if b.ClientID == "" {
+			b.ClientID = "portsync-" + c.Terminal + "-" + name
+			c.Brokers[name] = b
+		}
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.QoS == nil {
+			s.QoS = ptr(DefaultQoS)
+		}
+		if s.Format == "" {
+			s.Format = DefaultFormat
+		}
+	}
+	if c.TOS.Sink.QoS == nil {
+		c.TOS.Sink.QoS = ptr(DefaultQoS)
+	}
+	for i := range c.Alerts.Channels {
+		ch := &c.Alerts.Channels[i]
+		if ch.QoS == nil {
+			ch.QoS = ptr(DefaultQoS)
+		}
+		if ch.Name == "" {
+			ch.Name = fmt.Sprintf("%s-%d", ch.Type, i)
+		}
+	}
+	if c.TOS.Sink.Name == "" {
+		c.TOS.Sink.Name = "tos-" + c.TOS.Sink.Type
+	}
+	if c.SLA.ApplyWithin == 0 {
+		c.SLA.ApplyWithin = 2 * time.Minute
+	}
+	if c.SLA.RetryAfter == 0 {
+		c.SLA.RetryAfter = 15 * time.Second
+	}
+	if c.Alerts.RepeatInterval == 0 {
+		c.Alerts.RepeatInterval = 30 * time.Minute
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultListen
+	}
+	if c.Schedules.Sweep == "" {
+		c.Schedules.Sweep = "*/5 * * * *"
+	}
+	if c.Schedules.Retention == "" {
+		c.Schedules.Retention = "0 3 * * *"
+	}
+	if c.Retention.Journal == 0 {
+		c.Retention.Journal = 90 * 24 * time.Hour
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// AgencyNames returns the configured agencies, sorted.
+func (c *Config) AgencyNames() []string {
+	names := make([]string, 0, len(c.Agencies))
+	for name := range c.Agencies {
+		names = append(names, name)
+	}
+	sortStrings(names)
+	return names
+}
+
+func sortStrings(s []string) { slices.Sort(s) }
+
+// CronParser parses the schedule specs portsync accepts: five fields, or a
+// descriptor such as @hourly or "@every 30s".
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ReadSecret reads a secret file, trimmed of surrounding white space.
+func ReadSecret(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(data))
+	if s == "" {
+		return "", errors.New("file is empty")
+	}
+	return s, nil
+}

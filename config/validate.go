@@ -1,0 +1,192 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+)
+
+// validator collects semantic errors with the line of the key they concern.
+type validator struct {
+	c    *Config
+	errs []Error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, Error{Line: v.c.Line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) required(key, value string) bool {
+	if value == "" {
+		v.fail(key, "required")
+		return false
+	}
+	return true
+}
+
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	if !slices.Contains(allowed, value) {
+		v.fail(key, "%q is not one of %v", value, allowed)
+	}
+}
+
+func (v *validator) secret(key, path string) {
+	if path == "" {
+		return
+	}
+	if _, err := ReadSecret(path); err != nil {
+		v.fail(key, "cannot read secret file %s: %v", path, err)
+	}
+}
+
+func (v *validator) cron(key, spec string) {
+	if spec == "" {
+		return
+	}
+	if _, err := CronParser.Parse(spec); err != nil {
+		v.fail(key, "bad cron expression %q: %v", spec, err)
+	}
+}
+
+func (v *validator) agency(key, name string) {
+	if _, ok := v.c.Agencies[name]; !ok {
+		v.fail(key, "unknown agency %q (configured: %v)", name, v.c.AgencyNames())
+	}
+}
+
+func (v *validator) broker(key, name string) {
+	if _, ok := v.c.Brokers[name]; !ok {
+		v.fail(key, "unknown broker %q", name)
+	}
+}
+
+func (v *validator) adapter(prefix string, known bool, kind, typ string, errs []KeyError) {
+	if !known {
+		v.fail(prefix+".type", "unknown %s type %q", kind, typ)
+		return
+	}
+	for _, e := range errs {
+		v.fail(prefix+"."+e.Key, "%s", e.Msg)
+	}
+}
+
+func (c *Config) validate(reg Registry) []Error {
+	v := &validator{c: c}
+	v.required("terminal", c.Terminal)
+	v.required("state_dir", c.StateDir)
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+
+	if len(c.Agencies) == 0 {
+		v.fail("agencies", "at least one agency is required")
+	}
+	holds := map[string]string{}
+	for _, name := range c.AgencyNames() {
+		a, key := c.Agencies[name], "agencies."+name
+		if v.required(key+".tos_hold", a.TOSHold) {
+			if other, dup := holds[a.TOSHold]; dup {
+				v.fail(key+".tos_hold", "hold code %q is already used by agency %s", a.TOSHold, other)
+			}
+			holds[a.TOSHold] = name
+		}
+		v.oneOf(key+".when_unknown", a.WhenUnknown, WhenUnknownHold, WhenUnknownIgnore)
+	}
+	for i, name := range c.ReleasePolicy.Required {
+		v.agency(fmt.Sprintf("release_policy.required[%d]", i), name)
+	}
+
+	for name, b := range c.Brokers {
+		key := "brokers." + name
+		if v.required(key+".url", b.URL) {
+			if u, err := url.Parse(b.URL); err != nil || u.Host == "" {
+				v.fail(key+".url", "bad broker URL %q: want scheme://host:port", b.URL)
+			} else {
+				v.oneOf(key+".url", u.Scheme, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss")
+			}
+		}
+		v.secret(key+".username_file", b.UsernameFile)
+		v.secret(key+".password_file", b.PasswordFile)
+		v.secret(key+".tls.ca_file", b.TLS.CAFile)
+		v.secret(key+".tls.cert_file", b.TLS.CertFile)
+		v.secret(key+".tls.key_file", b.TLS.KeyFile)
+		if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
+			v.fail(key+".tls", "cert_file and key_file go together")
+		}
+	}
+
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		if v.required(key+".name", s.Name) {
+			if names[s.Name] {
+				v.fail(key+".name", "duplicate source name %q", s.Name)
+			}
+			names[s.Name] = true
+		}
+		if !v.required(key+".type", s.Type) {
+			continue
+		}
+		v.oneOf(key+".kind", s.Kind, KindAgency, KindTOS)
+		switch {
+		case s.Kind == KindAgency && s.Agency == "":
+			v.fail(key+".agency", "required for an agency source: name the one agency it speaks for")
+		case s.Kind == KindAgency:
+			v.agency(key+".agency", s.Agency)
+		case s.Kind == KindTOS && s.Agency != "":
+			v.fail(key+".agency", "a tos source speaks for no agency")
+		}
+		if !reg.HasFormat(s.Format) {
+			v.fail(key+".format", "unknown format %q", s.Format)
+		}
+		if *s.QoS < 0 || *s.QoS > 2 {
+			v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
+		}
+		if s.Broker != "" {
+			v.broker(key+".broker", s.Broker)
+		}
+		v.cron(key+".schedule", s.Schedule)
+		v.secret(key+".token_file", s.TokenFile)
+		known, errs := reg.CheckSource(s)
+		v.adapter(key, known, "source", s.Type, errs)
+	}
+
+	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
+	if c.TOS.Snapshot != nil {
+		v.cron("tos.snapshot.schedule", c.TOS.Snapshot.Schedule)
+		v.secret("tos.snapshot.token_file", c.TOS.Snapshot.TokenFile)
+	}
+	for i, ch := range c.Alerts.Channels {
+		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")
+	}
+	if c.SLA.ApplyWithin <= 0 {
+		v.fail("sla.apply_within", "must be positive")
+	}
+	if c.StatusTopic != "" {
+		if _, ok := c.Brokers["main"]; !ok {
+			v.fail("status_topic", "needs a broker named main to publish on")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		v.fail("http.listen", "want host:port, got %q", c.HTTP.Listen)
+	}
+	v.secret("http.token_file", c.HTTP.TokenFile)
+	v.cron("schedules.sweep", c.Schedules.Sweep)
+	v.cron("schedules.retention", c.Schedules.Retention)
+	return v.errs
+}
+
+func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError), kind string) {
+	if !v.required(key+".type", s.Type) {
+		return
+	}
+	if s.Broker != "" {
+		v.broker(key+".broker", s.Broker)
+	}
+	if s.QoS != nil && (*s.QoS < 0 || *s.QoS > 2) {
+		v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
+	}
+	v.secret(key+".token_file", s.TokenFile)
+	known, errs := check(s)
+	v.adapter(key, known, kind, s.Type, errs)
+}

@@ -1,0 +1,238 @@
+package state
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is an agency's decision on a container.
+type Status string
+
+// Agency statuses.
+const (
+	Unknown  Status = "unknown"
+	Held     Status = "held"
+	Released Status = "released"
+)
+
+// Presence says where a container is, as far as the TOS has told us.
+type Presence string
+
+// Presences.
+const (
+	Expected Presence = "expected"
+	InYard   Presence = "in_yard"
+	Departed Presence = "departed"
+)
+
+// TOS event kinds.
+const (
+	TOSArrived  = "arrived"
+	TOSHolds    = "holds"
+	TOSDeparted = "departed"
+)
+
+// Command actions.
+const (
+	AddHold     = "add_hold"
+	ReleaseHold = "release_hold"
+)
+
+// Mismatch and alert kinds.
+const (
+	KindStaleHold             = "stale_hold"
+	KindMissingHold           = "missing_hold"
+	KindUnauthorizedDeparture = "unauthorized_departure"
+	KindSinkDown              = "sink_down"
+	KindInvalidInput          = "invalid_input"
+)
+
+// CausePolicyUnknown is the cause of a hold asked for by an agency's
+// when_unknown policy rather than by an event.
+const CausePolicyUnknown = "policy:when_unknown"
+
+// AgencyEvent is a decision of an agency on one or more containers (DESIGN
+// 3.1), decoded and validated.
+type AgencyEvent struct {
+	ID          string    `json:"id"`
+	Agency      string    `json:"agency"`
+	Status      Status    `json:"status"`
+	Containers  []string  `json:"containers"`
+	BL          string    `json:"bl,omitempty"`
+	Declaration string    `json:"declaration,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	At          time.Time `json:"at"`
+}
+
+// TOSEvent is a report of the terminal operating system on one container
+// (DESIGN 3.2), decoded and validated. HasHolds tells an empty hold list
+// from an absent one, which matters for departed.
+type TOSEvent struct {
+	ID        string    `json:"id"`
+	Container string    `json:"container"`
+	Event     string    `json:"event"`
+	Holds     []string  `json:"holds"`
+	HasHolds  bool      `json:"-"`
+	At        time.Time `json:"at"`
+}
+
+// AgencyState is one agency's status on one container, with the event that
+// set it.
+type AgencyState struct {
+	Status     Status    `json:"status"`
+	At         time.Time `json:"at"`          // the agency's time
+	EventID    string    `json:"event_id"`    // the event that set it
+	Source     string    `json:"source"`      // the source it came from
+	ReceivedAt time.Time `json:"received_at"` // our clock when it arrived
+}
+
+// Mismatch is a difference between the hold the TOS has and the one it
+// should have, for one agency on one container in the yard.
+type Mismatch struct {
+	Container string    `json:"container"`
+	Agency    string    `json:"agency"`
+	Kind      string    `json:"kind"`  // stale_hold or missing_hold
+	Since     time.Time `json:"since"` // our clock when first seen
+}
+
+// PendingCommand is a command issued for a container and not yet confirmed
+// by the TOS; the full command is in the outbox under the same ID.
+type PendingCommand struct {
+	ID       string    `json:"id"`
+	Action   string    `json:"action"`
+	Hold     string    `json:"hold"`
+	Agency   string    `json:"agency"`
+	Cause    string    `json:"cause"`
+	IssuedAt time.Time `json:"issued_at"`
+	// CauseReceivedAt is when the agency event behind the command reached
+	// us, for the release-to-TOS latency.
+	CauseReceivedAt time.Time `json:"cause_received_at,omitzero"`
+}
+
+// Container is everything portsync knows of one container.
+type Container struct {
+	ID       string                 `json:"container"`
+	Presence Presence               `json:"presence"`
+	Agencies map[string]AgencyState `json:"agencies,omitempty"`
+	TOSHolds []string               `json:"tos_holds"`
+	TOSAt    time.Time              `json:"tos_at,omitzero"` // the TOS time of the last TOS event applied
+	// DepartedUncleared is set when the container left while not cleared,
+	// and stays until it is cleared or arrives again.
+	DepartedUncleared bool                      `json:"departed_uncleared,omitempty"`
+	Mismatches        map[string]Mismatch       `json:"mismatches,omitempty"` // by agency
+	Pending           map[string]PendingCommand `json:"pending,omitempty"`    // by hold code
+	Alerts            []string                  `json:"alerts,omitempty"`     // ids of its firing alerts
+	BLs               []string                  `json:"bls,omitempty"`
+	Declarations      []string                  `json:"declarations,omitempty"`
+	UpdatedAt         time.Time                 `json:"updated_at"`
+}
+
+// HasHold reports whether the TOS last reported the hold code on c.
+func (c *Container) HasHold(code string) bool {
+	return slices.Contains(c.TOSHolds, code)
+}
+
+// Clone returns a deep copy of c, so a decision can change it freely.
+func (c Container) Clone() Container {
+	c.Agencies = cloneMap(c.Agencies)
+	c.Mismatches = cloneMap(c.Mismatches)
+	c.Pending = cloneMap(c.Pending)
+	c.TOSHolds = slices.Clone(c.TOSHolds)
+	c.Alerts = slices.Clone(c.Alerts)
+	c.BLs = slices.Clone(c.BLs)
+	c.Declarations = slices.Clone(c.Declarations)
+	return c
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Command is an instruction to the TOS (DESIGN 3.3). It stays in the outbox
+// until the TOS confirms it or a newer decision supersedes it.
+type Command struct {
+	ID        string    `json:"id"`
+	Terminal  string    `json:"terminal"`
+	Container string    `json:"container"`
+	Action    string    `json:"action"`
+	Hold      string    `json:"hold"`
+	Agency    string    `json:"agency"`
+	Cause     string    `json:"cause"`
+	Reason    string    `json:"reason"`
+	IssuedAt  time.Time `json:"issued_at"`
+}
+
+// Alert is a notice for people (DESIGN 3.4). Notified records, per channel,
+// when the alert was last delivered in its current state.
+type Alert struct {
+	ID        string               `json:"id"`
+	Kind      string               `json:"kind"`
+	Severity  string               `json:"severity"`
+	State     string               `json:"state"` // firing or resolved
+	Terminal  string               `json:"terminal"`
+	Container string               `json:"container,omitempty"`
+	Agency    string               `json:"agency,omitempty"`
+	Source    string               `json:"source,omitempty"`
+	Since     time.Time            `json:"since"`
+	Summary   string               `json:"summary"`
+	At        time.Time            `json:"at"`
+	Count     int                  `json:"count,omitempty"` // invalid messages behind an invalid_input alert
+	Notified  map[string]time.Time `json:"notified,omitempty"`
+}
+
+// Alert states.
+const (
+	Firing   = "firing"
+	Resolved = "resolved"
+)
+
+// DeadLetter is an inbound message that could not be applied, kept with the
+// reason so that it can be fixed and retried.
+type DeadLetter struct {
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	Code       string    `json:"code"`
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"received_at"`
+	Payload    string    `json:"payload"`
+}
+
+// Journal entry kinds.
+const (
+	JournalAgencyEvent  = "agency_event"
+	JournalTOSEvent     = "tos_event"
+	JournalCommand      = "command"
+	JournalCommandSent  = "command_sent"
+	JournalConfirmed    = "command_confirmed"
+	JournalSuperseded   = "command_superseded"
+	JournalAlertFiring  = "alert_firing"
+	JournalAlertResolve = "alert_resolved"
+)
+
+// JournalEntry is one line of a container's audit trail. EventID is the
+// inbound event behind it, so that every command and alert can be traced to
+// the message that caused it.
+type JournalEntry struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"` // our clock
+	Kind      string    `json:"kind"`
+	Container string    `json:"container"`
+	Source    string    `json:"source,omitempty"`
+	EventID   string    `json:"event_id,omitempty"`
+	Agency    string    `json:"agency,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	EventAt   time.Time `json:"event_at,omitzero"` // the sender's time
+	Holds     []string  `json:"holds,omitempty"`
+	Command   string    `json:"command,omitempty"`
+	Action    string    `json:"action,omitempty"`
+	Hold      string    `json:"hold,omitempty"`
+	Result    string    `json:"result,omitempty"` // applied, stale
+	Detail    string    `json:"detail,omitempty"`
+}

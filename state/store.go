@@ -1,0 +1,324 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the store's file inside the state directory.
+const FileName = "portsync.db"
+
+var (
+	bucketContainers  = []byte("containers")
+	bucketJournal     = []byte("journal")
+	bucketDedupe      = []byte("dedupe")
+	bucketOutbox      = []byte("outbox")
+	bucketAlerts      = []byte("alerts")
+	bucketDeadLetters = []byte("deadletters")
+	bucketCursors     = []byte("cursors")
+	bucketMismatches  = []byte("mismatches")
+	bucketMeta        = []byte("meta")
+
+	allBuckets = [][]byte{bucketContainers, bucketJournal, bucketDedupe, bucketOutbox,
+		bucketAlerts, bucketDeadLetters, bucketCursors, bucketMismatches, bucketMeta}
+)
+
+// ErrLocked is returned by Open when another process holds the store.
+var ErrLocked = errors.New("store is locked by another process (is another portsync running?)")
+
+// Store is portsync's bbolt file.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens or creates the store at path, waiting at most lockTimeout for
+// another process to release it.
+func Open(path string, lockTimeout time.Duration) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Update runs fn in one read-write transaction and commits it (with fsync)
+// if fn returns nil.
+func (s *Store) Update(fn func(*Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// WriteTo writes a consistent copy of the whole store to w, taken in a
+// read transaction so that writers carry on meanwhile.
+func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Tx is a store transaction with typed accessors.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {
+	data := t.tx.Bucket(bucket).Get([]byte(key))
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode %s/%s: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func (t *Tx) put(bucket []byte, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
+	}
+	return t.tx.Bucket(bucket).Put([]byte(key), data)
+}
+
+func forEach[T any](t *Tx, bucket []byte, prefix []byte, fn func(T) error) error {
+	c := t.tx.Bucket(bucket).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+		}
+		if err := fn(x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func collect[T any](t *Tx, bucket []byte, prefix []byte) ([]T, error) {
+	out := []T{}
+	err := forEach(t, bucket, prefix, func(x T) error { out = append(out, x); return nil })
+	return out, err
+}
+
+// Container returns the container with the given id, and whether it exists.
+func (t *Tx) Container(id string) (Container, bool, error) {
+	var c Container
+	ok, err := t.get(bucketContainers, id, &c)
+	return c, ok, err
+}
+
+// PutContainer stores c. old is the presence it had before ("" for a new
+// container), which keeps the per-presence counts right.
+func (t *Tx) PutContainer(c Container, old Presence) error {
+	if old != c.Presence {
+		if old != "" {
+			if err := t.addCount("presence/"+string(old), -1); err != nil {
+				return err
+			}
+		}
+		if err := t.addCount("presence/"+string(c.Presence), 1); err != nil {
+			return err
+		}
+	}
+	return t.put(bucketContainers, c.ID, c)
+}
+
+// ForEachContainer calls fn for every container, in id order.
+func (t *Tx) ForEachContainer(fn func(Container) error) error {
+	return forEach(t, bucketContainers, nil, fn)
+}
+
+// PresenceCounts returns the number of containers in each presence.
+func (t *Tx) PresenceCounts() map[Presence]int64 {
+	out := map[Presence]int64{Expected: 0, InYard: 0, Departed: 0}
+	c := t.tx.Bucket(bucketMeta).Cursor()
+	prefix := []byte("presence/")
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		out[Presence(k[len(prefix):])] = int64(binary.BigEndian.Uint64(v))
+	}
+	return out
+}
+
+func (t *Tx) addCount(key string, delta int64) error {
+	b := t.tx.Bucket(bucketMeta)
+	var n int64
+	if v := b.Get([]byte(key)); v != nil {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	return b.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(n+delta)))
+}
+
+func dedupeKey(source, id string) []byte {
+	return []byte(source + "\x00" + id)
+}
+
+// Seen reports whether the event id from source has been recorded before.
+func (t *Tx) Seen(source, id string) bool {
+	return t.tx.Bucket(bucketDedupe).Get(dedupeKey(source, id)) != nil
+}
+
+// MarkSeen records the event id from source, with our clock, for dedupe.
+func (t *Tx) MarkSeen(source, id string, at time.Time) error {
+	return t.tx.Bucket(bucketDedupe).Put(dedupeKey(source, id), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())))
+}
+
+// Journal appends e to its container's journal, numbering it.
+func (t *Tx) Journal(e JournalEntry) error {
+	b := t.tx.Bucket(bucketJournal)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode journal entry: %w", err)
+	}
+	return b.Put(journalKey(e.Container, seq), data)
+}
+
+func journalKey(container string, seq uint64) []byte {
+	k := append([]byte(container), 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// History returns a container's journal, oldest first.
+func (t *Tx) History(container string) ([]JournalEntry, error) {
+	return collect[JournalEntry](t, bucketJournal, append([]byte(container), 0))
+}
+
+// NextCommandID returns a new, never reused command id.
+func (t *Tx) NextCommandID() (string, error) {
+	seq, err := t.tx.Bucket(bucketOutbox).NextSequence()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("cmd-%012d", seq), nil
+}
+
+// PutCommand puts cmd in the outbox.
+func (t *Tx) PutCommand(cmd Command) error { return t.put(bucketOutbox, cmd.ID, cmd) }
+
+// DeleteCommand removes a confirmed or superseded command from the outbox.
+func (t *Tx) DeleteCommand(id string) error {
+	return t.tx.Bucket(bucketOutbox).Delete([]byte(id))
+}
+
+// Commands returns every command in the outbox, oldest first.
+func (t *Tx) Commands() ([]Command, error) { return collect[Command](t, bucketOutbox, nil) }
+
+func mismatchKey(container, agency string) string { return container + "/" + agency }
+
+// PutMismatch records an open mismatch in the index.
+func (t *Tx) PutMismatch(m Mismatch) error {
+	return t.put(bucketMismatches, mismatchKey(m.Container, m.Agency), m)
+}
+
+// DeleteMismatch removes a closed mismatch from the index.
+func (t *Tx) DeleteMismatch(container, agency string) error {
+	return t.tx.Bucket(bucketMismatches).Delete([]byte(mismatchKey(container, agency)))
+}
+
+// Mismatches returns every open mismatch, by container and agency.
+func (t *Tx) Mismatches() ([]Mismatch, error) { return collect[Mismatch](t, bucketMismatches, nil) }
+
+// Alert returns the alert with the given id, and whether it exists.
+func (t *Tx) Alert(id string) (Alert, bool, error) {
+	var a Alert
+	ok, err := t.get(bucketAlerts, id, &a)
+	return a, ok, err
+}
+
+// PutAlert stores a.
+func (t *Tx) PutAlert(a Alert) error { return t.put(bucketAlerts, a.ID, a) }
+
+// DeleteAlert forgets an alert once its resolution has been delivered.
+func (t *Tx) DeleteAlert(id string) error {
+	return t.tx.Bucket(bucketAlerts).Delete([]byte(id))
+}
+
+// Alerts returns every stored alert, firing or resolved and not yet
+// delivered, by id.
+func (t *Tx) Alerts() ([]Alert, error) { return collect[Alert](t, bucketAlerts, nil) }
+
+// PutDeadLetter stores d, giving it an id if it has none.
+func (t *Tx) PutDeadLetter(d *DeadLetter) error {
+	if d.ID == "" {
+		seq, err := t.tx.Bucket(bucketDeadLetters).NextSequence()
+		if err != nil {
+			return err
+		}
+		d.ID = fmt.Sprintf("dl-%012d", seq)
+	}
+	return t.put(bucketDeadLetters, d.ID, d)
+}
+
+// DeadLetter returns the dead letter with the given id, and whether it
+// exists.
+func (t *Tx) DeadLetter(id string) (DeadLetter, bool, error) {
+	var d DeadLetter
+	ok, err := t.get(bucketDeadLetters, id, &d)
+	return d, ok, err
+}
+
+// DeleteDeadLetter removes a dead letter after a successful retry.
+func (t *Tx) DeleteDeadLetter(id string) error {
+	return t.tx.Bucket(bucketDeadLetters).Delete([]byte(id))
+}
+
+// DeadLetters returns every dead letter, oldest first.
+func (t *Tx) DeadLetters() ([]DeadLetter, error) {
+	return collect[DeadLetter](t, bucketDeadLetters, nil)
+}
+
+// Cursor returns a polling source's stored cursor, "" if none.
+func (t *Tx) Cursor(source string) string {
+	return string(t.tx.Bucket(bucketCursors).Get([]byte(source)))
+}
+
+// PutCursor stores a polling source's cursor, in the same transaction as
+// the events it brought.
+func (t *Tx) PutCursor(source, cursor string) error {
+	return t.tx.Bucket(bucketCursors).Put([]byte(source), []byte(cursor))
+}

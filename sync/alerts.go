@@ -1,0 +1,282 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/state"
+)
+
+// AlertManager delivers alerts to every channel: once when an alert fires,
+// again every repeat interval while it fires, and once when it resolves,
+// as Prometheus Alertmanager does. Alerts and the time each channel last
+// had them are in the store, so a notice for a channel that is down waits
+// there across restarts.
+type AlertManager struct {
+	engine  *Engine
+	metrics *Metrics
+	log     *slog.Logger
+	repeat  time.Duration
+	window  time.Duration // a channel failing this long raises sink_down
+
+	channels []*alertChannel
+
+	mu     stdsync.Mutex
+	alerts map[string]state.Alert
+	wake   chan struct{}
+}
+
+type alertChannel struct {
+	name     string
+	notifier adapters.Notifier
+	breaker  *gobreaker.CircuitBreaker[struct{}]
+	retryAt  time.Time
+	failing  time.Time
+	alerted  bool
+}
+
+// NamedNotifier is an alert channel with the name it is known by.
+type NamedNotifier struct {
+	Name     string
+	Notifier adapters.Notifier
+}
+
+// NewAlertManager returns a manager for the given channels.
+func NewAlertManager(channels []NamedNotifier, repeat, window time.Duration, e *Engine, m *Metrics, log *slog.Logger) *AlertManager {
+	am := &AlertManager{
+		engine: e, metrics: m, log: log, repeat: repeat, window: window,
+		alerts: map[string]state.Alert{}, wake: make(chan struct{}, 1),
+	}
+	for _, ch := range channels {
+		am.channels = append(am.channels, &alertChannel{
+			name: ch.Name, notifier: ch.Notifier, breaker: newBreaker("channel:"+ch.Name, m, log),
+		})
+	}
+	return am
+}
+
+// Load reads stored alerts. Call before Run.
+func (am *AlertManager) Load(store *state.Store) error {
+	return store.View(func(tx *state.Tx) error {
+		alerts, err := tx.Alerts()
+		if err != nil {
+			return err
+		}
+		am.mu.Lock()
+		defer am.mu.Unlock()
+		for _, a := range alerts {
+			am.alerts[a.ID] = a
+		}
+		am.setGauge()
+		return nil
+	})
+}
+
+func (am *AlertManager) setGauge() {
+	n := 0
+	for _, a := range am.alerts {
+		if a.State == state.Firing {
+			n++
+		}
+	}
+	am.metrics.AlertsFiring.Set(float64(n))
+}
+
+// Committed takes alerts in their new state from a commit.
+func (am *AlertManager) Committed(c *Changes) {
+	if len(c.Alerts) == 0 && len(c.Deleted) == 0 {
+		return
+	}
+	am.mu.Lock()
+	for _, a := range c.Alerts {
+		am.alerts[a.ID] = a
+		am.log.Info("alert "+a.State, "alert", a.ID, "kind", a.Kind, "container", a.Container, "agency", a.Agency, "summary", a.Summary)
+	}
+	for _, id := range c.Deleted {
+		delete(am.alerts, id)
+	}
+	am.setGauge()
+	am.mu.Unlock()
+	select {
+	case am.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers alerts until ctx is done.
+func (am *AlertManager) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-am.wake:
+		case <-timer.C:
+		}
+		now := time.Now()
+		next := now.Add(time.Minute)
+		for _, ch := range am.channels {
+			if at := am.deliver(ctx, ch, now); at.Before(next) {
+				next = at
+			}
+		}
+		am.forgetDelivered()
+		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+	}
+}
+
+// deliver sends ch every alert it is due and returns when it is next due.
+func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.Time) time.Time {
+	if now.Before(ch.retryAt) {
+		return ch.retryAt
+	}
+	due, next := am.due(ch.name, now)
+	if len(due) == 0 {
+		return next
+	}
+	_, err := ch.breaker.Execute(func() (struct{}, error) {
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		return struct{}{}, ch.notifier.Notify(sctx, due)
+	})
+	am.channelHealth(ch, err, now)
+	if err != nil {
+		am.metrics.Notifications.WithLabelValues(ch.name, "failed").Add(float64(len(due)))
+		ch.retryAt = now.Add(time.Second)
+		if ctx.Err() == nil {
+			am.log.Warn("alert channel failed; notices wait in the store", "channel", ch.name, "alerts", len(due), "err", err)
+		}
+		return ch.retryAt
+	}
+	am.metrics.Notifications.WithLabelValues(ch.name, "sent").Add(float64(len(due)))
+	am.mu.Lock()
+	for _, a := range due {
+		cur, ok := am.alerts[a.ID]
+		if !ok || cur.State != a.State || !cur.At.Equal(a.At) {
+			continue // changed meanwhile; the new state is due anyway
+		}
+		cur.Notified = maps.Clone(cur.Notified)
+		if cur.Notified == nil {
+			cur.Notified = map[string]time.Time{}
+		}
+		cur.Notified[ch.name] = now
+		am.alerts[a.ID] = cur
+	}
+	am.mu.Unlock()
+	name := ch.name
+	am.engine.enqueue(func(t *txn) error { return t.notified(due, name, now) })
+	return now
+}
+
+// due returns the alerts channel is due at now, and when the next falls
+// due.
+func (am *AlertManager) due(channel string, now time.Time) ([]state.Alert, time.Time) {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	next := now.Add(am.repeat)
+	var due []state.Alert
+	for _, a := range am.alerts {
+		last, sent := a.Notified[channel]
+		switch {
+		case !sent:
+			due = append(due, a)
+		case a.State == state.Firing && !now.Before(last.Add(am.repeat)):
+			due = append(due, a)
+		case a.State == state.Firing && last.Add(am.repeat).Before(next):
+			next = last.Add(am.repeat)
+		}
+	}
+	slices.SortFunc(due, func(a, b state.Alert) int { return cmp.Compare(a.ID, b.ID) })
+	return due, next
+}
+
+// forgetDelivered asks the engine to delete resolved alerts that every
+// channel has had.
+func (am *AlertManager) forgetDelivered() {
+	am.mu.Lock()
+	var done []state.Alert
+	for _, a := range am.alerts {
+		if a.State == state.Resolved && am.deliveredEverywhere(a) {
+			done = append(done, a)
+			delete(am.alerts, a.ID)
+		}
+	}
+	am.mu.Unlock()
+	if len(done) > 0 {
+		am.engine.enqueue(func(t *txn) error { return t.forgetAlerts(done) })
+	}
+}
+
+func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
+	for _, ch := range am.channels {
+		if _, ok := a.Notified[ch.name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (am *AlertManager) channelHealth(ch *alertChannel, err error, now time.Time) {
+	switch {
+	case err == nil && ch.alerted:
+		ch.alerted, ch.failing = false, time.Time{}
+		am.engine.SystemAlert(sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false)
+	case err == nil:
+		ch.failing = time.Time{}
+	case ch.failing.IsZero():
+		ch.failing = now
+	case !ch.alerted && now.Sub(ch.failing) >= am.window:
+		ch.alerted = true
+		am.engine.SystemAlert(sinkDownAlert(ch.name, "alert channel", ch.failing, now, err), true)
+	}
+}
+
+// notified records in the store that channel had alerts at time at, each
+// in the state it was sent in.
+func (t *txn) notified(alerts []state.Alert, channel string, at time.Time) error {
+	for _, sent := range alerts {
+		a, ok, err := t.tx.Alert(sent.ID)
+		if err != nil {
+			return err
+		}
+		if !ok || a.State != sent.State || !a.At.Equal(sent.At) {
+			continue
+		}
+		if a.Notified == nil {
+			a.Notified = map[string]time.Time{}
+		}
+		a.Notified[channel] = at
+		if err := t.tx.PutAlert(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// forgetAlerts deletes resolved alerts whose resolution every channel has
+// had, unless they fired again meanwhile.
+func (t *txn) forgetAlerts(alerts []state.Alert) error {
+	for _, done := range alerts {
+		a, ok, err := t.tx.Alert(done.ID)
+		if err != nil {
+			return err
+		}
+		if !ok || a.State != state.Resolved || !a.At.Equal(done.At) {
+			continue
+		}
+		if err := t.tx.DeleteAlert(a.ID); err != nil {
+			return err
+		}
+		t.c.changes.Deleted = append(t.c.changes.Deleted, a.ID)
+	}
+	return nil
+}

@@ -1,0 +1,379 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// txn is the writer's work inside one store transaction: it applies
+// records to containers, decides the containers they touched and writes
+// everything that follows, collecting what to publish after the commit.
+type txn struct {
+	e      *Engine
+	tx     *state.Tx
+	now    time.Time
+	policy *Policy
+
+	work  map[string]*work
+	dirty map[string]bool
+	c     *committed
+}
+
+// work is a container loaded in this transaction.
+type work struct {
+	c       state.Container
+	old     state.Presence // presence as stored, "" for a new container
+	changed bool           // an event changed it in this transaction
+}
+
+func newTxn(e *Engine, tx *state.Tx, now time.Time) *txn {
+	return &txn{
+		e: e, tx: tx, now: now, policy: e.policy.Load(),
+		work: map[string]*work{}, dirty: map[string]bool{},
+		c: &committed{
+			events: map[[2]string]int{}, dead: map[[2]string]int{},
+			due: map[string]time.Time{}, srcDue: map[string]time.Time{},
+		},
+	}
+}
+
+// load returns the container, from this transaction's working set or the
+// store; an unknown container starts as expected.
+func (t *txn) load(id string) (*work, error) {
+	if w, ok := t.work[id]; ok {
+		return w, nil
+	}
+	c, ok, err := t.tx.Container(id)
+	if err != nil {
+		return nil, err
+	}
+	w := &work{c: c, old: c.Presence}
+	if !ok {
+		w = &work{c: state.Container{ID: id, Presence: state.Expected, TOSHolds: []string{}}}
+	}
+	t.work[id] = w
+	return w, nil
+}
+
+// message applies every record of one inbound message.
+func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
+	var o Outcome
+	for _, r := range records {
+		result, rej, err := t.record(in, r)
+		if err != nil {
+			return o, err
+		}
+		o.Results = append(o.Results, result)
+		t.c.events[countKey(in.src.Name, result)]++
+		if rej != nil && o.Reject == nil {
+			o.Reject = rej
+		}
+	}
+	if in.retryOf != "" && o.Reject == nil {
+		if err := t.tx.DeleteDeadLetter(in.retryOf); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, error) {
+	err := r.Err
+	if err == nil && r.Agency != nil {
+		err = t.checkAgency(in.src, r.Agency)
+	}
+	if err != nil {
+		rej := asRejection(err, r.Position)
+		if in.retryOf != "" {
+			return ResultRejected, rej, nil // the dead letter stays as it is
+		}
+		return ResultRejected, rej, t.deadLetter(in, rej)
+	}
+	switch {
+	case r.Agency != nil:
+		return t.agencyEvent(in.src, r.Agency)
+	case r.TOS != nil:
+		return t.tosEvent(in.src, r.TOS)
+	}
+	return "", nil, fmt.Errorf("source %s: decoder returned an empty record", in.src.Name)
+}
+
+func asRejection(err error, position string) *state.Rejection {
+	var rej *state.Rejection
+	if !errors.As(err, &rej) {
+		rej = &state.Rejection{Code: state.CodeMalformed, Reason: err.Error()}
+	}
+	if position != "" {
+		rej = &state.Rejection{Code: rej.Code, Reason: position + ": " + rej.Reason}
+	}
+	return rej
+}
+
+// checkAgency enforces that an agency is configured and that the source
+// may speak for it: a forged or misrouted release must not free cargo.
+func (t *txn) checkAgency(src *SourceInfo, ev *state.AgencyEvent) error {
+	if _, ok := t.policy.Agencies[ev.Agency]; !ok {
+		return state.Reject(state.CodeInvalidField, "field \"agency\": %q is not a configured agency (configured: %v)", ev.Agency, t.policy.agencyNames())
+	}
+	if src.Kind != config.KindAgency {
+		return state.Reject(state.CodeForbiddenAgency, "source %s is a %s source and may not speak for agency %q", src.Name, src.Kind, ev.Agency)
+	}
+	if src.Agency != ev.Agency {
+		return state.Reject(state.CodeForbiddenAgency, "source %s speaks for %s only, not for agency %q", src.Name, src.Agency, ev.Agency)
+	}
+	return nil
+}
+
+func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *state.Rejection, error) {
+	if t.tx.Seen(src.Name, ev.ID) {
+		return ResultDuplicate, nil, nil
+	}
+	if err := t.tx.MarkSeen(src.Name, ev.ID, t.now); err != nil {
+		return "", nil, err
+	}
+	result := ResultStale
+	for _, id := range ev.Containers {
+		w, err := t.load(id)
+		if err != nil {
+			return "", nil, err
+		}
+		r := ResultStale
+		if ApplyAgencyEvent(&w.c, ev, src.Name, t.now) {
+			r, result = ResultApplied, ResultApplied
+			w.changed = true
+		}
+		t.dirty[id] = true
+		err = t.journal(state.JournalEntry{
+			Kind: state.JournalAgencyEvent, Container: id, Source: src.Name, EventID: ev.ID,
+			Agency: ev.Agency, Status: string(ev.Status), EventAt: ev.At, Result: r, Detail: ev.Reason,
+		})
+		if err != nil {
+			return "", nil, err
+		}
+	}
+	return result, nil, nil
+}
+
+func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Rejection, error) {
+	if t.tx.Seen(src.Name, ev.ID) {
+		return ResultDuplicate, nil, nil
+	}
+	if err := t.tx.MarkSeen(src.Name, ev.ID, t.now); err != nil {
+		return "", nil, err
+	}
+	w, err := t.load(ev.Container)
+	if err != nil {
+		return "", nil, err
+	}
+	result := ResultStale
+	if ApplyTOSEvent(&w.c, ev, *t.policy) {
+		result = ResultApplied
+		w.changed = true
+	}
+	// A TOS event that changes nothing may still confirm a command, so the
+	// container is decided again either way.
+	t.dirty[ev.Container] = true
+	err = t.journal(state.JournalEntry{
+		Kind: state.JournalTOSEvent, Container: ev.Container, Source: src.Name, EventID: ev.ID,
+		Status: ev.Event, EventAt: ev.At, Holds: ev.Holds, Result: result,
+	})
+	return result, nil, err
+}
+
+func (t *txn) journal(e state.JournalEntry) error {
+	e.At = t.now
+	return t.tx.Journal(e)
+}
+
+func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
+	payload := in.msg.Payload
+	if len(payload) > maxDeadLetter {
+		payload = payload[:maxDeadLetter]
+	}
+	text := string(payload)
+	if !utf8.ValidString(text) {
+		text = fmt.Sprintf("%q", payload)
+	}
+	d := state.DeadLetter{
+		Source: in.src.Name, Code: rej.Code, Reason: rej.Reason,
+		ReceivedAt: in.msg.ReceivedAt.UTC(), Payload: text,
+	}
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = t.now.UTC()
+	}
+	if err := t.tx.PutDeadLetter(&d); err != nil {
+		return err
+	}
+	t.c.dead[countKey(in.src.Name, rej.Code)]++
+	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
+	return t.invalidInput(in.src.Name, rej)
+}
+
+// invalidInput fires or refreshes the source's invalid_input alert; it
+// resolves once the source has sent nothing invalid for a repeat interval.
+func (t *txn) invalidInput(source string, rej *state.Rejection) error {
+	id := AlertID(state.KindInvalidInput, source, "")
+	a, ok, err := t.tx.Alert(id)
+	if err != nil {
+		return err
+	}
+	if !ok || a.State != state.Firing {
+		a = state.Alert{
+			ID: id, Kind: state.KindInvalidInput, Severity: "warning", State: state.Firing,
+			Terminal: t.policy.Terminal, Source: source, Since: t.now.UTC(),
+		}
+		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
+			return err
+		}
+	}
+	a.Count++
+	a.Summary = fmt.Sprintf("%d invalid messages from source %s since %s; latest: %s: %s",
+		a.Count, source, a.Since.Format(time.RFC3339), rej.Code, rej.Reason)
+	t.c.srcDue[source] = t.now.Add(time.Duration(t.e.repeat.Load()))
+	if a.At.IsZero() {
+		a.At = t.now.UTC()
+		return t.putAlert(a)
+	}
+	// Already firing: the repeat carries the new count; a notice per bad
+	// message would flood the channels.
+	if err := t.tx.PutAlert(a); err != nil {
+		return err
+	}
+	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
+	return nil
+}
+
+func (t *txn) resolveInvalidInput(source string) error {
+	return t.resolveAlert(AlertID(state.KindInvalidInput, source, ""))
+}
+
+// putAlert stores a and reports it to the alert manager. A changed alert
+// is delivered again on every channel.
+func (t *txn) putAlert(a state.Alert) error {
+	a.Notified = nil
+	if err := t.tx.PutAlert(a); err != nil {
+		return err
+	}
+	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
+	return nil
+}
+
+func (t *txn) resolveAlert(id string) error {
+	a, ok, err := t.tx.Alert(id)
+	if err != nil || !ok || a.State == state.Resolved {
+		return err
+	}
+	a.State = state.Resolved
+	a.At = t.now.UTC()
+	if err := t.journalAlert(a, state.JournalAlertResolve); err != nil {
+		return err
+	}
+	return t.putAlert(a)
+}
+
+func (t *txn) journalAlert(a state.Alert, kind string) error {
+	if a.Container == "" {
+		return nil // a system alert has no container journal to go in
+	}
+	return t.journal(state.JournalEntry{
+		Kind: kind, Container: a.Container, Agency: a.Agency, Status: a.Kind, Detail: a.Summary,
+	})
+}
+
+// decideAll decides every container this transaction touched and writes
+// the outcome: commands, confirmations, mismatches, alerts, state.
+func (t *txn) decideAll() error {
+	for _, id := range sortedKeys(t.dirty) {
+		if err := t.decide(t.work[id]); err != nil {
+			return err
+		}
+	}
+	t.c.presence = t.tx.PresenceCounts()
+	return nil
+}
+
+func (t *txn) decide(w *work) error {
+	var idErr error
+	newID := func() string {
+		id, err := t.tx.NextCommandID()
+		if err != nil {
+			idErr = err
+		}
+		return id
+	}
+	c, d := Decide(w.c, *t.policy, t.now, newID)
+	if idErr != nil {
+		return idErr
+	}
+	for _, cmd := range d.Commands {
+		if err := t.tx.PutCommand(cmd); err != nil {
+			return err
+		}
+		err := t.journal(state.JournalEntry{
+			Kind: state.JournalCommand, Container: c.ID, EventID: cmd.Cause, Agency: cmd.Agency,
+			Command: cmd.ID, Action: cmd.Action, Hold: cmd.Hold, Detail: cmd.Reason,
+		})
+		if err != nil {
+			return err
+		}
+		t.c.changes.Commands = append(t.c.changes.Commands, cmd)
+	}
+	for _, list := range []struct {
+		cmds []state.PendingCommand
+		kind string
+	}{{d.Confirmed, state.JournalConfirmed}, {d.Superseded, state.JournalSuperseded}} {
+		for _, p := range list.cmds {
+			if err := t.tx.DeleteCommand(p.ID); err != nil {
+				return err
+			}
+			err := t.journal(state.JournalEntry{
+				Kind: list.kind, Container: c.ID, EventID: p.Cause, Agency: p.Agency,
+				Command: p.ID, Action: p.Action, Hold: p.Hold,
+			})
+			if err != nil {
+				return err
+			}
+			t.c.changes.Removed = append(t.c.changes.Removed, p.ID)
+		}
+	}
+	t.c.confirmed = append(t.c.confirmed, d.Confirmed...)
+	for _, m := range d.Closed {
+		if err := t.tx.DeleteMismatch(m.Container, m.Agency); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.Opened {
+		if err := t.tx.PutMismatch(m); err != nil {
+			return err
+		}
+	}
+	t.c.closed = append(t.c.closed, d.Closed...)
+	t.c.opened += len(d.Opened)
+	t.c.due[c.ID] = d.Deadline
+	for _, a := range d.Fire {
+		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
+			return err
+		}
+		if err := t.putAlert(a); err != nil {
+			return err
+		}
+	}
+	for _, id := range d.Resolve {
+		if err := t.resolveAlert(id); err != nil {
+			return err
+		}
+	}
+	if w.changed || w.old == "" || !d.empty() {
+		c.UpdatedAt = t.now.UTC()
+		t.c.changes.Containers = append(t.c.changes.Containers, c)
+	}
+	// Stored even when unchanged for people: the TOS time of a stale
+	// event still orders the next one.
+	return t.tx.PutContainer(c, w.old)
+}

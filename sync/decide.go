@@ -1,0 +1,350 @@
+// Package sync owns portsync's engine: the pure decision over one
+// container's state, the single writer that applies inbound events to the
+// store in group commits, the command dispatcher, the alert manager, the
+// SLA timer, the HTTP API and the daemon that wires them to the adapters.
+//
+// It shadows the standard library's sync; files that need both import the
+// standard one as stdsync.
+package sync
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// Policy is the part of the configuration that decisions depend on.
+type Policy struct {
+	Terminal    string
+	Agencies    map[string]config.Agency
+	Required    []string
+	ApplyWithin time.Duration
+}
+
+// PolicyFrom extracts the decision policy from a configuration.
+func PolicyFrom(c *config.Config) Policy {
+	return Policy{
+		Terminal:    c.Terminal,
+		Agencies:    c.Agencies,
+		Required:    c.ReleasePolicy.Required,
+		ApplyWithin: c.SLA.ApplyWithin,
+	}
+}
+
+func (p Policy) agencyNames() []string { return slices.Sorted(maps.Keys(p.Agencies)) }
+
+// Status returns an agency's status on c, unknown if it has not spoken.
+func Status(c *state.Container, agency string) state.Status {
+	if a, ok := c.Agencies[agency]; ok {
+		return a.Status
+	}
+	return state.Unknown
+}
+
+// Cleared reports whether every required agency has released c and no
+// agency holds it.
+func Cleared(c *state.Container, p Policy) bool {
+	for _, name := range p.Required {
+		if Status(c, name) != state.Released {
+			return false
+		}
+	}
+	for _, a := range c.Agencies {
+		if a.Status == state.Held {
+			return false
+		}
+	}
+	return true
+}
+
+// ApplyAgencyEvent folds an agency event into one of the containers it
+// names and reports whether the container's state changed. The event with
+// the latest agency time wins; on equal times held wins, so that a release
+// and a hold stamped alike fail safe.
+func ApplyAgencyEvent(c *state.Container, ev *state.AgencyEvent, source string, now time.Time) bool {
+	if cur, ok := c.Agencies[ev.Agency]; ok && cur.Status != state.Unknown {
+		if ev.At.Before(cur.At) {
+			return false
+		}
+		if ev.At.Equal(cur.At) && (ev.Status != state.Held || cur.Status == state.Held) {
+			return false
+		}
+	}
+	if c.Agencies == nil {
+		c.Agencies = map[string]state.AgencyState{}
+	}
+	c.Agencies[ev.Agency] = state.AgencyState{
+		Status: ev.Status, At: ev.At, EventID: ev.ID, Source: source, ReceivedAt: now,
+	}
+	c.BLs = addRef(c.BLs, ev.BL)
+	c.Declarations = addRef(c.Declarations, ev.Declaration)
+	return true
+}
+
+// maxRefs bounds the B/L and declaration numbers kept per container for
+// search; a container rarely has more than a few.
+const maxRefs = 16
+
+func addRef(refs []string, ref string) []string {
+	if ref == "" || slices.Contains(refs, ref) || len(refs) >= maxRefs {
+		return refs
+	}
+	return append(refs, ref)
+}
+
+// ApplyTOSEvent folds a TOS event into c and reports whether presence or
+// holds changed. A TOS event older than the last one applied is stale.
+func ApplyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
+	if !c.TOSAt.IsZero() && ev.At.Before(c.TOSAt) {
+		return false
+	}
+	before, beforeHolds := c.Presence, c.TOSHolds
+	c.TOSAt = ev.At
+	switch ev.Event {
+	case state.TOSArrived:
+		c.Presence = state.InYard
+		c.TOSHolds = ev.Holds
+		c.DepartedUncleared = false
+	case state.TOSHolds:
+		// A hold report means the TOS has the container; if we missed its
+		// arrival (we started later), treat it as in the yard.
+		if c.Presence == state.Expected || c.Presence == "" {
+			c.Presence = state.InYard
+		}
+		c.TOSHolds = ev.Holds
+	case state.TOSDeparted:
+		if ev.HasHolds {
+			c.TOSHolds = ev.Holds
+		}
+		if c.Presence != state.Departed {
+			c.DepartedUncleared = !Cleared(c, p)
+		}
+		c.Presence = state.Departed
+	}
+	if c.TOSHolds == nil {
+		c.TOSHolds = []string{}
+	}
+	return before != c.Presence || !slices.Equal(beforeHolds, c.TOSHolds)
+}
+
+// Decision is what the engine must do after a container's state changed:
+// commands to issue, pending commands that are confirmed or superseded,
+// mismatches opened and closed, alerts that fire or resolve.
+type Decision struct {
+	Commands   []state.Command
+	Confirmed  []state.PendingCommand
+	Superseded []state.PendingCommand
+	Opened     []state.Mismatch
+	Closed     []state.Mismatch
+	Fire       []state.Alert
+	Resolve    []string // alert ids
+	// Deadline is the earliest time at which an open mismatch outlives the
+	// SLA and must be decided again; zero if none.
+	Deadline time.Time
+}
+
+func (d *Decision) empty() bool {
+	return len(d.Commands)+len(d.Confirmed)+len(d.Superseded)+len(d.Opened)+len(d.Closed)+len(d.Fire)+len(d.Resolve) == 0
+}
+
+// Decide computes the desired holds of c at time now and everything that
+// follows from comparing them with the TOS holds. It returns c's new state
+// and the decision; it does no I/O. newID names new commands.
+func Decide(in state.Container, p Policy, now time.Time, newID func() string) (state.Container, Decision) {
+	c := in.Clone()
+	var d Decision
+	cleared := Cleared(&c, p)
+	if c.DepartedUncleared && cleared {
+		c.DepartedUncleared = false
+	}
+	want := map[string]state.Alert{} // alerts that should be firing now, by id
+	if c.Presence == state.Departed && c.DepartedUncleared {
+		a := departureAlert(&c, p, now)
+		want[a.ID] = a
+	}
+
+	mismatches := map[string]state.Mismatch{}
+	pending := map[string]state.PendingCommand{}
+	if c.Presence == state.InYard {
+		for _, name := range p.agencyNames() {
+			hold := p.Agencies[name].TOSHold
+			old, hasPending := c.Pending[hold]
+			wantHold, cause, opinion := desired(&c, name, p.Agencies[name])
+			have := c.HasHold(hold)
+			if !opinion || wantHold == have {
+				if hasPending && opinion && old.Action == actionFor(have) {
+					d.Confirmed = append(d.Confirmed, old)
+				} else if hasPending {
+					d.Superseded = append(d.Superseded, old)
+				}
+				continue
+			}
+			kind := state.KindMissingHold
+			if have {
+				kind = state.KindStaleHold
+			}
+			m, ok := c.Mismatches[name]
+			if !ok || m.Kind != kind {
+				m = state.Mismatch{Container: c.ID, Agency: name, Kind: kind, Since: now}
+			}
+			mismatches[name] = m
+			if due := m.Since.Add(p.ApplyWithin); !now.Before(due) {
+				a := mismatchAlert(&c, m, p, now)
+				want[a.ID] = a
+			} else if d.Deadline.IsZero() || due.Before(d.Deadline) {
+				d.Deadline = due
+			}
+
+			action := actionFor(wantHold)
+			if hasPending && old.Action == action {
+				pending[hold] = old
+				continue
+			}
+			if hasPending {
+				d.Superseded = append(d.Superseded, old)
+			}
+			cmd := newCommand(&c, p, name, hold, action, cause, newID(), now)
+			d.Commands = append(d.Commands, cmd)
+			pending[hold] = state.PendingCommand{
+				ID: cmd.ID, Action: action, Hold: hold, Agency: name, Cause: cause, IssuedAt: now,
+				CauseReceivedAt: c.Agencies[name].ReceivedAt,
+			}
+		}
+	}
+	// Pending commands for holds no longer configured, or for a container
+	// that left the yard, are void.
+	for _, hold := range slices.Sorted(maps.Keys(c.Pending)) {
+		old := c.Pending[hold]
+		if _, kept := pending[hold]; !kept && !containsID(d.Confirmed, old.ID) && !containsID(d.Superseded, old.ID) {
+			d.Superseded = append(d.Superseded, old)
+		}
+	}
+
+	for _, name := range slices.Sorted(maps.Keys(c.Mismatches)) {
+		if m, ok := mismatches[name]; !ok || m.Kind != c.Mismatches[name].Kind {
+			d.Closed = append(d.Closed, c.Mismatches[name])
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(mismatches)) {
+		if old, ok := c.Mismatches[name]; !ok || old.Kind != mismatches[name].Kind {
+			d.Opened = append(d.Opened, mismatches[name])
+		}
+	}
+
+	var firing []string
+	for _, id := range c.Alerts {
+		if _, ok := want[id]; ok {
+			firing = append(firing, id)
+			delete(want, id)
+		} else {
+			d.Resolve = append(d.Resolve, id)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		d.Fire = append(d.Fire, want[id])
+		firing = append(firing, id)
+	}
+	slices.Sort(firing)
+
+	c.Mismatches = nilIfEmpty(mismatches)
+	c.Pending = nilIfEmpty(pending)
+	c.Alerts = firing
+	return c, d
+}
+
+func nilIfEmpty[V any](m map[string]V) map[string]V {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func containsID(list []state.PendingCommand, id string) bool {
+	return slices.ContainsFunc(list, func(p state.PendingCommand) bool { return p.ID == id })
+}
+
+// desired says whether the agency wants its hold on c, the cause to cite,
+// and whether it has an opinion at all (when_unknown: ignore has none).
+func desired(c *state.Container, agency string, a config.Agency) (hold bool, cause string, opinion bool) {
+	st, ok := c.Agencies[agency]
+	switch {
+	case ok && st.Status == state.Released:
+		return false, st.EventID, true
+	case ok && st.Status == state.Held:
+		return true, st.EventID, true
+	case a.WhenUnknown == config.WhenUnknownIgnore:
+		return false, "", false
+	default:
+		return true, state.CausePolicyUnknown, true
+	}
+}
+
+func actionFor(hold bool) string {
+	if hold {
+		return state.AddHold
+	}
+	return state.ReleaseHold
+}
+
+func newCommand(c *state.Container, p Policy, agency, hold, action, cause, id string, now time.Time) state.Command {
+	var reason string
+	if st, ok := c.Agencies[agency]; ok && st.Status != state.Unknown {
+		reason = fmt.Sprintf("%s %s at %s", agency, st.Status, st.At.Format(time.RFC3339))
+	} else {
+		reason = fmt.Sprintf("%s has not decided; its policy when unknown is to hold", agency)
+	}
+	return state.Command{
+		ID: id, Terminal: p.Terminal, Container: c.ID, Action: action, Hold: hold,
+		Agency: agency, Cause: cause, Reason: reason, IssuedAt: now.UTC(),
+	}
+}
+
+// AlertID is the stable id of an alert about a container (and agency).
+func AlertID(kind, container, agency string) string {
+	if agency == "" {
+		return kind + "/" + container
+	}
+	return kind + "/" + container + "/" + agency
+}
+
+func mismatchAlert(c *state.Container, m state.Mismatch, p Policy, now time.Time) state.Alert {
+	hold := p.Agencies[m.Agency].TOSHold
+	age := now.Sub(m.Since).Round(time.Second)
+	var summary string
+	st, known := c.Agencies[m.Agency]
+	switch {
+	case m.Kind == state.KindStaleHold:
+		summary = fmt.Sprintf("%s released %s at %s but the terminal still holds it (%s) after %s",
+			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
+	case known && st.Status == state.Held:
+		summary = fmt.Sprintf("%s held %s at %s but the terminal has no %s hold after %s",
+			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
+	default:
+		summary = fmt.Sprintf("%s has not decided on %s and its policy is to hold, but the terminal has no %s hold after %s",
+			m.Agency, c.ID, hold, age)
+	}
+	return state.Alert{
+		ID: AlertID(m.Kind, c.ID, m.Agency), Kind: m.Kind, Severity: "warning", State: state.Firing,
+		Terminal: p.Terminal, Container: c.ID, Agency: m.Agency, Since: m.Since.UTC(), Summary: summary, At: now.UTC(),
+	}
+}
+
+func departureAlert(c *state.Container, p Policy, now time.Time) state.Alert {
+	var why []string
+	for _, name := range p.agencyNames() {
+		if st := Status(c, name); st != state.Released && (st == state.Held || slices.Contains(p.Required, name)) {
+			why = append(why, name+" "+string(st))
+		}
+	}
+	return state.Alert{
+		ID: AlertID(state.KindUnauthorizedDeparture, c.ID, ""), Kind: state.KindUnauthorizedDeparture,
+		Severity: "critical", State: state.Firing, Terminal: p.Terminal, Container: c.ID,
+		Since: now.UTC(), At: now.UTC(),
+		Summary: fmt.Sprintf("%s departed while not cleared (%s)", c.ID, strings.Join(why, ", ")),
+	}
+}

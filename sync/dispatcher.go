@@ -1,0 +1,297 @@
+package sync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	stdsync "sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// sendChunk bounds the commands handed to a sink in one call.
+const sendChunk = 512
+
+// sendTimeout bounds one call to a sink or channel.
+const sendTimeout = 10 * time.Second
+
+// newBreaker returns the breaker portsync puts in front of every outbound
+// endpoint: it opens after five failures in a row, probes again after ten
+// seconds, and reports its state as portsync_breaker_state{name}.
+func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBreaker[struct{}] {
+	m.Breaker.WithLabelValues(name).Set(0)
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        name,
+		MaxRequests: 1,
+		Timeout:     10 * time.Second,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			m.Breaker.WithLabelValues(name).Set(breakerState(to))
+			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+		},
+	})
+}
+
+// Dispatcher sends the outbox to the TOS sink and re-sends each command,
+// with the same id, until the TOS confirms it: first after sla.retry_after,
+// then doubling up to five minutes. The outbox is durable in the store; the
+// schedule of re-sends is not, so after a restart every pending command is
+// sent once more at once, which is harmless because commands are idempotent.
+type Dispatcher struct {
+	name        string
+	sink        adapters.Sink
+	breaker     *gobreaker.CircuitBreaker[struct{}]
+	engine      *Engine
+	metrics     *Metrics
+	log         *slog.Logger
+	retryAfter  time.Duration
+	applyWithin time.Duration
+
+	mu      stdsync.Mutex
+	entries map[string]*outboxEntry
+	wake    chan struct{}
+
+	failingSince time.Time
+	downAlerted  bool
+}
+
+type outboxEntry struct {
+	cmd      state.Command
+	attempts int
+	next     time.Time
+}
+
+// NewDispatcher returns a dispatcher for the TOS sink named name.
+func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engine, m *Metrics, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{
+		name: name, sink: sink, engine: e, metrics: m, log: log.With("sink", name),
+		breaker:     newBreaker("sink:"+name, m, log),
+		retryAfter:  cfg.SLA.RetryAfter,
+		applyWithin: cfg.SLA.ApplyWithin,
+		entries:     map[string]*outboxEntry{},
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// Load reads the outbox from the store. Call before Run.
+func (d *Dispatcher) Load(store *state.Store) error {
+	return store.View(func(tx *state.Tx) error {
+		cmds, err := tx.Commands()
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, c := range cmds {
+			d.entries[c.ID] = &outboxEntry{cmd: c, next: now}
+		}
+		d.metrics.OutboxCommands.Set(float64(len(d.entries)))
+		return nil
+	})
+}
+
+// Committed adds new commands to the schedule and drops confirmed and
+// superseded ones.
+func (d *Dispatcher) Committed(c *Changes) {
+	if len(c.Commands) == 0 && len(c.Removed) == 0 {
+		return
+	}
+	now := time.Now()
+	d.mu.Lock()
+	for _, cmd := range c.Commands {
+		d.entries[cmd.ID] = &outboxEntry{cmd: cmd, next: now}
+	}
+	for _, id := range c.Removed {
+		if e, ok := d.entries[id]; ok {
+			if e.attempts > 0 {
+				d.metrics.Commands.WithLabelValues(d.name, e.cmd.Action, "confirmed").Inc()
+			}
+			delete(d.entries, id)
+		}
+	}
+	d.metrics.OutboxCommands.Set(float64(len(d.entries)))
+	d.mu.Unlock()
+	d.poke()
+}
+
+// ResendAll makes every pending command due now, for a sweep.
+func (d *Dispatcher) ResendAll() {
+	now := time.Now()
+	d.mu.Lock()
+	for _, e := range d.entries {
+		e.next = now
+	}
+	d.mu.Unlock()
+	d.poke()
+}
+
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Attempts returns how often each pending command has been sent.
+func (d *Dispatcher) Attempts(ids []string) map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]int, len(ids))
+	for _, id := range ids {
+		if e, ok := d.entries[id]; ok {
+			out[id] = e.attempts
+		}
+	}
+	return out
+}
+
+// Run sends due commands until ctx is done.
+func (d *Dispatcher) Run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		due, next := d.due(time.Now())
+		for chunk := range slices.Chunk(due, sendChunk) {
+			d.send(ctx, chunk)
+		}
+		if len(due) > 0 {
+			_, next = d.due(time.Now())
+		}
+		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+	}
+}
+
+// due returns the commands due at now, oldest first, and when the next one
+// falls due.
+func (d *Dispatcher) due(now time.Time) ([]state.Command, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := now.Add(time.Hour)
+	var due []state.Command
+	for _, e := range d.entries {
+		if !e.next.After(now) {
+			due = append(due, e.cmd)
+		} else if e.next.Before(next) {
+			next = e.next
+		}
+	}
+	slices.SortFunc(due, func(a, b state.Command) int { return cmp.Compare(a.ID, b.ID) })
+	return due, next
+}
+
+func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
+	_, err := d.breaker.Execute(func() (struct{}, error) {
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		defer cancel()
+		return struct{}{}, d.sink.Send(sctx, cmds)
+	})
+	now := time.Now()
+	d.mu.Lock()
+	var sent []outboxEntry
+	for _, c := range cmds {
+		e, ok := d.entries[c.ID]
+		if !ok {
+			continue // confirmed or superseded meanwhile
+		}
+		if err != nil {
+			e.next = now.Add(min(d.retryAfter, time.Second))
+			d.metrics.Commands.WithLabelValues(d.name, c.Action, "failed").Inc()
+			continue
+		}
+		e.attempts++
+		e.next = now.Add(backoff(d.retryAfter, e.attempts))
+		d.metrics.Commands.WithLabelValues(d.name, c.Action, "sent").Inc()
+		sent = append(sent, *e)
+	}
+	d.mu.Unlock()
+	d.health(err, now)
+	if err != nil {
+		if !errors.Is(err, gobreaker.ErrOpenState) && ctx.Err() == nil {
+			d.log.Warn("sending commands failed; they stay in the outbox", "commands", len(cmds), "err", err)
+		}
+		return
+	}
+	for _, e := range sent {
+		d.log.Debug("command sent", "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
+	}
+	d.engine.enqueue(func(t *txn) error {
+		for _, e := range sent {
+			err := t.journal(state.JournalEntry{
+				Kind: state.JournalCommandSent, Container: e.cmd.Container, EventID: e.cmd.Cause,
+				Agency: e.cmd.Agency, Command: e.cmd.ID, Action: e.cmd.Action, Hold: e.cmd.Hold,
+				Detail: fmt.Sprintf("attempt %d via %s", e.attempts, d.name),
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// backoff is the wait after the n-th send of a command: retryAfter,
+// doubling, at most config.MaxRetryAfter.
+func backoff(retryAfter time.Duration, n int) time.Duration {
+	wait := retryAfter
+	for i := 1; i < n && wait < config.MaxRetryAfter; i++ {
+		wait *= 2
+	}
+	return min(wait, config.MaxRetryAfter)
+}
+
+// health raises sink_down when the sink has failed for longer than the
+// SLA, and resolves it on the first success.
+func (d *Dispatcher) health(err error, now time.Time) {
+	switch {
+	case err == nil && d.downAlerted:
+		d.downAlerted = false
+		d.failingSince = time.Time{}
+		d.engine.SystemAlert(sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false)
+	case err == nil:
+		d.failingSince = time.Time{}
+	case d.failingSince.IsZero():
+		d.failingSince = now
+	case !d.downAlerted && now.Sub(d.failingSince) >= d.applyWithin:
+		d.downAlerted = true
+		d.engine.SystemAlert(sinkDownAlert(d.name, "TOS sink", d.failingSince, now, err), true)
+	}
+}
+
+func sinkDownAlert(name, what string, since, now time.Time, err error) state.Alert {
+	a := state.Alert{
+		ID: AlertID(state.KindSinkDown, name, ""), Kind: state.KindSinkDown, Severity: "critical",
+		Source: name, Since: since.UTC(), At: now.UTC(),
+	}
+	if err != nil {
+		a.Summary = fmt.Sprintf("%s %s has failed since %s: %v", what, name, since.UTC().Format(time.RFC3339), err)
+	}
+	return a
+}
+
+// SystemAlert fires or resolves an alert that is about portsync itself
+// rather than a container (sink_down).
+func (e *Engine) SystemAlert(a state.Alert, firing bool) {
+	e.enqueue(func(t *txn) error {
+		if !firing {
+			return t.resolveAlert(a.ID)
+		}
+		a.State = state.Firing
+		a.Terminal = t.policy.Terminal
+		return t.putAlert(a)
+	})
+}

@@ -1,0 +1,559 @@
+package sync
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// Tuning of the writer. A group is as large as what is waiting, up to
+// maxBatch messages: under load many events share one fsync, idle a single
+// event commits at once.
+const (
+	inboxSize     = 8192
+	maxBatch      = 4096
+	retryMin      = 200 * time.Millisecond
+	retryMax      = 10 * time.Second
+	maxDeadLetter = 64 << 10 // bytes of payload kept in a dead letter
+)
+
+// Result is what became of one inbound record.
+const (
+	ResultApplied   = "applied"
+	ResultDuplicate = "duplicate"
+	ResultStale     = "stale"
+	ResultRejected  = "rejected"
+)
+
+// SourceInfo is what the engine knows of a source: its name, what it may
+// speak for, and how to decode its messages.
+type SourceInfo struct {
+	Name    string
+	Kind    string // config.KindAgency or config.KindTOS
+	Agency  string // the only agency an agency source may speak for
+	Decoder adapters.Decoder
+}
+
+// Outcome is what became of one message, for callers that wait (HTTP push,
+// dead-letter retry): the results of its records and the first rejection.
+type Outcome struct {
+	Results []string
+	Reject  *state.Rejection
+	Err     error // the store failed or the engine stopped; nothing is durable
+}
+
+type inbound struct {
+	src  *SourceInfo
+	msg  adapters.Message
+	done chan<- Outcome
+	// retryOf is the dead letter this message re-decodes; it is deleted in
+	// the same transaction when the message applies cleanly.
+	retryOf string
+}
+
+// batch is one group commit: messages plus work other goroutines asked the
+// writer to do (journal notes, alert bookkeeping, SLA checks, sweeps).
+type batch struct {
+	msgs  []inbound
+	jobs  []func(*txn) error
+	touch map[string]bool // containers to decide again
+	after []func(error)
+}
+
+func (b *batch) empty() bool {
+	return len(b.msgs) == 0 && len(b.jobs) == 0 && len(b.touch) == 0 && len(b.after) == 0
+}
+
+// Listener is told what each commit changed, after it is durable.
+type Listener interface {
+	Committed(c *Changes)
+}
+
+// Changes is what one commit changed, for the dispatcher, the alert manager
+// and the status publisher.
+type Changes struct {
+	Commands   []state.Command   // new in the outbox
+	Removed    []string          // commands confirmed or superseded
+	Alerts     []state.Alert     // alerts stored in a new state
+	Deleted    []string          // alerts forgotten
+	Containers []state.Container // containers whose state changed
+}
+
+// Engine is the single writer of the store.
+type Engine struct {
+	store   *state.Store
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	policy atomic.Pointer[Policy]
+	repeat atomic.Int64 // alerts.repeat_interval, for invalid_input resolution
+
+	inbox    chan inbound
+	control  chan func(*batch)
+	stopping chan struct{}
+	stopOnce stdsync.Once
+
+	listeners []Listener
+
+	// Owned by the writer goroutine.
+	deadlines    deadlineHeap
+	containerDue map[string]time.Time
+	sourceDue    map[string]time.Time
+	mismatches   int
+
+	mu       stdsync.Mutex
+	storeErr error
+	lastLoop atomic.Int64 // unix nanos of the writer's last pass, for the watchdog
+}
+
+// NewEngine returns an engine over an open store.
+func NewEngine(store *state.Store, cfg *config.Config, metrics *Metrics, log *slog.Logger) *Engine {
+	e := &Engine{
+		store: store, log: log, metrics: metrics, now: time.Now,
+		inbox:        make(chan inbound, inboxSize),
+		control:      make(chan func(*batch), 256),
+		stopping:     make(chan struct{}),
+		containerDue: map[string]time.Time{},
+		sourceDue:    map[string]time.Time{},
+	}
+	e.SetPolicy(cfg)
+	metrics.StoreHealthy.Set(1)
+	return e
+}
+
+// SetPolicy replaces the decision policy, e.g. after a reload.
+func (e *Engine) SetPolicy(cfg *config.Config) {
+	p := PolicyFrom(cfg)
+	e.policy.Store(&p)
+	e.repeat.Store(int64(cfg.Alerts.RepeatInterval))
+}
+
+// AddListener registers l to hear of every commit. Call before Run.
+func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) }
+
+// Deliver returns the function a source hands its messages to. It blocks
+// while the inbox is full and drops the message (unacknowledged, so the
+// transport delivers it again) once the engine stops.
+func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
+	return func(m adapters.Message) {
+		select {
+		case e.inbox <- inbound{src: src, msg: m}:
+		case <-e.stopping:
+		}
+	}
+}
+
+// Submit applies one message and waits until it is durable (or rejected
+// durably), for sources that answer their sender synchronously.
+func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message) Outcome {
+	return e.submit(ctx, inbound{src: src, msg: m})
+}
+
+func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
+	done := make(chan Outcome, 1)
+	in.done = done
+	select {
+	case e.inbox <- in:
+	case <-ctx.Done():
+		return Outcome{Err: ctx.Err()}
+	case <-e.stopping:
+		return Outcome{Err: errStopped}
+	}
+	select {
+	case o := <-done:
+		return o
+	case <-ctx.Done():
+		return Outcome{Err: ctx.Err()}
+	}
+}
+
+var errStopped = errors.New("engine stopped")
+
+// do runs job in the writer's next transaction and waits for the commit.
+func (e *Engine) do(ctx context.Context, job func(*txn) error) error {
+	done := make(chan error, 1)
+	req := func(b *batch) {
+		b.jobs = append(b.jobs, job)
+		b.after = append(b.after, func(err error) { done <- err })
+	}
+	select {
+	case e.control <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stopping:
+		return errStopped
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enqueue runs job in a coming transaction without waiting; for
+// bookkeeping that may be lost in a crash (it is redone after a restart).
+func (e *Engine) enqueue(job func(*txn) error) {
+	select {
+	case e.control <- func(b *batch) { b.jobs = append(b.jobs, job) }:
+	case <-e.stopping:
+	}
+}
+
+// Healthy returns the last store error, nil while commits succeed.
+func (e *Engine) Healthy() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.storeErr
+}
+
+// LastProgress is when the writer last went round its loop.
+func (e *Engine) LastProgress() time.Time { return time.Unix(0, e.lastLoop.Load()) }
+
+// Load reads what the engine and its listeners need from the store: open
+// mismatches for the SLA timer and the gauges. Call before Run.
+func (e *Engine) Load() error {
+	p := e.policy.Load()
+	return e.store.View(func(tx *state.Tx) error {
+		ms, err := tx.Mismatches()
+		if err != nil {
+			return err
+		}
+		e.mismatches = len(ms)
+		e.metrics.Mismatches.Set(float64(len(ms)))
+		for _, m := range ms {
+			e.setContainerDue(m.Container, m.Since.Add(p.ApplyWithin))
+		}
+		alerts, err := tx.Alerts()
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			if a.Kind == state.KindInvalidInput && a.State == state.Firing {
+				e.setSourceDue(a.Source, a.At.Add(time.Duration(e.repeat.Load())))
+			}
+		}
+		for p, n := range tx.PresenceCounts() {
+			e.metrics.Containers.WithLabelValues(string(p)).Set(float64(n))
+		}
+		return nil
+	})
+}
+
+// Run is the writer loop. It returns when ctx is done, after finishing the
+// group in flight; messages still queued are not acknowledged and their
+// transports deliver them again.
+func (e *Engine) Run(ctx context.Context) {
+	defer e.stopOnce.Do(func() { close(e.stopping) })
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	// The ticker wakes the idle loop so LastProgress stays fresh for the
+	// watchdog.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		e.lastLoop.Store(time.Now().UnixNano())
+		e.resetTimer(timer)
+		b := &batch{touch: map[string]bool{}}
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-e.inbox:
+			b.msgs = append(b.msgs, in)
+		case req := <-e.control:
+			req(b)
+		case <-timer.C:
+			e.dueWork(b)
+		case <-tick.C:
+			continue
+		}
+		e.fill(b)
+		if !b.empty() {
+			e.commitWithRetry(ctx, b)
+		}
+	}
+}
+
+// fill adds what is already waiting to the batch, without blocking.
+func (e *Engine) fill(b *batch) {
+	for len(b.msgs) < maxBatch {
+		select {
+		case in := <-e.inbox:
+			b.msgs = append(b.msgs, in)
+		case req := <-e.control:
+			req(b)
+		default:
+			return
+		}
+	}
+}
+
+func (e *Engine) commitWithRetry(ctx context.Context, b *batch) {
+	wait := retryMin
+	for {
+		ch, err := e.commit(b)
+		if err == nil {
+			e.setStoreErr(nil)
+			e.finish(b, ch)
+			return
+		}
+		e.setStoreErr(err)
+		e.log.Error("store commit failed; nothing is acknowledged until it succeeds", "err", err, "messages", len(b.msgs), "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			for _, in := range b.msgs {
+				if in.done != nil {
+					in.done <- Outcome{Err: err}
+				}
+			}
+			for _, f := range b.after {
+				f(err)
+			}
+			return
+		case <-time.After(wait):
+		}
+		e.lastLoop.Store(time.Now().UnixNano())
+		wait = min(wait*2, retryMax)
+	}
+}
+
+func (e *Engine) setStoreErr(err error) {
+	e.mu.Lock()
+	e.storeErr = err
+	e.mu.Unlock()
+	if err != nil {
+		e.metrics.StoreHealthy.Set(0)
+	} else {
+		e.metrics.StoreHealthy.Set(1)
+	}
+}
+
+// committed is a commit's result before it is published.
+type committed struct {
+	changes   Changes
+	outcomes  []Outcome
+	events    map[[2]string]int // (source, result) -> count
+	dead      map[[2]string]int // (source, code) -> count
+	confirmed []state.PendingCommand
+	closed    []state.Mismatch
+	opened    int
+	due       map[string]time.Time // container -> SLA deadline (zero: none)
+	srcDue    map[string]time.Time
+	presence  map[state.Presence]int64
+	elapsed   time.Duration
+}
+
+func (e *Engine) commit(b *batch) (*committed, error) {
+	now := e.now()
+	decoded := make([][]adapters.Record, len(b.msgs))
+	for i, in := range b.msgs {
+		decoded[i] = decode(in)
+	}
+	var out *committed
+	start := time.Now()
+	err := e.store.Update(func(tx *state.Tx) error {
+		t := newTxn(e, tx, now)
+		for _, job := range b.jobs {
+			if err := job(t); err != nil {
+				return err
+			}
+		}
+		for i, in := range b.msgs {
+			o, err := t.message(in, decoded[i])
+			if err != nil {
+				return err
+			}
+			t.c.outcomes = append(t.c.outcomes, o)
+		}
+		for id := range b.touch {
+			if _, err := t.load(id); err != nil {
+				return err
+			}
+			t.dirty[id] = true
+		}
+		if err := t.decideAll(); err != nil {
+			return err
+		}
+		out = t.c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.elapsed = time.Since(start)
+	return out, nil
+}
+
+func decode(in inbound) []adapters.Record {
+	if in.msg.TooLarge {
+		return []adapters.Record{{Err: state.Reject(state.CodeTooLarge, "payload is larger than %d bytes", adapters.MaxPayload)}}
+	}
+	return in.src.Decoder.Decode(in.msg.Payload)
+}
+
+// finish acknowledges the batch's messages, in the order they arrived, and
+// publishes what the commit changed.
+func (e *Engine) finish(b *batch, c *committed) {
+	for i, in := range b.msgs {
+		if in.msg.Ack != nil {
+			in.msg.Ack()
+		}
+		if in.done != nil {
+			in.done <- c.outcomes[i]
+		}
+	}
+	for _, f := range b.after {
+		f(nil)
+	}
+	m := e.metrics
+	m.Commit.Observe(c.elapsed.Seconds())
+	if len(b.msgs) > 0 {
+		m.BatchSize.Observe(float64(len(b.msgs)))
+	}
+	for k, n := range c.events {
+		m.Events.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	for k, n := range c.dead {
+		m.DeadLetters.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	now := e.now()
+	for _, mm := range c.closed {
+		m.MismatchAge.Observe(now.Sub(mm.Since).Seconds())
+	}
+	e.mismatches += c.opened - len(c.closed)
+	m.Mismatches.Set(float64(e.mismatches))
+	for _, p := range c.confirmed {
+		if p.Action == state.ReleaseHold && !p.CauseReceivedAt.IsZero() {
+			m.ReleaseToTOS.Observe(now.Sub(p.CauseReceivedAt).Seconds())
+		}
+	}
+	for id, at := range c.due {
+		e.setContainerDue(id, at)
+	}
+	for src, at := range c.srcDue {
+		e.setSourceDue(src, at)
+	}
+	for p, n := range c.presence {
+		m.Containers.WithLabelValues(string(p)).Set(float64(n))
+	}
+	for _, l := range e.listeners {
+		l.Committed(&c.changes)
+	}
+}
+
+// dueWork adds to b the containers and sources whose deadlines have passed.
+func (e *Engine) dueWork(b *batch) {
+	now := e.now()
+	for e.deadlines.Len() > 0 && !e.deadlines[0].at.After(now) {
+		d := heap.Pop(&e.deadlines).(deadline)
+		if d.source {
+			if at, ok := e.sourceDue[d.id]; ok && at.Equal(d.at) {
+				delete(e.sourceDue, d.id)
+				src := d.id
+				b.jobs = append(b.jobs, func(t *txn) error { return t.resolveInvalidInput(src) })
+			}
+			continue
+		}
+		if at, ok := e.containerDue[d.id]; ok && at.Equal(d.at) {
+			delete(e.containerDue, d.id)
+			b.touch[d.id] = true
+		}
+	}
+}
+
+func (e *Engine) resetTimer(t *time.Timer) {
+	wait := time.Hour
+	if e.deadlines.Len() > 0 {
+		wait = max(time.Until(e.deadlines[0].at), 0)
+	}
+	t.Reset(wait)
+}
+
+func (e *Engine) setContainerDue(id string, at time.Time) {
+	if at.IsZero() {
+		delete(e.containerDue, id)
+		return
+	}
+	if cur, ok := e.containerDue[id]; ok && cur.Equal(at) {
+		return
+	}
+	e.containerDue[id] = at
+	heap.Push(&e.deadlines, deadline{at: at, id: id})
+}
+
+func (e *Engine) setSourceDue(src string, at time.Time) {
+	e.sourceDue[src] = at
+	heap.Push(&e.deadlines, deadline{at: at, id: src, source: true})
+}
+
+// deadline is when a container's mismatch outlives the SLA, or when a
+// source's invalid_input alert resolves. Entries are not removed when
+// superseded; the maps above say which are current.
+type deadline struct {
+	at     time.Time
+	id     string
+	source bool
+}
+
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// Sweep decides every container again, in groups, and re-sends every
+// pending command: the level-triggered repair after a configuration change
+// or a suspected lost event. It returns the number of containers decided.
+func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	var ids []string
+	err := e.store.View(func(tx *state.Tx) error {
+		return tx.ForEachContainer(func(c state.Container) error {
+			if c.Presence == state.InYard || len(c.Pending) > 0 || len(c.Alerts) > 0 || len(c.Mismatches) > 0 {
+				ids = append(ids, c.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	const group = 500
+	for chunk := range slices.Chunk(ids, group) {
+		err := e.do(ctx, func(t *txn) error {
+			for _, id := range chunk {
+				if _, err := t.load(id); err != nil {
+					return err
+				}
+				t.dirty[id] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("sweep: %w", err)
+		}
+	}
+	return len(ids), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+func countKey(a, b string) [2]string { return [2]string{a, b} }

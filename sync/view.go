@@ -1,0 +1,117 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	stdsync "sync"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/state"
+)
+
+// View is a container's integrated status (DESIGN 3.5).
+type View struct {
+	Container string                  `json:"container"`
+	Cleared   bool                    `json:"cleared"`
+	Presence  state.Presence          `json:"presence"`
+	Agencies  map[string]state.Status `json:"agencies"`
+	TOSHolds  []string                `json:"tos_holds"`
+	Mismatch  bool                    `json:"mismatch"`
+	UpdatedAt time.Time               `json:"updated_at"`
+}
+
+// NewView builds the integrated status of c under policy p. Every
+// configured agency appears, unknown where it has not spoken.
+func NewView(c *state.Container, p Policy) View {
+	v := View{
+		Container: c.ID, Cleared: Cleared(c, p), Presence: c.Presence,
+		Agencies: map[string]state.Status{}, TOSHolds: c.TOSHolds,
+		Mismatch: len(c.Mismatches) > 0, UpdatedAt: c.UpdatedAt.UTC(),
+	}
+	for name := range p.Agencies {
+		v.Agencies[name] = Status(c, name)
+	}
+	if v.TOSHolds == nil {
+		v.TOSHolds = []string{}
+	}
+	return v
+}
+
+// StatusPublisher publishes each changed container's integrated status,
+// retained, to <topic>/<container>. It keeps only the latest view of each
+// container while the broker is away, so a backlog never grows beyond the
+// number of containers.
+type StatusPublisher struct {
+	pub    adapters.Publisher
+	topic  string
+	engine *Engine
+	log    *slog.Logger
+
+	mu      stdsync.Mutex
+	pending map[string]state.Container
+	wake    chan struct{}
+}
+
+// NewStatusPublisher returns a publisher on topic.
+func NewStatusPublisher(pub adapters.Publisher, topic string, e *Engine, log *slog.Logger) *StatusPublisher {
+	return &StatusPublisher{pub: pub, topic: topic, engine: e, log: log,
+		pending: map[string]state.Container{}, wake: make(chan struct{}, 1)}
+}
+
+// Committed queues the changed containers.
+func (s *StatusPublisher) Committed(c *Changes) {
+	if len(c.Containers) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, ct := range c.Containers {
+		s.pending[ct.ID] = ct
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx is done.
+func (s *StatusPublisher) Run(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-retry.C:
+		}
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = map[string]state.Container{}
+		s.mu.Unlock()
+		p := *s.engine.policy.Load()
+		for id, c := range batch {
+			payload, _ := json.Marshal(NewView(&c, p))
+			if err := s.pub.Publish(ctx, s.topic+"/"+id, payload, true); err != nil {
+				s.requeue(batch)
+				s.log.Warn("publishing status failed; will retry", "err", err, "containers", len(batch))
+				retry.Reset(time.Second)
+				break
+			}
+			delete(batch, id)
+		}
+	}
+}
+
+// requeue puts back what was not published, unless a newer view came.
+func (s *StatusPublisher) requeue(batch map[string]state.Container) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, c := range batch {
+		if _, newer := s.pending[id]; !newer {
+			s.pending[id] = c
+		}
+	}
+}
