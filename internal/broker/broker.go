@@ -1,0 +1,163 @@
+// Package broker runs MQTT brokers for portsync's demo and tests: a real
+// mosquitto process on a free loopback port, which tests stop and restart
+// to inject faults, or, where the mosquitto binary is missing, the embedded
+// mochi-mqtt broker.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is a running broker on 127.0.0.1.
+type Broker struct {
+	Addr string // host:port
+	// Kind is "mosquitto" or "embedded".
+	Kind string
+
+	dir    string
+	logOut io.Writer
+	cmd    *exec.Cmd
+	exited chan struct{}
+	server *mochi.Server
+}
+
+// URL is the broker's address as portsync's configuration wants it.
+func (b *Broker) URL() string { return "tcp://" + b.Addr }
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// HasMosquitto reports whether the mosquitto binary is on the PATH.
+func HasMosquitto() bool {
+	_, err := exec.LookPath("mosquitto")
+	return err == nil
+}
+
+// StartMosquitto starts mosquitto on a free loopback port, with a
+// persistent store in dir so that a restart keeps sessions and queues, and
+// the inflight and queue limits raised for portsync (see the README).
+// Its log goes to logOut.
+func StartMosquitto(dir string, logOut io.Writer) (*Broker, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{Addr: "127.0.0.1:" + strconv.Itoa(port), Kind: "mosquitto", dir: dir, logOut: logOut}
+	conf := fmt.Sprintf(`listener %d 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location %s/
+autosave_interval 1
+max_inflight_messages 1000
+max_queued_messages 1000000
+max_queued_bytes 0
+`, port, dir)
+	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	return b, b.Start()
+}
+
+// Start starts a stopped mosquitto again on the same port and store.
+func (b *Broker) Start() error {
+	if b.Kind != "mosquitto" {
+		return errors.New("only a mosquitto broker can be restarted")
+	}
+	cmd := exec.Command("mosquitto", "-c", filepath.Join(b.dir, "mosquitto.conf"))
+	cmd.Stdout, cmd.Stderr = b.logOut, b.logOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mosquitto: %w", err)
+	}
+	b.cmd = cmd
+	b.exited = make(chan struct{})
+	go func() { cmd.Wait(); close(b.exited) }()
+	return waitListening(b.Addr, b.exited)
+}
+
+func waitListening(addr string, exited <-chan struct{}) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("broker on %s exited at start", addr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("broker on %s did not listen within 10s", addr)
+}
+
+// Stop stops the broker: mosquitto gets SIGTERM (it saves its store), the
+// embedded broker closes.
+func (b *Broker) Stop() error {
+	if b.server != nil {
+		return b.server.Close()
+	}
+	if b.cmd == nil {
+		return nil
+	}
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.exited:
+	case <-time.After(10 * time.Second):
+		b.cmd.Process.Kill()
+		<-b.exited
+	}
+	b.cmd = nil
+	return nil
+}
+
+// StartEmbedded starts the mochi-mqtt broker on addr ("127.0.0.1:0" picks
+// a free port). It keeps sessions in memory only.
+func StartEmbedded(addr string, log *slog.Logger) (*Broker, error) {
+	if addr == "" || addr == "127.0.0.1:0" {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	opts := &mochi.Options{InlineClient: false, Logger: log}
+	s := mochi.New(opts)
+	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, err
+	}
+	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+		return nil, err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	b := &Broker{Addr: addr, Kind: "embedded", server: s}
+	exited := make(chan struct{})
+	go func() {
+		if err := <-errc; err != nil {
+			close(exited)
+		}
+	}()
+	return b, waitListening(addr, exited)
+}
