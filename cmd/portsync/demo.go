@@ -1,2 +1,3 @@
 package main
+
 func cmdDemo(args []string) int { return 0 }
