@@ -54,9 +54,17 @@ type Notifier interface {
 	Notify(ctx context.Context, alerts []state.Alert) error
 }
 
-// Publisher publishes the retained integrated status of containers.
+// Outgoing is one message to publish.
+type Outgoing struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+}
+
+// Publisher publishes messages and returns once the broker has accepted
+// them all, in order.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
+	Publish(ctx context.Context, qos byte, msgs ...Outgoing) error
 }
 
 // Broker is a shared connection to an MQTT broker. Subscribe must be called
@@ -65,7 +73,6 @@ type Publisher interface {
 type Broker interface {
 	Publisher
 	Subscribe(topic string, qos byte, handler func(Message))
-	PublishQoS(ctx context.Context, topic string, qos byte, payloads [][]byte) error
 	Connect(ctx context.Context) error
 	Disconnect()
 	// Ready reports whether the connection is up and every subscription

@@ -233,10 +233,14 @@ func Parse(path string, data []byte, reg Registry) (*Config, error) {
 		d.decode(&root, reflect.ValueOf(c).Elem(), "")
 	}
 	c.lines = d.lines
+	c.setDefaults()
+	// Validate even after decode errors, so that one pass lists every
+	// problem; a key that did not decode is not reported again.
 	errs := d.errs
-	if len(errs) == 0 {
-		c.setDefaults()
-		errs = c.validate(reg)
+	for _, e := range c.validate(reg, d.errs) {
+		if !underAny(e.Key, d.errs) {
+			errs = append(errs, e)
+		}
 	}
 	if len(errs) > 0 {
 		for i := range errs {
@@ -248,16 +252,29 @@ func Parse(path string, data []byte, reg Registry) (*Config, error) {
 	return c, nil
 }
 
+// underAny reports whether key is, or is inside, a key with an error.
+func underAny(key string, errs []Error) bool {
+	for _, e := range errs {
+		if key == e.Key || strings.HasPrefix(key, e.Key+".") || strings.HasPrefix(key, e.Key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlErrorLine takes the line from a YAML syntax error. The parser names
+// the start of the block it was reading, which may be a few lines above
+// the mistake; an error without a line is reported on line 1.
 func yamlErrorLine(err error) int {
 	var n int
-	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &n); scanErr == nil {
+	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &n); scanErr == nil && n > 0 {
 		return n
 	}
-	return 0
+	return 1
 }
 
 // Line returns the line of a dotted key in the file, or of its nearest
-// parent that has one.
+// parent that has one; a key missing at the top level is on line 1.
 func (c *Config) Line(key string) int {
 	for key != "" {
 		if n, ok := c.lines[key]; ok {
@@ -269,7 +286,7 @@ func (c *Config) Line(key string) int {
 		}
 		key = key[:i]
 	}
-	return 0
+	return 1
 }
 
 func (c *Config) setDefaults() {

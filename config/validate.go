@@ -11,6 +11,9 @@ import (
 type validator struct {
 	c    *Config
 	errs []Error
+	// broken are the keys that did not decode; references into them are
+	// not checked, since the names they hold are unknown.
+	broken []Error
 }
 
 func (v *validator) fail(key, format string, args ...any) {
@@ -50,12 +53,18 @@ func (v *validator) cron(key, spec string) {
 }
 
 func (v *validator) agency(key, name string) {
+	if underAny("agencies", v.broken) {
+		return
+	}
 	if _, ok := v.c.Agencies[name]; !ok {
 		v.fail(key, "unknown agency %q (configured: %v)", name, v.c.AgencyNames())
 	}
 }
 
 func (v *validator) broker(key, name string) {
+	if underAny("brokers", v.broken) {
+		return
+	}
 	if _, ok := v.c.Brokers[name]; !ok {
 		v.fail(key, "unknown broker %q", name)
 	}
@@ -71,8 +80,8 @@ func (v *validator) adapter(prefix string, known bool, kind, typ string, errs []
 	}
 }
 
-func (c *Config) validate(reg Registry) []Error {
-	v := &validator{c: c}
+func (c *Config) validate(reg Registry, broken []Error) []Error {
+	v := &validator{c: c, broken: broken}
 	v.required("terminal", c.Terminal)
 	v.required("state_dir", c.StateDir)
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
@@ -155,6 +164,9 @@ func (c *Config) validate(reg Registry) []Error {
 	if c.TOS.Snapshot != nil {
 		v.cron("tos.snapshot.schedule", c.TOS.Snapshot.Schedule)
 		v.secret("tos.snapshot.token_file", c.TOS.Snapshot.TokenFile)
+		// Rather than accept a snapshot and never poll it, refuse it until
+		// the TOS snapshot sweep is built.
+		v.fail("tos.snapshot", "the TOS snapshot poll is not available in this version of portsync")
 	}
 	for i, ch := range c.Alerts.Channels {
 		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")

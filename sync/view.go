@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	stdsync "sync"
 	"time"
 
@@ -91,19 +92,32 @@ func (s *StatusPublisher) Run(ctx context.Context) {
 		batch := s.pending
 		s.pending = map[string]state.Container{}
 		s.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
 		p := *s.engine.policy.Load()
+		msgs := make([]adapters.Outgoing, 0, len(batch))
 		for id, c := range batch {
-			payload, _ := json.Marshal(NewView(&c, p))
-			if err := s.pub.Publish(ctx, s.topic+"/"+id, payload, true); err != nil {
+			payload, err := json.Marshal(NewView(&c, p))
+			if err != nil {
+				s.log.Error("encode status", "container", id, "err", err)
+				continue
+			}
+			msgs = append(msgs, adapters.Outgoing{Topic: s.topic + "/" + id, Payload: payload, Retained: true})
+		}
+		for chunk := range slices.Chunk(msgs, statusChunk) {
+			if err := s.pub.Publish(ctx, 1, chunk...); err != nil {
 				s.requeue(batch)
 				s.log.Warn("publishing status failed; will retry", "err", err, "containers", len(batch))
 				retry.Reset(time.Second)
 				break
 			}
-			delete(batch, id)
 		}
 	}
 }
+
+// statusChunk bounds the status messages in flight at once.
+const statusChunk = 1024
 
 // requeue puts back what was not published, unless a newer view came.
 func (s *StatusPublisher) requeue(batch map[string]state.Container) {

@@ -92,15 +92,15 @@ func newSink(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
 }
 
 func (s *sink) Send(ctx context.Context, cmds []state.Command) error {
-	payloads := make([][]byte, len(cmds))
+	msgs := make([]adapters.Outgoing, len(cmds))
 	for i, c := range cmds {
 		p, err := json.Marshal(c)
 		if err != nil {
 			return fmt.Errorf("encode command %s: %w", c.ID, err)
 		}
-		payloads[i] = p
+		msgs[i] = adapters.Outgoing{Topic: s.topic, Payload: p}
 	}
-	return s.broker.PublishQoS(ctx, s.topic, s.qos, payloads)
+	return s.broker.Publish(ctx, s.qos, msgs...)
 }
 
 // channel publishes alerts (DESIGN 3.4) on one topic.
@@ -115,13 +115,13 @@ func newChannel(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
 }
 
 func (c *channel) Notify(ctx context.Context, alerts []state.Alert) error {
-	payloads := make([][]byte, len(alerts))
+	msgs := make([]adapters.Outgoing, len(alerts))
 	for i, a := range alerts {
 		p, err := adapters.EncodeAlert(a)
 		if err != nil {
 			return err
 		}
-		payloads[i] = p
+		msgs[i] = adapters.Outgoing{Topic: c.topic, Payload: p}
 	}
-	return c.broker.PublishQoS(ctx, c.topic, c.qos, payloads)
+	return c.broker.Publish(ctx, c.qos, msgs...)
 }

@@ -223,25 +223,16 @@ func (c *Conn) Ready() (bool, string) {
 	return true, ""
 }
 
-// Publish publishes one message at QoS 1 and waits for the broker's
-// acknowledgement.
-func (c *Conn) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
-	if !c.client.IsConnectionOpen() {
-		return fmt.Errorf("broker %s: not connected", c.name)
-	}
-	return c.wait(ctx, c.client.Publish(topic, 1, retained, payload))
-}
-
-// PublishQoS publishes payloads in order and waits until the broker has
+// Publish publishes msgs in order and waits until the broker has
 // acknowledged them all. Publishing them together rather than one by one
 // turns n round trips into one.
-func (c *Conn) PublishQoS(ctx context.Context, topic string, qos byte, payloads [][]byte) error {
+func (c *Conn) Publish(ctx context.Context, qos byte, msgs ...adapters.Outgoing) error {
 	if !c.client.IsConnectionOpen() {
 		return fmt.Errorf("broker %s: not connected", c.name)
 	}
-	toks := make([]paho.Token, len(payloads))
-	for i, p := range payloads {
-		toks[i] = c.client.Publish(topic, qos, false, p)
+	toks := make([]paho.Token, len(msgs))
+	for i, m := range msgs {
+		toks[i] = c.client.Publish(m.Topic, qos, m.Retained, m.Payload)
 	}
 	for _, tok := range toks {
 		if err := c.wait(ctx, tok); err != nil {

@@ -1,0 +1,496 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/pprof"
+	"strconv"
+	stdsync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/broker"
+	"github.com/portsync/portsync/state"
+)
+
+// BenchmarkThroughput measures, against one test broker and with one
+// payload, the raw broker (a QoS 1 publisher and a QoS 1 subscriber with a
+// persistent session) and then the daemon (MQTT in, durable commit, TOS
+// command out), and reports the daemon's rate as a ratio of the broker's.
+// The target is a ratio of at least 0.5.
+//
+//	go test -run XXX -bench Throughput -benchtime 1x -count 3 ./sync/
+//
+// One operation is -portsync.bench-events events (default 20000), so read
+// events/s, not ns/op. The daemon's goroutines carry the pprof label
+// side=daemon, so that a -cpuprofile can be narrowed to the daemon with
+// go tool pprof -tagfocus side=daemon.
+func BenchmarkThroughput(b *testing.B) {
+	br := testBroker(b)
+	n := *benchEvents
+	var raw, daemon, status float64
+	b.Run("raw_broker", func(b *testing.B) {
+		raw = benchRaw(b, br, n)
+	})
+	b.Run("daemon", func(b *testing.B) {
+		daemon = benchDaemon(b, br, n, false)
+		if raw > 0 {
+			b.ReportMetric(daemon/raw, "ratio")
+		}
+	})
+	b.Run("daemon_status_topic", func(b *testing.B) {
+		status = benchDaemon(b, br, n, true)
+		if raw > 0 {
+			b.ReportMetric(status/raw, "ratio")
+		}
+	})
+	if raw > 0 && daemon > 0 {
+		line := fmt.Sprintf("raw broker %.0f msg/s, daemon %.0f events/s, ratio %.2f", raw, daemon, daemon/raw)
+		if status > 0 {
+			line += fmt.Sprintf(" (with status_topic %.0f events/s, ratio %.2f)", status, status/raw)
+		}
+		b.Logf("%s; %s broker, %d events of %d bytes, QoS 1", line, br.Kind, n, len(releaseEvent(0)))
+	}
+}
+
+var benchEvents = flag.Int("portsync.bench-events", 20000, "events per operation of BenchmarkThroughput")
+
+const (
+	// benchWindow is how many QoS 1 publishes a publisher keeps in flight.
+	benchWindow = 500
+	// benchTimeout bounds every wait of the benchmark.
+	benchTimeout = 3 * time.Minute
+)
+
+// benchRaw measures pub->sub through the broker: the time from the first
+// publish to the last message received, over b.N rounds of n messages.
+func benchRaw(b *testing.B, br *broker.Broker, n int) float64 {
+	sub := newCounter()
+	subClient := benchClient(b, br, "bench-raw-sub", false)
+	if tok := subClient.Subscribe("bench/raw", 1, sub.handle); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	pub := benchClient(b, br, "bench-raw-pub", true)
+	var total time.Duration
+	b.StopTimer()
+	b.ResetTimer()
+	for op := range b.N {
+		payloads := releasePayloads(op*n, n)
+		sub.reset(n)
+		b.StartTimer()
+		start := time.Now()
+		if err := publishAll(pub, "bench/raw", payloads); err != nil {
+			b.Fatal(err)
+		}
+		if err := sub.wait(); err != nil {
+			b.Fatalf("raw: %v", err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+	}
+	rate := float64(n*b.N) / total.Seconds()
+	b.ReportMetric(rate, "msg/s")
+	b.ReportMetric(0, "ns/op") // one op is n messages; msg/s is the figure
+	return rate
+}
+
+// benchDaemon measures the daemon: n customs releases, one per container
+// already in the yard under a CUSTOMS hold, each applied durably and
+// answered by a release_hold command on tos/commands. Time runs from the
+// first publish to the last command received. Each round starts a daemon
+// on a fresh store and pre-loads the arrivals before the clock starts.
+func benchDaemon(b *testing.B, br *broker.Broker, n int, statusTopic bool) float64 {
+	watcher := newCounter()
+	wc := benchClient(b, br, "bench-watcher", false)
+	if tok := wc.Subscribe("tos/commands", 1, watcher.handle); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	pub := benchClient(b, br, "bench-daemon-pub", true)
+	var total, durable time.Duration
+	b.StopTimer()
+	b.ResetTimer()
+	for op := range b.N {
+		d, lis, stop := startBenchDaemon(b, br, statusTopic)
+		base := op * n
+
+		// Pre-load: every container arrives with a CUSTOMS hold, which is
+		// what customs' unknown status asks for, so no command follows.
+		watcher.reset(n)
+		if err := publishAll(pub, "tos/events", arrivalPayloads(base, n)); err != nil {
+			b.Fatal(err)
+		}
+		waitCounter(b, d, "tos-events", ResultApplied, n)
+		if got := watcher.count(); got != 0 {
+			b.Fatalf("pre-load caused %d commands, want none", got)
+		}
+
+		releases := releasePayloads(base, n)
+		watcher.reset(n)
+		lis.reset(n)
+		b.StartTimer()
+		start := time.Now()
+		if err := publishAll(pub, "customs/releases", releases); err != nil {
+			b.Fatal(err)
+		}
+		if err := watcher.wait(); err != nil {
+			b.Fatalf("daemon: %v (applied %v)", err, counterSum(d.metrics, "portsync_events_total", map[string]string{"source": "customs-mqtt"}))
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		durable += time.Duration(lis.at() - start.UnixNano())
+
+		checkBenchRound(b, d, watcher, base, n)
+		stop()
+	}
+	rate := float64(n*b.N) / total.Seconds()
+	b.ReportMetric(rate, "events/s")
+	// committed/s: the last command in the store, before it is sent; the
+	// gap to events/s is the dispatcher's.
+	b.ReportMetric(float64(n*b.N)/durable.Seconds(), "committed/s")
+	b.ReportMetric(0, "ns/op")
+	return rate
+}
+
+// benchConfig mirrors the harness's baseConfig, with what a throughput run
+// needs changed: log level warn, an SLA long enough that no command is
+// re-sent and no alert fires during the run, and no sweep (a sweep would
+// re-send the whole outbox mid-run).
+const benchConfig = `
+terminal: CNSHA-T1
+state_dir: %s
+log: {level: warn, format: text}
+agencies:
+  customs:    {tos_hold: CUSTOMS}
+  quarantine: {tos_hold: CIQ, when_unknown: ignore}
+release_policy:
+  required: [customs, quarantine]
+brokers:
+  main:
+    url: %s
+    client_id: portsync-bench
+sources:
+  - {name: customs-mqtt, type: mqtt, broker: main, topic: customs/releases, kind: agency, agency: customs}
+  - {name: ciq-mqtt, type: mqtt, broker: main, topic: ciq/releases, kind: agency, agency: quarantine}
+  - {name: tos-events, type: mqtt, broker: main, topic: tos/events, kind: tos}
+tos:
+  sink: {type: mqtt, broker: main, topic: tos/commands}
+sla: {apply_within: 30m, retry_after: 5m}
+alerts:
+  repeat_interval: 3s
+  channels:
+    - {type: mqtt, broker: main, topic: portsync/alerts}
+schedules: {sweep: "@yearly"}
+http: {listen: "127.0.0.1:0"}
+`
+
+// startBenchDaemon starts a daemon on a fresh store and waits until it is
+// ready. The returned function stops it.
+func startBenchDaemon(b *testing.B, br *broker.Broker, statusTopic bool) (*Daemon, *commitListener, func()) {
+	b.Helper()
+	yaml := fmt.Sprintf(benchConfig, b.TempDir(), br.URL())
+	if statusTopic {
+		yaml += "status_topic: portsync/status\n"
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(yaml), adapters.Registry)
+	if err != nil {
+		b.Fatalf("config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := New(cfg, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis := &commitListener{}
+	d.engine.AddListener(lis)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// Goroutines inherit the label: every goroutine of the daemon, its
+	// MQTT connection included, is side=daemon in a CPU profile.
+	pprof.Do(ctx, pprof.Labels("side", "daemon"), func(ctx context.Context) {
+		go func() { done <- d.Run(ctx) }()
+	})
+	stop := func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Errorf("daemon stopped with %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			b.Errorf("daemon did not stop within 10s")
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, why := d.Ready()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			b.Fatalf("daemon not ready: %v", why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d, lis, stop
+}
+
+// checkBenchRound checks, outside the clock, that the round did what it
+// claims: n releases applied, none rejected, n release_hold commands sent
+// once each, one per container, caused by its release.
+func checkBenchRound(b *testing.B, d *Daemon, w *counter, base, n int) {
+	b.Helper()
+	src := map[string]string{"source": "customs-mqtt"}
+	if got := counterSum(d.metrics, "portsync_events_total", map[string]string{"source": "customs-mqtt", "result": ResultApplied}); got != float64(n) {
+		b.Fatalf("applied %v releases, want %d (all: %v)", got, n, counterSum(d.metrics, "portsync_events_total", src))
+	}
+	if got := counterSum(d.metrics, "portsync_commands_total", map[string]string{"result": "sent"}); got != float64(n) {
+		b.Fatalf("sent %v commands, want %d", got, n)
+	}
+	seen := make(map[string]bool, n)
+	for _, p := range w.payloads() {
+		var c state.Command
+		if err := json.Unmarshal(p, &c); err != nil {
+			b.Fatalf("bad command %s: %v", p, err)
+		}
+		if c.Action != state.ReleaseHold || c.Hold != "CUSTOMS" || seen[c.Container] {
+			b.Fatalf("unexpected command %s", p)
+		}
+		seen[c.Container] = true
+	}
+	for i := range n {
+		id := benchContainer(base + i)
+		if !seen[id] {
+			b.Fatalf("no command for %s", id)
+		}
+	}
+}
+
+// commitListener notes when the commit that stores the n-th command ends.
+type commitListener struct {
+	target   atomic.Int64
+	commands atomic.Int64
+	doneAt   atomic.Int64
+}
+
+func (l *commitListener) reset(n int) {
+	l.commands.Store(0)
+	l.doneAt.Store(0)
+	l.target.Store(int64(n))
+}
+
+func (l *commitListener) Committed(c *Changes) {
+	if len(c.Commands) == 0 {
+		return
+	}
+	if l.commands.Add(int64(len(c.Commands))) >= l.target.Load() && l.doneAt.Load() == 0 {
+		l.doneAt.Store(time.Now().UnixNano())
+	}
+}
+
+func (l *commitListener) at() int64 { return l.doneAt.Load() }
+
+// counter counts the messages a subscriber receives and keeps their
+// payloads, to check them after the clock stops.
+type counter struct {
+	mu     stdsync.Mutex
+	got    [][]byte
+	target int
+	done   chan struct{}
+}
+
+func newCounter() *counter { return &counter{done: make(chan struct{})} }
+
+func (c *counter) reset(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = make([][]byte, 0, n)
+	c.target = n
+	c.done = make(chan struct{})
+}
+
+func (c *counter) handle(_ paho.Client, m paho.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, m.Payload())
+	if len(c.got) == c.target {
+		close(c.done)
+	}
+}
+
+func (c *counter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.got)
+}
+
+func (c *counter) payloads() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got
+}
+
+func (c *counter) wait() error {
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(benchTimeout):
+		return fmt.Errorf("received %d of %d messages within %s", c.count(), c.target, benchTimeout)
+	}
+}
+
+// benchClient connects an MQTT client to br. A subscriber (clean false)
+// keeps a persistent session, as the daemon does.
+func benchClient(b *testing.B, br *broker.Broker, id string, clean bool) paho.Client {
+	b.Helper()
+	opts := paho.NewClientOptions().AddBroker(br.URL()).SetClientID(id).
+		SetCleanSession(clean).SetOrderMatters(true).SetAutoReconnect(false).
+		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second)
+	c := paho.NewClient(opts)
+	// The client's goroutines are side=client in a CPU profile.
+	pprof.Do(context.Background(), pprof.Labels("side", "client"), func(context.Context) {
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			b.Fatalf("connect %s: %v", id, tok.Error())
+		}
+	})
+	b.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+// publishAll publishes payloads at QoS 1 in order, keeping up to
+// benchWindow unacknowledged, and returns when the broker has acknowledged
+// them all. Both sides of the benchmark publish with it.
+func publishAll(c paho.Client, topic string, payloads [][]byte) error {
+	ring := make([]paho.Token, benchWindow)
+	for i, p := range payloads {
+		if tok := ring[i%benchWindow]; tok != nil {
+			if err := waitToken(tok); err != nil {
+				return err
+			}
+		}
+		ring[i%benchWindow] = c.Publish(topic, 1, false, p)
+	}
+	for _, tok := range ring {
+		if tok != nil {
+			if err := waitToken(tok); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func waitToken(tok paho.Token) error {
+	if !tok.WaitTimeout(benchTimeout) {
+		return errors.New("publish not acknowledged in time")
+	}
+	return tok.Error()
+}
+
+// waitCounter waits until portsync_events_total{source,result} reaches n.
+func waitCounter(b *testing.B, d *Daemon, source, result string, n int) {
+	b.Helper()
+	labels := map[string]string{"source": source, "result": result}
+	deadline := time.Now().Add(benchTimeout)
+	for counterSum(d.metrics, "portsync_events_total", labels) < float64(n) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %v of %d events %s", source, counterSum(d.metrics, "portsync_events_total", labels), n, result)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// counterSum adds up the counters named name whose labels include want.
+func counterSum(m *Metrics, name string, want map[string]string) float64 {
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		return -1
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, mt := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range mt.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue metric
+				}
+			}
+			sum += mt.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// benchContainer is a valid container number: owner TSTU, the serial, and
+// its ISO 6346 check digit.
+func benchContainer(serial int) string {
+	p := fmt.Sprintf("TSTU%06d", serial%1000000)
+	return p + strconv.Itoa(state.CheckDigit(p))
+}
+
+// releaseEvent is an agency event of DESIGN 3.1's shape, about 250 bytes.
+func releaseEvent(serial int) []byte {
+	ev := struct {
+		ID          string   `json:"id"`
+		Agency      string   `json:"agency"`
+		Status      string   `json:"status"`
+		Containers  []string `json:"containers"`
+		BL          string   `json:"bl"`
+		Declaration string   `json:"declaration"`
+		Reason      string   `json:"reason"`
+		At          string   `json:"at"`
+	}{
+		ID:          fmt.Sprintf("REL-2026-%09d", serial),
+		Agency:      "customs",
+		Status:      "released",
+		Containers:  []string{benchContainer(serial)},
+		BL:          fmt.Sprintf("MEDUSH%06d", serial%1000000),
+		Declaration: fmt.Sprintf("2201202610%08d", serial),
+		Reason:      "documents checked, duties paid, no inspection required by the risk engine",
+		At:          "2026-11-28T10:15:00+08:00",
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
+func releasePayloads(base, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = releaseEvent(base + i)
+	}
+	return out
+}
+
+// arrivalPayloads are TOS arrivals (DESIGN 3.2) of the same containers,
+// each under a CUSTOMS hold.
+func arrivalPayloads(base, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `{"id":"N4-%09d","container":%q,"event":"arrived","holds":["CUSTOMS"],"at":"2026-11-28T10:20:00+08:00"}`,
+			base+i, benchContainer(base+i))
+	}
+	return out
+}
