@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"strings"
 )
 
 // letterValues are the ISO 6346 equivalent values of the letters A to Z:
@@ -18,7 +17,10 @@ var letterValues = [26]int{
 // The error is a *Rejection whose reason names the bad part; a wrong check
 // digit names the digit that would have been right.
 func ParseContainer(s string) (string, error) {
-	id := normaliseContainer(s)
+	id, ok := normaliseContainer(s)
+	if !ok {
+		return "", reject(CodeInvalidField, "container %s: want 11 characters (4 letters, 7 digits) of ASCII, got %d bytes", quoteShort(s), len(s))
+	}
 	if len(id) != 11 {
 		return "", reject(CodeInvalidField, "container %q: want 11 characters (4 letters, 7 digits), got %d", s, len(id))
 	}
@@ -59,18 +61,36 @@ func CheckDigit(prefix string) int {
 	return sum % 11 % 10
 }
 
-func normaliseContainer(s string) string {
-	if len(s) > 64 {
-		s = s[:64] // long enough to be rejected for its length, short enough to quote
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if r == ' ' || r == '-' {
+// normaliseContainer upper-cases s and drops spaces and dashes. It gives
+// up (ok false) on anything that cannot be a container number once
+// normalised: non-ASCII runes (some upper-case to ASCII letters, which would
+// let a lookalike through) or more than 11 characters.
+func normaliseContainer(s string) (id string, ok bool) {
+	var b [11]byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '-':
 			continue
+		case c >= 0x80 || n == len(b):
+			return "", false
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
 		}
-		b.WriteRune(r)
+		b[n] = c
+		n++
 	}
-	return strings.ToUpper(b.String())
+	return string(b[:n]), true
+}
+
+// quoteShort quotes s, cut to a length fit for a reason.
+func quoteShort(s string) string {
+	const max = 40
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // Rejection is why an inbound message was refused. Code is a stable word for

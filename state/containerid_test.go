@@ -34,12 +34,14 @@ func TestParseContainer(t *testing.T) {
 		{name: "normalise spaces", in: "MSCU 123456 6", want: "MSCU1234566", rightDigit: -1},
 		{name: "normalise leading and trailing spaces", in: "  TGHU1234567  ", want: "TGHU1234567", rightDigit: -1},
 		{name: "normalise dashes", in: "MSCU-123456-6", want: "MSCU1234566", rightDigit: -1},
+		{name: "normalise many separators (long only before normalising)", in: strings.Repeat("-", 60) + "MSCU1234566" + strings.Repeat(" ", 10), want: "MSCU1234566", rightDigit: -1},
 		{name: "normalise lower case, spaces and dashes together", in: "cs qu-305438 - 3", want: "CSQU3054383", rightDigit: -1},
 
 		{name: "empty", in: "", wantCode: state.CodeInvalidField, wantReason: []string{"11"}, rightDigit: -1},
 		{name: "too short", in: "MSCU123456", wantCode: state.CodeInvalidField, wantReason: []string{"11", "10"}, rightDigit: -1},
 		{name: "too long", in: "MSCU12345666", wantCode: state.CodeInvalidField, wantReason: []string{"11", "12"}, rightDigit: -1},
 		{name: "only separators", in: " - - ", wantCode: state.CodeInvalidField, rightDigit: -1},
+		{name: "too long only after 64 bytes of padding", in: "MSCU1234566" + strings.Repeat(" ", 60) + "7", wantCode: state.CodeInvalidField, wantReason: []string{"11", "12"}, rightDigit: -1},
 		{name: "very long input", in: strings.Repeat("MSCU1234566", 20), wantCode: state.CodeInvalidField, rightDigit: -1},
 
 		{name: "bad category letter A", in: "MSCA1234566", wantCode: state.CodeInvalidField, wantReason: []string{"category"}, rightDigit: -1},

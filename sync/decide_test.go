@@ -426,7 +426,7 @@ type dtCmd struct {
 
 type dtAlert struct {
 	kind, agency, severity string
-	since              time.Time
+	since                  time.Time
 }
 
 type dtDecideCase struct {

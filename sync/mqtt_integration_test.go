@@ -56,10 +56,10 @@ func TestHeldEventAddsHold(t *testing.T) {
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:00:00+08:00", c1)
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:05:00+08:00")
 	h.eventually("c1 in yard and released", func() bool {
-		d, ok := h.lookup(c1)
+		d, ok := h.itLookup(c1)
 		return ok && d.Presence == state.InYard && d.Agencies["customs"] == state.Released
 	})
-	h.barrier()
+	h.itBarrier()
 	if cmds := h.commands(c1); len(cmds) != 0 {
 		t.Fatalf("released container without hold needs no command, got %+v", cmds)
 	}
@@ -126,10 +126,10 @@ func TestStaleAgencyEventChangesNothing(t *testing.T) {
 	// counted as stale and changes nothing.
 	h.agency("HLD-OLD", "customs", state.Held, "2026-11-28T10:30:00+08:00", c1)
 	h.eventually("stale event counted", func() bool {
-		return h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"}) == 1
+		return h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"}) == 1
 	})
-	h.barrier()
-	if n := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"}); n != 1 {
+	h.itBarrier()
+	if n := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"}); n != 1 {
 		t.Errorf("applied customs events = %v, want 1", n)
 	}
 	for _, c := range h.commands(c1) {
@@ -142,7 +142,7 @@ func TestStaleAgencyEventChangesNothing(t *testing.T) {
 		t.Fatalf("stale event changed the container: %+v pending %+v", d.View, d.PendingCommands)
 	}
 	var found bool
-	for _, e := range h.history(c1) {
+	for _, e := range h.itHistory(c1) {
 		if e.Kind == state.JournalAgencyEvent && e.EventID == "HLD-OLD" {
 			found = true
 			if e.Result != ResultStale {
@@ -165,11 +165,11 @@ func TestEqualAtHeldWins(t *testing.T) {
 	h.agency("HLD-B", "customs", state.Held, at, c2)
 	h.agency("REL-B", "customs", state.Released, at, c2)
 	h.eventually("all four events counted", func() bool {
-		applied := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"})
-		stale := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"})
+		applied := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"})
+		stale := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"})
 		return applied+stale == 4
 	})
-	if n := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"}); n != 1 {
+	if n := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "stale"}); n != 1 {
 		t.Errorf("stale customs events = %v, want 1 (REL-B)", n)
 	}
 	for id, want := range map[string]string{c1: "HLD-A", c2: "HLD-B"} {
@@ -194,7 +194,7 @@ func TestWhenUnknownHoldAddsHoldOnArrival(t *testing.T) {
 	if cmd.Cause != state.CausePolicyUnknown || cmd.Agency != "customs" || cmd.Container != c1 {
 		t.Fatalf("command %+v, want add_hold CUSTOMS caused by %s", cmd, state.CausePolicyUnknown)
 	}
-	h.barrier()
+	h.itBarrier()
 	for _, c := range h.commands(c1) {
 		if c.Hold != "CUSTOMS" {
 			t.Fatalf("unexpected command %+v (quarantine ignores unknown)", c)
@@ -212,11 +212,11 @@ func TestWhenUnknownIgnoreNeitherAddsNorRemoves(t *testing.T) {
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:05:00+08:00", "CIQ")
 	h.tos("N4-2", c2, state.TOSArrived, "2026-11-28T10:05:00+08:00")
 	h.eventually("both in yard", func() bool {
-		d1, ok1 := h.lookup(c1)
-		d2, ok2 := h.lookup(c2)
+		d1, ok1 := h.itLookup(c1)
+		d2, ok2 := h.itLookup(c2)
 		return ok1 && ok2 && d1.Presence == state.InYard && d2.Presence == state.InYard
 	})
-	h.barrier()
+	h.itBarrier()
 	for _, id := range []string{c1, c2} {
 		if cmds := h.commands(id); len(cmds) != 0 {
 			t.Errorf("%s: quarantine unknown with when_unknown ignore issued %+v", id, cmds)
@@ -244,13 +244,13 @@ func TestDuplicateEventIsAppliedOnce(t *testing.T) {
 	// Same id, other content: still the same event for dedupe.
 	h.agency("REL-1", "customs", state.Held, "2026-11-28T10:09:00+08:00", c1)
 	h.eventually("duplicates counted", func() bool {
-		return h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "duplicate"}) == 2
+		return h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "duplicate"}) == 2
 	})
-	if n := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"}); n != 1 {
+	if n := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "applied"}); n != 1 {
 		t.Errorf("applied = %v, want 1", n)
 	}
 	h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
-	h.barrier()
+	h.itBarrier()
 	ids := map[string]bool{}
 	for _, c := range h.commands(c1) {
 		ids[c.ID] = true
@@ -262,7 +262,7 @@ func TestDuplicateEventIsAppliedOnce(t *testing.T) {
 		t.Errorf("commands %v, want one", ids)
 	}
 	n := 0
-	for _, e := range h.history(c1) {
+	for _, e := range h.itHistory(c1) {
 		if e.Kind == state.JournalAgencyEvent && e.EventID == "REL-1" {
 			n++
 		}
@@ -280,12 +280,12 @@ func TestDuplicateEventIsAppliedOnce(t *testing.T) {
 
 func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 	h := newHarness(t, nil)
-	tp := h.tap("tos/commands")
+	tp := h.itTap("tos/commands")
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:00:00+08:00", "CUSTOMS")
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:05:00+08:00", c1)
 	first := h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
 
-	var sends []tapped
+	var sends []itMsg
 	h.eventually("three sends of "+first.ID, func() bool {
 		sends = tp.commands(first.ID)
 		return len(sends) >= 3
@@ -325,11 +325,11 @@ func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 	if m := len(tp.commands(first.ID)); m != n {
 		t.Errorf("command %s sent %d more times after confirmation", first.ID, m-n)
 	}
-	if c := h.metric("portsync_commands_total", map[string]string{"sink": h.cfg.TOS.Sink.Name, "action": state.ReleaseHold, "result": "confirmed"}); c != 1 {
+	if c := h.itMetric("portsync_commands_total", map[string]string{"sink": h.cfg.TOS.Sink.Name, "action": state.ReleaseHold, "result": "confirmed"}); c != 1 {
 		t.Errorf("confirmed commands metric = %v, want 1", c)
 	}
 	var confirmed bool
-	for _, e := range h.history(c1) {
+	for _, e := range h.itHistory(c1) {
 		if e.Kind == state.JournalConfirmed && e.Command == first.ID {
 			confirmed = true
 		}
@@ -344,7 +344,7 @@ func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 
 func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 	h := newHarness(t, nil)
-	tp := h.tap("portsync/alerts")
+	tp := h.itTap("portsync/alerts")
 	// c1: released but the TOS keeps CUSTOMS (stale_hold).
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:00:00+08:00", "CUSTOMS")
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:05:00+08:00", c1)
@@ -356,7 +356,7 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 	missingID := "missing_hold/" + c2 + "/customs"
 	since := map[string]time.Time{}
 	h.eventually("two mismatches", func() bool {
-		ms := h.mismatches()
+		ms := h.itMismatches()
 		for _, m := range ms {
 			since[m.Kind+"/"+m.Container+"/"+m.Agency] = m.Since
 		}
@@ -368,7 +368,7 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 
 	kinds := map[string]string{staleID: state.KindStaleHold, missingID: state.KindMissingHold}
 	containers := map[string]string{staleID: c1, missingID: c2}
-	first := map[string]tapped{}
+	first := map[string]itMsg{}
 	for id := range kinds {
 		h.eventually("first notice of "+id, func() bool {
 			n := tp.alerts(id)
@@ -397,7 +397,7 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 			t.Errorf("%s: received %v after it was due", id, late)
 		}
 	}
-	open := h.firingAlerts()
+	open := h.itFiringAlerts()
 	for id := range kinds {
 		if _, ok := open[id]; !ok {
 			t.Errorf("GET /api/v1/alerts lacks %s: %v", id, sortedKeys(open))
@@ -409,7 +409,7 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 
 	// Repeat every repeat_interval (3s) with the same id, still firing.
 	for id := range kinds {
-		var second tapped
+		var second itMsg
 		h.eventually("repeat of "+id, func() bool {
 			n := tp.alerts(id)
 			if len(n) > 1 {
@@ -439,8 +439,8 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 			return false
 		})
 	}
-	h.eventually("no alerts firing", func() bool { return len(h.firingAlerts()) == 0 })
-	raw := h.rawMismatches()
+	h.eventually("no alerts firing", func() bool { return len(h.itFiringAlerts()) == 0 })
+	raw := h.itRawMismatches()
 	if raw != "[]" {
 		t.Errorf("mismatches after resolution: %s, want []", raw)
 	}
@@ -458,7 +458,7 @@ func TestMismatchAlertsFireRepeatAndResolve(t *testing.T) {
 
 func TestUnauthorizedDepartureAlertsAtOnce(t *testing.T) {
 	h := newHarness(t, nil)
-	tp := h.tap("portsync/alerts")
+	tp := h.itTap("portsync/alerts")
 	// c2 is cleared and leaves: no alert.
 	h.agency("REL-2", "customs", state.Released, "2026-11-28T09:00:00+08:00", c2)
 	h.agency("CIQ-2", "quarantine", state.Released, "2026-11-28T09:00:00+08:00", c2)
@@ -468,7 +468,7 @@ func TestUnauthorizedDepartureAlertsAtOnce(t *testing.T) {
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:00:00+08:00", "CUSTOMS")
 	h.tos("N4-2", c1, state.TOSDeparted, "2026-11-28T10:30:00+08:00")
 	id := "unauthorized_departure/" + c1
-	var n tapped
+	var n itMsg
 	h.eventually("unauthorized_departure notice", func() bool {
 		ns := tp.alerts(id)
 		if len(ns) > 0 {
@@ -481,7 +481,7 @@ func TestUnauthorizedDepartureAlertsAtOnce(t *testing.T) {
 		t.Fatalf("notice %+v", a)
 	}
 	var departedAt time.Time
-	for _, e := range h.history(c1) {
+	for _, e := range h.itHistory(c1) {
 		if e.Kind == state.JournalTOSEvent && e.EventID == "N4-2" {
 			departedAt = e.At
 		}
@@ -492,7 +492,7 @@ func TestUnauthorizedDepartureAlertsAtOnce(t *testing.T) {
 	if d := a.At.Sub(departedAt); d < 0 || d > 500*time.Millisecond {
 		t.Errorf("alert at %v, departure applied at %v: want at once, not after the SLA", a.At, departedAt)
 	}
-	if _, ok := h.firingAlerts()[id]; !ok {
+	if _, ok := h.itFiringAlerts()[id]; !ok {
 		t.Errorf("GET /api/v1/alerts lacks %s", id)
 	}
 	d := h.container(c1)
@@ -515,20 +515,20 @@ func TestUnauthorizedDepartureAlertsAtOnce(t *testing.T) {
 func TestRetainedStatusPublishedAfterEveryChange(t *testing.T) {
 	h := newHarness(t, nil)
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:00:00+08:00", c1)
-	h.waitStatus(c1, "expected, customs released", func(v View) bool {
+	h.itWaitStatus(c1, "expected, customs released", func(v View) bool {
 		return v.Presence == state.Expected && v.Agencies["customs"] == state.Released &&
 			v.Agencies["quarantine"] == state.Unknown && !v.Cleared && !v.Mismatch
 	})
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:05:00+08:00", "CUSTOMS", "PAYMENT")
-	h.waitStatus(c1, "in yard with stale hold", func(v View) bool {
+	h.itWaitStatus(c1, "in yard with stale hold", func(v View) bool {
 		return v.Presence == state.InYard && slices.Equal(v.TOSHolds, []string{"CUSTOMS", "PAYMENT"}) && v.Mismatch
 	})
 	h.tos("N4-2", c1, state.TOSHolds, "2026-11-28T10:06:00+08:00", "PAYMENT")
-	h.waitStatus(c1, "hold released", func(v View) bool {
+	h.itWaitStatus(c1, "hold released", func(v View) bool {
 		return slices.Equal(v.TOSHolds, []string{"PAYMENT"}) && !v.Mismatch && !v.Cleared
 	})
 	h.agency("CIQ-1", "quarantine", state.Released, "2026-11-28T10:07:00+08:00", c1)
-	final := h.waitStatus(c1, "cleared", func(v View) bool {
+	final := h.itWaitStatus(c1, "cleared", func(v View) bool {
 		return v.Cleared && v.Agencies["quarantine"] == state.Released && v.Agencies["customs"] == state.Released
 	})
 	if final.UpdatedAt.IsZero() || final.Container != c1 {
@@ -537,7 +537,7 @@ func TestRetainedStatusPublishedAfterEveryChange(t *testing.T) {
 
 	// A subscriber that comes later gets the latest view, retained.
 	got := make(chan paho.Message, 4)
-	c := h.newClient("late")
+	c := h.itClient("late")
 	if tok := c.Subscribe("portsync/status/"+c1, 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
@@ -582,12 +582,12 @@ func TestBadInputIsDeadLetteredAndGoodInputStillApplied(t *testing.T) {
 	h.agency("REL-OK", "customs", state.Released, at, c2)
 
 	h.eventually("good event after bad ones applied", func() bool {
-		d, ok := h.lookup(c2)
+		d, ok := h.itLookup(c2)
 		return ok && d.Agencies["customs"] == state.Released
 	})
 	var dls []state.DeadLetter
 	h.eventually("four dead letters", func() bool {
-		dls = h.deadLetters()
+		dls = h.itDeadLetters()
 		return len(dls) == 4
 	})
 	byPayload := map[string]state.DeadLetter{}
@@ -630,11 +630,11 @@ func TestBadInputIsDeadLetteredAndGoodInputStillApplied(t *testing.T) {
 		{"ciq-mqtt", state.CodeForbiddenAgency},
 		{"customs-mqtt", state.CodeInvalidField},
 	} {
-		if n := h.metric("portsync_deadletters_total", map[string]string{"source": m.source, "reason": m.reason}); n != 1 {
+		if n := h.itMetric("portsync_deadletters_total", map[string]string{"source": m.source, "reason": m.reason}); n != 1 {
 			t.Errorf("portsync_deadletters_total{source=%s,reason=%s} = %v, want 1", m.source, m.reason, n)
 		}
 	}
-	if n := h.metric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "rejected"}); n != 3 {
+	if n := h.itMetric("portsync_events_total", map[string]string{"source": "customs-mqtt", "result": "rejected"}); n != 3 {
 		t.Errorf("rejected customs events = %v, want 3", n)
 	}
 	// The forbidden release did not touch c1.
@@ -648,7 +648,7 @@ func TestBadInputIsDeadLetteredAndGoodInputStillApplied(t *testing.T) {
 		if a["kind"] != state.KindInvalidInput || a["state"] != state.Firing {
 			t.Errorf("alert %v", a)
 		}
-		if _, ok := h.firingAlerts()[id]; !ok {
+		if _, ok := h.itFiringAlerts()[id]; !ok {
 			t.Errorf("GET /api/v1/alerts lacks %s", id)
 		}
 	}
@@ -662,7 +662,7 @@ func TestTooLargePayloadIsDeadLettered(t *testing.T) {
 	h.agency("REL-OK", "customs", state.Released, "2026-11-28T10:00:00+08:00", c2)
 	var dls []state.DeadLetter
 	h.eventually("too_large dead letter", func() bool {
-		dls = h.deadLetters()
+		dls = h.itDeadLetters()
 		return len(dls) == 1
 	})
 	d := dls[0]
@@ -672,14 +672,14 @@ func TestTooLargePayloadIsDeadLettered(t *testing.T) {
 	if d.Payload == "" || !strings.HasPrefix(big, d.Payload) || len(d.Payload) >= len(big) {
 		t.Errorf("dead letter payload: %d bytes, want a prefix of the %d sent", len(d.Payload), len(big))
 	}
-	if n := h.metric("portsync_deadletters_total", map[string]string{"source": "customs-mqtt", "reason": state.CodeTooLarge}); n != 1 {
+	if n := h.itMetric("portsync_deadletters_total", map[string]string{"source": "customs-mqtt", "reason": state.CodeTooLarge}); n != 1 {
 		t.Errorf("too_large metric = %v", n)
 	}
 	if code := h.get("/api/v1/containers/"+c1, nil); code != http.StatusNotFound {
 		t.Errorf("too-large message was applied to %s", c1)
 	}
 	h.eventually("good event applied", func() bool {
-		d, ok := h.lookup(c2)
+		d, ok := h.itLookup(c2)
 		return ok && d.Agencies["customs"] == state.Released
 	})
 }
@@ -689,11 +689,11 @@ func TestDeadLetterRetryOfBadPayloadKeepsIt(t *testing.T) {
 	h.publish("customs/releases", `{"id":"BAD-2","agency":"customs","status":"released","containers":["MSCU1234567"],"at":"2026-11-28T10:00:00+08:00"}`)
 	var dls []state.DeadLetter
 	h.eventually("dead letter", func() bool {
-		dls = h.deadLetters()
+		dls = h.itDeadLetters()
 		return len(dls) == 1
 	})
 	id := dls[0].ID
-	code, body := h.request(http.MethodPost, "/api/v1/deadletters/"+id+"/retry", "", nil)
+	code, body := h.itRequest(http.MethodPost, "/api/v1/deadletters/"+id+"/retry", "", nil)
 	if code != http.StatusUnprocessableEntity {
 		t.Fatalf("retry: HTTP %d %s, want 422", code, body)
 	}
@@ -704,14 +704,14 @@ func TestDeadLetterRetryOfBadPayloadKeepsIt(t *testing.T) {
 	if ans["code"] != nil && ans["code"] != state.CodeBadCheckDigit {
 		t.Errorf("retry code %v", ans["code"])
 	}
-	after := h.deadLetters()
+	after := h.itDeadLetters()
 	if len(after) != 1 || after[0].ID != id || after[0].Payload != dls[0].Payload || after[0].Code != dls[0].Code {
 		t.Errorf("after a failed retry: %+v, want %+v kept", after, dls[0])
 	}
-	if n := h.metric("portsync_deadletters_total", map[string]string{"source": "customs-mqtt", "reason": state.CodeBadCheckDigit}); n != 1 {
+	if n := h.itMetric("portsync_deadletters_total", map[string]string{"source": "customs-mqtt", "reason": state.CodeBadCheckDigit}); n != 1 {
 		t.Errorf("a failed retry counted as a new dead letter: %v", n)
 	}
-	if code, body := h.request(http.MethodPost, "/api/v1/deadletters/dl-999999999999/retry", "", nil); code != http.StatusNotFound {
+	if code, body := h.itRequest(http.MethodPost, "/api/v1/deadletters/dl-999999999999/retry", "", nil); code != http.StatusNotFound {
 		t.Errorf("retry of unknown dead letter: HTTP %d %s, want 404", code, body)
 	}
 }
@@ -725,7 +725,7 @@ func TestHistoryAPI(t *testing.T) {
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:05:00+08:00", "CUSTOMS")
 	cmd := h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
 	h.eventually("command_sent journalled", func() bool {
-		for _, e := range h.history(c1) {
+		for _, e := range h.itHistory(c1) {
 			if e.Kind == state.JournalCommandSent {
 				return true
 			}
@@ -735,7 +735,7 @@ func TestHistoryAPI(t *testing.T) {
 	h.tos("N4-2", c1, state.TOSHolds, "2026-11-28T10:06:00+08:00")
 	var hist []state.JournalEntry
 	h.eventually("command_confirmed journalled", func() bool {
-		hist = h.history(c1)
+		hist = h.itHistory(c1)
 		for _, e := range hist {
 			if e.Kind == state.JournalConfirmed {
 				return true
@@ -772,11 +772,11 @@ func TestHistoryAPI(t *testing.T) {
 			t.Errorf("history not oldest first at %d: %+v after %+v", j, hist[j], hist[j-1])
 		}
 	}
-	if code, body := h.request(http.MethodGet, "/api/v1/containers/"+c3+"/history", "", nil); code != http.StatusNotFound || !isJSONError(body) {
+	if code, body := h.itRequest(http.MethodGet, "/api/v1/containers/"+c3+"/history", "", nil); code != http.StatusNotFound || !itIsJSONError(body) {
 		t.Errorf("history of unknown container: HTTP %d %s, want 404 with a JSON error", code, body)
 	}
 	for _, bad := range []string{"MSCU123", "MSCU1234567"} {
-		if code, body := h.request(http.MethodGet, "/api/v1/containers/"+bad+"/history", "", nil); code != http.StatusBadRequest || !isJSONError(body) {
+		if code, body := h.itRequest(http.MethodGet, "/api/v1/containers/"+bad+"/history", "", nil); code != http.StatusBadRequest || !itIsJSONError(body) {
 			t.Errorf("history of %s: HTTP %d %s, want 400 with a JSON error", bad, code, body)
 		}
 	}
@@ -804,18 +804,18 @@ func TestBearerToken(t *testing.T) {
 		{http.MethodPost, "/api/v1/sweep"},
 		{http.MethodGet, "/"},
 	} {
-		if code, body := h.request(p.method, p.path, "", nil); code != http.StatusUnauthorized || (p.path != "/" && !isJSONError(body)) {
+		if code, body := h.itRequest(p.method, p.path, "", nil); code != http.StatusUnauthorized || (p.path != "/" && !itIsJSONError(body)) {
 			t.Errorf("%s %s without token: HTTP %d %s, want 401", p.method, p.path, code, body)
 		}
-		if code, _ := h.request(p.method, p.path, "wrong", nil); code != http.StatusUnauthorized {
+		if code, _ := h.itRequest(p.method, p.path, "wrong", nil); code != http.StatusUnauthorized {
 			t.Errorf("%s %s with a wrong token: HTTP %d, want 401", p.method, p.path, code)
 		}
-		if code, body := h.request(p.method, p.path, "s3cret-token", nil); code != http.StatusOK {
+		if code, body := h.itRequest(p.method, p.path, "s3cret-token", nil); code != http.StatusOK {
 			t.Errorf("%s %s with the token: HTTP %d %s, want 200", p.method, p.path, code, body)
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
-		if code, body := h.request(http.MethodGet, p, "", nil); code != http.StatusOK {
+		if code, body := h.itRequest(http.MethodGet, p, "", nil); code != http.StatusOK {
 			t.Errorf("GET %s without token: HTTP %d %s, want 200", p, code, body)
 		}
 	}
@@ -826,7 +826,7 @@ func TestSweepAnswersWithCount(t *testing.T) {
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:00:00+08:00", "CUSTOMS")
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:05:00+08:00", c1)
 	cmd := h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
-	code, body := h.request(http.MethodPost, "/api/v1/sweep", "", nil)
+	code, body := h.itRequest(http.MethodPost, "/api/v1/sweep", "", nil)
 	if code != http.StatusOK {
 		t.Fatalf("sweep: HTTP %d %s", code, body)
 	}
@@ -858,7 +858,7 @@ func TestGracefulStopAndRestartKeepsState(t *testing.T) {
 	before := map[string]ContainerDetail{}
 	h.eventually("all three known", func() bool {
 		for _, id := range []string{c1, c2, c3} {
-			d, ok := h.lookup(id)
+			d, ok := h.itLookup(id)
 			if !ok {
 				return false
 			}
@@ -917,34 +917,34 @@ func TestGracefulStopAndRestartKeepsState(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Helpers of this file.
 
-// mkContainer returns a container number with a valid check digit.
-func mkContainer(owner string, serial int) string {
+// itContainer returns a container number with a valid check digit.
+func itContainer(owner string, serial int) string {
 	p := fmt.Sprintf("%s%06d", owner, serial)
 	return fmt.Sprintf("%s%d", p, state.CheckDigit(p))
 }
 
-var barrierSeq, tapSeq atomic.Int64
+var itBarrierSeq, itClientSeq atomic.Int64
 
 // barrier returns once the daemon has applied everything published before
 // it and the dispatcher has sent the commands that followed: it publishes
 // the arrival of a fresh container, waits for the hold that the
 // when_unknown policy asks for, and confirms it.
-func (h *harness) barrier() {
+func (h *harness) itBarrier() {
 	h.t.Helper()
-	n := int(barrierSeq.Add(1))
-	id := mkContainer("BARU", n)
+	n := int(itBarrierSeq.Add(1))
+	id := itContainer("BARU", n)
 	h.tos(fmt.Sprintf("BARRIER-%d-a", n), id, state.TOSArrived, "2026-01-01T00:00:00Z")
 	h.waitCommand(id, state.AddHold, "CUSTOMS")
 	h.tos(fmt.Sprintf("BARRIER-%d-b", n), id, state.TOSHolds, "2026-01-01T00:01:00Z", "CUSTOMS")
 	h.eventually("barrier confirmed", func() bool {
-		d, ok := h.lookup(id)
+		d, ok := h.itLookup(id)
 		return ok && len(d.PendingCommands) == 0 && !d.Mismatch
 	})
 }
 
 // request sends an HTTP request to the daemon, with a bearer token unless
 // token is empty, and returns the status and the body.
-func (h *harness) request(method, path, token string, body []byte) (int, []byte) {
+func (h *harness) itRequest(method, path, token string, body []byte) (int, []byte) {
 	h.t.Helper()
 	req, err := http.NewRequest(method, h.base()+path, bytes.NewReader(body))
 	if err != nil {
@@ -965,7 +965,7 @@ func (h *harness) request(method, path, token string, body []byte) (int, []byte)
 	return resp.StatusCode, data
 }
 
-func isJSONError(body []byte) bool {
+func itIsJSONError(body []byte) bool {
 	var e map[string]any
 	if err := json.Unmarshal(body, &e); err != nil {
 		return false
@@ -975,10 +975,10 @@ func isJSONError(body []byte) bool {
 }
 
 // lookup fetches a container's detail, ok false while it is unknown.
-func (h *harness) lookup(id string) (ContainerDetail, bool) {
+func (h *harness) itLookup(id string) (ContainerDetail, bool) {
 	h.t.Helper()
 	var d ContainerDetail
-	code, body := h.request(http.MethodGet, "/api/v1/containers/"+id, "", nil)
+	code, body := h.itRequest(http.MethodGet, "/api/v1/containers/"+id, "", nil)
 	if code == http.StatusNotFound {
 		return d, false
 	}
@@ -991,7 +991,7 @@ func (h *harness) lookup(id string) (ContainerDetail, bool) {
 	return d, true
 }
 
-func (h *harness) history(id string) []state.JournalEntry {
+func (h *harness) itHistory(id string) []state.JournalEntry {
 	h.t.Helper()
 	var ans struct {
 		Container string               `json:"container"`
@@ -1003,7 +1003,7 @@ func (h *harness) history(id string) []state.JournalEntry {
 	return ans.History
 }
 
-func (h *harness) mismatches() []state.Mismatch {
+func (h *harness) itMismatches() []state.Mismatch {
 	h.t.Helper()
 	var ans struct {
 		Mismatches []state.Mismatch `json:"mismatches"`
@@ -1015,7 +1015,7 @@ func (h *harness) mismatches() []state.Mismatch {
 }
 
 // rawMismatches returns the JSON text of the mismatches list.
-func (h *harness) rawMismatches() string {
+func (h *harness) itRawMismatches() string {
 	h.t.Helper()
 	var ans map[string]json.RawMessage
 	if code := h.get("/api/v1/mismatches", &ans); code != http.StatusOK {
@@ -1025,15 +1025,15 @@ func (h *harness) rawMismatches() string {
 }
 
 // firingAlerts returns GET /api/v1/alerts by id.
-func (h *harness) firingAlerts() map[string]alertNotice {
+func (h *harness) itFiringAlerts() map[string]itAlert {
 	h.t.Helper()
 	var ans struct {
-		Alerts []alertNotice `json:"alerts"`
+		Alerts []itAlert `json:"alerts"`
 	}
 	if code := h.get("/api/v1/alerts", &ans); code != http.StatusOK {
 		h.t.Fatalf("alerts: HTTP %d", code)
 	}
-	out := map[string]alertNotice{}
+	out := map[string]itAlert{}
 	for _, a := range ans.Alerts {
 		if a.State != state.Firing {
 			h.t.Errorf("GET /api/v1/alerts lists %s in state %s", a.ID, a.State)
@@ -1043,7 +1043,7 @@ func (h *harness) firingAlerts() map[string]alertNotice {
 	return out
 }
 
-func (h *harness) deadLetters() []state.DeadLetter {
+func (h *harness) itDeadLetters() []state.DeadLetter {
 	h.t.Helper()
 	var ans struct {
 		DeadLetters []state.DeadLetter `json:"deadletters"`
@@ -1054,13 +1054,13 @@ func (h *harness) deadLetters() []state.DeadLetter {
 	return ans.DeadLetters
 }
 
-var metricLabel = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
+var itMetricLabel = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 
 // metric returns the value of the sample of name with exactly labels in
 // /metrics, 0 if there is none.
-func (h *harness) metric(name string, labels map[string]string) float64 {
+func (h *harness) itMetric(name string, labels map[string]string) float64 {
 	h.t.Helper()
-	code, body := h.request(http.MethodGet, "/metrics", "", nil)
+	code, body := h.itRequest(http.MethodGet, "/metrics", "", nil)
 	if code != http.StatusOK {
 		h.t.Fatalf("metrics: HTTP %d", code)
 	}
@@ -1078,7 +1078,7 @@ func (h *harness) metric(name string, labels map[string]string) float64 {
 			continue
 		}
 		if hasLabels {
-			for _, m := range metricLabel.FindAllStringSubmatch(rest, -1) {
+			for _, m := range itMetricLabel.FindAllStringSubmatch(rest, -1) {
 				got[m[1]] = m[2]
 			}
 		}
@@ -1104,7 +1104,7 @@ func (h *harness) metric(name string, labels map[string]string) float64 {
 
 // waitStatus waits until the watcher's retained status of container
 // satisfies cond.
-func (h *harness) waitStatus(container, what string, cond func(View) bool) View {
+func (h *harness) itWaitStatus(container, what string, cond func(View) bool) View {
 	h.t.Helper()
 	var v View
 	h.eventually("status of "+container+": "+what, func() bool {
@@ -1118,10 +1118,10 @@ func (h *harness) waitStatus(container, what string, cond func(View) bool) View 
 }
 
 // newClient connects an MQTT client of the test's own to the broker.
-func (h *harness) newClient(name string) paho.Client {
+func (h *harness) itClient(name string) paho.Client {
 	h.t.Helper()
 	opts := paho.NewClientOptions().AddBroker(h.broker.URL()).
-		SetClientID(fmt.Sprintf("%s-%d-%d", name, tapSeq.Add(1), time.Now().UnixNano())).
+		SetClientID(fmt.Sprintf("%s-%d-%d", name, itClientSeq.Add(1), time.Now().UnixNano())).
 		SetCleanSession(true).SetOrderMatters(true).SetAutoReconnect(false)
 	c := paho.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -1131,14 +1131,14 @@ func (h *harness) newClient(name string) paho.Client {
 	return c
 }
 
-// tapped is one message a tap received, with the time it arrived.
-type tapped struct {
+// itMsg is one message a tap received, with the time it arrived.
+type itMsg struct {
 	at      time.Time
 	payload []byte
 }
 
-// alertNotice is an alert as it goes over the wire (DESIGN 3.4).
-type alertNotice struct {
+// itAlert is an alert as it goes over the wire (DESIGN 3.4).
+type itAlert struct {
 	ID        string    `json:"id"`
 	Kind      string    `json:"kind"`
 	Severity  string    `json:"severity"`
@@ -1151,9 +1151,9 @@ type alertNotice struct {
 	At        time.Time `json:"at"`
 }
 
-func (m tapped) alert(t *testing.T) alertNotice {
+func (m itMsg) alert(t *testing.T) itAlert {
 	t.Helper()
-	var a alertNotice
+	var a itAlert
 	if err := json.Unmarshal(m.payload, &a); err != nil {
 		t.Fatalf("alert %s: %v", m.payload, err)
 	}
@@ -1161,18 +1161,18 @@ func (m tapped) alert(t *testing.T) alertNotice {
 }
 
 // tap records every message on a topic with its arrival time.
-type tap struct {
+type itTapRec struct {
 	mu   stdsync.Mutex
-	msgs []tapped
+	msgs []itMsg
 }
 
-func (h *harness) tap(topic string) *tap {
+func (h *harness) itTap(topic string) *itTapRec {
 	h.t.Helper()
-	tp := &tap{}
-	c := h.newClient("tap")
+	tp := &itTapRec{}
+	c := h.itClient("tap")
 	tok := c.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
 		tp.mu.Lock()
-		tp.msgs = append(tp.msgs, tapped{at: time.Now(), payload: slices.Clone(m.Payload())})
+		tp.msgs = append(tp.msgs, itMsg{at: time.Now(), payload: slices.Clone(m.Payload())})
 		tp.mu.Unlock()
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -1181,15 +1181,15 @@ func (h *harness) tap(topic string) *tap {
 	return tp
 }
 
-func (tp *tap) all() []tapped {
+func (tp *itTapRec) all() []itMsg {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	return slices.Clone(tp.msgs)
 }
 
 // withID returns the messages whose JSON "id" is id.
-func (tp *tap) withID(id string) []tapped {
-	var out []tapped
+func (tp *itTapRec) withID(id string) []itMsg {
+	var out []itMsg
 	for _, m := range tp.all() {
 		var v struct {
 			ID string `json:"id"`
@@ -1201,5 +1201,5 @@ func (tp *tap) withID(id string) []tapped {
 	return out
 }
 
-func (tp *tap) commands(id string) []tapped { return tp.withID(id) }
-func (tp *tap) alerts(id string) []tapped   { return tp.withID(id) }
+func (tp *itTapRec) commands(id string) []itMsg { return tp.withID(id) }
+func (tp *itTapRec) alerts(id string) []itMsg   { return tp.withID(id) }

@@ -7,7 +7,6 @@ package jsonfmt
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -69,12 +68,13 @@ func parseObject(payload []byte) (fields, error) {
 	return f, nil
 }
 
+// quote shows a raw JSON value in a reason, cut to a readable length.
 func quote(b []byte) string {
 	const max = 80
 	if len(b) > max {
-		return fmt.Sprintf("%q...", b[:max])
+		return string(b[:max]) + "..."
 	}
-	return fmt.Sprintf("%q", b)
+	return string(b)
 }
 
 func (f fields) str(name string, required bool) (string, error) {
@@ -99,7 +99,7 @@ func (f fields) str(name string, required bool) (string, error) {
 func (f fields) id() (string, error) {
 	id, err := f.str("id", true)
 	if err == nil && len(id) > maxIDLen {
-		err = state.Reject(state.CodeInvalidField, "field \"id\": longer than %d characters", maxIDLen)
+		err = state.Reject(state.CodeInvalidField, "field \"id\": %q... is %d characters, longer than %d", id[:40], len(id), maxIDLen)
 	}
 	return id, err
 }
@@ -112,6 +112,11 @@ func (f fields) at() (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, state.Reject(state.CodeInvalidField, "field \"at\": want an RFC 3339 time with offset such as 2026-11-28T10:15:00+08:00, got %q", s)
+	}
+	// A zero or ancient time is a sender's bug, and would sort before
+	// every real event.
+	if t.Year() < 1970 {
+		return time.Time{}, state.Reject(state.CodeInvalidField, "field \"at\": %q is before 1970", s)
 	}
 	return t, nil
 }

@@ -284,7 +284,8 @@ func TestDecodeAgencyEventRejects(t *testing.T) {
 		{"container letter in serial", edit(t, agencyExample, "containers", []string{"MSCU12345O6"}), state.CodeInvalidField, []string{`"containers"`, "MSCU12345O6"}},
 		{"container letter as check digit", edit(t, agencyExample, "containers", []string{"MSCU123456X"}), state.CodeInvalidField, []string{`"containers"`, "MSCU123456X"}},
 		{"two numbers in one item, padded past 64 bytes", edit(t, agencyExample, "containers", []string{"MSCU1234566" + strings.Repeat(" ", 53) + "TGHU1234567"}),
-			state.CodeInvalidField, []string{`"containers"`, "item 0", "TGHU1234567"}},
+			// The reason quotes a prefix of a long value and its length.
+			state.CodeInvalidField, []string{`"containers"`, "item 0", "MSCU1234566", "75 bytes"}},
 		{"container with a long-s lookalike", edit(t, agencyExample, "containers", []string{"M\u017fCU1234566"}), state.CodeInvalidField, []string{`"containers"`, "item 0"}},
 		{"container non-ASCII", edit(t, agencyExample, "containers", []string{"MSCÜ1234566"}), state.CodeInvalidField, []string{`"containers"`}},
 		{"container bad check digit", edit(t, agencyExample, "containers", []string{"MSCU1234566", "TCNU0000001"}),
@@ -419,7 +420,7 @@ func TestDecodeTOSEventRejects(t *testing.T) {
 		{"container list", edit(t, tosExample, "container", []string{"MSCU1234566"}), state.CodeInvalidField, []string{`"container"`, "MSCU1234566"}},
 		{"container malformed", edit(t, tosExample, "container", "MSCU12345"), state.CodeInvalidField, []string{`"container"`, "MSCU12345"}},
 		{"container with trailing garbage past 64 bytes", edit(t, tosExample, "container", "MSCU1234566"+strings.Repeat("-", 60)+"XYZ"),
-			state.CodeInvalidField, []string{`"container"`, "XYZ"}},
+			state.CodeInvalidField, []string{`"container"`, "MSCU1234566", "74 bytes"}},
 		{"container bad category", edit(t, tosExample, "container", "MSCA1234566"), state.CodeInvalidField, []string{`"container"`, "MSCA1234566"}},
 		{"container bad check digit", edit(t, tosExample, "container", "TCNU0000009"), state.CodeBadCheckDigit, []string{`"container"`, "TCNU0000009", "6"}},
 

@@ -436,7 +436,10 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 
 	// Publish in bursts; each container's events are spread over the whole
 	// run (event k of every container, then event k+1), so kills fall
-	// between a container's events.
+	// between a container's events. The publisher asks for each kill in the
+	// middle of a burst, while the daemon receives and commits it.
+	killAt := []int{300 + rng.IntN(900), 1600 + rng.IntN(1000)}
+	killNow := make(chan int, len(killAt))
 	var published atomic.Int64
 	pubErr := make(chan error, 1)
 	go func() {
@@ -447,6 +450,9 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 			for c := range crashContainers {
 				toks = append(toks, pub.Publish(crashTopic, 1, false, crashEvent(c, k)))
 				n++
+				if crashCrashes && slices.Contains(killAt, n) {
+					killNow <- n
+				}
 				if len(toks) == crashBurst || n == total {
 					for _, tok := range toks {
 						if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
@@ -456,33 +462,26 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 					}
 					toks = toks[:0]
 					published.Store(int64(n))
-					time.Sleep(40 * time.Millisecond) // pacing, so that the kills land mid-stream
+					time.Sleep(40 * time.Millisecond) // pacing: the stream lasts long enough for two kills and restarts
 				}
 			}
 		}
 	}()
 
-	waitPublished := func(n int64) {
-		deadline := time.Now().Add(60 * time.Second)
-		for published.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("publisher stuck at %d of %d events", published.Load(), total)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}
 	if crashes {
-		// Kill 1 lands while events stream in; kill 2 while the restarted
-		// daemon drains the backlog its session queued meanwhile, when many
-		// messages are in flight between the broker, the daemon and the store.
-		waitPublished(int64(400 + rng.IntN(700)))
-		time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
-		r.killAndRestart(1, published.Load(), began)
-		r.waitApplying(began)
-		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
-		r.killAndRestart(2, published.Load(), began)
-		r.waitReady()
-		t.Logf("kill 2: restarted and ready after %v", time.Since(began).Round(time.Millisecond))
+		for i := range killAt {
+			var n int
+			select {
+			case n = <-killNow:
+			case err := <-pubErr:
+				t.Fatalf("publisher stopped before kill %d: %v", i+1, err)
+			case <-time.After(60 * time.Second):
+				t.Fatalf("publisher did not reach kill %d within 60s (%d accepted)", i+1, published.Load())
+			}
+			r.killAndRestart(i+1, n, began)
+			r.waitReady()
+			t.Logf("kill %d: restarted and ready after %v", i+1, time.Since(began).Round(time.Millisecond))
+		}
 	}
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)
