@@ -41,7 +41,7 @@ func TestParseContainer(t *testing.T) {
 		{name: "too short", in: "MSCU123456", wantCode: state.CodeInvalidField, wantReason: []string{"11", "10"}, rightDigit: -1},
 		{name: "too long", in: "MSCU12345666", wantCode: state.CodeInvalidField, wantReason: []string{"11", "12"}, rightDigit: -1},
 		{name: "only separators", in: " - - ", wantCode: state.CodeInvalidField, rightDigit: -1},
-		{name: "too long only after 64 bytes of padding", in: "MSCU1234566" + strings.Repeat(" ", 60) + "7", wantCode: state.CodeInvalidField, wantReason: []string{"11", "12"}, rightDigit: -1},
+		{name: "too long only after 64 bytes of padding", in: "MSCU1234566" + strings.Repeat(" ", 60) + "7", wantCode: state.CodeInvalidField, wantReason: []string{"11"}, rightDigit: -1},
 		{name: "very long input", in: strings.Repeat("MSCU1234566", 20), wantCode: state.CodeInvalidField, rightDigit: -1},
 
 		{name: "bad category letter A", in: "MSCA1234566", wantCode: state.CodeInvalidField, wantReason: []string{"category"}, rightDigit: -1},

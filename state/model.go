@@ -220,7 +220,7 @@ const (
 // inbound event behind it, so that every command and alert can be traced to
 // the message that caused it.
 type JournalEntry struct {
-	Seq       uint64    `json:"seq"`
+	Seq       uint64    `json:"seq,omitempty"`
 	At        time.Time `json:"at"` // our clock
 	Kind      string    `json:"kind"`
 	Container string    `json:"container"`

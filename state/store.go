@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,9 +28,10 @@ var (
 	bucketCursors     = []byte("cursors")
 	bucketMismatches  = []byte("mismatches")
 	bucketMeta        = []byte("meta")
+	bucketRefs        = []byte("refs")
 
 	allBuckets = [][]byte{bucketContainers, bucketJournal, bucketDedupe, bucketOutbox,
-		bucketAlerts, bucketDeadLetters, bucketCursors, bucketMismatches, bucketMeta}
+		bucketAlerts, bucketDeadLetters, bucketCursors, bucketMismatches, bucketMeta, bucketRefs}
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -180,6 +182,17 @@ func (t *Tx) PresenceCounts() map[Presence]int64 {
 	return out
 }
 
+// AddCount adds delta to a named counter kept with the data it counts.
+func (t *Tx) AddCount(name string, delta int64) error { return t.addCount("count/"+name, delta) }
+
+// Count returns a named counter.
+func (t *Tx) Count(name string) int64 {
+	if v := t.tx.Bucket(bucketMeta).Get([]byte("count/" + name)); v != nil {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
+}
+
 func (t *Tx) addCount(key string, delta int64) error {
 	b := t.tx.Bucket(bucketMeta)
 	var n int64
@@ -312,6 +325,22 @@ func (t *Tx) DeadLetters() ([]DeadLetter, error) {
 	return collect[DeadLetter](t, bucketDeadLetters, nil)
 }
 
+// RecentDeadLetters returns at most n dead letters, newest first, and how
+// many there are in all.
+func (t *Tx) RecentDeadLetters(n int) ([]DeadLetter, int, error) {
+	b := t.tx.Bucket(bucketDeadLetters)
+	out := []DeadLetter{}
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+		var d DeadLetter
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, 0, fmt.Errorf("decode %s/%s: %w", bucketDeadLetters, k, err)
+		}
+		out = append(out, d)
+	}
+	return out, b.Stats().KeyN, nil
+}
+
 // Cursor returns a polling source's stored cursor, "" if none.
 func (t *Tx) Cursor(source string) string {
 	return string(t.tx.Bucket(bucketCursors).Get([]byte(source)))
@@ -321,4 +350,38 @@ func (t *Tx) Cursor(source string) string {
 // the events it brought.
 func (t *Tx) PutCursor(source, cursor string) error {
 	return t.tx.Bucket(bucketCursors).Put([]byte(source), []byte(cursor))
+}
+
+// Reference kinds indexed for search.
+const (
+	RefBL          = "bl"
+	RefDeclaration = "declaration"
+)
+
+func refKey(kind, ref, container string) []byte {
+	return []byte(kind + "\x00" + ref + "\x00" + container)
+}
+
+// PutRef indexes a bill of lading or declaration number to a container.
+func (t *Tx) PutRef(kind, ref, container string) error {
+	return t.tx.Bucket(bucketRefs).Put(refKey(kind, ref, container), nil)
+}
+
+// FindRefs returns the containers indexed under ref, as a B/L or as a
+// declaration number, in id order and without repeats.
+func (t *Tx) FindRefs(ref string) []string {
+	seen := map[string]bool{}
+	var out []string
+	c := t.tx.Bucket(bucketRefs).Cursor()
+	for _, kind := range []string{RefBL, RefDeclaration} {
+		prefix := []byte(kind + "\x00" + ref + "\x00")
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if id := string(k[len(prefix):]); !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

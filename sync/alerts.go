@@ -90,6 +90,21 @@ func (am *AlertManager) setGauge() {
 	am.metrics.AlertsFiring.Set(float64(n))
 }
 
+// Status reports each channel's breaker and failures.
+func (am *AlertManager) Status() []EndpointStatus {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	var out []EndpointStatus
+	for _, ch := range am.channels {
+		st := ch.breaker.State()
+		out = append(out, EndpointStatus{
+			Name: ch.name, Role: "channel", Breaker: st.String(),
+			Healthy: st == gobreaker.StateClosed && ch.failing.IsZero(), FailingSince: ch.failing,
+		})
+	}
+	return out
+}
+
 // Committed takes alerts in their new state from a commit.
 func (am *AlertManager) Committed(c *Changes) {
 	if len(c.Alerts) == 0 && len(c.Deleted) == 0 {
@@ -226,18 +241,29 @@ func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
 }
 
 func (am *AlertManager) channelHealth(ch *alertChannel, err error, now time.Time) {
+	am.mu.Lock()
+	alert, firing, raise := ch.health(err, now, am.window)
+	am.mu.Unlock()
+	// Outside the lock: the engine calls Committed, which takes it.
+	if raise {
+		am.engine.SystemAlert(alert, firing)
+	}
+}
+
+func (ch *alertChannel) health(err error, now time.Time, window time.Duration) (state.Alert, bool, bool) {
 	switch {
 	case err == nil && ch.alerted:
 		ch.alerted, ch.failing = false, time.Time{}
-		am.engine.SystemAlert(sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false)
+		return sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false, true
 	case err == nil:
 		ch.failing = time.Time{}
 	case ch.failing.IsZero():
 		ch.failing = now
-	case !ch.alerted && now.Sub(ch.failing) >= am.window:
+	case !ch.alerted && now.Sub(ch.failing) >= window:
 		ch.alerted = true
-		am.engine.SystemAlert(sinkDownAlert(ch.name, "alert channel", ch.failing, now, err), true)
+		return sinkDownAlert(ch.name, "alert channel", ch.failing, now, err), true, true
 	}
+	return state.Alert{}, false, false
 }
 
 // notified records in the store that channel had alerts at time at, each

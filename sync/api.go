@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,7 +15,7 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// Handler returns the daemon's HTTP API (DESIGN section 6).
+// Handler returns the daemon's HTTP API (DESIGN section 6) and dashboard.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -23,6 +23,8 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.handleReady)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /{$}", d.handleIndex)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/containers/{id}", d.handleContainer)
@@ -33,30 +35,48 @@ func (d *Daemon) Handler() http.Handler {
 	api.HandleFunc("POST /api/v1/deadletters/{id}/retry", d.handleRetry)
 	api.HandleFunc("POST /api/v1/sweep", d.handleSweep)
 	api.HandleFunc("GET /api/v1/backup", d.handleBackup)
-	api.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API path: "+r.Method+" "+r.URL.Path)
+	api.HandleFunc("GET /api/v1/overview", d.handleOverview)
+	api.HandleFunc("GET /api/v1/search", d.handleSearch)
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
-	api.HandleFunc("GET /{$}", d.handleIndex)
 	mux.Handle("/", d.authorize(api))
 	return mux
 }
 
-// authorize requires the bearer token, when one is configured, compared in
-// constant time so that response timing does not leak it.
+// authorize requires the token, when one is configured.
 func (d *Daemon) authorize(next http.Handler) http.Handler {
-	if d.token == "" {
-		return next
-	}
-	want := []byte("Bearer " + d.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if !d.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portsync"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorized checks the bearer token in constant time, so that response
+// timing does not leak it. The dashboard's session cookie is accepted for
+// reading only: a request that changes something must carry the header,
+// which a cross-site form cannot set.
+func (d *Daemon) authorized(r *http.Request) bool {
+	if d.token == "" {
+		return true
+	}
+	want := []byte("Bearer " + d.token)
+	if got := r.Header.Get("Authorization"); got != "" {
+		return subtle.ConstantTimeCompare([]byte(got), want) == 1
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	c, err := r.Cookie(tokenCookie)
+	if err != nil {
+		return false
+	}
+	token, err := url.PathUnescape(c.Value)
+	return err == nil && subtle.ConstantTimeCompare([]byte("Bearer "+token), want) == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -292,16 +312,4 @@ func (d *Daemon) handleBackup(w http.ResponseWriter, r *http.Request) {
 	if _, err := d.store.WriteTo(w); err != nil {
 		d.log.Error("backup failed", "err", err)
 	}
-}
-
-// handleIndex is a plain status page until the dashboard lands.
-func (d *Daemon) handleIndex(w http.ResponseWriter, r *http.Request) {
-	ok, reasons := d.Ready()
-	var b strings.Builder
-	fmt.Fprintf(&b, "portsync %s\nready: %v\n", d.cfg.Terminal, ok)
-	for _, why := range reasons {
-		fmt.Fprintf(&b, "  %s\n", why)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprint(w, b.String())
 }

@@ -30,6 +30,7 @@ type work struct {
 	c       state.Container
 	old     state.Presence // presence as stored, "" for a new container
 	changed bool           // an event changed it in this transaction
+	cleared bool           // cleared and in the yard, as stored
 }
 
 func newTxn(e *Engine, tx *state.Tx, now time.Time) *txn {
@@ -53,7 +54,7 @@ func (t *txn) load(id string) (*work, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &work{c: c, old: c.Presence}
+	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy)}
 	if !ok {
 		w = &work{c: state.Container{ID: id, Presence: state.Expected, TOSHolds: []string{}}}
 	}
@@ -148,6 +149,9 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 			r, result = ResultApplied, ResultApplied
 			w.changed = true
 		}
+		if err := t.indexRefs(ev, id); err != nil {
+			return "", nil, err
+		}
 		t.dirty[id] = true
 		err = t.journal(state.JournalEntry{
 			Kind: state.JournalAgencyEvent, Container: id, Source: src.Name, EventID: ev.ID,
@@ -186,9 +190,36 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 	return result, nil, err
 }
 
+// indexRefs makes the container findable by the event's B/L and
+// declaration numbers.
+func (t *txn) indexRefs(ev *state.AgencyEvent, container string) error {
+	if ev.BL != "" {
+		if err := t.tx.PutRef(state.RefBL, ev.BL, container); err != nil {
+			return err
+		}
+	}
+	if ev.Declaration != "" {
+		return t.tx.PutRef(state.RefDeclaration, ev.Declaration, container)
+	}
+	return nil
+}
+
 func (t *txn) journal(e state.JournalEntry) error {
 	e.At = t.now
-	return t.tx.Journal(e)
+	if err := t.tx.Journal(e); err != nil {
+		return err
+	}
+	t.c.journal = append(t.c.journal, e)
+	return nil
+}
+
+// countClearedInYard names the store counter of cleared containers in
+// the yard, for the dashboard.
+const countClearedInYard = "cleared_in_yard"
+
+// clearedInYard is what the cleared_in_yard counter counts.
+func clearedInYard(c *state.Container, p Policy) bool {
+	return c.Presence == state.InYard && Cleared(c, p)
 }
 
 func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
@@ -372,6 +403,16 @@ func (t *txn) decide(w *work) error {
 	if w.changed || w.old == "" || !d.empty() {
 		c.UpdatedAt = t.now.UTC()
 		t.c.changes.Containers = append(t.c.changes.Containers, c)
+	}
+	if now := clearedInYard(&c, *t.policy); now != w.cleared {
+		delta := int64(1)
+		if !now {
+			delta = -1
+		}
+		if err := t.tx.AddCount(countClearedInYard, delta); err != nil {
+			return err
+		}
+		w.cleared = now
 	}
 	// Stored even when unchanged for people: the TOS time of a stale
 	// event still orders the next one.

@@ -123,6 +123,28 @@ func (d *Dispatcher) Committed(c *Changes) {
 	d.poke()
 }
 
+// EndpointStatus is the health of an outbound endpoint, for the dashboard.
+type EndpointStatus struct {
+	Name         string    `json:"name"`
+	Role         string    `json:"role"` // source, sink, channel or broker
+	Type         string    `json:"type"`
+	Detail       string    `json:"detail,omitempty"`
+	Breaker      string    `json:"breaker,omitempty"` // closed, half-open, open
+	Healthy      bool      `json:"healthy"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
+}
+
+// Status reports the sink's breaker, failures and outbox.
+func (d *Dispatcher) Status() EndpointStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.breaker.State()
+	return EndpointStatus{
+		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.failingSince.IsZero(),
+		FailingSince: d.failingSince, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
+	}
+}
+
 // ResendAll makes every pending command due now, for a sweep.
 func (d *Dispatcher) ResendAll() {
 	now := time.Now()
@@ -257,19 +279,30 @@ func backoff(retryAfter time.Duration, n int) time.Duration {
 // health raises sink_down when the sink has failed for longer than the
 // SLA, and resolves it on the first success.
 func (d *Dispatcher) health(err error, now time.Time) {
+	d.mu.Lock()
+	alert, firing, raise := d.healthLocked(err, now)
+	d.mu.Unlock()
+	// Outside the lock: the engine calls Committed, which takes it.
+	if raise {
+		d.engine.SystemAlert(alert, firing)
+	}
+}
+
+func (d *Dispatcher) healthLocked(err error, now time.Time) (state.Alert, bool, bool) {
 	switch {
 	case err == nil && d.downAlerted:
 		d.downAlerted = false
 		d.failingSince = time.Time{}
-		d.engine.SystemAlert(sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false)
+		return sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false, true
 	case err == nil:
 		d.failingSince = time.Time{}
 	case d.failingSince.IsZero():
 		d.failingSince = now
 	case !d.downAlerted && now.Sub(d.failingSince) >= d.applyWithin:
 		d.downAlerted = true
-		d.engine.SystemAlert(sinkDownAlert(d.name, "TOS sink", d.failingSince, now, err), true)
+		return sinkDownAlert(d.name, "TOS sink", d.failingSince, now, err), true, true
 	}
+	return state.Alert{}, false, false
 }
 
 func sinkDownAlert(name, what string, since, now time.Time, err error) state.Alert {

@@ -115,7 +115,8 @@ type Engine struct {
 
 	mu       stdsync.Mutex
 	storeErr error
-	lastLoop atomic.Int64 // unix nanos of the writer's last pass, for the watchdog
+	recent   []state.JournalEntry // the last recentSize journal entries, oldest first
+	lastLoop atomic.Int64         // unix nanos of the writer's last pass, for the watchdog
 }
 
 // NewEngine returns an engine over an open store.
@@ -352,6 +353,7 @@ type committed struct {
 	due       map[string]time.Time // container -> SLA deadline (zero: none)
 	srcDue    map[string]time.Time
 	presence  map[state.Presence]int64
+	journal   []state.JournalEntry
 	elapsed   time.Duration
 }
 
@@ -448,9 +450,39 @@ func (e *Engine) finish(b *batch, c *committed) {
 	for p, n := range c.presence {
 		m.Containers.WithLabelValues(string(p)).Set(float64(n))
 	}
+	e.remember(c.journal)
 	for _, l := range e.listeners {
 		l.Committed(&c.changes)
 	}
+}
+
+// recentSize is how many journal entries the dashboard's activity list
+// keeps in memory.
+const recentSize = 200
+
+func (e *Engine) remember(entries []state.JournalEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	if len(entries) > recentSize {
+		entries = entries[len(entries)-recentSize:]
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recent = append(e.recent, entries...)
+	if extra := len(e.recent) - recentSize; extra > 0 {
+		e.recent = slices.Clone(e.recent[extra:])
+	}
+}
+
+// Recent returns the latest journal entries across all containers, newest
+// first.
+func (e *Engine) Recent() []state.JournalEntry {
+	e.mu.Lock()
+	out := slices.Clone(e.recent)
+	e.mu.Unlock()
+	slices.Reverse(out)
+	return out
 }
 
 // dueWork adds to b the containers and sources whose deadlines have passed.

@@ -250,35 +250,13 @@ func (r *crashRig) eventStats() string {
 }
 
 // killAndRestart SIGKILLs the daemon and starts it again at once.
-func (r *crashRig) killAndRestart(i int, published int64, began time.Time) {
+func (r *crashRig) killAndRestart(i, sent int, began time.Time) {
 	r.t.Helper()
 	stats := r.eventStats()
 	r.kill()
-	r.t.Logf("kill %d: SIGKILL after %d events accepted by the broker (run %d, %v in; the run's events just before: %s)",
-		i, published, r.runs, time.Since(began).Round(time.Millisecond), stats)
+	r.t.Logf("kill %d: SIGKILL after the publisher sent %d events (run %d, %v in; the run's events just before: %s)",
+		i, sent, r.runs, time.Since(began).Round(time.Millisecond), stats)
 	r.start()
-}
-
-// waitApplying waits until the running daemon has applied an event, i.e.
-// is draining what its session queued while it was down.
-func (r *crashRig) waitApplying(began time.Time) {
-	r.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-r.daemon.done:
-			r.t.Fatalf("daemon exited after a restart: %v", r.daemon.err)
-		default:
-		}
-		if st := r.eventStats(); strings.Contains(st, "applied=") || strings.Contains(st, "duplicate=") {
-			r.t.Logf("run %d applying events %v in: %s", r.runs, time.Since(began).Round(time.Millisecond), st)
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatal("restarted daemon applied nothing within 30s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // stopGracefully sends SIGTERM and expects exit status 0 within 5 s.
@@ -450,7 +428,7 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 			for c := range crashContainers {
 				toks = append(toks, pub.Publish(crashTopic, 1, false, crashEvent(c, k)))
 				n++
-				if crashCrashes && slices.Contains(killAt, n) {
+				if crashes && slices.Contains(killAt, n) {
 					killNow <- n
 				}
 				if len(toks) == crashBurst || n == total {
@@ -474,7 +452,12 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 			select {
 			case n = <-killNow:
 			case err := <-pubErr:
-				t.Fatalf("publisher stopped before kill %d: %v", i+1, err)
+				if err != nil {
+					t.Fatalf("publisher failed before kill %d: %v", i+1, err)
+				}
+				// The publisher is done (the daemon was slow to restart);
+				// its request for this kill is waiting.
+				n = <-killNow
 			case <-time.After(60 * time.Second):
 				t.Fatalf("publisher did not reach kill %d within 60s (%d accepted)", i+1, published.Load())
 			}

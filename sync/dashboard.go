@@ -1,0 +1,183 @@
+package sync
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portsync/portsync/state"
+)
+
+// web holds the dashboard: one page, its script and style, embedded so the
+// daemon serves it offline with no CDN.
+//
+//go:embed web
+var web embed.FS
+
+// tokenCookie carries the API token for the dashboard's page loads; the
+// page's own API calls send it as a bearer header.
+const tokenCookie = "portsync_token"
+
+// Overview is the dashboard's live picture, GET /api/v1/overview.
+type Overview struct {
+	Terminal        string                   `json:"terminal"`
+	Now             time.Time                `json:"now"`
+	Ready           bool                     `json:"ready"`
+	Reasons         []string                 `json:"reasons"`
+	SLASeconds      float64                  `json:"sla_seconds"`
+	Presence        map[state.Presence]int64 `json:"presence"`
+	ClearedInYard   int64                    `json:"cleared_in_yard"`
+	MismatchCount   int                      `json:"mismatch_count"`
+	Mismatches      []MismatchAge            `json:"mismatches"`
+	Alerts          []state.Alert            `json:"alerts"`
+	Recent          []state.JournalEntry     `json:"recent"`
+	DeadLetterCount int                      `json:"deadletter_count"`
+	DeadLetters     []state.DeadLetter       `json:"deadletters"`
+	Endpoints       []EndpointStatus         `json:"endpoints"`
+}
+
+// MismatchAge is an open mismatch with its age, for the dashboard.
+type MismatchAge struct {
+	state.Mismatch
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// overviewLimit bounds the lists an overview carries.
+const overviewLimit = 100
+
+func (d *Daemon) handleOverview(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	ready, reasons := d.Ready()
+	o := Overview{
+		Terminal: d.cfg.Terminal, Now: now.UTC(), Ready: ready, Reasons: reasons,
+		SLASeconds: d.cfg.SLA.ApplyWithin.Seconds(), Mismatches: []MismatchAge{}, Alerts: []state.Alert{},
+	}
+	if o.Reasons == nil {
+		o.Reasons = []string{}
+	}
+	err := d.store.View(func(tx *state.Tx) error {
+		o.Presence = tx.PresenceCounts()
+		o.ClearedInYard = tx.Count(countClearedInYard)
+		ms, err := tx.Mismatches()
+		if err != nil {
+			return err
+		}
+		o.MismatchCount = len(ms)
+		slices.SortFunc(ms, func(a, b state.Mismatch) int { return a.Since.Compare(b.Since) })
+		for _, m := range ms[:min(len(ms), overviewLimit)] {
+			o.Mismatches = append(o.Mismatches, MismatchAge{Mismatch: m, AgeSeconds: now.Sub(m.Since).Seconds()})
+		}
+		alerts, err := tx.Alerts()
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			if a.State == state.Firing {
+				a.Notified = nil
+				o.Alerts = append(o.Alerts, a)
+			}
+		}
+		o.DeadLetters, o.DeadLetterCount, err = tx.RecentDeadLetters(20)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	recent := d.engine.Recent()
+	o.Recent = recent[:min(len(recent), overviewLimit)]
+	o.Endpoints = d.endpoints()
+	writeJSON(w, http.StatusOK, o)
+}
+
+// endpoints lists every source, the sink, every channel and every broker
+// with its health.
+func (d *Daemon) endpoints() []EndpointStatus {
+	var out []EndpointStatus
+	for name, b := range d.brokers {
+		ok, why := b.Ready()
+		out = append(out, EndpointStatus{Name: name, Role: "broker", Type: "mqtt", Healthy: ok, Detail: why})
+	}
+	for _, sc := range d.cfg.Sources {
+		detail := sc.Kind
+		if sc.Agency != "" {
+			detail += " for " + sc.Agency
+		}
+		healthy := true
+		if b, ok := d.brokers[sc.Broker]; ok {
+			healthy, _ = b.Ready()
+		}
+		out = append(out, EndpointStatus{Name: sc.Name, Role: "source", Type: sc.Type, Detail: detail, Healthy: healthy})
+	}
+	sink := d.dispatcher.Status()
+	sink.Type = d.cfg.TOS.Sink.Type
+	out = append(out, sink)
+	channels := d.alerts.Status()
+	for i := range channels {
+		channels[i].Type = d.cfg.Alerts.Channels[i].Type
+	}
+	return append(out, channels...)
+}
+
+// handleSearch finds containers by number, B/L or declaration number.
+func (d *Daemon) handleSearch(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		writeError(w, http.StatusBadRequest, "query parameter q is required: a container, B/L or declaration number")
+		return
+	}
+	found := []string{}
+	err := d.store.View(func(tx *state.Tx) error {
+		if id, err := state.ParseContainer(q); err == nil {
+			if _, ok, err := tx.Container(id); err != nil {
+				return err
+			} else if ok {
+				found = append(found, id)
+			}
+		}
+		for _, ref := range []string{q, strings.ToUpper(q)} {
+			for _, id := range tx.FindRefs(ref) {
+				if !slices.Contains(found, id) {
+					found = append(found, id)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"query": q, "containers": found})
+}
+
+// staticHandler serves the dashboard's script and style. They hold no
+// data, so the login page can load them without the token.
+func staticHandler() http.Handler {
+	sub, err := fs.Sub(web, "web")
+	if err != nil {
+		panic(err)
+	}
+	return http.StripPrefix("/static/", http.FileServerFS(sub))
+}
+
+// handleIndex serves the dashboard page. Without a valid token it is
+// served with 401, and the page asks for the token.
+func (d *Daemon) handleIndex(w http.ResponseWriter, r *http.Request) {
+	page, err := web.ReadFile("web/index.html")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	code := http.StatusOK
+	if !d.authorized(r) {
+		code = http.StatusUnauthorized
+	}
+	w.WriteHeader(code)
+	w.Write(page)
+}
