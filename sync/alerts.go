@@ -112,8 +112,15 @@ func (am *AlertManager) Committed(c *Changes) {
 	}
 	am.mu.Lock()
 	for _, a := range c.Alerts {
+		cur, known := am.alerts[a.ID]
+		if known && cur.State == a.State && cur.At.Equal(a.At) {
+			// The same alert refreshed (a new count): deliveries recorded
+			// in memory may not have reached the store yet, keep them.
+			a.Notified = mergeNotified(a.Notified, cur.Notified)
+		} else {
+			am.log.Info("alert "+a.State, "alert", a.ID, "kind", a.Kind, "container", a.Container, "agency", a.Agency, "summary", a.Summary)
+		}
 		am.alerts[a.ID] = a
-		am.log.Info("alert "+a.State, "alert", a.ID, "kind", a.Kind, "container", a.Container, "agency", a.Agency, "summary", a.Summary)
 	}
 	for _, id := range c.Deleted {
 		delete(am.alerts, id)
@@ -124,6 +131,20 @@ func (am *AlertManager) Committed(c *Changes) {
 	case am.wake <- struct{}{}:
 	default:
 	}
+}
+
+// mergeNotified returns the later delivery time per channel of a and b.
+func mergeNotified(a, b map[string]time.Time) map[string]time.Time {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]time.Time{}
+	}
+	for ch, t := range b {
+		if t.After(out[ch]) {
+			out[ch] = t
+		}
+	}
+	return out
 }
 
 // Run delivers alerts until ctx is done.

@@ -38,12 +38,13 @@ import (
 //     the gap to events/s is the dispatcher's.
 //
 // Each operation runs one raw round and then one daemon round, so that the
-// ratio compares runs minutes, not hours, apart on a shared machine:
+// ratio compares rounds seconds, not minutes, apart on a shared machine:
 //
 //	go test -run XXX -bench Throughput -benchtime 1x -count 3 ./sync/
 //
-// One operation is -portsync.bench-events events (default 20000); ns/op is
-// suppressed. The sub-benchmark status_topic also publishes each
+// One operation is -portsync.bench-events events (default 20000; the flag
+// goes after the package: go test ./sync/ -bench ... -portsync.bench-events=5000);
+// ns/op is suppressed. The sub-benchmark status_topic also publishes each
 // container's status (DESIGN 3.5). The daemon's goroutines carry the pprof
 // label side=daemon and the test clients' side=client, so a -cpuprofile
 // narrows to the daemon with go tool pprof -tagfocus side=daemon.

@@ -73,6 +73,12 @@ max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 0
 `, port, dir)
+	if os.Geteuid() == 0 {
+		// Run as root, mosquitto drops to its own user, which cannot write
+		// the persistent store in the caller's directory; a restart would
+		// then silently lose every session.
+		conf += "user root\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
 		return nil, err
 	}

@@ -179,40 +179,33 @@ func (s *Sim) vessel() {
 		if s.rng.IntN(4) == 0 {
 			release = max(0, arrive-1) // before the container is in the yard
 		}
-		at := time.Now().UTC()
 		switch r := s.rng.IntN(10); {
 		case r == 0: // held, then released
-			s.at(release, func() { s.agencyEvent("customs", state.Held, at.Add(time.Minute), bl, c) })
-			s.at(release+8, func() { s.agencyEvent("customs", state.Released, at.Add(5*time.Minute), bl, c) })
+			s.at(release, func() { s.agencyEvent("customs", state.Held, 0, bl, c) })
+			s.at(release+8, func() { s.agencyEvent("customs", state.Released, 0, bl, c) })
 		case r == 1: // released, then the release revoked
-			s.at(release, func() { s.agencyEvent("customs", state.Released, at.Add(time.Minute), bl, c) })
+			s.at(release, func() { s.agencyEvent("customs", state.Released, 0, bl, c) })
 			s.at(release+6, func() {
-				s.mu.Lock()
-				s.stats.Revoked++
-				s.mu.Unlock()
-				s.agencyEvent("customs", state.Held, at.Add(3*time.Minute), bl, c)
+				s.count(func(st *Stats) { st.Revoked++ })
+				s.agencyEvent("customs", state.Held, 0, bl, c)
 			})
-		case r == 2: // released, then an older hold arrives late (out of order)
-			s.at(release, func() { s.agencyEvent("customs", state.Released, at.Add(2*time.Minute), bl, c) })
+		case r == 2: // released, then a hold decided earlier arrives late
+			s.at(release, func() { s.agencyEvent("customs", state.Released, 0, bl, c) })
 			s.at(release+2, func() {
-				s.mu.Lock()
-				s.stats.OutOfOrder++
-				s.mu.Unlock()
-				s.agencyEvent("customs", state.Held, at.Add(time.Minute), bl, c)
+				s.count(func(st *Stats) { st.OutOfOrder++ })
+				s.agencyEvent("customs", state.Held, -time.Hour, bl, c)
 			})
 		case r == 3: // released, and the feed sends it twice
 			s.at(release, func() {
-				id := s.agencyEvent("customs", state.Released, at.Add(time.Minute), bl, c)
-				s.mu.Lock()
-				s.stats.Duplicates++
-				s.mu.Unlock()
-				s.publishAgency(TopicCustoms, id, "customs", state.Released, at.Add(time.Minute), bl, c)
+				id, at := s.agencyEvent("customs", state.Released, 0, bl, c)
+				s.count(func(st *Stats) { st.Duplicates++ })
+				s.publishAgency(TopicCustoms, id, "customs", state.Released, at, bl, c)
 			})
 		default:
-			s.at(release, func() { s.agencyEvent("customs", state.Released, at.Add(time.Minute), bl, c) })
+			s.at(release, func() { s.agencyEvent("customs", state.Released, 0, bl, c) })
 		}
 		if quarantine {
-			s.at(release+1+s.rng.IntN(6), func() { s.agencyEvent("quarantine", state.Released, at.Add(2*time.Minute), bl, c) })
+			s.at(release+1+s.rng.IntN(6), func() { s.agencyEvent("quarantine", state.Released, 0, bl, c) })
 		}
 		// Gate out once everything should be clear, for about half of them.
 		if s.rng.IntN(2) == 0 {
@@ -225,7 +218,7 @@ func (s *Sim) vessel() {
 		s.departed = true
 		c := s.container()
 		s.at(1, func() { s.arrive(c, []string{"CUSTOMS"}) })
-		s.at(3, func() { s.agencyEvent("customs", state.Held, time.Now().UTC(), bl, c) })
+		s.at(3, func() { s.agencyEvent("customs", state.Held, 0, bl, c) })
 		s.at(6, func() { s.gateOut(c, true) })
 	}
 	// A malformed message now and then: a bad check digit, or broken JSON.
@@ -268,7 +261,17 @@ func (s *Sim) gateOut(c string, forced bool) {
 	s.publish(TopicTOSEvents, map[string]any{"id": id, "container": c, "event": "departed", "at": time.Now().UTC()})
 }
 
-func (s *Sim) agencyEvent(agency string, st state.Status, at time.Time, bl, c string) string {
+// count updates the statistics.
+func (s *Sim) count(f func(*Stats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
+// agencyEvent publishes a decision stamped now plus skew (a negative skew
+// makes an event that was decided earlier but arrives late).
+func (s *Sim) agencyEvent(agency string, st state.Status, skew time.Duration, bl, c string) (string, time.Time) {
+	at := time.Now().Add(skew)
 	s.mu.Lock()
 	id := s.nextID(map[string]string{"customs": "REL", "quarantine": "CIQ"}[agency])
 	if st == state.Released {
@@ -282,13 +285,13 @@ func (s *Sim) agencyEvent(agency string, st state.Status, at time.Time, bl, c st
 		topic = TopicQuarantine
 	}
 	s.publishAgency(topic, id, agency, st, at, bl, c)
-	return id
+	return id, at
 }
 
 func (s *Sim) publishAgency(topic, id, agency string, st state.Status, at time.Time, bl, c string) {
 	s.publish(topic, map[string]any{
 		"id": id, "agency": agency, "status": st, "containers": []string{c}, "bl": bl,
-		"reason": "simulated decision", "at": at.Format(time.RFC3339),
+		"reason": "simulated decision", "at": at.Format(time.RFC3339Nano),
 	})
 }
 

@@ -105,12 +105,16 @@ function describe(e) {
   return e.kind;
 }
 
+function setReady(ok, reasons) {
+  const ready = document.getElementById("ready");
+  ready.className = "pill " + (ok ? "ok" : "bad");
+  ready.textContent = ok ? "ready" : "not ready";
+  ready.title = (reasons || []).join("\n");
+}
+
 function renderOverview(o) {
   document.getElementById("terminal").textContent = o.terminal;
-  const ready = document.getElementById("ready");
-  ready.className = "pill " + (o.ready ? "ok" : "bad");
-  ready.textContent = o.ready ? "ready" : "not ready";
-  ready.title = (o.reasons || []).join("\n");
+  setReady(o.ready, o.reasons);
 
   const inYard = o.presence.in_yard || 0;
   const held = inYard - o.cleared_in_yard;
@@ -118,7 +122,7 @@ function renderOverview(o) {
   let html = `<section class="stats wide">
     ${stat("in yard", inYard)}
     ${stat("cleared in yard", o.cleared_in_yard, "ok")}
-    ${stat("held in yard", held, held ? "warn" : "")}
+    ${stat("not cleared in yard", held, held ? "warn" : "")}
     ${stat("expected", o.presence.expected || 0)}
     ${stat("departed", o.presence.departed || 0)}
     ${stat("open mismatches", o.mismatch_count, o.mismatch_count ? "warn" : "ok")}
@@ -297,6 +301,8 @@ function route() {
       ]);
       const terminal = document.getElementById("terminal");
       if (!terminal.textContent) terminal.textContent = (await api("/api/v1/overview")).terminal;
+      const ready = await fetch("/readyz").then(r => r.ok).catch(() => false);
+      setReady(ready, []);
       renderContainer(d, h.history);
     });
     return;
