@@ -50,9 +50,12 @@ func (t *txn) load(id string) (*work, error) {
 	if w, ok := t.work[id]; ok {
 		return w, nil
 	}
-	c, ok, err := t.tx.Container(id)
-	if err != nil {
-		return nil, err
+	c, ok := t.e.cached(id)
+	if !ok {
+		var err error
+		if c, ok, err = t.tx.Container(id); err != nil {
+			return nil, err
+		}
 	}
 	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy)}
 	if !ok {
@@ -416,5 +419,6 @@ func (t *txn) decide(w *work) error {
 	}
 	// Stored even when unchanged for people: the TOS time of a stale
 	// event still orders the next one.
+	t.c.stored = append(t.c.stored, c)
 	return t.tx.PutContainer(c, w.old)
 }

@@ -37,6 +37,10 @@ import (
 //   - committed/s: the same up to the commit that stores the last command;
 //     the gap to events/s is the dispatcher's.
 //
+//   - relay_msg/s: a bare client that republishes each message it gets
+//     (QoS 1 in, QoS 1 out, no store): the daemon's two broker hops with
+//     no work between them, the ceiling for events/s on this broker.
+//
 // Each operation runs one raw round and then one daemon round, so that the
 // ratio compares rounds seconds, not minutes, apart on a shared machine:
 //
@@ -79,8 +83,21 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 		b.Fatalf("subscribe: %v", tok.Error())
 	}
 	pub := benchClient(b, br, "bench-daemon-pub", true)
+	// Relay side: the daemon's MQTT path with no work in between, one
+	// message in and one out per event, to show what two hops cost here.
+	relayOut := newCounter()
+	roc := benchClient(b, br, "bench-relay-watch", false)
+	if tok := roc.Subscribe("bench/relay-out", 1, relayOut.handle); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	relay := benchClient(b, br, "bench-relay", false)
+	relayHandler := func(c paho.Client, m paho.Message) { c.Publish("bench/relay-out", 1, false, m.Payload()) }
+	if tok := relay.Subscribe("bench/relay-in", 1, relayHandler); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	relayPub := benchClient(b, br, "bench-relay-pub", true)
 
-	var rawTotal, total, durable time.Duration
+	var rawTotal, relayTotal, total, durable time.Duration
 	b.StopTimer()
 	b.ResetTimer()
 	for op := range b.N {
@@ -98,6 +115,17 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 			b.Fatalf("raw: %v", err)
 		}
 		rawTook := time.Since(start)
+
+		// Relay round.
+		relayOut.reset(n)
+		start = time.Now()
+		if err := publishAll(relayPub, "bench/relay-in", releases); err != nil {
+			b.Fatal(err)
+		}
+		if err := relayOut.wait(); err != nil {
+			b.Fatalf("relay: %v", err)
+		}
+		relayTook := time.Since(start)
 		b.StopTimer()
 
 		// Daemon round, on a fresh store. Pre-load, off the clock: every
@@ -138,11 +166,12 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 		stop()
 
 		rawTotal += rawTook
+		relayTotal += relayTook
 		total += took
 		durable += committedTook
-		raw, daemon := float64(n)/rawTook.Seconds(), float64(n)/took.Seconds()
-		b.Logf("raw broker %.0f msg/s, daemon %.0f events/s, ratio %.2f (%s, %d events of %d bytes, QoS 1)",
-			raw, daemon, daemon/raw, br.Kind, n, len(releases[0]))
+		raw, relayed, daemon := float64(n)/rawTook.Seconds(), float64(n)/relayTook.Seconds(), float64(n)/took.Seconds()
+		b.Logf("raw broker %.0f msg/s, daemon %.0f events/s, ratio %.2f; bare two-hop relay %.0f msg/s, daemon/relay %.2f (%s, %d events of %d bytes, QoS 1)",
+			raw, daemon, daemon/raw, relayed, daemon/relayed, br.Kind, n, len(releases[0]))
 		b.Logf("  daemon: last command committed after %s, sent after %s; %d commits (%.0f ms in commit, %.1f ms each), %.0f messages per group",
 			committedTook.Round(time.Millisecond), took.Round(time.Millisecond), commits, commitSecs*1000,
 			commitSecs*1000/max(float64(commits), 1), batched/max(float64(batches), 1))
@@ -152,6 +181,8 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 	b.ReportMetric(events/total.Seconds(), "events/s")
 	b.ReportMetric(events/durable.Seconds(), "committed/s")
 	b.ReportMetric(rawTotal.Seconds()/total.Seconds(), "ratio")
+	b.ReportMetric(events/relayTotal.Seconds(), "relay_msg/s")
+	b.ReportMetric(relayTotal.Seconds()/total.Seconds(), "ratio_to_relay")
 	b.ReportMetric(0, "ns/op") // one op is 2n messages; the rates are the figures
 }
 

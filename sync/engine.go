@@ -54,9 +54,10 @@ type Outcome struct {
 }
 
 type inbound struct {
-	src  *SourceInfo
-	msg  adapters.Message
-	done chan<- Outcome
+	src     *SourceInfo
+	msg     adapters.Message
+	records []adapters.Record // decoded by the sender, off the writer's goroutine
+	done    chan<- Outcome
 	// retryOf is the dead letter this message re-decodes; it is deleted in
 	// the same transaction when the message applies cleanly.
 	retryOf string
@@ -108,6 +109,7 @@ type Engine struct {
 	listeners []Listener
 
 	// Owned by the writer goroutine.
+	cache        map[string]state.Container // recently written containers, as committed
 	deadlines    deadlineHeap
 	containerDue map[string]time.Time
 	sourceDue    map[string]time.Time
@@ -127,6 +129,7 @@ func NewEngine(store *state.Store, cfg *config.Config, metrics *Metrics, log *sl
 		control:      make(chan func(*batch), 256),
 		stopping:     make(chan struct{}),
 		containerDue: map[string]time.Time{},
+		cache:        map[string]state.Container{},
 		sourceDue:    map[string]time.Time{},
 	}
 	e.SetPolicy(cfg)
@@ -149,8 +152,10 @@ func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) 
 // transport delivers it again) once the engine stops.
 func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	return func(m adapters.Message) {
+		in := inbound{src: src, msg: m}
+		in.records = decode(in)
 		select {
-		case e.inbox <- inbound{src: src, msg: m}:
+		case e.inbox <- in:
 		case <-e.stopping:
 		}
 	}
@@ -165,6 +170,7 @@ func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message
 func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
 	done := make(chan Outcome, 1)
 	in.done = done
+	in.records = decode(in)
 	select {
 	case e.inbox <- in:
 	case <-ctx.Done():
@@ -354,15 +360,12 @@ type committed struct {
 	srcDue    map[string]time.Time
 	presence  map[state.Presence]int64
 	journal   []state.JournalEntry
+	stored    []state.Container
 	elapsed   time.Duration
 }
 
 func (e *Engine) commit(b *batch) (*committed, error) {
 	now := e.now()
-	decoded := make([][]adapters.Record, len(b.msgs))
-	for i, in := range b.msgs {
-		decoded[i] = decode(in)
-	}
 	var out *committed
 	start := time.Now()
 	err := e.store.Update(func(tx *state.Tx) error {
@@ -372,8 +375,8 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 				return err
 			}
 		}
-		for i, in := range b.msgs {
-			o, err := t.message(in, decoded[i])
+		for _, in := range b.msgs {
+			o, err := t.message(in, in.records)
 			if err != nil {
 				return err
 			}
@@ -451,8 +454,40 @@ func (e *Engine) finish(b *batch, c *committed) {
 		m.Containers.WithLabelValues(string(p)).Set(float64(n))
 	}
 	e.remember(c.journal)
+	e.keep(c.stored)
 	for _, l := range e.listeners {
 		l.Committed(&c.changes)
+	}
+}
+
+// cacheSize bounds the containers the writer keeps decoded. Decoding a
+// container is the largest single cost of applying an event; a vessel's
+// worth of containers gets several events each within minutes.
+const cacheSize = 50000
+
+// cached hands the writer's transaction a container as last committed, if
+// it is still cached. The entry leaves the cache: the transaction changes it
+// in place, and keep puts the result back only once it is committed, so a
+// failed commit leaves nothing stale behind.
+func (e *Engine) cached(id string) (state.Container, bool) {
+	c, ok := e.cache[id]
+	if ok {
+		delete(e.cache, id)
+	}
+	return c, ok
+}
+
+// keep caches containers just committed, evicting arbitrary ones (map
+// order is random) beyond cacheSize.
+func (e *Engine) keep(cs []state.Container) {
+	for _, c := range cs {
+		e.cache[c.ID] = c
+	}
+	for id := range e.cache {
+		if len(e.cache) <= cacheSize {
+			break
+		}
+		delete(e.cache, id)
 	}
 }
 
