@@ -30,10 +30,12 @@ import (
 //
 //   - raw_msg/s: a QoS 1 publisher to a QoS 1 subscriber with a persistent
 //     session, from the first publish to the last message received.
+//
 //   - events/s: the daemon (MQTT in, durable commit, acknowledgement, TOS
 //     command out): n customs releases, one per container already in the
 //     yard under a CUSTOMS hold, from the first publish to the last
 //     release_hold command received on tos/commands.
+//
 //   - committed/s: the same up to the commit that stores the last command;
 //     the gap to events/s is the dispatcher's.
 //
