@@ -9,53 +9,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// The portsync binary for the check tests, built once per test process.
-var (
-	checkBinOnce sync.Once
-	checkBinPath string
-	checkBinErr  error
-)
-
-// buildPortsyncForCheck builds the portsync binary from this package
-// directory (the tests' working directory) and returns its path. The
-// binary lives in a directory of its own under the system's temporary
-// directory.
-func buildPortsyncForCheck(t *testing.T) string {
-	t.Helper()
-	checkBinOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			checkBinErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "portsync-check-test-")
-		if err != nil {
-			checkBinErr = err
-			return
-		}
-		bin := filepath.Join(dir, "portsync")
-		cmd := exec.Command(goTool, "build", "-o", bin, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			checkBinErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-			return
-		}
-		checkBinPath = bin
-	})
-	if checkBinErr != nil {
-		t.Fatalf("cannot build portsync: %v", checkBinErr)
-	}
-	return checkBinPath
-}
 
 // runPortsyncCheck runs `portsync check -config file` and returns its exit
 // code, standard output and standard error.
 func runPortsyncCheck(t *testing.T, file string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(buildPortsyncForCheck(t), "check", "-config", file)
+	cmd := exec.Command(portsyncBinary(t), "check", "-config", file)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -39,50 +38,6 @@ const (
 	crashTopic        = "customs/releases"
 	crashWait         = 60 * time.Second // for the daemon to apply everything
 )
-
-var (
-	crashBuildOnce sync.Once
-	crashBinary    string
-	crashBuildErr  error
-)
-
-// buildPortsyncForCrash builds the portsync binary once per test process,
-// into a directory of its own under the system temp dir. Directories left
-// by earlier runs (older than an hour) are removed first, as a test process
-// has no hook to remove its own at exit without a TestMain.
-func buildPortsyncForCrash(t *testing.T) string {
-	t.Helper()
-	crashBuildOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			crashBuildErr = fmt.Errorf("go tool not found: %w", err)
-			return
-		}
-		old, _ := filepath.Glob(filepath.Join(os.TempDir(), "portsync-crash-bin-*"))
-		for _, dir := range old {
-			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				os.RemoveAll(dir)
-			}
-		}
-		dir, err := os.MkdirTemp("", "portsync-crash-bin-")
-		if err != nil {
-			crashBuildErr = err
-			return
-		}
-		bin := filepath.Join(dir, "portsync")
-		cmd := exec.Command(goTool, "build", "-o", bin, ".")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			crashBuildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		crashBinary = bin
-	})
-	if crashBuildErr != nil {
-		t.Fatal(crashBuildErr)
-	}
-	return crashBinary
-}
 
 // crashContainer is the i-th test container: owner TST, category U, serial
 // i, with its check digit.
@@ -335,7 +290,7 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon; skipped with -short")
 	}
-	bin := buildPortsyncForCrash(t)
+	bin := portsyncBinary(t)
 	dir := t.TempDir()
 
 	brokerLog := filepath.Join(dir, "mosquitto.log")
