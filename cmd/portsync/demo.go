@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
@@ -37,7 +38,7 @@ sources:
   - {name: tos-events, type: mqtt, broker: main, topic: ` + demo.TopicTOSEvents + `, kind: tos}
 tos:
   sink: {type: mqtt, broker: main, topic: ` + demo.TopicCommands + `}
-sla: {apply_within: 10s, retry_after: 3s}
+sla: {apply_within: %s, retry_after: %s}
 alerts:
   repeat_interval: 1m
   channels:
@@ -46,26 +47,40 @@ status_topic: portsync/DEMO-T1/status
 http: {listen: "%s"}
 `
 
+// demoOptions set up a demo; tests shorten its times.
+type demoOptions struct {
+	HTTP        string
+	StateDir    string
+	ApplyWithin time.Duration // the SLA
+	RetryAfter  time.Duration
+	Log         *slog.Logger
+}
+
+// defaultDemo are the times of `portsync demo`: long enough to watch a
+// mismatch on the dashboard, short enough to see an alert within a minute.
+var defaultDemo = demoOptions{ApplyWithin: 10 * time.Second, RetryAfter: 3 * time.Second}
+
 func cmdDemo(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	httpAddr := fs.String("http", "127.0.0.1:0", "dashboard and API `address`")
-	stateDir := fs.String("state-dir", "", "state `directory` (default a new temporary directory)")
+	opts := defaultDemo
+	fs.StringVar(&opts.HTTP, "http", "127.0.0.1:0", "dashboard and API `address`")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "state `directory` (default a new temporary directory)")
 	seed := fs.Uint64("seed", 1, "simulation seed; the same seed plays the same story")
 	if fs.Parse(args) != nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, b, err := startDemo(*httpAddr, *stateDir, log)
+	opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d, b, err := startDemo(opts)
 	if err != nil {
-		log.Error("demo cannot start", "err", err)
+		opts.Log.Error("demo cannot start", "err", err)
 		return 1
 	}
 	defer b.Stop()
-	sim, err := demo.New(b.URL(), demo.Options{Seed: *seed, Log: log.With("sim", "world")})
+	sim, err := demo.New(b.URL(), demo.Options{Seed: *seed, Log: opts.Log.With("sim", "world")})
 	if err != nil {
-		log.Error("demo cannot start", "err", err)
+		opts.Log.Error("demo cannot start", "err", err)
 		return 1
 	}
 	done := make(chan error, 1)
@@ -73,44 +88,51 @@ func cmdDemo(args []string) int {
 	go sim.Run(ctx)
 	fmt.Printf("dashboard: http://%s/\n", d.Addr())
 	if err := <-done; err != nil {
-		log.Error("demo stopped with an error", "err", err)
+		opts.Log.Error("demo stopped with an error", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// startDemo starts the embedded broker and builds the daemon on it.
-func startDemo(httpAddr, stateDir string, log *slog.Logger) (*sync.Daemon, *broker.Broker, error) {
-	if stateDir == "" {
+// startDemo starts the embedded broker and builds the daemon on it, with
+// the same configuration file a terminal would write.
+func startDemo(opts demoOptions) (*sync.Daemon, *broker.Broker, error) {
+	if opts.StateDir == "" {
 		dir, err := os.MkdirTemp("", "portsync-demo-")
 		if err != nil {
 			return nil, nil, err
 		}
-		stateDir = dir
+		opts.StateDir = dir
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o750); err != nil {
+		return nil, nil, err
 	}
 	b, err := broker.StartEmbedded("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	file := filepath.Join(stateDir, "portsync-demo.yaml")
-	if err := os.MkdirAll(stateDir, 0o750); err != nil {
+	d, err := newDemoDaemon(opts, b)
+	if err != nil {
 		b.Stop()
 		return nil, nil, err
 	}
-	if err := os.WriteFile(file, fmt.Appendf(nil, demoConfig, stateDir, b.URL(), httpAddr), 0o600); err != nil {
-		b.Stop()
-		return nil, nil, err
+	return d, b, nil
+}
+
+func newDemoDaemon(opts demoOptions, b *broker.Broker) (*sync.Daemon, error) {
+	file := filepath.Join(opts.StateDir, "portsync-demo.yaml")
+	text := fmt.Appendf(nil, demoConfig, opts.StateDir, b.URL(), opts.ApplyWithin, opts.RetryAfter, opts.HTTP)
+	if err := os.WriteFile(file, text, 0o600); err != nil {
+		return nil, err
 	}
 	cfg, err := config.Load(file, adapters.Registry)
 	if err != nil {
-		b.Stop()
-		return nil, nil, err
+		return nil, err
 	}
-	d, err := sync.New(cfg, log)
+	d, err := sync.New(cfg, opts.Log)
 	if err != nil {
-		b.Stop()
-		return nil, nil, err
+		return nil, err
 	}
-	log.Info("demo ready", "state_dir", stateDir, "config", file, "broker", b.URL())
-	return d, b, nil
+	opts.Log.Info("demo ready", "state_dir", opts.StateDir, "config", file, "broker", b.URL())
+	return d, nil
 }

@@ -148,7 +148,7 @@ function renderOverview(o) {
     o.mismatches.map(m => {
       const frac = Math.min(1, m.age_seconds / o.sla_seconds);
       const over = m.age_seconds >= o.sla_seconds;
-      return `<tr class="mismatch"><td>${containerLink(m.container)}</td><td>${esc(m.agency)}</td>
+      return `<tr class="mismatch ${esc(m.kind)}"><td>${containerLink(m.container)}</td><td>${esc(m.agency)}</td>
         <td>${pill(m.kind, m.kind === "stale_hold" ? "warn" : "bad")}</td>
         <td class="age ${over ? "over" : ""}">${fmtAge(m.age_seconds)}${over ? " <b class=bad>over SLA</b>" : ""}
           <div class="bar"><i style="width:${(frac * 100).toFixed(0)}%"></i></div></td></tr>`;
