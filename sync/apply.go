@@ -31,6 +31,7 @@ type work struct {
 	old     state.Presence // presence as stored, "" for a new container
 	changed bool           // an event changed it in this transaction
 	cleared bool           // cleared and in the yard, as stored
+	tosAt   time.Time      // TOS time as stored
 }
 
 func newTxn(e *Engine, tx *state.Tx, now time.Time) *txn {
@@ -57,7 +58,7 @@ func (t *txn) load(id string) (*work, error) {
 			return nil, err
 		}
 	}
-	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy)}
+	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy), tosAt: c.TOSAt}
 	if !ok {
 		w = &work{c: state.Container{ID: id, Presence: state.Expected, TOSHolds: []string{}}}
 	}
@@ -403,7 +404,8 @@ func (t *txn) decide(w *work) error {
 			return err
 		}
 	}
-	if w.changed || w.old == "" || !d.empty() {
+	changed := w.changed || w.old == "" || !d.empty()
+	if changed {
 		c.UpdatedAt = t.now.UTC()
 		t.c.changes.Containers = append(t.c.changes.Containers, c)
 	}
@@ -417,8 +419,12 @@ func (t *txn) decide(w *work) error {
 		}
 		w.cleared = now
 	}
-	// Stored even when unchanged for people: the TOS time of a stale
-	// event still orders the next one.
 	t.c.stored = append(t.c.stored, c)
+	// A TOS event that changed nothing for people still moves the TOS time
+	// that orders the next one; otherwise an unchanged container (a sweep,
+	// an SLA check that fired nothing) is not rewritten.
+	if !changed && c.TOSAt.Equal(w.tosAt) {
+		return nil
+	}
 	return t.tx.PutContainer(c, w.old)
 }

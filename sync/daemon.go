@@ -20,6 +20,10 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
+// stuckAfter is how long the writer may go without finishing a pass of its
+// loop (it passes at least every second when idle) before /readyz says so.
+const stuckAfter = 30 * time.Second
+
 // lockTimeout is how long Open waits for another process to let go of the
 // store before it gives up with a clear message.
 const lockTimeout = 2 * time.Second
@@ -231,6 +235,9 @@ func (d *Daemon) Ready() (bool, []string) {
 	var reasons []string
 	if err := d.engine.Healthy(); err != nil {
 		reasons = append(reasons, "store: "+err.Error())
+	}
+	if idle := time.Since(d.engine.LastProgress()); idle > stuckAfter {
+		reasons = append(reasons, fmt.Sprintf("writer: no progress for %s", idle.Round(time.Second)))
 	}
 	for _, b := range d.brokers {
 		if ok, why := b.Ready(); !ok {
