@@ -117,16 +117,29 @@ type TOS struct {
 }
 
 // Sink is an outbound endpoint: a TOS command sink, a TOS snapshot poll or
-// an alert channel.
+// an alert channel. Which keys apply depends on Type; the adapter
+// registered for the type checks them.
 type Sink struct {
-	Type      string `yaml:"type"`
-	Broker    string `yaml:"broker"`
-	Topic     string `yaml:"topic"`
-	QoS       *int   `yaml:"qos"`
-	URL       string `yaml:"url"`
-	Schedule  string `yaml:"schedule"`
-	TokenFile string `yaml:"token_file"`
-	Name      string `yaml:"name"`
+	Type      string            `yaml:"type"`
+	Name      string            `yaml:"name"`
+	Broker    string            `yaml:"broker"`
+	Topic     string            `yaml:"topic"`
+	QoS       *int              `yaml:"qos"`
+	URL       string            `yaml:"url"`
+	Schedule  string            `yaml:"schedule"`
+	TokenFile string            `yaml:"token_file"`
+	Headers   map[string]string `yaml:"headers"`  // extra HTTP headers
+	Timeout   time.Duration     `yaml:"timeout"`  // per request; default 10s
+	TLS       TLS               `yaml:"tls"`      // CA and client certificate for https
+	Template  string            `yaml:"template"` // webhook: chat format (slack, teams, dingtalk)
+	// SecretFile holds the key of the webhook's HMAC-SHA256 signature header.
+	SecretFile string `yaml:"secret_file"`
+	// Email over SMTP.
+	SMTP         string   `yaml:"smtp"` // host:port
+	From         string   `yaml:"from"`
+	To           []string `yaml:"to"`
+	UsernameFile string   `yaml:"username_file"`
+	PasswordFile string   `yaml:"password_file"`
 }
 
 // SLA bounds how long a mismatch may last and how often commands are

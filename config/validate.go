@@ -199,6 +199,12 @@ func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError)
 		v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
 	}
 	v.secret(key+".token_file", s.TokenFile)
+	v.secret(key+".secret_file", s.SecretFile)
+	v.secret(key+".username_file", s.UsernameFile)
+	v.secret(key+".password_file", s.PasswordFile)
+	v.secret(key+".tls.ca_file", s.TLS.CAFile)
+	v.secret(key+".tls.cert_file", s.TLS.CertFile)
+	v.secret(key+".tls.key_file", s.TLS.KeyFile)
 	known, errs := check(s)
 	v.adapter(key, known, kind, s.Type, errs)
 }
