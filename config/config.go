@@ -5,6 +5,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +38,9 @@ type Config struct {
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
+	// Hash is the SHA-256 of the file's contents, hex, for the logs and the
+	// config-hash metric.
+	Hash string `yaml:"-"`
 	// lines maps dotted keys to their line in File.
 	lines map[string]int
 }
@@ -240,7 +245,8 @@ func Parse(path string, data []byte, reg Registry) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{{File: path, Line: yamlErrorLine(err), Msg: "invalid YAML: " + err.Error()}}
 	}
-	c := &Config{File: path}
+	sum := sha256.Sum256(data)
+	c := &Config{File: path, Hash: hex.EncodeToString(sum[:])}
 	d := &decoder{lines: map[string]int{}}
 	if len(root.Content) > 0 {
 		d.decode(&root, reflect.ValueOf(c).Elem(), "")

@@ -90,6 +90,32 @@ func (am *AlertManager) setGauge() {
 	am.metrics.AlertsFiring.Set(float64(n))
 }
 
+// SetChannels swaps the channels after a reload. A channel that keeps its
+// name keeps its breaker and failure history; a new one gets every firing
+// alert, since it has had none of them.
+func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window time.Duration) {
+	am.mu.Lock()
+	old := map[string]*alertChannel{}
+	for _, ch := range am.channels {
+		old[ch.name] = ch
+	}
+	am.channels = nil
+	for _, nn := range channels {
+		ch, ok := old[nn.Name]
+		if !ok {
+			ch = &alertChannel{name: nn.Name, breaker: newBreaker("channel:"+nn.Name, am.metrics, am.log)}
+		}
+		ch.notifier = nn.Notifier
+		am.channels = append(am.channels, ch)
+	}
+	am.repeat, am.window = repeat, window
+	am.mu.Unlock()
+	select {
+	case am.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Status reports each channel's breaker and failures.
 func (am *AlertManager) Status() []EndpointStatus {
 	am.mu.Lock()
@@ -160,7 +186,10 @@ func (am *AlertManager) Run(ctx context.Context) {
 		}
 		now := time.Now()
 		next := now.Add(time.Minute)
-		for _, ch := range am.channels {
+		am.mu.Lock()
+		channels := slices.Clone(am.channels)
+		am.mu.Unlock()
+		for _, ch := range channels {
 			if at := am.deliver(ctx, ch, now); at.Before(next) {
 				next = at
 			}
@@ -179,10 +208,13 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 	if len(due) == 0 {
 		return next
 	}
+	am.mu.Lock()
+	notifier := ch.notifier
+	am.mu.Unlock()
 	_, err := ch.breaker.Execute(func() (struct{}, error) {
 		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
-		return struct{}{}, ch.notifier.Notify(sctx, due)
+		return struct{}{}, notifier.Notify(sctx, due)
 	})
 	am.channelHealth(ch, err, now)
 	if err != nil {

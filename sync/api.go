@@ -61,10 +61,11 @@ func (d *Daemon) authorize(next http.Handler) http.Handler {
 // reading only: a request that changes something must carry the header,
 // which a cross-site form cannot set.
 func (d *Daemon) authorized(r *http.Request) bool {
-	if d.token == "" {
+	token := d.current().token
+	if token == "" {
 		return true
 	}
-	want := []byte("Bearer " + d.token)
+	want := []byte("Bearer " + token)
 	if got := r.Header.Get("Authorization"); got != "" {
 		return subtle.ConstantTimeCompare([]byte(got), want) == 1
 	}
@@ -75,8 +76,8 @@ func (d *Daemon) authorized(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	token, err := url.PathUnescape(c.Value)
-	return err == nil && subtle.ConstantTimeCompare([]byte("Bearer "+token), want) == 1
+	v, err := url.PathUnescape(c.Value)
+	return err == nil && subtle.ConstantTimeCompare([]byte("Bearer "+v), want) == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -276,7 +277,7 @@ func (d *Daemon) handleRetry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no dead letter "+id)
 		return
 	}
-	src, ok := d.byName[dl.Source]
+	src, ok := d.current().byName[dl.Source]
 	if !ok {
 		writeError(w, http.StatusConflict, fmt.Sprintf("source %s of dead letter %s is no longer configured", dl.Source, id))
 		return

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -29,9 +30,10 @@ const stuckAfter = 30 * time.Second
 const lockTimeout = 2 * time.Second
 
 // Daemon is a running portsync: the store, the engine and its workers, the
-// adapters and the HTTP API, wired from one configuration.
+// adapters and the HTTP API, wired from one configuration. The adapters
+// (brokers, sources, sink, channels) can be swapped by Reload; the store,
+// the engine and the HTTP listener stay for the life of the process.
 type Daemon struct {
-	cfg     *config.Config
 	log     *slog.Logger
 	store   *state.Store
 	metrics *Metrics
@@ -41,13 +43,26 @@ type Daemon struct {
 	alerts     *AlertManager
 	status     *StatusPublisher
 
-	brokers map[string]adapters.Broker
-	sources []runningSource
-	byName  map[string]*SourceInfo
+	reload   stdsync.Mutex // one reload at a time
+	set      atomic.Pointer[adapterSet]
+	sched    *cron.Cron
+	sweepJob cron.EntryID
+	workCtx  context.Context
 
-	token    string
 	listener net.Listener
 	server   *http.Server
+}
+
+// adapterSet is everything one configuration builds that a reload
+// replaces whole.
+type adapterSet struct {
+	cfg      *config.Config
+	token    string
+	brokers  map[string]adapters.Broker
+	sources  []runningSource
+	byName   map[string]*SourceInfo
+	sink     adapters.Sink
+	channels []NamedNotifier
 }
 
 type runningSource struct {
@@ -58,68 +73,31 @@ type runningSource struct {
 // New opens the store, builds every adapter and binds the HTTP listener;
 // nothing runs until Run.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, metrics: NewMetrics(), brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}}
+	d := &Daemon{log: log, metrics: NewMetrics(), workCtx: context.Background()}
+	set, err := buildAdapters(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d.set.Store(set)
 	ok := false
 	defer func() {
 		if !ok {
 			d.closeAll()
 		}
 	}()
-	if cfg.HTTP.TokenFile != "" {
-		token, err := config.ReadSecret(cfg.HTTP.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("http.token_file: %w", err)
-		}
-		d.token = token
-	}
 	store, err := state.Open(filepath.Join(cfg.StateDir, state.FileName), lockTimeout)
 	if err != nil {
 		return nil, err
 	}
 	d.store = store
 	d.engine = NewEngine(store, cfg, d.metrics, log)
-
-	for name, bc := range cfg.Brokers {
-		conn, err := mqtt.NewConn(name, bc, log)
-		if err != nil {
-			return nil, err
-		}
-		d.brokers[name] = conn
-	}
-	env := &adapters.Env{Config: cfg, Logger: log, Brokers: d.brokers}
-	for _, sc := range cfg.Sources {
-		src, err := adapters.NewSource(env, sc)
-		if err != nil {
-			return nil, err
-		}
-		dec, err := adapters.NewDecoder(sc)
-		if err != nil {
-			return nil, err
-		}
-		info := &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}
-		d.sources = append(d.sources, runningSource{info: info, source: src})
-		d.byName[sc.Name] = info
-	}
-	sink, err := adapters.NewSink(env, cfg.TOS.Sink)
-	if err != nil {
-		return nil, err
-	}
-	d.dispatcher = NewDispatcher(cfg.TOS.Sink.Name, sink, cfg, d.engine, d.metrics, log)
-	var channels []NamedNotifier
-	for _, cc := range cfg.Alerts.Channels {
-		n, err := adapters.NewChannel(env, cc)
-		if err != nil {
-			return nil, err
-		}
-		channels = append(channels, NamedNotifier{Name: cc.Name, Notifier: n})
-	}
-	d.alerts = NewAlertManager(channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
+	d.dispatcher = NewDispatcher(cfg.TOS.Sink.Name, set.sink, cfg, d.engine, d.metrics, log)
+	d.alerts = NewAlertManager(set.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
+	d.status = NewStatusPublisher(d.engine, log)
+	d.status.SetTarget(set.statusPublisher(), cfg.StatusTopic)
 	d.engine.AddListener(d.dispatcher)
 	d.engine.AddListener(d.alerts)
-	if cfg.StatusTopic != "" {
-		d.status = NewStatusPublisher(d.brokers["main"], cfg.StatusTopic, d.engine, log)
-		d.engine.AddListener(d.status)
-	}
+	d.engine.AddListener(d.status)
 	if err := d.engine.Load(); err != nil {
 		return nil, fmt.Errorf("load engine state: %w", err)
 	}
@@ -134,9 +112,107 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	d.server = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	d.metrics.setConfig(cfg, true)
 	ok = true
 	return d, nil
 }
+
+// buildAdapters builds the brokers, sources, sink and channels cfg
+// describes, without connecting anything.
+func buildAdapters(cfg *config.Config, log *slog.Logger) (*adapterSet, error) {
+	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}}
+	ok := false
+	defer func() {
+		if !ok {
+			set.disconnect()
+		}
+	}()
+	if cfg.HTTP.TokenFile != "" {
+		token, err := config.ReadSecret(cfg.HTTP.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("http.token_file: %w", err)
+		}
+		set.token = token
+	}
+	for name, bc := range cfg.Brokers {
+		conn, err := mqtt.NewConn(name, bc, log)
+		if err != nil {
+			return nil, err
+		}
+		set.brokers[name] = conn
+	}
+	env := &adapters.Env{Config: cfg, Logger: log, Brokers: set.brokers}
+	for _, sc := range cfg.Sources {
+		src, err := adapters.NewSource(env, sc)
+		if err != nil {
+			return nil, err
+		}
+		dec, err := adapters.NewDecoder(sc)
+		if err != nil {
+			return nil, err
+		}
+		info := &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}
+		set.sources = append(set.sources, runningSource{info: info, source: src})
+		set.byName[sc.Name] = info
+	}
+	sink, err := adapters.NewSink(env, cfg.TOS.Sink)
+	if err != nil {
+		return nil, err
+	}
+	set.sink = sink
+	for _, cc := range cfg.Alerts.Channels {
+		n, err := adapters.NewChannel(env, cc)
+		if err != nil {
+			return nil, err
+		}
+		set.channels = append(set.channels, NamedNotifier{Name: cc.Name, Notifier: n})
+	}
+	ok = true
+	return set, nil
+}
+
+// statusPublisher is where integrated status goes: broker main, if
+// status_topic is set.
+func (s *adapterSet) statusPublisher() adapters.Publisher {
+	if s.cfg.StatusTopic == "" {
+		return nil
+	}
+	return s.brokers["main"]
+}
+
+// start registers every source with its broker, then connects: a
+// persistent session's backlog must find its routes from the first packet.
+func (s *adapterSet) start(ctx context.Context, e *Engine) error {
+	for _, src := range s.sources {
+		if err := src.source.Start(ctx, e.Deliver(src.info)); err != nil {
+			return fmt.Errorf("start source %s: %w", src.info.Name, err)
+		}
+	}
+	for _, b := range s.brokers {
+		if err := b.Connect(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopSources stops deliveries. Messages already delivered are still
+// committed; their acknowledgements go out while the connection lasts, and
+// the broker delivers again what it did not get (dedupe makes that safe).
+func (s *adapterSet) stopSources() {
+	for _, src := range s.sources {
+		src.source.Stop()
+	}
+}
+
+func (s *adapterSet) disconnect() {
+	for _, b := range s.brokers {
+		b.Disconnect()
+	}
+}
+
+// current returns the adapters and configuration in force.
+func (d *Daemon) current() *adapterSet { return d.set.Load() }
 
 // Addr is the address the HTTP API listens on.
 func (d *Daemon) Addr() string { return d.listener.Addr().String() }
@@ -144,25 +220,19 @@ func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 // Run runs the daemon until ctx is done, then stops in order: sources
 // first, then the writer after the group in flight, then the rest.
 func (d *Daemon) Run(ctx context.Context) error {
-	for _, s := range d.sources {
-		if err := s.source.Start(ctx, d.engine.Deliver(s.info)); err != nil {
-			d.closeAll()
-			return fmt.Errorf("start source %s: %w", s.info.Name, err)
-		}
-	}
-	for _, b := range d.brokers {
-		if err := b.Connect(ctx); err != nil {
-			d.closeAll()
-			return err
-		}
+	set := d.current()
+	if err := set.start(ctx, d.engine); err != nil {
+		d.closeAll()
+		return err
 	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
-	sched := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+	d.workCtx = workCtx
+	d.sched = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
 		cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
-	if _, err := sched.AddFunc(d.cfg.Schedules.Sweep, func() { d.sweep(workCtx) }); err != nil {
+	if err := d.schedule(set.cfg); err != nil {
 		d.closeAll()
-		return fmt.Errorf("schedules.sweep: %w", err)
+		return err
 	}
 	// The writer gets a context of its own: it stops after the sources, so
 	// that the group in flight is committed and acknowledged.
@@ -172,13 +242,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	engineDone.Go(func() { d.engine.Run(engineCtx) })
 	workers.Go(func() { d.dispatcher.Run(workCtx) })
 	workers.Go(func() { d.alerts.Run(workCtx) })
-	if d.status != nil {
-		workers.Go(func() { d.status.Run(workCtx) })
-	}
-	sched.Start()
+	workers.Go(func() { d.status.Run(workCtx) })
+	d.sched.Start()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- d.server.Serve(d.listener) }()
-	d.log.Info("portsync running", "terminal", d.cfg.Terminal, "http", d.Addr(), "sources", len(d.sources), "store", d.store.Path())
+	d.log.Info("portsync running", "terminal", set.cfg.Terminal, "http", d.Addr(), "sources", len(set.sources), "store", d.store.Path())
 
 	var err error
 	select {
@@ -187,10 +255,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("http server: %w", err)
 	}
 	d.log.Info("stopping")
-	<-sched.Stop().Done()
-	for _, s := range d.sources {
-		s.source.Stop()
-	}
+	<-d.sched.Stop().Done()
+	d.reload.Lock() // no reload while stopping
+	defer d.reload.Unlock()
+	d.current().stopSources()
 	stopEngine()
 	engineDone.Wait()
 	stopWork()
@@ -205,6 +273,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
+// schedule (re)installs the cron jobs of cfg.
+func (d *Daemon) schedule(cfg *config.Config) error {
+	id, err := d.sched.AddFunc(cfg.Schedules.Sweep, func() { d.sweep(d.workCtx) })
+	if err != nil {
+		return fmt.Errorf("schedules.sweep: %w", err)
+	}
+	if d.sweepJob != 0 {
+		d.sched.Remove(d.sweepJob)
+	}
+	d.sweepJob = id
+	return nil
+}
+
 func (d *Daemon) sweep(ctx context.Context) {
 	n, err := d.engine.Sweep(ctx)
 	if err != nil {
@@ -216,8 +297,8 @@ func (d *Daemon) sweep(ctx context.Context) {
 }
 
 func (d *Daemon) closeAll() {
-	for _, b := range d.brokers {
-		b.Disconnect()
+	if set := d.current(); set != nil {
+		set.disconnect()
 	}
 	if d.listener != nil {
 		d.listener.Close()
@@ -229,8 +310,9 @@ func (d *Daemon) closeAll() {
 	}
 }
 
-// Ready reports whether the daemon can do its job: the store commits and
-// every broker is connected with its subscriptions acknowledged.
+// Ready reports whether the daemon can do its job: the store commits, the
+// writer makes progress, and every broker is connected with its
+// subscriptions acknowledged.
 func (d *Daemon) Ready() (bool, []string) {
 	var reasons []string
 	if err := d.engine.Healthy(); err != nil {
@@ -239,7 +321,7 @@ func (d *Daemon) Ready() (bool, []string) {
 	if idle := time.Since(d.engine.LastProgress()); idle > stuckAfter {
 		reasons = append(reasons, fmt.Sprintf("writer: no progress for %s", idle.Round(time.Second)))
 	}
-	for _, b := range d.brokers {
+	for _, b := range d.current().brokers {
 		if ok, why := b.Ready(); !ok {
 			reasons = append(reasons, why)
 		}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"slices"
@@ -51,9 +52,10 @@ const overviewLimit = 100
 func (d *Daemon) handleOverview(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	ready, reasons := d.Ready()
+	cfg := d.current().cfg
 	o := Overview{
-		Terminal: d.cfg.Terminal, Now: now.UTC(), Ready: ready, Reasons: reasons,
-		SLASeconds: d.cfg.SLA.ApplyWithin.Seconds(), Mismatches: []MismatchAge{}, Alerts: []state.Alert{},
+		Terminal: cfg.Terminal, Now: now.UTC(), Ready: ready, Reasons: reasons,
+		SLASeconds: cfg.SLA.ApplyWithin.Seconds(), Mismatches: []MismatchAge{}, Alerts: []state.Alert{},
 	}
 	if o.Reasons == nil {
 		o.Reasons = []string{}
@@ -96,30 +98,35 @@ func (d *Daemon) handleOverview(w http.ResponseWriter, r *http.Request) {
 // endpoints lists every source, the sink, every channel and every broker
 // with its health.
 func (d *Daemon) endpoints() []EndpointStatus {
+	set := d.current()
 	var out []EndpointStatus
-	for name, b := range d.brokers {
-		ok, why := b.Ready()
+	for _, name := range sortedKeys(set.brokers) {
+		ok, why := set.brokers[name].Ready()
 		out = append(out, EndpointStatus{Name: name, Role: "broker", Type: "mqtt", Healthy: ok, Detail: why})
 	}
-	for _, sc := range d.cfg.Sources {
+	for _, sc := range set.cfg.Sources {
 		detail := sc.Kind
 		if sc.Agency != "" {
 			detail += " for " + sc.Agency
 		}
 		healthy := true
-		if b, ok := d.brokers[sc.Broker]; ok {
+		if b, ok := set.brokers[sc.Broker]; ok {
 			healthy, _ = b.Ready()
 		}
 		out = append(out, EndpointStatus{Name: sc.Name, Role: "source", Type: sc.Type, Detail: detail, Healthy: healthy})
 	}
 	sink := d.dispatcher.Status()
-	sink.Type = d.cfg.TOS.Sink.Type
+	sink.Type = set.cfg.TOS.Sink.Type
 	out = append(out, sink)
-	channels := d.alerts.Status()
-	for i := range channels {
-		channels[i].Type = d.cfg.Alerts.Channels[i].Type
+	types := map[string]string{}
+	for _, ch := range set.cfg.Alerts.Channels {
+		types[ch.Name] = ch.Type
 	}
-	return append(out, channels...)
+	for _, ch := range d.alerts.Status() {
+		ch.Type = types[ch.Name]
+		out = append(out, ch)
+	}
+	return out
 }
 
 // handleSearch finds containers by number, B/L or declaration number.
@@ -181,3 +188,34 @@ func (d *Daemon) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(code)
 	w.Write(page)
 }
+
+// Summary is a one-line picture for systemd's STATUS= and the logs.
+func (d *Daemon) Summary() string {
+	var inYard, cleared int64
+	var mismatches, alerts, dead int
+	err := d.store.View(func(tx *state.Tx) error {
+		inYard = tx.PresenceCounts()[state.InYard]
+		cleared = tx.Count(countClearedInYard)
+		ms, err := tx.Mismatches()
+		if err != nil {
+			return err
+		}
+		mismatches = len(ms)
+		all, err := tx.Alerts()
+		for _, a := range all {
+			if a.State == state.Firing {
+				alerts++
+			}
+		}
+		_, dead, _ = tx.RecentDeadLetters(0)
+		return err
+	})
+	if err != nil {
+		return "store error: " + err.Error()
+	}
+	return fmt.Sprintf("%d in yard (%d cleared), %d mismatches, %d alerts firing, %d commands pending, %d dead letters",
+		inYard, cleared, mismatches, alerts, d.dispatcher.Pending(), dead)
+}
+
+// Progress is when the writer last went round its loop, for the watchdog.
+func (d *Daemon) Progress() time.Time { return d.engine.LastProgress() }

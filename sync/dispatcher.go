@@ -134,6 +134,20 @@ type EndpointStatus struct {
 	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
+// SetSink swaps the sink after a reload. Pending commands stay and go to
+// the new sink; a renamed sink gets a breaker of its own.
+func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config) {
+	d.mu.Lock()
+	if name != d.name {
+		d.breaker = newBreaker("sink:"+name, d.metrics, d.log)
+		d.failingSince, d.downAlerted = time.Time{}, false
+	}
+	d.name, d.sink = name, sink
+	d.retryAfter, d.applyWithin = cfg.SLA.RetryAfter, cfg.SLA.ApplyWithin
+	d.mu.Unlock()
+	d.ResendAll()
+}
+
 // Status reports the sink's breaker, failures and outbox.
 func (d *Dispatcher) Status() EndpointStatus {
 	d.mu.Lock()
@@ -143,6 +157,13 @@ func (d *Dispatcher) Status() EndpointStatus {
 		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.failingSince.IsZero(),
 		FailingSince: d.failingSince, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
 	}
+}
+
+// Pending is the number of commands awaiting confirmation.
+func (d *Dispatcher) Pending() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.entries)
 }
 
 // ResendAll makes every pending command due now, for a sweep.
@@ -217,10 +238,13 @@ func (d *Dispatcher) due(now time.Time) ([]state.Command, time.Time) {
 }
 
 func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
-	_, err := d.breaker.Execute(func() (struct{}, error) {
+	d.mu.Lock()
+	name, sink, breaker, retryAfter := d.name, d.sink, d.breaker, d.retryAfter
+	d.mu.Unlock()
+	_, err := breaker.Execute(func() (struct{}, error) {
 		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
-		return struct{}{}, d.sink.Send(sctx, cmds)
+		return struct{}{}, sink.Send(sctx, cmds)
 	})
 	now := time.Now()
 	d.mu.Lock()
@@ -231,13 +255,13 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			continue // confirmed or superseded meanwhile
 		}
 		if err != nil {
-			e.next = now.Add(min(d.retryAfter, time.Second))
-			d.metrics.Commands.WithLabelValues(d.name, c.Action, "failed").Inc()
+			e.next = now.Add(min(retryAfter, time.Second))
+			d.metrics.Commands.WithLabelValues(name, c.Action, "failed").Inc()
 			continue
 		}
 		e.attempts++
-		e.next = now.Add(backoff(d.retryAfter, e.attempts))
-		d.metrics.Commands.WithLabelValues(d.name, c.Action, "sent").Inc()
+		e.next = now.Add(backoff(retryAfter, e.attempts))
+		d.metrics.Commands.WithLabelValues(name, c.Action, "sent").Inc()
 		sent = append(sent, *e)
 	}
 	d.mu.Unlock()
@@ -256,7 +280,7 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			err := t.journal(state.JournalEntry{
 				Kind: state.JournalCommandSent, Container: e.cmd.Container, EventID: e.cmd.Cause,
 				Agency: e.cmd.Agency, Command: e.cmd.ID, Action: e.cmd.Action, Hold: e.cmd.Hold,
-				Detail: fmt.Sprintf("attempt %d via %s", e.attempts, d.name),
+				Detail: fmt.Sprintf("attempt %d via %s", e.attempts, name),
 			})
 			if err != nil {
 				return err

@@ -1,6 +1,9 @@
 package sync
 
 import (
+	"encoding/hex"
+
+	"github.com/portsync/portsync/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sony/gobreaker/v2"
@@ -25,6 +28,9 @@ type Metrics struct {
 	Notifications  *prometheus.CounterVec
 	StoreHealthy   prometheus.Gauge
 	OutboxCommands prometheus.Gauge
+	ConfigHash     prometheus.Gauge
+	ReloadOK       prometheus.Gauge
+	ReloadTime     prometheus.Gauge
 }
 
 // NewMetrics registers every metric on a new registry.
@@ -92,12 +98,38 @@ func NewMetrics() *Metrics {
 			Name: "portsync_outbox_commands",
 			Help: "Commands waiting in the outbox for TOS confirmation.",
 		}),
+		ConfigHash: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portsync_config_hash",
+			Help: "Hash of the configuration file in force (its SHA-256's first 48 bits), to spot hosts that run different files.",
+		}),
+		ReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portsync_config_last_reload_successful",
+			Help: "1 if the last configuration load or reload succeeded, 0 if it was refused.",
+		}),
+		ReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portsync_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration in force was loaded.",
+		}),
 	}
 	m.Registry.MustRegister(m.Events, m.Commands, m.Mismatches, m.MismatchAge, m.ReleaseToTOS,
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
-		m.Notifications, m.StoreHealthy, m.OutboxCommands,
+		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.ConfigHash, m.ReloadOK, m.ReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// setConfig records a (re)load: the hash and time of cfg when ok, or a
+// refused reload (cfg nil) that leaves the configuration in force.
+func (m *Metrics) setConfig(cfg *config.Config, ok bool) {
+	if !ok {
+		m.ReloadOK.Set(0)
+		return
+	}
+	m.ReloadOK.Set(1)
+	m.ReloadTime.SetToCurrentTime()
+	if sum, err := hex.DecodeString(cfg.Hash); err == nil && len(sum) >= 6 {
+		m.ConfigHash.Set(float64(uint64(sum[0])<<40 | uint64(sum[1])<<32 | uint64(sum[2])<<24 | uint64(sum[3])<<16 | uint64(sum[4])<<8 | uint64(sum[5])))
+	}
 }
 
 // breakerState maps gobreaker states to the gauge values of DESIGN 7.

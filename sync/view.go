@@ -43,22 +43,31 @@ func NewView(c *state.Container, p Policy) View {
 // StatusPublisher publishes each changed container's integrated status,
 // retained, to <topic>/<container>. It keeps only the latest view of each
 // container while the broker is away, so a backlog never grows beyond the
-// number of containers.
+// number of containers. Without a target (no status_topic) it does nothing.
 type StatusPublisher struct {
-	pub    adapters.Publisher
-	topic  string
 	engine *Engine
 	log    *slog.Logger
 
 	mu      stdsync.Mutex
+	pub     adapters.Publisher
+	topic   string
 	pending map[string]state.Container
 	wake    chan struct{}
 }
 
-// NewStatusPublisher returns a publisher on topic.
-func NewStatusPublisher(pub adapters.Publisher, topic string, e *Engine, log *slog.Logger) *StatusPublisher {
-	return &StatusPublisher{pub: pub, topic: topic, engine: e, log: log,
-		pending: map[string]state.Container{}, wake: make(chan struct{}, 1)}
+// NewStatusPublisher returns a publisher with no target.
+func NewStatusPublisher(e *Engine, log *slog.Logger) *StatusPublisher {
+	return &StatusPublisher{engine: e, log: log, pending: map[string]state.Container{}, wake: make(chan struct{}, 1)}
+}
+
+// SetTarget sets where statuses go; a nil publisher stops publishing.
+func (s *StatusPublisher) SetTarget(pub adapters.Publisher, topic string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pub, s.topic = pub, topic
+	if pub == nil {
+		clear(s.pending)
+	}
 }
 
 // Committed queues the changed containers.
@@ -67,6 +76,10 @@ func (s *StatusPublisher) Committed(c *Changes) {
 		return
 	}
 	s.mu.Lock()
+	if s.pub == nil {
+		s.mu.Unlock()
+		return
+	}
 	for _, ct := range c.Containers {
 		s.pending[ct.ID] = ct
 	}
@@ -89,10 +102,10 @@ func (s *StatusPublisher) Run(ctx context.Context) {
 		case <-retry.C:
 		}
 		s.mu.Lock()
-		batch := s.pending
+		batch, pub, topic := s.pending, s.pub, s.topic
 		s.pending = map[string]state.Container{}
 		s.mu.Unlock()
-		if len(batch) == 0 {
+		if len(batch) == 0 || pub == nil {
 			continue
 		}
 		p := *s.engine.policy.Load()
@@ -103,10 +116,10 @@ func (s *StatusPublisher) Run(ctx context.Context) {
 				s.log.Error("encode status", "container", id, "err", err)
 				continue
 			}
-			msgs = append(msgs, adapters.Outgoing{Topic: s.topic + "/" + id, Payload: payload, Retained: true})
+			msgs = append(msgs, adapters.Outgoing{Topic: topic + "/" + id, Payload: payload, Retained: true})
 		}
 		for chunk := range slices.Chunk(msgs, statusChunk) {
-			if err := s.pub.Publish(ctx, 1, chunk...); err != nil {
+			if err := pub.Publish(ctx, 1, chunk...); err != nil {
 				s.requeue(batch)
 				s.log.Warn("publishing status failed; will retry", "err", err, "containers", len(batch))
 				retry.Reset(time.Second)

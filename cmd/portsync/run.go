@@ -30,19 +30,24 @@ func cmdRun(args []string) int {
 	log := newLogger(cfg.Log, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads; caught from the start, since by default it kills.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	d, err := sync.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	supervised := make(chan struct{})
 	go func() {
-		for range hup {
-			log.Warn("SIGHUP received: reloading adapters is not supported yet; restart to apply a new configuration")
-		}
+		defer close(supervised)
+		superviseService(ctx, d, log, hup)
 	}()
-	if err := d.Run(ctx); err != nil {
+	err = d.Run(ctx)
+	stop()
+	<-supervised
+	if err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1
 	}

@@ -1,0 +1,291 @@
+// Package httpout owns portsync's outbound HTTP client for alert channels
+// and other HTTP endpoints: the per-request timeout, TLS (a private CA,
+// a client certificate for mutual TLS), extra headers and the bearer token
+// read from token_file, and the checks of those keys. A reply other than
+// 2xx is a *StatusError, which says whether the endpoint refused the request
+// for good (4xx) or may take it later (5xx, 408, 429). It also builds the
+// TLS configuration that other outbound transports (SMTP) share.
+package httpout
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portsync/portsync/config"
+)
+
+// DefaultTimeout bounds one request when the configuration sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// maxReply is how much of a reply body is kept for errors and checks.
+const maxReply = 4 << 10
+
+// Client posts to one configured endpoint.
+type Client struct {
+	http    *http.Client
+	headers map[string]string
+	token   string
+	timeout time.Duration
+}
+
+// New builds the client cfg describes: timeout (default 10s), tls, headers
+// and token_file. It reads the token and TLS files now.
+func New(cfg config.Sink) (*Client, error) {
+	c := &Client{headers: cfg.Headers, timeout: cfg.Timeout}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if cfg.TokenFile != "" {
+		tok, err := config.ReadSecret(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("token_file: %w", err)
+		}
+		c.token = tok
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.TLS != (config.TLS{}) {
+		tc, err := TLSConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+	}
+	tr.ResponseHeaderTimeout = c.timeout
+	c.http = &http.Client{
+		Transport: tr,
+		// A redirected POST turns into a GET without the body (301, 302,
+		// 303) and would look like a delivery: take the first answer and
+		// let the operator configure the final URL.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return c, nil
+}
+
+// CloseIdle closes idle connections, e.g. when the channel is replaced on
+// reload.
+func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
+
+// Reply is a 2xx answer: its status and the start of its body.
+type Reply struct {
+	Status int
+	Body   []byte
+}
+
+// StatusError is a reply other than 2xx.
+type StatusError struct {
+	URL    string // redacted of any password
+	Status int
+	Body   string // the start of the reply body, for the log
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("POST %s: HTTP %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	if e.Refused() {
+		msg += " (the endpoint refused the request; check the channel's url, token and format)"
+	}
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// Refused reports whether the endpoint refused the request itself (4xx
+// other than 408 Request Timeout and 429 Too Many Requests), rather than
+// failing to take it now. Both are retried; a refusal is unlikely to
+// succeed until the configuration or the endpoint changes.
+func (e *StatusError) Refused() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// IsRefused reports whether err is a StatusError that Refused.
+func IsRefused(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Refused()
+}
+
+// Post sends body to rawURL with the configured headers, token and
+// timeout; extra headers are set after the configured ones. It returns
+// the reply for a 2xx status, a *StatusError for any other, and an error
+// naming the URL for a timeout or connection failure.
+func (c *Client) Post(ctx context.Context, rawURL, contentType string, body []byte, extra http.Header) (Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+	if err != nil {
+		return Reply{}, err
+	}
+	req.Header.Set("User-Agent", "portsync")
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("Content-Type", contentType)
+	for k, vs := range extra {
+		req.Header[k] = vs
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// url.Error names the URL (redacted) and says timeout or refused.
+		return Reply{}, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		se := &StatusError{URL: redact(rawURL), Status: resp.StatusCode, Body: snippet(data)}
+		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			se.Body = "redirected to " + redact(loc) + "; configure that URL instead"
+		}
+		return Reply{}, se
+	}
+	return Reply{Status: resp.StatusCode, Body: data}, nil
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// snippet is the start of a reply body on one line.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}
+
+// TLSConfig builds a client TLS configuration from t: the CA file replaces
+// the system roots when set; cert_file and key_file are a client
+// certificate for mutual TLS.
+func TLSConfig(t config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Check checks the keys New uses: url (required, http or https), timeout,
+// tls, headers and token_file. kind names the channel type in messages.
+func Check(cfg config.Sink, kind string) []config.KeyError {
+	var errs []config.KeyError
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch u, err := url.Parse(cfg.URL); {
+	case cfg.URL == "":
+		fail("url", "required for %s", kind)
+	case err != nil:
+		fail("url", "bad URL %q: %v", cfg.URL, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		fail("url", "want an http:// or https:// URL, got %q", cfg.URL)
+	case u.Host == "":
+		fail("url", "no host in %q", cfg.URL)
+	case u.Scheme == "http" && cfg.TLS != (config.TLS{}):
+		fail("tls", "set, but url %q is not https", u.Redacted())
+	}
+	if cfg.Timeout < 0 {
+		fail("timeout", "must not be negative")
+	}
+	errs = append(errs, CheckTLS(cfg.TLS)...)
+	for name, value := range cfg.Headers {
+		key := "headers." + name
+		if !validHeaderName(name) {
+			fail(key, "not a valid HTTP header name")
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			fail(key, "value must be one line")
+		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Content-Type", "Content-Length", "Host", "Transfer-Encoding":
+			fail(key, "set by portsync; remove it")
+		case "Authorization":
+			if cfg.TokenFile != "" {
+				fail(key, "conflicts with token_file, which sets Authorization: Bearer")
+			}
+		}
+	}
+	return errs
+}
+
+// CheckTLS checks that a client certificate comes with its key.
+func CheckTLS(t config.TLS) []config.KeyError {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return []config.KeyError{{Key: "tls", Msg: "cert_file and key_file go together"}}
+	}
+	return nil
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Unused returns an error for each key that is set in cfg but means
+// nothing to a channel of this kind, so that a misplaced key is not
+// silently ignored. keys are the config key names to check.
+func Unused(cfg config.Sink, kind string, keys ...string) []config.KeyError {
+	set := map[string]bool{
+		"broker":        cfg.Broker != "",
+		"topic":         cfg.Topic != "",
+		"url":           cfg.URL != "",
+		"schedule":      cfg.Schedule != "",
+		"token_file":    cfg.TokenFile != "",
+		"headers":       len(cfg.Headers) > 0,
+		"timeout":       cfg.Timeout != 0,
+		"tls":           cfg.TLS != (config.TLS{}),
+		"template":      cfg.Template != "",
+		"secret_file":   cfg.SecretFile != "",
+		"smtp":          cfg.SMTP != "",
+		"from":          cfg.From != "",
+		"to":            len(cfg.To) > 0,
+		"username_file": cfg.UsernameFile != "",
+		"password_file": cfg.PasswordFile != "",
+	}
+	var errs []config.KeyError
+	for _, k := range keys {
+		if set[k] {
+			errs = append(errs, config.KeyError{Key: k, Msg: "not used by " + kind + " channels"})
+		}
+	}
+	return errs
+}

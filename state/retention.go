@@ -1,0 +1,151 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Retention: the journal and the dedupe keys grow with every event; the
+// retention job deletes what is older than retention.journal in small
+// transactions, so that the single writer is never held up for long. The
+// methods here do one such transaction's worth and say where to go on.
+//
+// Pruning a dedupe key forgets that the event was ever seen: an event
+// redelivered after its key is gone is applied again. retention.journal
+// must therefore exceed any redelivery window of the sources (broker
+// sessions, polling cursors reset by hand, replays from an agency).
+
+// DedupeScanFactor bounds the keys PruneDedupe examines in one call: at
+// most DedupeScanFactor times the keys it may delete. Dedupe keys are not
+// in time order, so most keys of a scan are usually young and kept;
+// examining a key costs far less than deleting one.
+const DedupeScanFactor = 16
+
+// journalStamp is the part of a journal entry retention needs.
+type journalStamp struct {
+	At        time.Time `json:"at"`
+	Container string    `json:"container"`
+}
+
+// PruneJournal deletes journal entries recorded (by our clock) before
+// before, oldest first, together with their per-container index keys, at
+// most max of them. The journal is in sequence order, which is time order,
+// so it stops at the first entry at or after before: should the clock have
+// stepped back, an older entry behind a newer one waits until the newer one
+// is old enough. more reports whether another call would find more to
+// delete.
+//
+// An entry that cannot be decoded stops the pruning with an error; the
+// entries deleted before it are counted in n and their deletions stand if
+// the transaction commits.
+func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err error) {
+	if max <= 0 {
+		return 0, false, nil
+	}
+	journal := t.tx.Bucket(bucketJournal)
+	type victim struct {
+		key       []byte
+		container string
+	}
+	var victims []victim
+	c := journal.Cursor()
+	k, v := c.First()
+	for ; k != nil; k, v = c.Next() {
+		var s journalStamp
+		if derr := json.Unmarshal(v, &s); derr != nil {
+			err = fmt.Errorf("prune journal: decode entry %x: %w", k, derr)
+			break
+		}
+		if !s.At.Before(before) {
+			break
+		}
+		if len(victims) == max {
+			more = true
+			break
+		}
+		victims = append(victims, victim{key: bytes.Clone(k), container: s.Container})
+	}
+	// Deleting while a cursor walks the bucket makes it skip keys; the
+	// keys are collected first and deleted after.
+	idx := t.tx.Bucket(bucketJournalIdx)
+	for _, vc := range victims {
+		if derr := journal.Delete(vc.key); derr != nil {
+			return n, false, fmt.Errorf("prune journal: %w", derr)
+		}
+		if len(vc.key) == 8 {
+			if derr := idx.Delete(journalIdxKey(vc.container, binary.BigEndian.Uint64(vc.key))); derr != nil {
+				return n, false, fmt.Errorf("prune journal index: %w", derr)
+			}
+		}
+		n++
+	}
+	if err != nil {
+		more = false
+	}
+	return n, more, err
+}
+
+// PruneDedupe deletes dedupe keys received (by our clock) before before.
+// Dedupe keys are ordered by source and event id, not by time, so it scans:
+// it starts after the key after (from the first key when after is nil),
+// deletes at most max keys and examines at most DedupeScanFactor*max, and
+// returns the last key it examined as next, to pass as after to the next
+// call; next is nil when the scan reached the end of the bucket. A value
+// that is not a timestamp is kept.
+func (t *Tx) PruneDedupe(before time.Time, after []byte, max int) (n int, next []byte, err error) {
+	if max <= 0 {
+		return 0, nil, nil
+	}
+	b := t.tx.Bucket(bucketDedupe)
+	cutoff := before.UnixNano()
+	var victims [][]byte
+	c := b.Cursor()
+	var k, v []byte
+	if after == nil {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	examined := 0
+	for ; k != nil; k, v = c.Next() {
+		examined++
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff {
+			victims = append(victims, bytes.Clone(k))
+		}
+		if len(victims) == max || examined == DedupeScanFactor*max {
+			next = bytes.Clone(k)
+			break
+		}
+	}
+	// A scan that stopped on the bucket's last key has nothing further.
+	if next != nil {
+		if k, _ := c.Next(); k == nil {
+			next = nil
+		}
+	}
+	for _, key := range victims {
+		if err := b.Delete(key); err != nil {
+			return n, nil, fmt.Errorf("prune dedupe: %w", err)
+		}
+		n++
+	}
+	return n, next, nil
+}
+
+// JournalLen is the number of journal entries stored. Like DedupeLen and
+// JournalIndexLen it walks the whole bucket: for tests and tools, not for
+// the writer.
+func (t *Tx) JournalLen() int { return t.tx.Bucket(bucketJournal).Stats().KeyN }
+
+// DedupeLen is the number of dedupe keys stored.
+func (t *Tx) DedupeLen() int { return t.tx.Bucket(bucketDedupe).Stats().KeyN }
+
+// JournalIndexLen is the number of keys in the journal's per-container
+// index; it equals JournalLen unless something is amiss.
+func (t *Tx) JournalIndexLen() int { return t.tx.Bucket(bucketJournalIdx).Stats().KeyN }
