@@ -1156,3 +1156,25 @@ func TestReadSecret(t *testing.T) {
 		t.Error("ReadSecret of a missing file succeeded")
 	}
 }
+
+func TestSecretFilePathsExpandEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "api.token"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", dir)
+	text := "terminal: T1\nstate_dir: /x\nagencies: {customs: {tos_hold: CUSTOMS}}\n" +
+		"tos: {sink: {type: mqtt, broker: main, topic: t}}\nbrokers: {main: {url: tcp://127.0.0.1:1883}}\n" +
+		"http:\n  token_file: ${CREDENTIALS_DIRECTORY}/api.token\n"
+	c, err := config.Parse("env.yaml", []byte(text), fakeRegistry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "api.token"); c.HTTP.TokenFile != want {
+		t.Fatalf("token_file = %q, want %q", c.HTTP.TokenFile, want)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	if _, err := config.Parse("env.yaml", []byte(text), fakeRegistry{}); err == nil || !strings.Contains(err.Error(), "http.token_file") {
+		t.Fatalf("want an error naming http.token_file when the variable is unset, got %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -147,7 +148,13 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		default:
 			seen[k.Value] = true
 			d.lines[p] = k.Line
-			d.decode(val, v.Field(idx), p)
+			f := v.Field(idx)
+			d.decode(val, f, p)
+			// Secret and certificate paths may name environment variables,
+			// such as systemd's ${CREDENTIALS_DIRECTORY}.
+			if strings.HasSuffix(k.Value, "_file") && f.Kind() == reflect.String {
+				f.SetString(os.ExpandEnv(f.String()))
+			}
 		}
 	}
 }

@@ -99,12 +99,13 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Refused reports whether the endpoint refused the request itself (4xx
-// other than 408 Request Timeout and 429 Too Many Requests), rather than
-// failing to take it now. Both are retried; a refusal is unlikely to
-// succeed until the configuration or the endpoint changes.
+// Refused reports whether the endpoint refused the request itself (a
+// redirect, or 4xx other than 408 Request Timeout and 429 Too Many
+// Requests), rather than failing to take it now (5xx, 408, 429). Both are
+// retried; a refusal is unlikely to succeed until the configuration or the
+// endpoint changes.
 func (e *StatusError) Refused() bool {
-	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+	return e.Status >= 300 && e.Status < 500 && e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
 }
 
 // IsRefused reports whether err is a StatusError that Refused.
