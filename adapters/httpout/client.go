@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	stdsync "sync"
 	"time"
 
 	"github.com/portsync/portsync/config"
@@ -289,4 +290,29 @@ func Unused(cfg config.Sink, kind string, keys ...string) []config.KeyError {
 		}
 	}
 	return errs
+}
+
+// Throttle lets something happen at most once per Every, e.g. a log line
+// about a refusal that the alert manager's retries would otherwise repeat
+// every few seconds. The zero Throttle allows once a minute.
+type Throttle struct {
+	Every time.Duration
+
+	mu   stdsync.Mutex
+	last time.Time
+}
+
+// Allow reports whether the thing may happen at now, and if so counts it.
+func (t *Throttle) Allow(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	every := t.Every
+	if every == 0 {
+		every = time.Minute
+	}
+	if !t.last.IsZero() && now.Sub(t.last) < every {
+		return false
+	}
+	t.last = now
+	return true
 }

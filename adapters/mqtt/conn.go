@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -58,7 +59,8 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
 		SetConnectionLostHandler(c.onLost).
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			c.log.Debug("reconnecting to broker")
-		})
+		}).
+		SetConnectionNotificationHandler(c.onNotification)
 	if cfg.UsernameFile != "" {
 		user, err := config.ReadSecret(cfg.UsernameFile)
 		if err != nil {
@@ -74,7 +76,7 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
 		opts.SetPassword(pass)
 	}
 	if cfg.TLS != (config.TLS{}) {
-		tc, err := tlsConfig(cfg.TLS)
+		tc, err := tlsConfig(cfg.TLS, cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("broker %s: %w", name, err)
 		}
@@ -84,8 +86,13 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
 	return c, nil
 }
 
-func tlsConfig(t config.TLS) (*tls.Config, error) {
+func tlsConfig(t config.TLS, brokerURL string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	// paho leaves the server name out when it dials through a proxy; the
+	// broker's certificate is checked against the host of its URL.
+	if u, err := url.Parse(brokerURL); err == nil {
+		tc.ServerName = u.Hostname()
+	}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
@@ -175,6 +182,31 @@ func (c *Conn) subscribe(client paho.Client, topic string, qos byte) {
 	}
 	c.acked[topic] = true
 	c.log.Info("subscribed", "topic", topic, "qos", qos)
+}
+
+// onNotification records why a connection attempt failed: paho retries on
+// its own, and without this an untrusted certificate, a wrong password and a
+// broker that is down would all read "not connected".
+func (c *Conn) onNotification(_ paho.Client, n paho.ConnectionNotification) {
+	var reason error
+	switch n := n.(type) {
+	case paho.ConnectionNotificationFailed:
+		reason = n.Reason
+	case paho.ConnectionNotificationBrokerFailed:
+		reason = n.Reason
+	default:
+		return
+	}
+	if reason == nil {
+		return
+	}
+	c.mu.Lock()
+	repeated := c.lastErr == "connect: "+reason.Error()
+	c.lastErr = "connect: " + reason.Error()
+	c.mu.Unlock()
+	if !repeated {
+		c.log.Warn("cannot connect to broker; retrying", "err", reason)
+	}
 }
 
 func (c *Conn) onLost(_ paho.Client, err error) {

@@ -91,8 +91,7 @@ type Channel struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	mu          stdsync.Mutex
-	refusedLogs time.Time
+	refusedLog httpout.Throttle
 }
 
 // New builds the webhook channel cfg describes; it reads token_file,
@@ -143,14 +142,7 @@ func (c *Channel) Notify(ctx context.Context, alerts []state.Alert) error {
 // logRefused says, at most once a minute, that the endpoint refuses the
 // notices: retrying will not help until someone changes something.
 func (c *Channel) logRefused(err error) {
-	c.mu.Lock()
-	now := c.now()
-	due := now.Sub(c.refusedLogs) >= time.Minute
-	if due {
-		c.refusedLogs = now
-	}
-	c.mu.Unlock()
-	if due {
+	if c.refusedLog.Allow(c.now()) {
 		c.log.Error("webhook endpoint refused the alert notice; portsync keeps retrying, but the channel's url, token, headers or template probably need fixing",
 			"channel", c.name, "err", err)
 	}
@@ -298,4 +290,3 @@ func dingTalkReply(body []byte) error {
 	}
 	return errors.New("dingtalk robot refused the message: errcode " + strconv.Itoa(*r.ErrCode) + ": " + digest.OneLine(r.ErrMsg, 200))
 }
-
