@@ -100,6 +100,9 @@ type Source struct {
 	Cursor    Cursor `yaml:"cursor"`
 	TokenFile string `yaml:"token_file"`
 	Dir       string `yaml:"dir"`
+	// HMACKeyFile holds the key agency messages must be signed with
+	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
+	HMACKeyFile string `yaml:"hmac_key_file"`
 }
 
 // Source kinds.
@@ -167,6 +170,8 @@ type Alerts struct {
 type HTTP struct {
 	Listen    string `yaml:"listen"`
 	TokenFile string `yaml:"token_file"`
+	// TLS serves HTTPS with this certificate and key (CAFile unused).
+	TLS TLS `yaml:"tls"`
 }
 
 // Schedules are cron specs for periodic work.

@@ -156,6 +156,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		}
 		v.cron(key+".schedule", s.Schedule)
 		v.secret(key+".token_file", s.TokenFile)
+		v.secret(key+".hmac_key_file", s.HMACKeyFile)
 		known, errs := reg.CheckSource(s)
 		v.adapter(key, known, "source", s.Type, errs)
 	}
@@ -183,6 +184,11 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.fail("http.listen", "want host:port, got %q", c.HTTP.Listen)
 	}
 	v.secret("http.token_file", c.HTTP.TokenFile)
+	v.secret("http.tls.cert_file", c.HTTP.TLS.CertFile)
+	v.secret("http.tls.key_file", c.HTTP.TLS.KeyFile)
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		v.fail("http.tls", "cert_file and key_file go together")
+	}
 	v.cron("schedules.sweep", c.Schedules.Sweep)
 	v.cron("schedules.retention", c.Schedules.Retention)
 	return v.errs

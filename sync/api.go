@@ -41,7 +41,42 @@ func (d *Daemon) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("/", d.authorize(api))
-	return mux
+	return sameSite(limitBody(mux))
+}
+
+// maxRequestBody bounds what the API reads from a request: an agency
+// event is far smaller.
+const maxRequestBody = 1 << 20
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sameSite refuses requests a browser marks as coming from another site,
+// and any request whose Origin is not this server: the dashboard and the
+// API are never meant to be called from other pages, and no CORS header is
+// ever sent. Tools (curl, the CLI, Prometheus) send neither header.
+func sameSite(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			writeError(w, http.StatusForbidden, "cross-site requests are refused")
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || u.Host != r.Host {
+				writeError(w, http.StatusForbidden, "cross-origin requests are refused")
+				return
+			}
+		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // authorize requires the token, when one is configured.

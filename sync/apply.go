@@ -267,11 +267,16 @@ func (t *txn) invalidInput(source string, rej *state.Rejection) error {
 			return err
 		}
 	}
+	renotify := false
+	if rej.Code == adapters.CodeBadSignature && a.Severity != "critical" {
+		// A forged message is an attack, not a mapping mistake.
+		a.Severity, renotify = "critical", true
+	}
 	a.Count++
 	a.Summary = fmt.Sprintf("%d invalid messages from source %s since %s; latest: %s: %s",
 		a.Count, source, a.Since.Format(time.RFC3339), rej.Code, rej.Reason)
 	t.c.srcDue[source] = t.now.Add(time.Duration(t.e.repeat.Load()))
-	if a.At.IsZero() {
+	if a.At.IsZero() || renotify {
 		a.At = t.now.UTC()
 		return t.putAlert(a)
 	}

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,7 +112,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	d.server = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	d.server = &http.Server{
+		Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	}
 	d.metrics.setConfig(cfg, true)
 	ok = true
 	return d, nil
@@ -150,6 +154,13 @@ func buildAdapters(cfg *config.Config, log *slog.Logger) (*adapterSet, error) {
 		dec, err := adapters.NewDecoder(sc)
 		if err != nil {
 			return nil, err
+		}
+		if sc.HMACKeyFile != "" {
+			key, err := config.ReadSecret(sc.HMACKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: hmac_key_file: %w", sc.Name, err)
+			}
+			dec = adapters.Signed(dec, []byte(key))
 		}
 		info := &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}
 		set.sources = append(set.sources, runningSource{info: info, source: src})
@@ -245,7 +256,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Go(func() { d.status.Run(workCtx) })
 	d.sched.Start()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.server.Serve(d.listener) }()
+	go func() {
+		if tlsCfg := set.cfg.HTTP.TLS; tlsCfg.CertFile != "" {
+			serveErr <- d.server.ServeTLS(d.listener, tlsCfg.CertFile, tlsCfg.KeyFile)
+			return
+		}
+		serveErr <- d.server.Serve(d.listener)
+	}()
 	d.log.Info("portsync running", "terminal", set.cfg.Terminal, "http", d.Addr(), "sources", len(set.sources), "store", d.store.Path())
 
 	var err error

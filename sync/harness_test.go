@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,6 +93,8 @@ type harness struct {
 	daemon *Daemon
 	cancel context.CancelFunc
 	done   chan error
+	scheme string       // http, or https when the config serves TLS
+	httpc  *http.Client // trusts the daemon's certificate blindly; TLS tests check it properly
 
 	client paho.Client
 	mu     stdsync.Mutex
@@ -165,6 +168,11 @@ func (h *harness) start() {
 		h.t.Fatalf("config: %v", err)
 	}
 	h.cfg = cfg
+	h.scheme, h.httpc = "http", http.DefaultClient
+	if cfg.HTTP.TLS.CertFile != "" {
+		h.scheme = "https"
+		h.httpc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d, err := New(cfg, log)
 	if err != nil {
@@ -194,10 +202,10 @@ func (h *harness) stop() {
 	h.cancel = nil
 }
 
-func (h *harness) base() string { return "http://" + h.daemon.Addr() }
+func (h *harness) base() string { return h.scheme + "://" + h.daemon.Addr() }
 
 func (h *harness) getStatus(path string) int {
-	resp, err := http.Get(h.base() + path)
+	resp, err := h.httpc.Get(h.base() + path)
 	if err != nil {
 		return 0
 	}
@@ -208,7 +216,7 @@ func (h *harness) getStatus(path string) int {
 // get fetches an API path into v and returns the status code.
 func (h *harness) get(path string, v any) int {
 	h.t.Helper()
-	resp, err := http.Get(h.base() + path)
+	resp, err := h.httpc.Get(h.base() + path)
 	if err != nil {
 		h.t.Fatal(err)
 	}

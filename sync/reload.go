@@ -76,7 +76,7 @@ func needRestart(old, cfg *config.Config) []string {
 	if old.StateDir != cfg.StateDir {
 		keys = append(keys, "state_dir")
 	}
-	if old.HTTP.Listen != cfg.HTTP.Listen {
+	if old.HTTP.Listen != cfg.HTTP.Listen || old.HTTP.TLS != cfg.HTTP.TLS {
 		keys = append(keys, "http.listen")
 	}
 	if old.Log != cfg.Log {

@@ -46,19 +46,20 @@ func retentionCounter(m *Metrics) *prometheus.CounterVec {
 	return cv
 }
 
-// scheduleRetention installs the retention job on d.sched at
+// scheduleRetention installs the retention job on sched at
 // cfg.Schedules.Retention, replacing the job prev (0 for none), and returns
-// the new job's id. Call it wherever the sweep is scheduled (Run and
-// Reload). The job reads retention.journal from the configuration in force
-// when it runs.
-func (d *Daemon) scheduleRetention(cfg *config.Config, prev cron.EntryID) (cron.EntryID, error) {
+// the new job's id; the job runs with ctx. Call it wherever the sweep is
+// scheduled (Run and Reload). The job reads retention.journal from the
+// configuration in force when it runs. It also puts
+// portsync_retention_pruned_total on /metrics, at 0, before the first run.
+func (d *Daemon) scheduleRetention(ctx context.Context, sched *cron.Cron, cfg *config.Config, prev cron.EntryID) (cron.EntryID, error) {
 	retentionCounter(d.metrics)
-	id, err := d.sched.AddFunc(cfg.Schedules.Retention, func() { d.retention(d.workCtx) })
+	id, err := sched.AddFunc(cfg.Schedules.Retention, func() { d.retention(ctx) })
 	if err != nil {
 		return prev, fmt.Errorf("schedules.retention: %w", err)
 	}
 	if prev != 0 {
-		d.sched.Remove(prev)
+		sched.Remove(prev)
 	}
 	return id, nil
 }

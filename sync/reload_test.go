@@ -1,0 +1,71 @@
+package sync
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// TestReloadSwapsSourcesAndKeepsTheOutbox reloads a configuration with one
+// more source, a renamed TOS sink and a shorter SLA while a command waits
+// unconfirmed: the new source is consumed, the waiting command is sent
+// again through the new sink with its id, and nothing is lost.
+func TestReloadSwapsSourcesAndKeepsTheOutbox(t *testing.T) {
+	h := newHarness(t, nil)
+	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
+	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
+	first := h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
+
+	next := strings.Replace(h.yaml, "  - {name: tos-events,",
+		"  - {name: customs-extra, type: mqtt, broker: main, topic: customs/extra, kind: agency, agency: customs}\n  - {name: tos-events,", 1)
+	next = strings.Replace(next, "sink: {type: mqtt, broker: main, topic: tos/commands}",
+		"sink: {type: mqtt, broker: main, topic: tos/commands, name: tos-renamed}", 1)
+	cfg, err := config.Parse("reloaded.yaml", []byte(next), adapters.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentBefore := len(h.commands(c1))
+	if err := h.daemon.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("ready after reload", func() bool { return h.getStatus("/readyz") == http.StatusOK })
+	h.eventually("the waiting command re-sent through the new sink", func() bool {
+		for _, c := range h.commands(c1)[sentBefore:] {
+			if c.ID == first.ID {
+				return true
+			}
+		}
+		return false
+	})
+	h.publish("customs/extra", map[string]any{"id": "REL-X", "agency": "customs", "status": "released",
+		"containers": []string{c2}, "at": "2026-11-28T10:15:00+08:00"})
+	h.eventually("event on the new source applied", func() bool { return h.get("/api/v1/containers/"+c2, nil) == http.StatusOK })
+	if got := counterSum(h.daemon.metrics, "portsync_commands_total", map[string]string{"sink": "tos-renamed", "result": "sent"}); got < 1 {
+		t.Errorf("no command counted as sent by the renamed sink")
+	}
+}
+
+func TestReloadRefusesAnInvalidFile(t *testing.T) {
+	h := newHarness(t, nil)
+	file := filepath.Join(t.TempDir(), "portsync.yaml")
+	if err := os.WriteFile(file, []byte("terminal: [x]\nsources: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.File = file
+	before := h.daemon.current()
+	err := h.daemon.ReloadFile()
+	if err == nil || !strings.Contains(err.Error(), "terminal") {
+		t.Fatalf("want the reload refused naming terminal, got %v", err)
+	}
+	if h.daemon.current() != before {
+		t.Fatal("a refused reload replaced the adapters")
+	}
+	h.agency("REL-2", "customs", state.Released, "2026-11-28T10:15:00+08:00", c3)
+	h.eventually("still consuming after a refused reload", func() bool { return h.get("/api/v1/containers/"+c3, nil) == http.StatusOK })
+}
