@@ -29,6 +29,14 @@ type Message struct {
 	TooLarge   bool // Payload was cut at MaxPayload
 	Ack        func()
 	ReceivedAt time.Time
+	// Cursor, when set, is stored as the source's cursor in the same
+	// transaction as the message's events, so that a crash neither loses
+	// nor repeats a page.
+	Cursor string
+	// Settled, when set, is called after the commit with the first
+	// rejection among the message's records (nil if none), for sources
+	// that file a message by its outcome.
+	Settled func(reject *state.Rejection)
 }
 
 // Deliver hands a message to the engine. It may block while the engine's
@@ -85,6 +93,8 @@ type Env struct {
 	Config  *config.Config
 	Logger  *slog.Logger
 	Brokers map[string]Broker
+	// Cursor returns a source's stored cursor ("" if none).
+	Cursor func(source string) (string, error)
 }
 
 // Broker returns the named broker or an error naming it.

@@ -103,6 +103,45 @@ type Source struct {
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
+	// Mapping maps a foreign JSON document to an agency event (format
+	// mapped_json).
+	Mapping *Mapping `yaml:"mapping"`
+	// StatusCodes overrides the default table of an EDI format's status or
+	// disposition codes: code -> released or held.
+	StatusCodes map[string]string `yaml:"status_codes"`
+	// Headers are sent with every poll (http_poll).
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one poll (http_poll); default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// PartialSuffix marks files still being written (file_drop); default
+	// ".part". Files are also left alone until their size is stable.
+	PartialSuffix string `yaml:"partial_suffix"`
+	// Rescan is how often a file_drop directory is rescanned besides
+	// watching it; default 30s.
+	Rescan time.Duration `yaml:"rescan"`
+}
+
+// Mapping says where the fields of an agency event are in a foreign JSON
+// document, as gjson paths (https://github.com/tidwall/gjson#path-syntax).
+type Mapping struct {
+	// Records is the path of an array of records in the document; empty
+	// means the document is one record. Other paths are relative to a
+	// record.
+	Records     string `yaml:"records"`
+	ID          string `yaml:"id"`
+	Agency      string `yaml:"agency"` // default: the source's agency
+	Status      string `yaml:"status"`
+	Containers  string `yaml:"containers"` // a string or an array of strings
+	BL          string `yaml:"bl"`
+	Declaration string `yaml:"declaration"`
+	Reason      string `yaml:"reason"`
+	At          string `yaml:"at"`
+	// AtLayout is the Go time layout of At; default RFC 3339. AtZone is
+	// the IANA zone for layouts without an offset.
+	AtLayout string `yaml:"at_layout"`
+	AtZone   string `yaml:"at_zone"`
+	// StatusValues maps their status words to released or held.
+	StatusValues map[string]string `yaml:"status_values"`
 }
 
 // Source kinds.

@@ -80,6 +80,11 @@ func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
 			o.Reject = rej
 		}
 	}
+	if in.msg.Cursor != "" {
+		if err := t.tx.PutCursor(in.src.Name, in.msg.Cursor); err != nil {
+			return o, err
+		}
+	}
 	if in.retryOf != "" && o.Reject == nil {
 		if err := t.tx.DeleteDeadLetter(in.retryOf); err != nil {
 			return o, err

@@ -75,22 +75,22 @@ type runningSource struct {
 // nothing runs until Run.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	d := &Daemon{log: log, metrics: NewMetrics(), workCtx: context.Background()}
-	set, err := buildAdapters(cfg, log)
+	store, err := state.Open(filepath.Join(cfg.StateDir, state.FileName), lockTimeout)
 	if err != nil {
 		return nil, err
 	}
-	d.set.Store(set)
+	d.store = store
 	ok := false
 	defer func() {
 		if !ok {
 			d.closeAll()
 		}
 	}()
-	store, err := state.Open(filepath.Join(cfg.StateDir, state.FileName), lockTimeout)
+	set, err := buildAdapters(cfg, log, d.cursor)
 	if err != nil {
 		return nil, err
 	}
-	d.store = store
+	d.set.Store(set)
 	d.engine = NewEngine(store, cfg, d.metrics, log)
 	d.dispatcher = NewDispatcher(cfg.TOS.Sink.Name, set.sink, cfg, d.engine, d.metrics, log)
 	d.alerts = NewAlertManager(set.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
@@ -123,7 +123,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 
 // buildAdapters builds the brokers, sources, sink and channels cfg
 // describes, without connecting anything.
-func buildAdapters(cfg *config.Config, log *slog.Logger) (*adapterSet, error) {
+func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (string, error)) (*adapterSet, error) {
 	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}}
 	ok := false
 	defer func() {
@@ -145,7 +145,7 @@ func buildAdapters(cfg *config.Config, log *slog.Logger) (*adapterSet, error) {
 		}
 		set.brokers[name] = conn
 	}
-	env := &adapters.Env{Config: cfg, Logger: log, Brokers: set.brokers}
+	env := &adapters.Env{Config: cfg, Logger: log, Brokers: set.brokers, Cursor: cursor}
 	for _, sc := range cfg.Sources {
 		src, err := adapters.NewSource(env, sc)
 		if err != nil {
@@ -220,6 +220,16 @@ func (s *adapterSet) disconnect() {
 	for _, b := range s.brokers {
 		b.Disconnect()
 	}
+}
+
+// cursor reads a polling source's stored cursor.
+func (d *Daemon) cursor(source string) (string, error) {
+	var c string
+	err := d.store.View(func(tx *state.Tx) error {
+		c = tx.Cursor(source)
+		return nil
+	})
+	return c, err
 }
 
 // current returns the adapters and configuration in force.

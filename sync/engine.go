@@ -415,6 +415,9 @@ func (e *Engine) finish(b *batch, c *committed) {
 		if in.msg.Ack != nil {
 			in.msg.Ack()
 		}
+		if in.msg.Settled != nil {
+			in.msg.Settled(c.outcomes[i].Reject)
+		}
 		if in.done != nil {
 			in.done <- c.outcomes[i]
 		}
