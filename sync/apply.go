@@ -226,6 +226,13 @@ func (t *txn) journal(e state.JournalEntry) error {
 // the yard, for the dashboard.
 const countClearedInYard = "cleared_in_yard"
 
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // clearedInYard is what the cleared_in_yard counter counts.
 func clearedInYard(c *state.Container, p Policy) bool {
 	return c.Presence == state.InYard && Cleared(c, p)
@@ -278,8 +285,8 @@ func (t *txn) invalidInput(source string, rej *state.Rejection) error {
 		a.Severity, renotify = "critical", true
 	}
 	a.Count++
-	a.Summary = fmt.Sprintf("%d invalid messages from source %s since %s; latest: %s: %s",
-		a.Count, source, a.Since.Format(time.RFC3339), rej.Code, rej.Reason)
+	a.Summary = fmt.Sprintf("%s from source %s since %s; latest: %s: %s",
+		plural(a.Count, "invalid message"), source, a.Since.Format("15:04"), rej.Code, rej.Reason)
 	t.c.srcDue[source] = t.now.Add(time.Duration(t.e.repeat.Load()))
 	if a.At.IsZero() || renotify {
 		a.At = t.now.UTC()
@@ -417,7 +424,9 @@ func (t *txn) decide(w *work) error {
 	changed := w.changed || w.old == "" || !d.empty()
 	if changed {
 		c.UpdatedAt = t.now.UTC()
-		t.c.changes.Containers = append(t.c.changes.Containers, c)
+		// Listeners get a copy: the cached container's maps are changed in
+		// place by the next transaction that touches it.
+		t.c.changes.Containers = append(t.c.changes.Containers, c.Clone())
 	}
 	if now := clearedInYard(&c, *t.policy); now != w.cleared {
 		delta := int64(1)

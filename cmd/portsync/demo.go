@@ -85,6 +85,13 @@ func cmdDemo(args []string) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	// The world starts once portsync listens, so its first messages are
+	// not published before anyone subscribed.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok, _ := d.Ready(); ok {
+			break
+		}
+	}
 	go sim.Run(ctx)
 	fmt.Printf("dashboard: http://%s/\n", d.Addr())
 	if err := <-done; err != nil {

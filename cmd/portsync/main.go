@@ -7,8 +7,11 @@ import (
 	"os"
 
 	// The adapters portsync ships; each registers itself by type name.
+	_ "github.com/portsync/portsync/adapters/alertmanager"
+	_ "github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	_ "github.com/portsync/portsync/adapters/mqtt"
+	_ "github.com/portsync/portsync/adapters/webhook"
 )
 
 const usage = `usage: portsync VERB [flags]

@@ -205,7 +205,12 @@ func (s *Sim) vessel() {
 			s.at(release, func() { s.agencyEvent("customs", state.Released, 0, bl, c) })
 		}
 		if quarantine {
-			s.at(release+1+s.rng.IntN(6), func() { s.agencyEvent("quarantine", state.Released, 0, bl, c) })
+			// Quarantine too decides before discharge now and then.
+			qAt := release + 1 + s.rng.IntN(6)
+			if s.rng.IntN(4) == 0 {
+				qAt = max(0, arrive-1)
+			}
+			s.at(qAt, func() { s.agencyEvent("quarantine", state.Released, 0, bl, c) })
 		}
 		// Gate out once everything should be clear, for about half of them.
 		if s.rng.IntN(2) == 0 {

@@ -1,0 +1,80 @@
+package sync
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/portsync/portsync/state"
+)
+
+// TestMetricsPassPromtool lints GET /metrics with `promtool check metrics`
+// (Debian package prometheus) after events that create the labelled
+// series: applied, duplicate and rejected events, a dead letter, commands
+// sent and confirmed, a breaker, containers by presence, the retention
+// counters. Any problem promtool reports fails the test, lint warnings
+// included. Skipped only where promtool is not installed.
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus); CI installs it")
+	}
+	h := newHarness(t, nil)
+	retentionCounter(h.daemon.metrics)
+
+	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
+	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1) // duplicate
+	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
+	h.waitCommand(c1, state.ReleaseHold, "CUSTOMS")
+	h.tos("N4-2", c1, state.TOSHolds, "2026-11-28T10:21:00+08:00")
+	h.publish("customs/releases", "{not json")
+	h.eventually("labelled series", func() bool {
+		return h.metricValue("portsync_commands_total", "result", "confirmed") > 0 &&
+			h.metricValue("portsync_events_total", "result", ResultRejected) > 0 &&
+			h.metricValue("portsync_events_total", "result", ResultDuplicate) > 0 &&
+			h.metricValue("portsync_deadletters_total") > 0
+	})
+
+	resp, err := http.Get(h.base() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: HTTP %d, %v", resp.StatusCode, err)
+	}
+
+	// Every metric of DESIGN section 7 is there, with its help text.
+	for _, name := range []string{
+		"portsync_events_total", "portsync_commands_total", "portsync_mismatches",
+		"portsync_mismatch_age_seconds", "portsync_release_to_tos_seconds", "portsync_commit_seconds",
+		"portsync_breaker_state", "portsync_deadletters_total", "portsync_containers",
+		"portsync_retention_pruned_total",
+	} {
+		if !bytes.Contains(body, []byte("\n# HELP "+name+" ")) {
+			t.Errorf("/metrics has no help text for %s", name)
+		}
+		if !bytes.Contains(body, []byte("\n"+name+"{")) && !bytes.Contains(body, []byte("\n"+name+" ")) &&
+			!bytes.Contains(body, []byte("\n"+name+"_bucket{")) {
+			t.Errorf("/metrics has no series of %s", name)
+		}
+	}
+
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	report := strings.TrimSpace(string(out))
+	var exit *exec.ExitError
+	switch {
+	case err != nil && !errors.As(err, &exit):
+		t.Fatalf("run promtool: %v", err)
+	case err != nil || report != "":
+		t.Errorf("promtool check metrics (%v) reports:\n%s", err, report)
+		t.Logf("metrics given to promtool:\n%s", body)
+	}
+}
