@@ -217,10 +217,12 @@ function shortLabel(e) {
 
 // timeline draws the journal on one time axis, a lane per kind of entry,
 // so that an operator sees at a glance why a container is held.
-function timeline(history) {
+function timeline(history, live) {
   if (!history.length) return `<p class="empty">no journal entries</p>`;
   const times = history.map(e => new Date(e.at).getTime());
-  const t0 = Math.min(...times), t1 = Math.max(...times, Date.now());
+  // The axis runs to now only while something is still open; a settled
+  // container's story fills the width.
+  const t0 = Math.min(...times), t1 = Math.max(...times, live ? Date.now() : 0);
   const W = 1000, left = 90, right = 20, laneH = 46, top = 24;
   const x = t => left + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (W - left - right);
   const H = top + LANES.length * laneH + 24;
@@ -229,16 +231,21 @@ function timeline(history) {
     const y = top + i * laneH + laneH / 2;
     svg += `<text class="lane" x="4" y="${y + 4}">${esc(lane.name)}</text>`;
     svg += `<line class="axis" x1="${left}" x2="${W - right}" y1="${y}" y2="${y}"/>`;
-    let flip = false, lastX = -1e9;
+    // Labels of marks close together take turns on three rows; marks at
+    // the same spot (a command and its sending) are nudged apart.
+    let row = 0, lastX = -1e9;
     history.filter(e => lane.kinds.includes(e.kind)).forEach(e => {
-      const cx = x(new Date(e.at).getTime());
-      flip = cx - lastX < 90 ? !flip : false;
+      let cx = x(new Date(e.at).getTime());
+      if (cx - lastX < 8) cx = lastX + 8;
+      row = cx - lastX < 90 ? (row + 1) % 3 : 0;
       lastX = cx;
-      const ly = flip ? y + 18 : y - 9;
+      const ly = [y - 9, y + 18, y - 20][row];
+      const anchor = cx > W - right - 60 ? "end" : cx < left + 40 ? "start" : "middle";
       const fill = markerClass(e);
+      const r = e.kind === "command_sent" ? 4 : 6;
       svg += `<g class="mark ${esc(e.kind)}"><title>${esc(fmtDateTime(e.at))}: ${esc(describe(e))}${e.event_id ? " (" + esc(e.event_id) + ")" : ""}</title>
-        <circle cx="${cx}" cy="${y}" r="6" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>
-        <text x="${cx}" y="${ly}" text-anchor="middle">${esc(shortLabel(e))}</text></g>`;
+        <circle cx="${cx}" cy="${y}" r="${r}" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>
+        <text x="${cx}" y="${ly}" text-anchor="${anchor}">${esc(shortLabel(e))}</text></g>`;
     });
   });
   svg += `<text x="${left}" y="${H - 6}">${esc(fmtDateTime(t0))}</text>`;
@@ -264,7 +271,7 @@ function renderContainer(d, history) {
       ${d.bls && d.bls.length ? `<dt>B/L</dt><dd class="mono">${esc(d.bls.join(", "))}</dd>` : ""}
       ${d.declarations && d.declarations.length ? `<dt>declarations</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
     </dl></section>
-    <section class="card wide timeline" id="timeline"><h2>Timeline</h2>${timeline(history)}
+    <section class="card wide timeline" id="timeline"><h2>Timeline</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
       <div class="legend muted"><span><b class="ok">●</b> release / confirmed / resolved</span><span><b class="bad">●</b> hold / alert</span><span><b style="color:var(--info)">●</b> TOS / command</span><span>○ stale (changed nothing)</span></div>
     </section>
     <section class="card wide" id="journal"><h2>Journal</h2><div class="scroll"><table>
