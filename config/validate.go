@@ -157,6 +157,10 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.cron(key+".schedule", s.Schedule)
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
+		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
+			// The endpoint would take releases from anyone who can reach it.
+			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")
+		}
 		known, errs := reg.CheckSource(s)
 		v.adapter(key, known, "source", s.Type, errs)
 	}

@@ -25,6 +25,8 @@ func (d *Daemon) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", d.handleIndex)
+	// Agency gateways push with their own tokens, checked by the handler.
+	mux.HandleFunc("POST /api/v1/events", d.handleEvents)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/containers/{id}", d.handleContainer)

@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httppush"
 	"github.com/portsync/portsync/adapters/mqtt"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -64,6 +65,9 @@ type adapterSet struct {
 	byName   map[string]*SourceInfo
 	sink     adapters.Sink
 	channels []NamedNotifier
+	// pushTokens maps the token of each http_push source that has one to
+	// the source's name.
+	pushTokens map[string]string
 }
 
 type runningSource struct {
@@ -124,7 +128,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 // buildAdapters builds the brokers, sources, sink and channels cfg
 // describes, without connecting anything.
 func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (string, error)) (*adapterSet, error) {
-	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}}
+	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}, pushTokens: map[string]string{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -161,6 +165,13 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (st
 				return nil, fmt.Errorf("source %s: hmac_key_file: %w", sc.Name, err)
 			}
 			dec = adapters.Signed(dec, []byte(key))
+		}
+		if sc.Type == httppush.Type && sc.TokenFile != "" {
+			token, err := config.ReadSecret(sc.TokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: token_file: %w", sc.Name, err)
+			}
+			set.pushTokens[token] = sc.Name
 		}
 		info := &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}
 		set.sources = append(set.sources, runningSource{info: info, source: src})

@@ -2,10 +2,14 @@ package sync
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,12 +21,9 @@ import (
 // series: applied, duplicate and rejected events, a dead letter, commands
 // sent and confirmed, a breaker, containers by presence, the retention
 // counters. Any problem promtool reports fails the test, lint warnings
-// included. Skipped only where promtool is not installed.
+// included; only that part is skipped where promtool is not installed. The
+// example Grafana dashboard is checked against the same metrics.
 func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus); CI installs it")
-	}
 	h := newHarness(t, nil)
 	retentionCounter(h.daemon.metrics)
 
@@ -65,6 +66,12 @@ func TestMetricsPassPromtool(t *testing.T) {
 		}
 	}
 
+	checkDashboard(t, body)
+
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus); CI installs it")
+	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
 	out, err := cmd.CombinedOutput()
@@ -76,5 +83,49 @@ func TestMetricsPassPromtool(t *testing.T) {
 	case err != nil || report != "":
 		t.Errorf("promtool check metrics (%v) reports:\n%s", err, report)
 		t.Logf("metrics given to promtool:\n%s", body)
+	}
+}
+
+// checkDashboard checks docs/grafana-dashboard.json: it is JSON, takes its
+// Prometheus data source as an import input, and every portsync metric its
+// queries name is one the daemon exposes.
+func checkDashboard(t *testing.T, metrics []byte) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "docs", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Inputs []struct {
+			Name, Type, PluginID string
+		} `json:"__inputs"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("grafana-dashboard.json: %v", err)
+	}
+	if len(dash.Inputs) != 1 || dash.Inputs[0].Type != "datasource" || dash.Inputs[0].PluginID != "prometheus" {
+		t.Errorf("grafana-dashboard.json inputs = %+v, want one Prometheus data source", dash.Inputs)
+	}
+	name := regexp.MustCompile(`portsync_[a-z_]+`)
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			queries++
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(m, "_bucket")
+				if !bytes.Contains(metrics, []byte("\n# TYPE "+base+" ")) {
+					t.Errorf("dashboard panel %q queries %s, which /metrics does not have", p.Title, m)
+				}
+			}
+		}
+	}
+	if queries < 10 {
+		t.Errorf("dashboard has %d queries", queries)
 	}
 }

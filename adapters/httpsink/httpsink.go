@@ -1,0 +1,296 @@
+// Package httpsink owns the TOS command sink of type "http": it POSTs each
+// command, as the JSON of DESIGN 3.3, to the TOS API at url, one request per
+// command, with Content-Type application/json and an Idempotency-Key header
+// carrying the command id (a re-sent command keeps its id, so a TOS that
+// honours the header can drop the repeat).
+//
+// The TOS's answer decides what became of a command:
+//
+//   - 2xx: sent. The command stays pending until a TOS event shows the
+//     holds it asked for.
+//   - 409 Conflict or 422 Unprocessable Entity: the TOS rejected the
+//     command itself (unknown container, hold owned by someone else, ...).
+//     Sending it again will not help; the error wraps ErrRejected and the
+//     rejection is logged with the TOS's reply.
+//   - anything else (5xx, 408, 429, other 4xx, redirects), a timeout or a
+//     connection failure: not delivered; the dispatcher re-sends it with
+//     backoff behind its circuit breaker.
+//
+// Keys: url (required, http or https), headers, token_file (sent as
+// "Authorization: Bearer <token>", read when the sink is built, so a reload
+// picks up a new token), timeout (per request, default 10s) and tls
+// (ca_file, cert_file and key_file for mutual TLS).
+package httpsink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// ErrRejected is wrapped by the error of a command the TOS rejected (HTTP
+// 409 or 422): the TOS answered and refused the command itself, so sending
+// it again unchanged will not help.
+//
+// It belongs in package adapters beside Sink; it is here until it moves.
+var ErrRejected = errors.New("rejected by the TOS")
+
+// Parallel is how many commands are posted at once. Commands for one
+// container go one after another, in the order given, so the TOS never
+// sees a container's commands overtake each other.
+const Parallel = 8
+
+// rejectLogEvery bounds how often one command's rejection is logged while
+// the dispatcher keeps the command.
+const rejectLogEvery = 10 * time.Minute
+
+func init() {
+	adapters.RegisterSink("http", adapters.SinkType[adapters.Sink]{New: New, Check: Check})
+}
+
+// Check checks an http sink's keys.
+func Check(cfg config.Sink) []config.KeyError {
+	errs := httpout.Check(cfg, "an http TOS sink")
+	for _, e := range httpout.Unused(cfg, "http", "broker", "topic", "schedule", "template", "secret_file",
+		"smtp", "from", "to", "username_file", "password_file") {
+		e.Msg = "not used by the http TOS sink"
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+// Sink posts TOS commands to an HTTP API.
+type Sink struct {
+	name   string
+	url    string
+	client *httpout.Client
+	log    *slog.Logger
+	now    func() time.Time
+
+	refusedLog httpout.Throttle
+
+	mu         stdsync.Mutex
+	rejectSeen map[string]time.Time // command id -> when its rejection was last logged
+}
+
+// New builds the http sink cfg describes; it reads token_file and the TLS
+// files now.
+func New(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
+	client, err := httpout.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
+	}
+	s := &Sink{
+		name: cfg.Name, url: cfg.URL, client: client, now: time.Now,
+		log:        slog.New(slog.DiscardHandler),
+		rejectSeen: map[string]time.Time{},
+	}
+	if env != nil && env.Logger != nil {
+		s.log = env.Logger.With("sink", cfg.Name)
+	}
+	return s, nil
+}
+
+// Rejection is one command the TOS rejected. It wraps ErrRejected.
+type Rejection struct {
+	Command state.Command
+	Status  int
+	Reply   string // the start of the TOS's reply body, on one line
+}
+
+func (r *Rejection) Error() string {
+	msg := fmt.Sprintf("command %s (%s %s on %s): %v: HTTP %d %s", r.Command.ID, r.Command.Action, r.Command.Hold,
+		r.Command.Container, ErrRejected, r.Status, http.StatusText(r.Status))
+	if r.Reply != "" {
+		msg += ": " + r.Reply
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(r, ErrRejected) hold.
+func (r *Rejection) Unwrap() error { return ErrRejected }
+
+// SendError is the error of a Send that did not get every command
+// accepted: which were sent, which the TOS rejected, and which were not
+// delivered (and may be sent again). errors.Is(err, ErrRejected) holds
+// when at least one command was rejected.
+type SendError struct {
+	Sent     []string              // ids of commands the TOS accepted (2xx)
+	Rejected []*Rejection          // commands the TOS rejected (409, 422)
+	Failed   map[string]error      // id -> why it was not delivered
+	order    []string              // failed ids in the order given, for the message
+	byID     map[string]*Rejection // rejected, by id
+}
+
+func (e *SendError) Error() string {
+	total := len(e.Sent) + len(e.Rejected) + len(e.Failed)
+	var parts []string
+	if n := len(e.Rejected); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d commands rejected by the TOS; first: %v", n, total, e.Rejected[0]))
+	}
+	if n := len(e.Failed); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d commands not delivered; first: %v", n, total, e.Failed[e.order[0]]))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap returns the rejections and the delivery failures, so that
+// errors.Is finds ErrRejected, context.DeadlineExceeded and the like.
+func (e *SendError) Unwrap() []error {
+	out := make([]error, 0, len(e.Rejected)+len(e.Failed))
+	for _, r := range e.Rejected {
+		out = append(out, r)
+	}
+	for _, id := range e.order {
+		out = append(out, e.Failed[id])
+	}
+	return out
+}
+
+// Outcome says what became of one command of the batch: nil if the TOS
+// accepted it, a *Rejection if it rejected it, else why it was not
+// delivered. A command that was not in the batch is reported as not
+// delivered.
+func (e *SendError) Outcome(id string) error {
+	if r, ok := e.byID[id]; ok {
+		return r
+	}
+	if err, ok := e.Failed[id]; ok {
+		return err
+	}
+	for _, s := range e.Sent {
+		if s == id {
+			return nil
+		}
+	}
+	return fmt.Errorf("command %s was not in the batch", id)
+}
+
+// OnlyRejected reports whether err says that the TOS answered every
+// command of the batch, and rejected some: the endpoint works, so a
+// circuit breaker should count the call as a success.
+func OnlyRejected(err error) bool {
+	var se *SendError
+	return errors.As(err, &se) && len(se.Failed) == 0 && len(se.Rejected) > 0
+}
+
+// Send posts every command, Parallel at a time, commands for one
+// container in order. It returns nil when the TOS accepted them all, else
+// a *SendError saying what became of each.
+func (s *Sink) Send(ctx context.Context, cmds []state.Command) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	// One lane per container, in the order the containers first appear.
+	var lanes [][]int
+	laneOf := map[string]int{}
+	for i, c := range cmds {
+		l, ok := laneOf[c.Container]
+		if !ok {
+			l = len(lanes)
+			laneOf[c.Container] = l
+			lanes = append(lanes, nil)
+		}
+		lanes[l] = append(lanes[l], i)
+	}
+	errs := make([]error, len(cmds))
+	next := make(chan []int)
+	var wg stdsync.WaitGroup
+	for range min(Parallel, len(lanes)) {
+		wg.Go(func() {
+			for lane := range next {
+				for _, i := range lane {
+					if err := ctx.Err(); err != nil {
+						errs[i] = fmt.Errorf("command %s not sent: %w", cmds[i].ID, err)
+						continue
+					}
+					errs[i] = s.post(ctx, cmds[i])
+				}
+			}
+		})
+	}
+	for _, lane := range lanes {
+		next <- lane
+	}
+	close(next)
+	wg.Wait()
+
+	se := &SendError{Failed: map[string]error{}, byID: map[string]*Rejection{}}
+	for i, err := range errs {
+		var rej *Rejection
+		switch {
+		case err == nil:
+			se.Sent = append(se.Sent, cmds[i].ID)
+		case errors.As(err, &rej):
+			se.Rejected = append(se.Rejected, rej)
+			se.byID[cmds[i].ID] = rej
+		default:
+			se.Failed[cmds[i].ID] = err
+			se.order = append(se.order, cmds[i].ID)
+		}
+	}
+	if len(se.Rejected) == 0 && len(se.Failed) == 0 {
+		return nil
+	}
+	if len(se.Failed) > 0 && httpout.IsRefused(se.Failed[se.order[0]]) && s.refusedLog.Allow(s.now()) {
+		s.log.Error("the TOS API refused the request; portsync keeps retrying, but the sink's url, token or headers probably need fixing",
+			"url", s.url, "err", se.Failed[se.order[0]])
+	}
+	return se
+}
+
+// post sends one command and classifies the answer.
+func (s *Sink) post(ctx context.Context, cmd state.Command) error {
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("encode command %s: %w", cmd.ID, err)
+	}
+	_, err = s.client.Post(ctx, s.url, "application/json", body, http.Header{"Idempotency-Key": {cmd.ID}})
+	if err == nil {
+		return nil
+	}
+	var st *httpout.StatusError
+	if errors.As(err, &st) && (st.Status == http.StatusConflict || st.Status == http.StatusUnprocessableEntity) {
+		rej := &Rejection{Command: cmd, Status: st.Status, Reply: st.Body}
+		s.logRejected(rej)
+		return rej
+	}
+	return fmt.Errorf("command %s: %w", cmd.ID, err)
+}
+
+// logRejected logs a rejection, each command at most once per
+// rejectLogEvery however often it is sent again.
+func (s *Sink) logRejected(r *Rejection) {
+	now := s.now()
+	s.mu.Lock()
+	last, seen := s.rejectSeen[r.Command.ID]
+	logIt := !seen || now.Sub(last) >= rejectLogEvery
+	if logIt {
+		s.rejectSeen[r.Command.ID] = now
+	}
+	if len(s.rejectSeen) > 10000 {
+		for id, at := range s.rejectSeen {
+			if now.Sub(at) >= rejectLogEvery {
+				delete(s.rejectSeen, id)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !logIt {
+		return
+	}
+	s.log.Error("the TOS rejected a command; sending it again unchanged will not help: check the container and hold in the TOS",
+		"container", r.Command.Container, "command", r.Command.ID, "action", r.Command.Action, "hold", r.Command.Hold,
+		"agency", r.Command.Agency, "cause", r.Command.Cause, "status", r.Status, "reply", r.Reply)
+}
