@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/portsync/portsync/adapters"
-	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
 
@@ -125,19 +124,8 @@ func asRejection(err error, position string) *state.Rejection {
 	return rej
 }
 
-// checkAgency enforces that an agency is configured and that the source
-// may speak for it: a forged or misrouted release must not free cargo.
 func (t *txn) checkAgency(src *SourceInfo, ev *state.AgencyEvent) error {
-	if _, ok := t.policy.Agencies[ev.Agency]; !ok {
-		return state.Reject(state.CodeInvalidField, "field \"agency\": %q is not a configured agency (configured: %v)", ev.Agency, t.policy.agencyNames())
-	}
-	if src.Kind != config.KindAgency {
-		return state.Reject(state.CodeForbiddenAgency, "source %s is a %s source and may not speak for agency %q", src.Name, src.Kind, ev.Agency)
-	}
-	if src.Agency != ev.Agency {
-		return state.Reject(state.CodeForbiddenAgency, "source %s speaks for %s only, not for agency %q", src.Name, src.Agency, ev.Agency)
-	}
-	return nil
+	return t.policy.CheckAgency(src, ev)
 }
 
 func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *state.Rejection, error) {

@@ -57,7 +57,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 	message := func(src *SourceInfo, payload string) inbound {
 		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = decode(in)
+		in.records = Decode(src, in.msg)
 		return in
 	}
 	for start := 0; start < containers; start += group {

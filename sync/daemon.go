@@ -155,16 +155,9 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (st
 		if err != nil {
 			return nil, err
 		}
-		dec, err := adapters.NewDecoder(sc)
+		info, err := NewSourceInfo(sc)
 		if err != nil {
 			return nil, err
-		}
-		if sc.HMACKeyFile != "" {
-			key, err := config.ReadSecret(sc.HMACKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("source %s: hmac_key_file: %w", sc.Name, err)
-			}
-			dec = adapters.Signed(dec, []byte(key))
 		}
 		if sc.Type == httppush.Type && sc.TokenFile != "" {
 			token, err := config.ReadSecret(sc.TokenFile)
@@ -173,7 +166,6 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (st
 			}
 			set.pushTokens[token] = sc.Name
 		}
-		info := &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}
 		set.sources = append(set.sources, runningSource{info: info, source: src})
 		set.byName[sc.Name] = info
 	}
@@ -191,6 +183,23 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (st
 	}
 	ok = true
 	return set, nil
+}
+
+// NewSourceInfo builds what the engine needs to know of a source: its
+// binding and its decoder (checking signatures where the source has a key).
+func NewSourceInfo(sc config.Source) (*SourceInfo, error) {
+	dec, err := adapters.NewDecoder(sc)
+	if err != nil {
+		return nil, err
+	}
+	if sc.HMACKeyFile != "" {
+		key, err := config.ReadSecret(sc.HMACKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: hmac_key_file: %w", sc.Name, err)
+		}
+		dec = adapters.Signed(dec, []byte(key))
+	}
+	return &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}, nil
 }
 
 // statusPublisher is where integrated status goes: broker main, if

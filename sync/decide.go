@@ -38,6 +38,21 @@ func PolicyFrom(c *config.Config) Policy {
 
 func (p Policy) agencyNames() []string { return slices.Sorted(maps.Keys(p.Agencies)) }
 
+// CheckAgency enforces that an agency is configured and that the source
+// may speak for it: a forged or misrouted release must not free cargo.
+func (p Policy) CheckAgency(src *SourceInfo, ev *state.AgencyEvent) error {
+	if _, ok := p.Agencies[ev.Agency]; !ok {
+		return state.Reject(state.CodeInvalidField, "field \"agency\": %q is not a configured agency (configured: %v)", ev.Agency, p.agencyNames())
+	}
+	if src.Kind != config.KindAgency {
+		return state.Reject(state.CodeForbiddenAgency, "source %s is a %s source and may not speak for agency %q", src.Name, src.Kind, ev.Agency)
+	}
+	if src.Agency != ev.Agency {
+		return state.Reject(state.CodeForbiddenAgency, "source %s speaks for %s only, not for agency %q", src.Name, src.Agency, ev.Agency)
+	}
+	return nil
+}
+
 // Status returns an agency's status on c, unknown if it has not spoken.
 func Status(c *state.Container, agency string) state.Status {
 	if a, ok := c.Agencies[agency]; ok {

@@ -152,8 +152,7 @@ func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) 
 // transport delivers it again) once the engine stops.
 func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	return func(m adapters.Message) {
-		in := inbound{src: src, msg: m}
-		in.records = decode(in)
+		in := inbound{src: src, msg: m, records: Decode(src, m)}
 		select {
 		case e.inbox <- in:
 		case <-e.stopping:
@@ -170,7 +169,7 @@ func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message
 func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
 	done := make(chan Outcome, 1)
 	in.done = done
-	in.records = decode(in)
+	in.records = Decode(in.src, in.msg)
 	select {
 	case e.inbox <- in:
 	case <-ctx.Done():
@@ -401,11 +400,13 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	return out, nil
 }
 
-func decode(in inbound) []adapters.Record {
-	if in.msg.TooLarge {
+// Decode turns a message into records with the source's decoder, or into
+// a too_large rejection. Binding checks come later, in the transaction.
+func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
+	if m.TooLarge {
 		return []adapters.Record{{Err: state.Reject(state.CodeTooLarge, "payload is larger than %d bytes", adapters.MaxPayload)}}
 	}
-	return in.src.Decoder.Decode(in.msg.Payload)
+	return src.Decoder.Decode(m.Payload)
 }
 
 // finish acknowledges the batch's messages, in the order they arrived, and

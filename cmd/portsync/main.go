@@ -24,6 +24,8 @@ verbs:
   mismatches [-addr URL]               the open mismatches
   history [-addr URL] CONTAINER        a container's journal
   backup [-addr URL] -o FILE           a consistent copy of the store, taken live
+  dlq [-addr URL] list|retry ID|retry-all   dead letters, and retrying them after a fix
+  replay -config FILE -source NAME INPUT...  decode recorded inputs as a source would, touching no store
 
 Query verbs print a table; -json prints JSON. The API token comes from
 -token-file or PORTSYNC_TOKEN.
@@ -51,6 +53,10 @@ func main() {
 		code = cmdHistory(args)
 	case "backup":
 		code = cmdBackup(args)
+	case "dlq":
+		code = cmdDLQ(args)
+	case "replay":
+		code = cmdReplay(args)
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
