@@ -31,8 +31,9 @@ func TestBackupWhileRunningIsAConsistentStore(t *testing.T) {
 	})
 
 	// Keep the writer busy while the copy streams: the copy is taken in a
-	// read transaction and must be consistent all the same. (Each load
-	// event is for a container of its own.)
+	// read transaction and must be consistent all the same. Half the load
+	// changes c3 again and again (which once raced the status publisher's
+	// reads of a cached container), half adds containers.
 	stop := make(chan struct{})
 	var load stdsync.WaitGroup
 	load.Go(func() {
@@ -42,9 +43,13 @@ func TestBackupWhileRunningIsAConsistentStore(t *testing.T) {
 				return
 			default:
 			}
-			prefix := fmt.Sprintf("LOAU%06d", i)
-			payload := fmt.Sprintf(`{"id":"LOAD-%d","agency":"customs","status":"held","containers":["%s%d"],"at":"2026-11-28T09:00:00Z"}`,
-				i, prefix, state.CheckDigit(prefix))
+			container := c3
+			if i%2 == 1 {
+				prefix := fmt.Sprintf("LOAU%06d", i)
+				container = fmt.Sprintf("%s%d", prefix, state.CheckDigit(prefix))
+			}
+			payload := fmt.Sprintf(`{"id":"LOAD-%d","agency":"customs","status":"held","containers":[%q],"at":"2026-11-28T09:%02d:%02dZ"}`,
+				i, container, (i/60)%60, i%60)
 			h.client.Publish("customs/releases", 1, false, payload).WaitTimeout(5 * time.Second)
 		}
 	})

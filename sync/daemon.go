@@ -45,11 +45,12 @@ type Daemon struct {
 	alerts     *AlertManager
 	status     *StatusPublisher
 
-	reload   stdsync.Mutex // one reload at a time
-	set      atomic.Pointer[adapterSet]
-	sched    *cron.Cron
-	sweepJob cron.EntryID
-	workCtx  context.Context
+	reload       stdsync.Mutex // one reload at a time
+	set          atomic.Pointer[adapterSet]
+	sched        *cron.Cron
+	sweepJob     cron.EntryID
+	retentionJob cron.EntryID
+	workCtx      context.Context
 
 	listener net.Listener
 	server   *http.Server
@@ -330,6 +331,11 @@ func (d *Daemon) schedule(cfg *config.Config) error {
 		d.sched.Remove(d.sweepJob)
 	}
 	d.sweepJob = id
+	rid, err := d.scheduleRetention(d.workCtx, d.sched, cfg, d.retentionJob)
+	if err != nil {
+		return err
+	}
+	d.retentionJob = rid
 	return nil
 }
 

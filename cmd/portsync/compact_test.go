@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -281,4 +282,30 @@ func TestByteSize(t *testing.T) {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestCompactVerbOfTheBinary runs `portsync compact` as operators do, once
+// main.go dispatches the verb.
+func TestCompactVerbOfTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, state.FileName)
+	ctFill(t, path)
+	cmd := exec.Command(portsyncBinary(t), "compact", "-config", compactConfig(t, dir))
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if strings.Contains(errOut.String(), "unknown verb") {
+		t.Skip("main.go does not dispatch compact yet")
+	}
+	if err != nil {
+		t.Fatalf("portsync compact: %v\nstdout: %s\nstderr: %s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "compacted "+path) {
+		t.Errorf("portsync compact printed %q", out.String())
+	}
+	s, err := state.Open(path, time.Second)
+	if err != nil {
+		t.Fatalf("compacted store does not open: %v", err)
+	}
+	s.Close()
 }

@@ -87,7 +87,7 @@ func TestDLQRetryAfterAConfigFix(t *testing.T) {
 	}
 	os.WriteFile(file, []byte(conf("customs")), 0o600)
 	cmd := exec.Command(portsyncBinary(t), "run", "-config", file)
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ verbs:
   mismatches [-addr URL]               the open mismatches
   history [-addr URL] CONTAINER        a container's journal
   backup [-addr URL] -o FILE           a consistent copy of the store, taken live
+  compact -config FILE                 rewrite the store without its free pages (daemon stopped)
   dlq [-addr URL] list|retry ID|retry-all   dead letters, and retrying them after a fix
   replay -config FILE -source NAME INPUT...  decode recorded inputs as a source would, touching no store
 
@@ -53,6 +54,8 @@ func main() {
 		code = cmdHistory(args)
 	case "backup":
 		code = cmdBackup(args)
+	case "compact":
+		code = cmdCompact(args)
 	case "dlq":
 		code = cmdDLQ(args)
 	case "replay":

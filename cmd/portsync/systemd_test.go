@@ -106,7 +106,7 @@ func TestServiceNotifiesSystemd(t *testing.T) {
 	write(fmt.Sprintf(serviceConfig, dir, b.URL(), port, ""))
 	notify, sock := listenNotify(t)
 
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	cmd := exec.Command(portsyncBinary(t), "run", "-config", file)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=1500000")
 	cmd.Stdout, cmd.Stderr = &logs, &logs

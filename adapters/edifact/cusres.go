@@ -1,0 +1,511 @@
+// Package edifact decodes UN/EDIFACT CUSRES (customs response) messages,
+// the release and hold notices customs, port community systems and
+// terminals exchange, into agency events (DESIGN 3.1). It registers the
+// format "edifact" for agency sources.
+//
+// # The interchange
+//
+// Parse reads the interchange itself (ISO 9735): the UNA service string
+// advice, or the default service characters of the syntax level; the
+// release character; the UNB/UNZ envelope, optional UNG/UNE functional
+// groups and the UNH/UNT messages, with their references matched and their
+// counts checked. A fault there rejects the whole interchange as
+// "malformed", positioned at the segment: nothing in a damaged interchange
+// is trusted. One payload is one interchange.
+//
+// # The messages
+//
+// Each message (UNH ... UNT) becomes one record, positioned as
+// "message N (UNH ref), segment M (TAG, line L)". A message that is not a
+// CUSRES, or has an invalid field, is rejected alone (invalid_field, or
+// bad_check_digit for a container) while the others still decode. From a
+// CUSRES (directories D.96B and later share these segments) the decoder
+// takes:
+//
+//   - status: the GIS segments of the message header (segment table
+//     position 0070, before the NAD, RFF and later groups); the first
+//     component of C529, data element 7365, looked up in the status table.
+//     Every header GIS code must be in the table, or the message is
+//     rejected: a code nobody mapped might be a hold. When the codes
+//     disagree, held wins.
+//   - containers: every EQD segment with equipment qualifier 8053 = CN,
+//     C237 8260 the container number, checked as ISO 6346 (1 to 1000 per
+//     message; repeats are dropped).
+//   - declaration: the first RFF with reference qualifier 1153 ABT
+//     (customs declaration number), else AAE (goods declaration number).
+//   - bl: the first RFF with qualifier BM (bill of lading number), else MB
+//     (master bill of lading), else BH (house bill of lading).
+//   - at: the first header DTM with date/time qualifier 2005 = 137
+//     (document/message date/time), else 9 (processing date/time), in
+//     format 2379 101 (YYMMDD), 102 (CCYYMMDD), 201 (YYMMDDHHMM), 202
+//     (YYMMDDHHMMSS), 203 (CCYYMMDDHHMM) or 204 (CCYYMMDDHHMMSS); without
+//     one, the interchange's date and time of preparation (UNB S004).
+//     EDIFACT times carry no offset: they are read in the daemon's local
+//     time zone (TZ), which at a terminal is the port's.
+//   - reason: the BGM document number, the status codes and any header
+//     FTX text.
+//   - id: see MessageID.
+//
+// # The status table
+//
+// DefaultStatusCodes is the table of UN/EDIFACT code list 7365
+// (processing indicator), which CUSRES uses for the customs status:
+//
+//	code  UN/EDIFACT 7365 meaning                         status
+//	4     Goods released                                  released
+//	5     Goods required for examination                  held
+//	6     All documents or as specified to be produced    held
+//	7     Goods detained                                  held
+//	9     Declaration accepted, awaiting goods arrival    held
+//
+// Codes 1 to 3 (message accepted or rejected) and 10 and above are
+// acknowledgements, not decisions on the goods, and 8 (goods may move
+// under customs transfer) releases or keeps the terminal's hold depending
+// on local practice, so none of them is in the default table.
+//
+// A source's status_codes replaces the whole table (it is not merged), so
+// that a national list whose codes mean something else (many customs
+// administrations use their own list, named in C529 1131) can be used as
+// is. A key is a code ("4") or a code and its code list ("1:120"), the
+// latter matching only GIS segments that name that list, and taking
+// precedence; a value is released or held.
+package edifact
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+func init() {
+	adapters.RegisterFormat("edifact", adapters.Format{New: newDecoder})
+}
+
+// MaxContainers is the most containers one message may name (DESIGN 3.1).
+const MaxContainers = 1000
+
+// DefaultStatusCodes maps UN/EDIFACT 7365 processing indicator codes to
+// agency statuses; see the package documentation.
+var DefaultStatusCodes = map[string]state.Status{
+	"4": state.Released,
+	"5": state.Held,
+	"6": state.Held,
+	"7": state.Held,
+	"9": state.Held,
+}
+
+// Decoder decodes CUSRES interchanges for one agency source.
+type Decoder struct {
+	agency string
+	codes  map[string]state.Status
+	loc    *time.Location
+}
+
+func newDecoder(cfg config.Source) (adapters.Decoder, error) {
+	return New(cfg)
+}
+
+// New builds the decoder for an agency source: its events are the source's
+// agency's, and its status table is DefaultStatusCodes or the source's
+// status_codes.
+func New(cfg config.Source) (*Decoder, error) {
+	if errs := CheckConfig(cfg); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Key + ": " + e.Msg
+		}
+		return nil, fmt.Errorf("source %s: format edifact: %s", cfg.Name, strings.Join(msgs, "; "))
+	}
+	d := &Decoder{agency: cfg.Agency, codes: DefaultStatusCodes, loc: time.Local}
+	if len(cfg.StatusCodes) > 0 {
+		d.codes = make(map[string]state.Status, len(cfg.StatusCodes))
+		for k, v := range cfg.StatusCodes {
+			d.codes[strings.TrimSpace(k)] = state.Status(v)
+		}
+	}
+	return d, nil
+}
+
+// CheckConfig checks the settings of a source whose format is edifact:
+// it must be an agency source with an agency, and every status_codes entry
+// must map a well-formed code to released or held. Keys are relative to
+// the source ("status_codes.4").
+func CheckConfig(cfg config.Source) []config.KeyError {
+	var errs []config.KeyError
+	if cfg.Kind != config.KindAgency {
+		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("edifact decodes customs responses (CUSRES) for an agency source; kind must be %q, got %q", config.KindAgency, cfg.Kind)})
+	} else if cfg.Agency == "" {
+		errs = append(errs, config.KeyError{Key: "agency", Msg: "format edifact needs the agency its CUSRES messages speak for"})
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
+		v := cfg.StatusCodes[k]
+		key := "status_codes." + k
+		if err := checkCodeKey(strings.TrimSpace(k)); err != "" {
+			errs = append(errs, config.KeyError{Key: key, Msg: err})
+		}
+		if v != string(state.Released) && v != string(state.Held) {
+			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("code %q: want released or held, got %q", k, v)})
+		}
+	}
+	return errs
+}
+
+// checkCodeKey checks a status table key: a 7365 code (an..3), optionally
+// followed by ':' and a code list (1131, an..17).
+func checkCodeKey(k string) string {
+	code, list, qualified := strings.Cut(k, ":")
+	switch {
+	case !codeChars(code, 3):
+		return fmt.Sprintf("key %q: want a processing indicator code of 1 to 3 letters or digits, optionally with its code list (\"1:120\")", k)
+	case qualified && !codeChars(list, 17):
+		return fmt.Sprintf("key %q: the code list after ':' must be 1 to 17 letters or digits", k)
+	}
+	return ""
+}
+
+func codeChars(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Decode decodes an interchange: one record per message, or a single
+// malformed record when the interchange itself is damaged.
+func (d *Decoder) Decode(payload []byte) []adapters.Record {
+	ic, err := Parse(payload)
+	if err != nil {
+		se := err.(*SyntaxError)
+		return []adapters.Record{{Err: state.Reject(state.CodeMalformed, "%s", se.Reason), Position: se.Position}}
+	}
+	if len(ic.Messages) == 0 {
+		return []adapters.Record{{
+			Err:      state.Reject(state.CodeMalformed, "interchange %q from %q holds no messages", ic.ControlRef, ic.Sender),
+			Position: fmt.Sprintf("segment %d (UNZ)", ic.Segments),
+		}}
+	}
+	recs := make([]adapters.Record, len(ic.Messages))
+	for i := range ic.Messages {
+		m := &ic.Messages[i]
+		ev, at, err := d.message(ic, m)
+		recs[i] = adapters.Record{Agency: ev, Err: err, Position: fmt.Sprintf("message %d (UNH %s), %s", m.Number, m.Ref, at.Position())}
+	}
+	return recs
+}
+
+// MessageID is the event id of a message: the interchange sender (UNB
+// S002 0004), the date and time of preparation (S004), the interchange
+// control reference (UNB 0020), the group reference (UNG 0048) if any and
+// the message reference (UNH 0062), joined by '/', e.g.
+// "NZCS/1809130028/24933/48677".
+//
+// ISO 9735 makes the control reference unique per sender and the message
+// reference unique within its interchange, so the id is unique per source
+// even when a port community system relays several senders; the
+// preparation time keeps it unique when a sender's counter wraps round
+// (five-digit counters do within the journal's retention). The same
+// interchange delivered twice has the same id, so the second delivery is a
+// duplicate. The BGM document number is not used: customs sends several
+// responses with one document number (a hold, then the release).
+func MessageID(ic *Interchange, m *Message) string {
+	parts := []string{ic.Sender, ic.Date + ic.Time, ic.ControlRef}
+	if m.Group != "" {
+		parts = append(parts, m.Group)
+	}
+	parts = append(parts, m.Ref)
+	for i, p := range parts {
+		parts[i] = idEscaper.Replace(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+var idEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
+
+// Reference qualifiers (1153) for the event's references, best first.
+var (
+	declarationQualifiers = []string{"ABT", "AAE"}
+	blQualifiers          = []string{"BM", "MB", "BH"}
+	// dateQualifiers (2005) for the event's time, best first.
+	dateQualifiers = []string{"137", "9"}
+)
+
+// headerTags are the segments of the CUSRES message header, before the
+// first segment group.
+var headerTags = []string{"BGM", "DTM", "FTX", "TDT", "LOC", "GIS", "EQD"}
+
+const (
+	maxRefLen    = 70 // RFF 1154 is an..70 in the later directories
+	maxReasonLen = 512
+)
+
+// message maps one message to an event, or gives the rejection and the
+// segment it concerns.
+func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Segment, error) {
+	unh := &m.Segments[0]
+	if m.Type != "CUSRES" {
+		return nil, unh, state.Reject(state.CodeInvalidField, "UNH S009 0065 (message type): want CUSRES, got %q", m.Type)
+	}
+	ev := &state.AgencyEvent{ID: MessageID(ic, m), Agency: d.agency}
+	var (
+		bgm        *Segment
+		header     = true
+		statuses   []string
+		held       bool
+		refs       = map[string]string{}
+		dates      = map[string]*Segment{}
+		freeText   []string
+		containers []string
+	)
+	for i := 1; i < len(m.Segments)-1; i++ {
+		s := &m.Segments[i]
+		if header && !slices.Contains(headerTags, s.Tag) {
+			header = false
+		}
+		switch s.Tag {
+		case "BGM":
+			if bgm == nil {
+				bgm = s
+			}
+		case "GIS":
+			if !header {
+				continue // a duty, tax or item indicator, not the message's status
+			}
+			code, list := s.Value(0, 0), s.Value(0, 1)
+			st, ok := d.lookup(code, list)
+			if !ok {
+				return nil, s, state.Reject(state.CodeInvalidField, "GIS C529 7365 (processing indicator): status code %q%s is not in the status table (%s); map it in status_codes", cut(code, 20), listNote(list), d.known())
+			}
+			held = held || st == state.Held
+			statuses = append(statuses, fmt.Sprintf("%s (%s)", code, st))
+		case "DTM":
+			if q := s.Value(0, 0); header && dates[q] == nil {
+				dates[q] = s
+			}
+		case "FTX":
+			if header {
+				if t := strings.TrimSpace(strings.Join(nonEmpty(elementAt(s, 3)), " ")); t != "" {
+					freeText = append(freeText, t)
+				}
+			}
+		case "RFF":
+			q, v := s.Value(0, 0), strings.TrimSpace(s.Value(0, 1))
+			if !slices.Contains(declarationQualifiers, q) && !slices.Contains(blQualifiers, q) {
+				continue
+			}
+			if len(v) > maxRefLen {
+				return nil, s, state.Reject(state.CodeInvalidField, "RFF %s reference %q... is %d characters, longer than %d", q, cut(v, 40), len(v), maxRefLen)
+			}
+			if _, seen := refs[q]; !seen && v != "" {
+				refs[q] = v
+			}
+		case "EQD":
+			if s.Value(0, 0) != "CN" {
+				continue // not a container: break bulk, trailer, ...
+			}
+			raw := s.Value(1, 0)
+			if strings.TrimSpace(raw) == "" {
+				return nil, s, state.Reject(state.CodeInvalidField, "EQD+CN C237 8260 (equipment identification): the container number is missing")
+			}
+			id, err := state.ParseContainer(raw)
+			if err != nil {
+				rej := err.(*state.Rejection)
+				return nil, s, state.Reject(rej.Code, "EQD+CN C237 8260 (equipment identification): %s", rej.Reason)
+			}
+			if !slices.Contains(containers, id) {
+				if len(containers) == MaxContainers {
+					return nil, s, state.Reject(state.CodeInvalidField, "EQD: more than %d containers in one message", MaxContainers)
+				}
+				containers = append(containers, id)
+			}
+		}
+	}
+	if bgm == nil {
+		return nil, unh, state.Reject(state.CodeInvalidField, "BGM (beginning of message) is missing")
+	}
+	if len(statuses) == 0 {
+		return nil, bgm, state.Reject(state.CodeInvalidField, "no GIS status segment in the message header: want GIS with a code of the status table (%s)", d.known())
+	}
+	if len(containers) == 0 {
+		return nil, unh, state.Reject(state.CodeInvalidField, "no container: want 1 to %d EQD+CN segments with ISO 6346 numbers", MaxContainers)
+	}
+	ev.Status = state.Released
+	if held {
+		ev.Status = state.Held
+	}
+	ev.Containers = containers
+	ev.Declaration = first(refs, declarationQualifiers)
+	ev.BL = first(refs, blQualifiers)
+
+	at, err := d.at(ic, dates)
+	if err != nil {
+		if at.seg == nil {
+			at.seg = unh
+		}
+		return nil, at.seg, err
+	}
+	ev.At = at.t
+
+	doc := strings.TrimSpace(bgm.Value(1, 0))
+	reason := fmt.Sprintf("CUSRES %s: status %s", cut(doc, 70), strings.Join(statuses, ", "))
+	if len(freeText) > 0 {
+		reason += ": " + strings.Join(freeText, " ")
+	}
+	if len(reason) > maxReasonLen {
+		reason = strings.ToValidUTF8(reason[:maxReasonLen], "") + "..."
+	}
+	ev.Reason = reason
+	return ev, unh, nil
+}
+
+// lookup finds a status code, by code and list first.
+func (d *Decoder) lookup(code, list string) (state.Status, bool) {
+	if list != "" {
+		if st, ok := d.codes[code+":"+list]; ok {
+			return st, true
+		}
+	}
+	st, ok := d.codes[code]
+	return st, ok
+}
+
+func listNote(list string) string {
+	if list == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (code list %q)", cut(list, 20))
+}
+
+// known lists the status table for a reason.
+func (d *Decoder) known() string {
+	keys := slices.Sorted(maps.Keys(d.codes))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + string(d.codes[k])
+	}
+	return "known: " + strings.Join(parts, ", ")
+}
+
+func first(refs map[string]string, qualifiers []string) string {
+	for _, q := range qualifiers {
+		if v, ok := refs[q]; ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func elementAt(s *Segment, e int) []string {
+	if e < len(s.Elements) {
+		return s.Elements[e]
+	}
+	return nil
+}
+
+func nonEmpty(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+type timeAt struct {
+	t   time.Time
+	seg *Segment
+}
+
+// at picks the event time: a header DTM by qualifier preference, else the
+// UNB preparation date and time.
+func (d *Decoder) at(ic *Interchange, dates map[string]*Segment) (timeAt, error) {
+	for _, q := range dateQualifiers {
+		s := dates[q]
+		if s == nil {
+			continue
+		}
+		t, err := ParseDTM(s.Value(0, 1), s.Value(0, 2), d.loc)
+		if err != nil {
+			return timeAt{seg: s}, state.Reject(state.CodeInvalidField, "DTM %s C507 (date/time/period): %v", q, err)
+		}
+		if t.Year() < 1970 {
+			return timeAt{seg: s}, state.Reject(state.CodeInvalidField, "DTM %s C507 (date/time/period): %q is before 1970", q, s.Value(0, 1))
+		}
+		return timeAt{t: t, seg: s}, nil
+	}
+	t, err := PreparedAt(ic.Date, ic.Time, d.loc)
+	if err == nil && t.Year() < 1970 {
+		err = fmt.Errorf("%s %s is before 1970", ic.Date, ic.Time)
+	}
+	if err != nil {
+		return timeAt{}, state.Reject(state.CodeInvalidField, "no header DTM 137 or 9, and UNB S004 (date and time of preparation): %v", err)
+	}
+	return timeAt{t: t}, nil
+}
+
+// dtmLayouts are the date/time formats (2379) the decoder reads, as Go
+// layouts of the same length as the value.
+var dtmLayouts = map[string]struct{ layout, name string }{
+	"101": {"060102", "YYMMDD"},
+	"102": {"20060102", "CCYYMMDD"},
+	"201": {"0601021504", "YYMMDDHHMM"},
+	"202": {"060102150405", "YYMMDDHHMMSS"},
+	"203": {"200601021504", "CCYYMMDDHHMM"},
+	"204": {"20060102150405", "CCYYMMDDHHMMSS"},
+}
+
+// ParseDTM parses a DTM value (2380) in its format (2379), in loc.
+func ParseDTM(value, format string, loc *time.Location) (time.Time, error) {
+	f, ok := dtmLayouts[format]
+	if !ok {
+		codes := slices.Sorted(maps.Keys(dtmLayouts))
+		return time.Time{}, fmt.Errorf("format code 2379 %q is not one of %s", cut(format, 20), strings.Join(codes, ", "))
+	}
+	t, err := digits(value, f.layout, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a date in format %s (%s)", cut(value, 40), format, f.name)
+	}
+	return t, nil
+}
+
+// PreparedAt parses the date and time of preparation of a UNB (S004: 0017
+// YYMMDD, or CCYYMMDD from syntax version 4; 0019 HHMM) in loc (UTC if
+// nil).
+func PreparedAt(date, clock string, loc *time.Location) (time.Time, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	layout := "060102"
+	if len(date) == 8 {
+		layout = "20060102"
+	}
+	t, err := digits(date+clock, layout+"1504", loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want date YYMMDD or CCYYMMDD and time HHMM, got %q and %q", cut(date, 20), cut(clock, 20))
+	}
+	return t, nil
+}
+
+// digits parses an all-digit value of exactly the layout's length.
+func digits(v, layout string, loc *time.Location) (time.Time, error) {
+	if len(v) != len(layout) {
+		return time.Time{}, fmt.Errorf("length %d, want %d", len(v), len(layout))
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return time.Time{}, fmt.Errorf("not all digits")
+		}
+	}
+	return time.ParseInLocation(layout, v, loc)
+}

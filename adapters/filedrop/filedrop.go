@@ -1,0 +1,508 @@
+// Package filedrop is the file_drop source: every complete file put in a
+// directory is one message; once the engine has committed it, the file
+// moves to dir/done/, or, if a record in it was rejected, to
+// dir/rejected/ with a NAME.reason file beside it.
+//
+// The directory is watched (fsnotify) and also rescanned every `rescan`
+// (default 30s), so a file whose event was missed (a full inotify queue, a
+// network file system) is still found. A file is complete when
+//
+//   - its name does not end with partial_suffix (default ".part": write
+//     NAME.part, then rename it to NAME) and does not start with "." (the
+//     temporary names of rsync and many editors), and
+//   - its size and modification time were the same at two looks at least
+//     a second apart.
+//
+// Subdirectories, symbolic links, other non-regular files and anything
+// named "done" or "rejected" are left alone. A file is at most adapters.MaxPayload bytes; a larger one is sent
+// cut at that size and the engine dead-letters it as too_large (so it goes
+// to rejected/).
+//
+// A file is delivered once at a time: until the engine settles it, it is
+// not read again. If the daemon stops after the commit but before the move,
+// the file is still in the directory at the next start and is delivered
+// again: its events are duplicates by now and change nothing, and it moves
+// to done/ (a rejected record is rejected, and dead-lettered, again). A
+// name already taken in done/ or rejected/ gets a UTC time stamp before its
+// extension (NAME-20261128T102000.123456789Z.json), so nothing is
+// overwritten.
+package filedrop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// TypeName is the source type this package registers.
+const TypeName = "file_drop"
+
+func init() {
+	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+}
+
+// Defaults and names.
+const (
+	DefaultRescan        = 30 * time.Second
+	DefaultPartialSuffix = ".part"
+	DoneDir              = "done"
+	RejectedDir          = "rejected"
+	ReasonSuffix         = ".reason"
+	// settleTime is how long a file's size and time must stay the same.
+	settleTime = time.Second
+	// debounce gathers a burst of directory events into one scan.
+	debounce = 50 * time.Millisecond
+)
+
+func check(cfg config.Source) []config.KeyError {
+	var errs []config.KeyError
+	fail := func(key, msg string) { errs = append(errs, config.KeyError{Key: key, Msg: msg}) }
+	switch {
+	case cfg.Dir == "":
+		fail("dir", "required for file_drop sources")
+	case !filepath.IsAbs(cfg.Dir):
+		fail("dir", fmt.Sprintf("want an absolute path, got %q", cfg.Dir))
+	}
+	if cfg.Rescan < 0 {
+		fail("rescan", "must not be negative")
+	}
+	if strings.ContainsRune(cfg.PartialSuffix, filepath.Separator) {
+		fail("partial_suffix", "must not contain a path separator")
+	}
+	unused := []struct {
+		key string
+		set bool
+	}{
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"url", cfg.URL != ""},
+		{"schedule", cfg.Schedule != ""}, {"cursor", cfg.Cursor != (config.Cursor{})},
+		{"token_file", cfg.TokenFile != ""}, {"headers", len(cfg.Headers) > 0}, {"timeout", cfg.Timeout != 0},
+	}
+	for _, u := range unused {
+		if u.set {
+			fail(u.key, "not used by file_drop sources")
+		}
+	}
+	return errs
+}
+
+// look is what a scan saw of a file.
+type look struct {
+	size int64
+	mod  time.Time
+	at   time.Time // when it was first seen like this
+}
+
+// unmoved is a settled file whose move failed; the move is tried again at
+// every scan, and the file is not delivered again while it is unchanged.
+type unmoved struct {
+	sub    string
+	reject *state.Rejection
+	size   int64
+	mod    time.Time
+}
+
+type source struct {
+	name   string
+	dir    string
+	suffix string
+	rescan time.Duration
+	settle time.Duration
+	log    *slog.Logger
+	// noWatch leaves fsnotify out, for tests of the rescan.
+	noWatch bool
+
+	mu       stdsync.Mutex
+	looks    map[string]look
+	inflight map[string]bool
+	unmoved  map[string]unmoved
+	started  bool
+	stopped  bool
+
+	deliver adapters.Deliver
+	watcher *fsnotify.Watcher
+	stop    chan struct{}
+	wg      stdsync.WaitGroup
+}
+
+func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
+	if err := isDir(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &source{
+		name: cfg.Name, dir: cfg.Dir, suffix: cfg.PartialSuffix, rescan: cfg.Rescan, settle: settleTime,
+		log:   log.With("source", cfg.Name),
+		looks: map[string]look{}, inflight: map[string]bool{}, unmoved: map[string]unmoved{},
+		stop: make(chan struct{}),
+	}
+	if s.suffix == "" {
+		s.suffix = DefaultPartialSuffix
+	}
+	if s.rescan <= 0 {
+		s.rescan = DefaultRescan
+	}
+	return s, nil
+}
+
+func isDir(dir string) error {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("dir: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("dir: %s is not a directory", dir)
+	}
+	return nil
+}
+
+// Start watches the directory and scans it at once. Without a watch (the
+// system refused one) the periodic rescan still finds every file.
+func (s *source) Start(_ context.Context, deliver adapters.Deliver) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("source %s: started twice", s.name)
+	}
+	if err := isDir(s.dir); err != nil {
+		return fmt.Errorf("source %s: %w", s.name, err)
+	}
+	s.started = true
+	s.deliver = deliver
+	var w *fsnotify.Watcher
+	var err error
+	if s.noWatch {
+		err = errors.New("watching is off")
+	} else {
+		w, err = fsnotify.NewWatcher()
+	}
+	if err == nil {
+		if err = w.Add(s.dir); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		s.log.Warn("cannot watch the directory; finding files by rescan only", "dir", s.dir, "rescan", s.rescan, "err", err)
+		w = nil
+	}
+	s.watcher = w
+	s.wg.Go(s.run)
+	return nil
+}
+
+// Stop stops watching and waits for a scan in progress. Files already
+// delivered are still moved when the engine settles them.
+func (s *source) Stop() {
+	s.mu.Lock()
+	if !s.started || s.stopped {
+		s.stopped = true
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.stop)
+	if s.watcher != nil {
+		s.watcher.Close()
+	}
+	s.wg.Wait()
+}
+
+func (s *source) run() {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if s.watcher != nil {
+		events, errs = s.watcher.Events, s.watcher.Errors
+	}
+	rescan := time.NewTicker(s.rescan)
+	defer rescan.Stop()
+	next := time.NewTimer(0) // the first scan, at once
+	defer next.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if filepath.Dir(ev.Name) == filepath.Clean(s.dir) {
+				next.Reset(debounce)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			s.log.Warn("directory watch failed; rescanning", "dir", s.dir, "err", err)
+			next.Reset(0)
+		case <-rescan.C:
+			s.scanAndArm(next)
+		case <-next.C:
+			s.scanAndArm(next)
+		}
+	}
+}
+
+func (s *source) scanAndArm(next *time.Timer) {
+	if wait := s.scan(); wait > 0 {
+		next.Reset(wait)
+	}
+}
+
+// scan looks at every file in the directory, delivers those that are
+// complete, and returns how soon a file still settling could be complete
+// (0 if none is settling).
+func (s *source) scan() time.Duration {
+	s.retryMoves()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Warn("cannot read the directory", "dir", s.dir, "err", err)
+		return 0
+	}
+	now := time.Now()
+	var wait time.Duration
+	soon := func(d time.Duration) {
+		if wait == 0 || d < wait {
+			wait = d
+		}
+	}
+	present := map[string]bool{}
+	var ready []string
+	s.mu.Lock()
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, s.suffix) ||
+			name == DoneDir || name == RejectedDir {
+			continue
+		}
+		present[name] = true
+		if s.inflight[name] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue // gone since ReadDir
+		}
+		if u, ok := s.unmoved[name]; ok {
+			if u.size == info.Size() && u.mod.Equal(info.ModTime()) {
+				continue
+			}
+			delete(s.unmoved, name) // a new file under the same name
+		}
+		l, ok := s.looks[name]
+		if !ok || l.size != info.Size() || !l.mod.Equal(info.ModTime()) {
+			s.looks[name] = look{size: info.Size(), mod: info.ModTime(), at: now}
+			soon(s.settle)
+			continue
+		}
+		if d := s.settle - now.Sub(l.at); d > 0 {
+			soon(d)
+			continue
+		}
+		ready = append(ready, name)
+	}
+	for name := range s.looks {
+		if !present[name] {
+			delete(s.looks, name)
+		}
+	}
+	for name := range s.unmoved {
+		if !present[name] {
+			delete(s.unmoved, name)
+		}
+	}
+	s.mu.Unlock()
+	for _, name := range ready { // ReadDir sorts by name
+		select {
+		case <-s.stop:
+			return 0
+		default:
+		}
+		if again := s.deliverFile(name); again {
+			soon(s.settle)
+		}
+	}
+	return wait
+}
+
+// deliverFile reads a complete file and hands it to the engine. It
+// reports whether the file changed while it was read (it is then looked at
+// again later).
+func (s *source) deliverFile(name string) (changed bool) {
+	path := filepath.Join(s.dir, name)
+	data, tooLarge, err := readFile(path)
+	s.mu.Lock()
+	l := s.looks[name]
+	if err == nil && !tooLarge && int64(len(data)) != l.size {
+		delete(s.looks, name)
+		s.mu.Unlock()
+		return true
+	}
+	if err != nil {
+		delete(s.looks, name)
+		s.mu.Unlock()
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot read file; trying again at the next scan", "file", name, "err", err)
+		}
+		return false
+	}
+	s.inflight[name] = true
+	s.mu.Unlock()
+	s.log.Debug("file delivered", "file", name, "bytes", len(data), "too_large", tooLarge)
+	s.deliver(adapters.Message{
+		Payload: data, TooLarge: tooLarge, ReceivedAt: time.Now(),
+		Settled: func(rej *state.Rejection) { s.settled(name, l, rej) },
+	})
+	return false
+}
+
+// readFile reads at most adapters.MaxPayload bytes of a file and says
+// whether there was more.
+func readFile(path string) ([]byte, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, adapters.MaxPayload+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(data) > adapters.MaxPayload {
+		return data[:adapters.MaxPayload], true, nil
+	}
+	return data, false, nil
+}
+
+// settled files a committed file by its outcome. It runs on the engine's
+// writer goroutine, so it does only a rename and, for a rejection, one
+// small write.
+func (s *source) settled(name string, l look, rej *state.Rejection) {
+	sub := DoneDir
+	if rej != nil {
+		sub = RejectedDir
+	}
+	dst, err := s.move(name, sub, rej)
+	s.mu.Lock()
+	delete(s.inflight, name)
+	delete(s.looks, name)
+	if err != nil {
+		s.unmoved[name] = unmoved{sub: sub, reject: rej, size: l.size, mod: l.mod}
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.log.Error("cannot move a committed file; trying again at the next scan", "file", name, "to", sub, "err", err)
+	case rej != nil:
+		s.log.Warn("file rejected", "file", name, "moved_to", dst, "code", rej.Code, "reason", rej.Reason)
+	default:
+		s.log.Info("file done", "file", name, "moved_to", dst)
+	}
+}
+
+// move moves dir/name to dir/sub/ under a free name, with the reason
+// beside it for a rejection, and returns the new path. A file already gone
+// (moved by an earlier run) is not an error.
+func (s *source) move(name, sub string, rej *state.Rejection) (string, error) {
+	src := filepath.Join(s.dir, name)
+	dstDir := filepath.Join(s.dir, sub)
+	if err := os.MkdirAll(dstDir, 0o750); err != nil {
+		return "", err
+	}
+	dst := freeName(dstDir, name)
+	if rej != nil {
+		// The reason goes first, so that a rejected file always has one.
+		if err := os.WriteFile(dst+ReasonSuffix, []byte(rej.Code+": "+rej.Reason+"\n"), 0o640); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Rename(src, dst); err != nil {
+		if rej != nil {
+			os.Remove(dst + ReasonSuffix)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return "", err
+	}
+	return dst, nil
+}
+
+// freeName returns dir/name, or, if that or its reason file exists,
+// dir/NAME-<UTC time>EXT.
+func freeName(dir, name string) string {
+	taken := func(p string) bool {
+		_, err1 := os.Lstat(p)
+		_, err2 := os.Lstat(p + ReasonSuffix)
+		return err1 == nil || err2 == nil
+	}
+	p := filepath.Join(dir, name)
+	if !taken(p) {
+		return p
+	}
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if base == "" { // a name such as ".json" has no base
+		base, ext = name, ""
+	}
+	stamp := time.Now().UTC().Format("20060102T150405.000000000Z")
+	for i := 0; ; i++ {
+		n := base + "-" + stamp + ext
+		if i > 0 {
+			n = fmt.Sprintf("%s-%s-%d%s", base, stamp, i, ext)
+		}
+		if p = filepath.Join(dir, n); !taken(p) {
+			return p
+		}
+	}
+}
+
+// retryMoves tries again the moves that failed.
+func (s *source) retryMoves() {
+	s.mu.Lock()
+	var todo []string
+	for name := range s.unmoved {
+		todo = append(todo, name)
+	}
+	s.mu.Unlock()
+	for _, name := range todo {
+		s.mu.Lock()
+		u, ok := s.unmoved[name]
+		s.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if info, err := os.Lstat(filepath.Join(s.dir, name)); err == nil && (info.Size() != u.size || !info.ModTime().Equal(u.mod)) {
+			s.mu.Lock()
+			delete(s.unmoved, name) // a new file under the same name: deliver it
+			s.mu.Unlock()
+			continue
+		}
+		dst, err := s.move(name, u.sub, u.reject)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		delete(s.unmoved, name)
+		s.mu.Unlock()
+		s.log.Info("file moved after an earlier failure", "file", name, "moved_to", dst)
+	}
+}

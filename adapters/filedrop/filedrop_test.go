@@ -1,0 +1,391 @@
+package filedrop
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// fakeEngine stands in for the engine: it settles every message, with a
+// rejection for payloads that contain "BAD", at once or when released.
+type fakeEngine struct {
+	mu   stdsync.Mutex
+	msgs []adapters.Message
+	hold bool
+	held []func()
+}
+
+func (f *fakeEngine) deliver(m adapters.Message) {
+	settle := func() {
+		var rej *state.Rejection
+		switch {
+		case m.TooLarge:
+			rej = &state.Rejection{Code: state.CodeTooLarge, Reason: "payload is larger than 1048576 bytes"}
+		case strings.Contains(string(m.Payload), "BAD"):
+			rej = &state.Rejection{Code: state.CodeInvalidField, Reason: `field "containers": "BAD" is not an ISO 6346 container number`}
+		}
+		m.Settled(rej)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, m)
+	if f.hold {
+		f.held = append(f.held, settle)
+		return
+	}
+	go settle()
+}
+
+func (f *fakeEngine) release() {
+	f.mu.Lock()
+	held := f.held
+	f.held, f.hold = nil, false
+	f.mu.Unlock()
+	for _, s := range held {
+		s()
+	}
+}
+
+func (f *fakeEngine) payloads() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, m := range f.msgs {
+		out = append(out, string(m.Payload))
+	}
+	return out
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func cfgFor(dir string) config.Source {
+	return config.Source{Name: "cusres-drop", Type: TypeName, Dir: dir, Kind: config.KindAgency, Agency: "customs", Format: "json"}
+}
+
+// start builds and starts a source over dir with a short settle time.
+func start(t *testing.T, cfg config.Source, fe *fakeEngine, tweak ...func(*source)) *source {
+	t.Helper()
+	env := &adapters.Env{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	src, err := newSource(env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*source)
+	s.settle = 100 * time.Millisecond
+	for _, f := range tweak {
+		f(s)
+	}
+	if err := s.Start(context.Background(), fe.deliver); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCompleteFileIsDeliveredOnceAndMovedToDone(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	write(t, filepath.Join(dir, "rel-1.json"), `{"id":"REL-1"}`)
+	eventually(t, "done/rel-1.json", func() bool { return exists(filepath.Join(dir, DoneDir, "rel-1.json")) })
+	if exists(filepath.Join(dir, "rel-1.json")) {
+		t.Error("the file is still in the drop directory")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := fe.payloads(); !slices.Equal(got, []string{`{"id":"REL-1"}`}) {
+		t.Errorf("delivered %q, want the file once", got)
+	}
+	if exists(filepath.Join(dir, RejectedDir)) {
+		t.Error("rejected/ was created for a good file")
+	}
+}
+
+func TestFilePresentAtStartIsFound(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "early.json"), `{"id":"EARLY"}`)
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	eventually(t, "done/early.json", func() bool { return exists(filepath.Join(dir, DoneDir, "early.json")) })
+}
+
+func TestRescanFindsFilesWithoutAWatch(t *testing.T) {
+	dir := t.TempDir()
+	cfg := cfgFor(dir)
+	cfg.Rescan = 100 * time.Millisecond
+	fe := &fakeEngine{}
+	start(t, cfg, fe, func(s *source) { s.noWatch = true })
+	time.Sleep(150 * time.Millisecond)
+	write(t, filepath.Join(dir, "late.json"), `{"id":"LATE"}`)
+	eventually(t, "done/late.json", func() bool { return exists(filepath.Join(dir, DoneDir, "late.json")) })
+}
+
+func TestPartialFileIsIgnoredUntilRenamed(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	part := filepath.Join(dir, "rel-2.json.part")
+	write(t, part, `{"id":"REL-2"}`)
+	write(t, filepath.Join(dir, ".rel-3.json.tmp"), `{"id":"HIDDEN"}`)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dir, "sub", "nested.json"), `{"id":"NESTED"}`)
+	time.Sleep(600 * time.Millisecond)
+	if got := fe.payloads(); len(got) != 0 {
+		t.Fatalf("delivered %q: partial, hidden and nested files must be left alone", got)
+	}
+	if err := os.Rename(part, filepath.Join(dir, "rel-2.json")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "done/rel-2.json", func() bool { return exists(filepath.Join(dir, DoneDir, "rel-2.json")) })
+	if got := fe.payloads(); !slices.Equal(got, []string{`{"id":"REL-2"}`}) {
+		t.Errorf("delivered %q", got)
+	}
+	if !exists(filepath.Join(dir, ".rel-3.json.tmp")) || !exists(filepath.Join(dir, "sub", "nested.json")) {
+		t.Error("a hidden or nested file was moved")
+	}
+}
+
+func TestCustomPartialSuffix(t *testing.T) {
+	dir := t.TempDir()
+	cfg := cfgFor(dir)
+	cfg.PartialSuffix = ".uploading"
+	fe := &fakeEngine{}
+	start(t, cfg, fe)
+	write(t, filepath.Join(dir, "a.json.uploading"), `{"id":"A"}`)
+	time.Sleep(400 * time.Millisecond)
+	if len(fe.payloads()) != 0 {
+		t.Fatal("a file with the partial suffix was delivered")
+	}
+}
+
+func TestGrowingFileWaitsUntilItsSizeIsStable(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe, func(s *source) { s.settle = 400 * time.Millisecond })
+	path := filepath.Join(dir, "big.edi")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := range 15 {
+		line := strings.Repeat(string(rune('A'+i)), 100) + "'\n"
+		want.WriteString(line)
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond) // much less than the settle time
+		if n := len(fe.payloads()); n != 0 {
+			t.Fatalf("delivered after %d writes, while the file still grows", i+1)
+		}
+	}
+	f.Close()
+	eventually(t, "done/big.edi", func() bool { return exists(filepath.Join(dir, DoneDir, "big.edi")) })
+	if got := fe.payloads(); len(got) != 1 || got[0] != want.String() {
+		t.Fatalf("delivered %d messages, want the whole file once", len(got))
+	}
+}
+
+func TestRejectedFileGoesToRejectedWithItsReason(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	write(t, filepath.Join(dir, "bad.json"), `{"id":"X","containers":["BAD"]}`)
+	reason := filepath.Join(dir, RejectedDir, "bad.json"+ReasonSuffix)
+	eventually(t, "rejected/bad.json.reason", func() bool { return exists(reason) })
+	if !exists(filepath.Join(dir, RejectedDir, "bad.json")) {
+		t.Fatal("the file is not in rejected/")
+	}
+	data, _ := os.ReadFile(reason)
+	if !strings.HasPrefix(string(data), "invalid_field: ") || !strings.Contains(string(data), `field "containers"`) {
+		t.Errorf("reason file %q, want the code and the field", data)
+	}
+	if exists(filepath.Join(dir, DoneDir)) {
+		t.Error("done/ was created for a rejected file")
+	}
+}
+
+func TestTooLargeFileIsCutAndRejected(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	write(t, filepath.Join(dir, "huge.json"), strings.Repeat("x", adapters.MaxPayload+1))
+	eventually(t, "rejected/huge.json", func() bool { return exists(filepath.Join(dir, RejectedDir, "huge.json")) })
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	if len(fe.msgs) != 1 || !fe.msgs[0].TooLarge || len(fe.msgs[0].Payload) != adapters.MaxPayload {
+		t.Fatal("want one message, flagged too large, cut at MaxPayload")
+	}
+}
+
+func TestNotDeliveredAgainWhileInFlight(t *testing.T) {
+	dir := t.TempDir()
+	cfg := cfgFor(dir)
+	cfg.Rescan = 50 * time.Millisecond
+	fe := &fakeEngine{hold: true}
+	start(t, cfg, fe)
+	write(t, filepath.Join(dir, "slow.json"), `{"id":"SLOW"}`)
+	eventually(t, "a delivery", func() bool { return len(fe.payloads()) == 1 })
+	time.Sleep(500 * time.Millisecond) // many rescans
+	if n := len(fe.payloads()); n != 1 {
+		t.Fatalf("delivered %d times while the first delivery was in flight", n)
+	}
+	fe.release()
+	eventually(t, "done/slow.json", func() bool { return exists(filepath.Join(dir, DoneDir, "slow.json")) })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(fe.payloads()); n != 1 {
+		t.Fatalf("delivered %d times", n)
+	}
+}
+
+func TestSameNameAgainGetsAFreshNameInDone(t *testing.T) {
+	dir := t.TempDir()
+	fe := &fakeEngine{}
+	start(t, cfgFor(dir), fe)
+	write(t, filepath.Join(dir, "daily.json"), `{"id":"D1"}`)
+	eventually(t, "done/daily.json", func() bool { return exists(filepath.Join(dir, DoneDir, "daily.json")) })
+	write(t, filepath.Join(dir, "daily.json"), `{"id":"D2"}`)
+	eventually(t, "a second file in done/", func() bool {
+		ents, _ := os.ReadDir(filepath.Join(dir, DoneDir))
+		return len(ents) == 2
+	})
+	ents, _ := os.ReadDir(filepath.Join(dir, DoneDir))
+	other := ents[0].Name()
+	if other == "daily.json" {
+		other = ents[1].Name()
+	}
+	if !strings.HasPrefix(other, "daily-") || !strings.HasSuffix(other, "Z.json") {
+		t.Errorf("second file moved to %s, want daily-<UTC time>.json", other)
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, DoneDir, "daily.json"))
+	second, _ := os.ReadFile(filepath.Join(dir, DoneDir, other))
+	if string(first) != `{"id":"D1"}` || string(second) != `{"id":"D2"}` {
+		t.Errorf("done/ holds %s and %s", first, second)
+	}
+}
+
+func TestRestartBeforeTheMoveDeliversAgain(t *testing.T) {
+	dir := t.TempDir()
+	fe1 := &fakeEngine{hold: true}
+	s1 := start(t, cfgFor(dir), fe1)
+	write(t, filepath.Join(dir, "r.json"), `{"id":"R"}`)
+	eventually(t, "a delivery", func() bool { return len(fe1.payloads()) == 1 })
+	s1.Stop() // "crash": the message was never settled
+
+	fe2 := &fakeEngine{hold: true}
+	start(t, cfgFor(dir), fe2)
+	eventually(t, "the file delivered again after the restart", func() bool { return len(fe2.payloads()) == 1 })
+	// The late settlement of the first run moves the file; the second
+	// one finds it gone and is content.
+	fe1.release()
+	fe2.release()
+	eventually(t, "done/r.json", func() bool { return exists(filepath.Join(dir, DoneDir, "r.json")) })
+	ents, _ := os.ReadDir(filepath.Join(dir, DoneDir))
+	if len(ents) != 1 {
+		t.Errorf("done/ holds %d files, want 1", len(ents))
+	}
+}
+
+func TestFailedMoveIsRetriedWithoutDeliveringAgain(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, DoneDir), "not a directory") // the move fails
+	cfg := cfgFor(dir)
+	cfg.Rescan = 50 * time.Millisecond
+	fe := &fakeEngine{}
+	s := start(t, cfg, fe)
+	write(t, filepath.Join(dir, "m.json"), `{"id":"M"}`)
+	eventually(t, "the move to fail", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		_, ok := s.unmoved["m.json"]
+		return ok
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(fe.payloads()); n != 1 {
+		t.Fatalf("delivered %d times; a settled file must not be delivered again", n)
+	}
+	if err := os.Remove(filepath.Join(dir, DoneDir)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "done/m.json", func() bool { return exists(filepath.Join(dir, DoneDir, "m.json")) })
+	if n := len(fe.payloads()); n != 1 {
+		t.Errorf("delivered %d times", n)
+	}
+}
+
+func TestNewFailsForAMissingDirectory(t *testing.T) {
+	env := &adapters.Env{}
+	if _, err := newSource(env, cfgFor(filepath.Join(t.TempDir(), "nope"))); err == nil {
+		t.Error("newSource accepted a missing directory")
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	write(t, file, "x")
+	if _, err := newSource(env, cfgFor(file)); err == nil {
+		t.Error("newSource accepted a file as the directory")
+	}
+}
+
+func TestCheck(t *testing.T) {
+	if errs := check(cfgFor("/var/spool/portsync/cusres")); len(errs) != 0 {
+		t.Errorf("check(valid) = %v", errs)
+	}
+	bad := config.Source{
+		Name: "d", Type: TypeName, Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b",
+		URL: "http://x", Schedule: "@every 1s", Cursor: config.Cursor{Param: "p"}, Timeout: time.Second,
+	}
+	keys := map[string]bool{}
+	for _, e := range check(bad) {
+		keys[e.Key] = true
+	}
+	for _, k := range []string{"dir", "rescan", "partial_suffix", "url", "schedule", "cursor", "timeout"} {
+		if !keys[k] {
+			t.Errorf("check did not flag %s; got %v", k, keys)
+		}
+	}
+	if errs := check(config.Source{Name: "d", Type: TypeName}); len(errs) != 1 || errs[0].Key != "dir" {
+		t.Errorf("check without dir = %v", errs)
+	}
+	known, _ := adapters.Registry.CheckSource(config.Source{Type: TypeName})
+	if !known {
+		t.Error("file_drop is not registered")
+	}
+}

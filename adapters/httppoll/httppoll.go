@@ -1,0 +1,599 @@
+// Package httppoll is the http_poll source: it GETs a URL on a cron
+// schedule and hands what it gets to the engine, following a cursor from
+// page to page.
+//
+// A round starts once when the source starts and then on every tick of its
+// schedule (UTC; a round still running makes the next tick skip). It reads
+// the source's stored cursor and sends it as the query parameter
+// cursor.param (nothing the first time, when none is stored). The answer's
+// cursor.field is the next cursor. A page's records go to the engine with
+// the next cursor attached to the page's last message, so the cursor is
+// stored in the same transaction as the page's last event; the poller waits
+// until that message is durable (acknowledged) before it asks for the next
+// page with the new cursor. A crash therefore neither loses a page (the
+// cursor moves only when the page is durable) nor repeats one that was
+// committed (the restarted poller asks with the stored cursor); events of a
+// page half committed before a crash come again and are duplicates.
+//
+// Page shape. With format json, an answer is
+//
+//	{"events": [<agency or TOS events, DESIGN 3.1/3.2>], "<cursor.field>": "..."}
+//
+// and each event is one message (the canonical decoder reads one event per
+// message). Without a cursor the answer may also be a bare array of events.
+// With any other format (mapped_json, ...) the whole body is one message;
+// when a cursor is configured the body must be JSON so the cursor can be
+// read.
+//
+// The end. A round follows pages until the answer is empty: with format
+// json, an empty "events" array, or a next cursor equal to the one sent (the
+// events of such a page are still delivered: dedupe makes a repeat
+// harmless). With other formats, a next cursor equal to the one sent means
+// nothing new and that answer is not delivered; with mapped_json whose
+// mapping.records is a top-level key, an empty array there is empty too. An
+// empty page does not move the cursor. A round stops after 1000 pages and
+// goes on at the next tick.
+//
+// Failures. A reply other than 2xx, a timeout, a body that is not JSON, or
+// an answer without the cursor field (when one is configured) is logged
+// with the source and the error, fails the round, counts against the
+// source's circuit breaker, and is retried at the next tick from the same
+// cursor. The field must be a string or a number; null or "" are failures
+// too: to say "nothing new", answer with the cursor you were sent.
+package httppoll
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	stdsync "sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/config"
+)
+
+// TypeName is the source type this package registers.
+const TypeName = "http_poll"
+
+func init() {
+	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+}
+
+const (
+	// DefaultTimeout bounds one request, body included, when the
+	// configuration sets no timeout.
+	DefaultTimeout = 30 * time.Second
+	// maxPage bounds a json page, which carries many events; each event is
+	// still at most adapters.MaxPayload. Other formats deliver the body as
+	// one message and are bounded by adapters.MaxPayload.
+	maxPage = 16 << 20
+	// maxPagesPerRound stops a server that never says "empty" from keeping
+	// a round going for ever; the next tick goes on from the stored cursor.
+	maxPagesPerRound = 1000
+	// stopGrace is how long Stop waits for the engine to acknowledge a
+	// page already delivered before it gives up on the acknowledgement
+	// (the page then comes again after the restart, as duplicates).
+	stopGrace = 5 * time.Second
+	// maxErrBody is how much of an answer an error quotes.
+	maxErrBody = 200
+)
+
+func check(cfg config.Source) []config.KeyError {
+	errs := httpout.Check(config.Sink{URL: cfg.URL, Headers: cfg.Headers, TokenFile: cfg.TokenFile, Timeout: cfg.Timeout}, "http_poll sources")
+	if cfg.Schedule == "" {
+		errs = append(errs, config.KeyError{Key: "schedule", Msg: `required for http_poll sources, e.g. "@every 30s"`})
+	}
+	if (cfg.Cursor.Param == "") != (cfg.Cursor.Field == "") {
+		errs = append(errs, config.KeyError{Key: "cursor", Msg: "param and field go together"})
+	}
+	unused := []struct {
+		key string
+		set bool
+	}{
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"dir", cfg.Dir != ""},
+		{"partial_suffix", cfg.PartialSuffix != ""}, {"rescan", cfg.Rescan != 0},
+	}
+	for _, u := range unused {
+		if u.set {
+			errs = append(errs, config.KeyError{Key: u.key, Msg: "not used by http_poll sources"})
+		}
+	}
+	return errs
+}
+
+// source polls one URL.
+type source struct {
+	name     string
+	url      *url.URL
+	spec     string
+	param    string
+	field    string
+	perEvent bool   // format json: one message per event of a page
+	records  string // mapped_json: top-level key of the records array, for "empty"
+	headers  map[string]string
+	tokenFn  string
+	timeout  time.Duration
+	cursorOf func(string) (string, error)
+	log      *slog.Logger
+	client   *http.Client
+	breaker  *gobreaker.CircuitBreaker[page]
+	openLog  httpout.Throttle
+
+	mu      stdsync.Mutex
+	token   string // last token read from token_file
+	memCur  string // the cursor, where the environment stores none (tests)
+	started bool
+	stopped bool
+
+	cron    *cron.Cron
+	deliver adapters.Deliver
+	ctx     context.Context // canceled by Stop: ends a request in flight
+	cancel  context.CancelFunc
+	kill    chan struct{} // closed stopGrace after Stop: ends a wait for acks
+	first   stdsync.WaitGroup
+}
+
+func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: url: %w", cfg.Name, err)
+	}
+	if _, err := config.CronParser.Parse(cfg.Schedule); err != nil {
+		return nil, fmt.Errorf("source %s: schedule %q: %w", cfg.Name, cfg.Schedule, err)
+	}
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &source{
+		name: cfg.Name, url: u, spec: cfg.Schedule,
+		param: cfg.Cursor.Param, field: cfg.Cursor.Field,
+		perEvent: cfg.Format == "" || cfg.Format == config.DefaultFormat,
+		headers:  cfg.Headers, tokenFn: cfg.TokenFile, timeout: cfg.Timeout,
+		cursorOf: env.Cursor, log: log.With("source", cfg.Name),
+		kill: make(chan struct{}),
+	}
+	if cfg.Format == "mapped_json" && cfg.Mapping != nil && plainKey(cfg.Mapping.Records) {
+		s.records = cfg.Mapping.Records
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.tokenFn != "" {
+		tok, err := config.ReadSecret(s.tokenFn)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: token_file: %w", cfg.Name, err)
+		}
+		s.token = tok
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = s.timeout
+	s.client = &http.Client{Transport: tr}
+	s.breaker = gobreaker.NewCircuitBreaker[page](gobreaker.Settings{
+		Name:        "source:" + cfg.Name,
+		MaxRequests: 1,
+		Timeout:     10 * time.Second,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		// A request cut short by Stop says nothing about the server.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			s.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+		},
+	})
+	return s, nil
+}
+
+// plainKey reports whether a gjson path is a plain top-level key, which
+// this package can look up without gjson.
+func plainKey(p string) bool {
+	return p != "" && !strings.ContainsAny(p, `.*?#|@\!`)
+}
+
+// Start begins polling: one round now, then one per tick.
+func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("source %s: started twice", s.name)
+	}
+	s.started = true
+	s.deliver = deliver
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	l := cronLogger{s.log}
+	s.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+		cron.WithChain(cron.SkipIfStillRunning(l), cron.Recover(l)))
+	id, err := s.cron.AddFunc(s.spec, s.round)
+	if err != nil {
+		return fmt.Errorf("source %s: schedule %q: %w", s.name, s.spec, err)
+	}
+	// The first round runs the entry's wrapped job, so that a tick while
+	// it runs is skipped like any other.
+	job := s.cron.Entry(id).WrappedJob
+	s.first.Go(job.Run)
+	s.cron.Start()
+	return nil
+}
+
+// Stop stops the schedule and waits for a round in flight: a request in
+// flight is cancelled; a page already delivered is waited for until the
+// engine acknowledges it (the engine runs until the sources have stopped),
+// at most stopGrace.
+func (s *source) Stop() {
+	s.mu.Lock()
+	if !s.started || s.stopped {
+		s.stopped = true
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	done := s.cron.Stop()
+	s.cancel()
+	grace := time.AfterFunc(stopGrace, func() { close(s.kill) })
+	defer grace.Stop()
+	<-done.Done()
+	s.first.Wait()
+	s.client.CloseIdleConnections()
+}
+
+// round is one scheduled poll.
+func (s *source) round() {
+	pages, err := s.poll(s.ctx)
+	switch {
+	case err == nil:
+		if pages > 0 {
+			s.log.Debug("poll done", "pages", pages)
+		}
+	case s.ctx.Err() != nil || errors.Is(err, errStopped):
+		s.log.Debug("poll stopped", "pages", pages, "err", err)
+	case errors.Is(err, gobreaker.ErrOpenState):
+		if s.openLog.Allow(time.Now()) {
+			s.log.Warn("poll skipped: circuit breaker open after repeated failures", "err", err)
+		}
+	default:
+		s.log.Error("poll failed; the cursor stays and the next round retries", "err", err, "pages", pages)
+	}
+}
+
+var errStopped = errors.New("source stopped before the engine acknowledged the page")
+
+// page is one answer, ready to deliver.
+type page struct {
+	msgs []adapters.Message
+	next string // the cursor the answer gave ("" without a cursor)
+	more bool   // ask for the next page after this one is durable
+}
+
+// poll follows pages from the stored cursor until the answer is empty, a
+// page fails, or the source stops. It returns the number of pages
+// delivered.
+func (s *source) poll(ctx context.Context) (int, error) {
+	cur, err := s.storedCursor()
+	if err != nil {
+		return 0, fmt.Errorf("read the stored cursor: %w", err)
+	}
+	pages := 0
+	for pages < maxPagesPerRound {
+		if ctx.Err() != nil {
+			return pages, ctx.Err()
+		}
+		p, err := s.breaker.Execute(func() (page, error) {
+			body, err := s.fetch(ctx, cur)
+			if err != nil {
+				return page{}, err
+			}
+			return s.parse(body, cur)
+		})
+		if err != nil {
+			return pages, err
+		}
+		if len(p.msgs) > 0 {
+			if err := s.deliverPage(p); err != nil {
+				return pages, err
+			}
+			pages++
+		}
+		if !p.more {
+			return pages, nil
+		}
+		cur = p.next
+	}
+	s.log.Warn("poll stopped after the most pages one round takes; the next round goes on", "pages", pages)
+	return pages, nil
+}
+
+func (s *source) storedCursor() (string, error) {
+	if s.cursorOf == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.memCur, nil
+	}
+	return s.cursorOf(s.name)
+}
+
+// deliverPage hands a page's messages to the engine and waits until every
+// one is durable.
+func (s *source) deliverPage(p page) error {
+	acks := make(chan struct{}, len(p.msgs))
+	now := time.Now()
+	for _, m := range p.msgs {
+		m.ReceivedAt = now
+		m.Ack = func() { acks <- struct{}{} }
+		s.deliver(m)
+	}
+	for range p.msgs {
+		select {
+		case <-acks:
+		case <-s.kill:
+			return errStopped
+		}
+	}
+	if s.cursorOf == nil && p.next != "" {
+		s.mu.Lock()
+		s.memCur = p.next
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// StatusError is a reply other than 2xx.
+type StatusError struct {
+	URL    string
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// fetch GETs the URL with the cursor and returns the body of a 2xx reply.
+func (s *source) fetch(ctx context.Context, cur string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	u := *s.url
+	if s.param != "" && cur != "" {
+		q := u.Query()
+		q.Set(s.param, cur)
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "portsync")
+	req.Header.Set("Accept", "application/json")
+	for k, v := range s.headers {
+		req.Header.Set(k, v)
+	}
+	if tok := s.currentToken(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err // a url.Error: names the URL, says timeout or refused
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, &StatusError{URL: u.Redacted(), Status: resp.StatusCode, Body: snippet(data)}
+	}
+	limit := int64(adapters.MaxPayload)
+	if s.perEvent {
+		limit = maxPage
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: reading the answer: %w", u.Redacted(), err)
+	}
+	if int64(len(body)) > limit {
+		if s.field == "" && !s.perEvent {
+			// One message without a cursor: the engine dead-letters it
+			// as too_large, as it would an MQTT message.
+			return body, nil
+		}
+		return nil, fmt.Errorf("GET %s: the answer is larger than %d bytes; ask the server for smaller pages", u.Redacted(), limit)
+	}
+	return body, nil
+}
+
+// currentToken reads token_file again, so a rotated token is used without
+// a reload; if the file cannot be read the last good token stays.
+func (s *source) currentToken() string {
+	if s.tokenFn == "" {
+		return ""
+	}
+	tok, err := config.ReadSecret(s.tokenFn)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("cannot read token_file; using the last token read", "err", err)
+		return s.token
+	}
+	s.token = tok
+	return tok
+}
+
+// parse turns an answer into a page (see the package comment).
+func (s *source) parse(body []byte, cur string) (page, error) {
+	if s.perEvent {
+		return s.parseEvents(body, cur)
+	}
+	if s.field == "" {
+		msg := adapters.Message{Payload: body}
+		if len(body) > adapters.MaxPayload {
+			msg = adapters.Message{Payload: body[:adapters.MaxPayload], TooLarge: true}
+		}
+		return page{msgs: []adapters.Message{msg}}, nil
+	}
+	obj, err := object(body)
+	if err != nil {
+		return page{}, err
+	}
+	next, err := s.cursorIn(obj)
+	if err != nil {
+		return page{}, err
+	}
+	if next == cur {
+		return page{next: next}, nil // nothing new
+	}
+	if s.records != "" {
+		if raw, ok := obj[s.records]; ok && isEmptyArray(raw) {
+			return page{next: next}, nil
+		}
+	}
+	return page{msgs: []adapters.Message{{Payload: body, Cursor: next}}, next: next, more: true}, nil
+}
+
+func (s *source) parseEvents(body []byte, cur string) (page, error) {
+	var events []json.RawMessage
+	next := ""
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case s.field == "" && len(trimmed) > 0 && trimmed[0] == '[':
+		if err := json.Unmarshal(trimmed, &events); err != nil {
+			return page{}, malformed("the answer is not valid JSON: %v", err)
+		}
+	default:
+		obj, err := object(body)
+		if err != nil {
+			return page{}, err
+		}
+		raw, ok := obj["events"]
+		if !ok {
+			return page{}, malformed(`the answer has no "events" array`)
+		}
+		if err := json.Unmarshal(raw, &events); err != nil {
+			return page{}, malformed(`"events" is not an array: %s`, snippet(raw))
+		}
+		if s.field != "" {
+			if next, err = s.cursorIn(obj); err != nil {
+				return page{}, err
+			}
+		}
+	}
+	if len(events) == 0 {
+		return page{next: next}, nil
+	}
+	p := page{next: next, more: s.field != "" && next != cur}
+	for _, ev := range events {
+		m := adapters.Message{Payload: ev}
+		if len(ev) > adapters.MaxPayload {
+			m = adapters.Message{Payload: ev[:adapters.MaxPayload], TooLarge: true}
+		}
+		p.msgs = append(p.msgs, m)
+	}
+	if p.more {
+		// The cursor moves with the page's last event: it is stored in
+		// that event's transaction, after the page's other events.
+		p.msgs[len(p.msgs)-1].Cursor = next
+	}
+	return p, nil
+}
+
+// MalformedError is an answer that is not what the source expects.
+type MalformedError struct{ Msg string }
+
+func (e *MalformedError) Error() string { return "malformed answer: " + e.Msg }
+
+func malformed(format string, args ...any) error {
+	return &MalformedError{Msg: fmt.Sprintf(format, args...)}
+}
+
+func object(body []byte) (map[string]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, malformed("the answer is not a JSON object: %s", snippet(trimmed))
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &obj); err != nil {
+		return nil, malformed("the answer is not valid JSON: %v", err)
+	}
+	return obj, nil
+}
+
+// cursorIn reads the next cursor: the top-level field cursor.field, or,
+// if there is none by that name, the dot-separated path through nested
+// objects (e.g. "paging.next").
+func (s *source) cursorIn(obj map[string]json.RawMessage) (string, error) {
+	raw, ok := obj[s.field]
+	if !ok && strings.Contains(s.field, ".") {
+		raw, ok = path(obj, strings.Split(s.field, "."))
+	}
+	if !ok {
+		return "", malformed("the answer has no cursor field %q", s.field)
+	}
+	raw = bytes.TrimSpace(raw)
+	var str string
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		if err := json.Unmarshal(raw, &str); err != nil {
+			return "", malformed("cursor field %q: %v", s.field, err)
+		}
+	case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+		str = string(raw)
+	default:
+		return "", malformed("cursor field %q is %s, want a string or a number", s.field, snippet(raw))
+	}
+	if str == "" {
+		return "", malformed("cursor field %q is empty; to say nothing is new, answer with the cursor sent", s.field)
+	}
+	return str, nil
+}
+
+func path(obj map[string]json.RawMessage, keys []string) (json.RawMessage, bool) {
+	for i, k := range keys {
+		raw, ok := obj[k]
+		if !ok {
+			return nil, false
+		}
+		if i == len(keys)-1 {
+			return raw, true
+		}
+		obj = nil
+		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+func isEmptyArray(raw json.RawMessage) bool {
+	var a []json.RawMessage
+	return json.Unmarshal(raw, &a) == nil && a != nil && len(a) == 0
+}
+
+// snippet is the start of a body on one line, for errors.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > maxErrBody {
+		s = s[:maxErrBody] + "..."
+	}
+	return s
+}
+
+// cronLogger sends cron's own messages (skipped ticks, recovered panics) to
+// the source's logger.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append([]any{"err", err}, kv...)...)
+}

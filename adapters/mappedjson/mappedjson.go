@@ -1,0 +1,558 @@
+// Package mappedjson decodes agency events from any JSON document a customs
+// system sends, by a mapping in the source's configuration (format
+// "mapped_json", DESIGN 4). The mapping names, for each field of the agency
+// event (DESIGN 3.1), a path in the foreign document in gjson syntax
+// (https://github.com/tidwall/gjson/blob/master/SYNTAX.md), a table of
+// their status words, and the layout and zone of their time stamps:
+//
+//	format: mapped_json
+//	mapping:
+//	  records: data.items                  # optional: an array of records
+//	  id: ref
+//	  status: decision.code
+//	  containers: equipment.#.containerNo  # a string or an array of strings
+//	  at: decision.time
+//	  at_layout: "2006-01-02 15:04:05"     # Go layout; default RFC 3339
+//	  at_zone: Asia/Shanghai               # required when the layout has no offset
+//	  bl: cargo.billOfLading               # optional
+//	  declaration: cargo.entryNo           # optional
+//	  reason: decision.text                # optional
+//	  agency: authority                    # optional; default the source's agency
+//	  status_values: {R: released, H: held}
+//
+// Only agency sources (kind agency) may use it.
+//
+// # Records
+//
+// Without records, the document is one record and must be a JSON object.
+// With records, the path must name an array in the document (for a document
+// that is itself an array, records: "@this"); every element is one record and
+// the other paths are relative to it. An empty array is a document with no
+// events. Records are numbered from 1 in the dead letter: Position "record 1"
+// is the element at gjson index 0. A document that is not JSON, whose
+// records path is missing or not an array, or that holds more than
+// MaxRecords records, gives one rejection without a position.
+//
+// # Validation
+//
+// Each record is checked as the canonical format checks an event
+// (package jsonfmt), and a bad record is rejected alone: the others of the
+// same document still decode. Every rejection names our field, their path
+// and the value, e.g.
+//
+//	field "status" (path "decision.code"): "MAYBE" is not in status_values (known: "H", "R")
+//
+// A value that is missing or null is absent. Strings are trimmed of
+// surrounding white space.
+//
+//   - id: a non-empty string of at most 256 bytes, or a JSON number (its
+//     text, as sent, is the id).
+//   - status: a string, number or boolean, matched against the keys of
+//     status_values by its text: exactly first, then ignoring case. Keys
+//     that differ only in case must map to the same status (CheckMapping
+//     refuses the mapping otherwise), so the match is never ambiguous.
+//   - containers: a container number or an array of them (1 to
+//     MaxContainers), each checked with state.ParseContainer; repeats are
+//     dropped, keeping order.
+//   - at: a string in at_layout. A layout with a UTC offset (the default
+//     RFC 3339 does) is read as such and at_zone must be empty; a layout
+//     without one is read in at_zone, which is then required. Times before
+//     1970 are refused.
+//   - bl, declaration: optional strings or numbers; reason: an optional
+//     string.
+//   - agency: when the mapping names a path, a required non-empty string,
+//     which the engine checks against the source's agency as for any event;
+//     otherwise the source's agency.
+//
+// Strings are unescaped by encoding/json, as in the canonical format, and
+// a document must be valid JSON in encoding/json's sense (with the first of
+// duplicate keys winning, as gjson reads). Time stamps as numbers (Unix
+// seconds) are not supported.
+package mappedjson
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// Name is the format's configuration name.
+const Name = "mapped_json"
+
+func init() {
+	adapters.RegisterFormat(Name, adapters.Format{New: newDecoder})
+}
+
+// MaxContainers is the most containers one record may name, as in the
+// canonical format.
+const MaxContainers = jsonfmt.MaxContainers
+
+// MaxRecords is the most records one document may hold. Every rejected
+// record is a dead letter of its own, so the limit bounds what one bad
+// document can write.
+const MaxRecords = 10000
+
+const maxIDLen = 256
+
+// defaultLayout is the layout of at when the mapping names none.
+const defaultLayout = time.RFC3339Nano
+
+// CheckMapping checks the mapped_json settings of a source and returns one
+// error for each problem, keyed relative to the source ("mapping.id",
+// "mapping.status_values.MAYBE"). It may be called for any source: for a
+// source of another format it only refuses a stray mapping.
+func CheckMapping(cfg config.Source) []config.KeyError {
+	if cfg.Format != Name {
+		if cfg.Mapping != nil {
+			return []config.KeyError{{Key: "mapping", Msg: fmt.Sprintf("only used by format %s, and this source's format is %q", Name, cfg.Format)}}
+		}
+		return nil
+	}
+	errs, _ := check(cfg)
+	return errs
+}
+
+// layoutInfo says what a Go time layout holds, by formatting a reference
+// time with it and parsing the text back.
+type layoutInfo struct {
+	date   bool // year, month and day survive the round trip
+	offset bool // a numeric UTC offset survives the round trip
+	abbrev bool // a zone abbreviation (MST) is in it
+}
+
+func inspectLayout(layout string) layoutInfo {
+	// The zone name is one no real zone uses, to spot MST in the layout.
+	ref := time.Date(2026, 11, 28, 10, 15, 30, 0, time.FixedZone("QQXT", 8*3600))
+	text := ref.Format(layout)
+	info := layoutInfo{abbrev: strings.Contains(text, "QQXT")}
+	t, err := time.Parse(layout, text)
+	if err != nil {
+		return info
+	}
+	info.date = t.Year() == 2026 && t.Month() == time.November && t.Day() == 28
+	_, off := t.Zone()
+	info.offset = !info.abbrev && off == 8*3600
+	return info
+}
+
+// settings is a checked mapping, ready to decode with.
+type settings struct {
+	loc      *time.Location
+	layout   string
+	statuses map[string]state.Status
+	known    string // the status words, quoted and sorted, for reasons
+}
+
+// check checks cfg as a mapped_json source and, if it is sound, returns
+// what a decoder needs.
+func check(cfg config.Source) ([]config.KeyError, *settings) {
+	var errs []config.KeyError
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if cfg.Kind != config.KindAgency {
+		fail("kind", "format %s decodes agency events only; want kind %q, got %q", Name, config.KindAgency, cfg.Kind)
+	}
+	m := cfg.Mapping
+	if m == nil {
+		fail("mapping", "required for format %s: the gjson paths of id, status, containers and at, and status_values", Name)
+		return errs, nil
+	}
+	for _, p := range []struct{ key, path, what string }{
+		{"id", m.ID, "the event id, unique per source"},
+		{"status", m.Status, "their status word"},
+		{"containers", m.Containers, "a container number or an array of them"},
+		{"at", m.At, "the time of the decision"},
+	} {
+		if strings.TrimSpace(p.path) == "" {
+			fail("mapping."+p.key, "required: the gjson path of %s in a record", p.what)
+		}
+	}
+
+	s := &settings{statuses: map[string]state.Status{}}
+	words := make([]string, 0, len(m.StatusValues))
+	for word := range m.StatusValues {
+		words = append(words, word)
+	}
+	slices.Sort(words)
+	if len(words) == 0 {
+		fail("mapping.status_values", "required: map each of their status words to released or held, e.g. {RELEASED: released, HOLD: held}")
+	}
+	for i, word := range words {
+		status := m.StatusValues[word]
+		key := "mapping.status_values." + word
+		switch {
+		case strings.TrimSpace(word) == "":
+			fail("mapping.status_values", "an empty status word never matches (empty statuses are refused)")
+			continue
+		case strings.TrimSpace(word) != word:
+			fail(key, "status word %q has surrounding spaces and never matches: their values are trimmed", word)
+			continue
+		case status != string(state.Released) && status != string(state.Held):
+			fail(key, "want released or held, got %q", status)
+			continue
+		}
+		s.statuses[word] = state.Status(status)
+		for _, other := range words[i+1:] {
+			if strings.EqualFold(word, other) && m.StatusValues[other] != status {
+				fail(key, "%q and %q differ only in case but map to %s and %s; a value such as %q would match both",
+					word, other, status, m.StatusValues[other], strings.ToLower(word))
+			}
+		}
+	}
+	quoted := make([]string, 0, len(s.statuses))
+	for _, w := range words {
+		if _, ok := s.statuses[w]; ok {
+			quoted = append(quoted, fmt.Sprintf("%q", w))
+		}
+	}
+	if len(quoted) > 12 {
+		quoted = append(quoted[:12], "...")
+	}
+	s.known = strings.Join(quoted, ", ")
+
+	s.layout = m.AtLayout
+	if s.layout == "" {
+		s.layout = defaultLayout
+	}
+	info := inspectLayout(s.layout)
+	switch {
+	case info.abbrev:
+		fail("mapping.at_layout", "%q holds a zone abbreviation (MST), which Go reads as UTC unless the host knows it (CST is China, Cuba or US Central): "+
+			"use a numeric offset (-07:00) or write their abbreviation as text and set at_zone", m.AtLayout)
+	case !info.date:
+		fail("mapping.at_layout", "%q is not a Go time layout with a year, month and day: write the reference time "+
+			"Mon Jan 2 15:04:05 -0700 MST 2006 as they would, e.g. \"2006-01-02 15:04:05\" or \"02/01/2006 15:04\"", m.AtLayout)
+	}
+	switch zone := m.AtZone; {
+	case zone == "" && !info.offset && !info.abbrev && info.date:
+		fail("mapping.at_zone", "required: at_layout %q has no UTC offset, so name the zone of their clock, e.g. Asia/Shanghai", m.AtLayout)
+	case zone == "":
+		s.loc = time.UTC
+	case info.offset:
+		layout := "(default RFC 3339)"
+		if m.AtLayout != "" {
+			layout = strconv.Quote(m.AtLayout)
+		}
+		fail("mapping.at_zone", "not used: at_layout %s carries its own UTC offset; remove at_zone", layout)
+	case strings.EqualFold(zone, "local"):
+		fail("mapping.at_zone", "name an IANA zone such as Asia/Shanghai; Local depends on the host")
+	default:
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			fail("mapping.at_zone", "unknown time zone %q: want an IANA name such as Asia/Shanghai or UTC", zone)
+		}
+		s.loc = loc
+	}
+	if len(errs) > 0 {
+		return errs, nil
+	}
+	return nil, s
+}
+
+// decoder decodes one source's documents.
+type decoder struct {
+	m      config.Mapping
+	agency string // the source's agency, when the mapping names no path
+	*settings
+}
+
+func newDecoder(cfg config.Source) (adapters.Decoder, error) {
+	errs, s := check(cfg)
+	if s != nil && cfg.Mapping.Agency == "" && cfg.Agency == "" {
+		errs = append(errs, config.KeyError{Key: "agency", Msg: "required: the agency this source speaks for (or mapping.agency)"})
+	}
+	if len(errs) > 0 {
+		list := make([]error, len(errs))
+		for i, e := range errs {
+			list[i] = fmt.Errorf("source %s: format %s: %s: %s", cfg.Name, Name, e.Key, e.Msg)
+		}
+		return nil, errors.Join(list...)
+	}
+	return &decoder{m: *cfg.Mapping, agency: cfg.Agency, settings: s}, nil
+}
+
+// Decode decodes a document into one record per record of the document, or
+// one rejection for a document that cannot be read at all. A panic in the
+// JSON path library is turned into a rejection of the document, so that one
+// poisoned message cannot stop the daemon over and over.
+func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
+	defer func() {
+		if p := recover(); p != nil {
+			recs = []adapters.Record{{Err: state.Reject(state.CodeMalformed, "internal error: the decoder failed on this document: %v", p)}}
+		}
+	}()
+	if !utf8.Valid(payload) {
+		return reject(state.Reject(state.CodeMalformed, "payload is not valid UTF-8"))
+	}
+	if !json.Valid(payload) {
+		var v json.RawMessage // for encoding/json's account of the mistake
+		err := json.Unmarshal(payload, &v)
+		return reject(state.Reject(state.CodeMalformed, "payload is not valid JSON: %v", err))
+	}
+	doc := string(payload)
+
+	if d.m.Records == "" {
+		if !gjson.Parse(doc).IsObject() {
+			return reject(state.Reject(state.CodeMalformed, "payload is not a JSON object: %s (set mapping.records for a list of records)", quoteRaw(strings.TrimSpace(doc))))
+		}
+		ev, err := d.record(doc)
+		return []adapters.Record{{Agency: ev, Err: err}}
+	}
+
+	list := gjson.Get(doc, d.m.Records)
+	switch {
+	case !list.Exists():
+		return reject(state.Reject(state.CodeMalformed, "records (path %q): not found in the document", d.m.Records))
+	case !list.IsArray():
+		return reject(state.Reject(state.CodeMalformed, "records (path %q): want an array, got %s", d.m.Records, quoteRaw(list.Raw)))
+	}
+	items := list.Array()
+	if len(items) > MaxRecords {
+		return reject(state.Reject(state.CodeMalformed, "records (path %q): %d records, more than %d in one document", d.m.Records, len(items), MaxRecords))
+	}
+	recs = make([]adapters.Record, len(items))
+	for i, item := range items {
+		recs[i].Position = fmt.Sprintf("record %d", i+1)
+		if !item.IsObject() {
+			recs[i].Err = state.Reject(state.CodeMalformed, "record is not a JSON object: %s", quoteRaw(item.Raw))
+			continue
+		}
+		recs[i].Agency, recs[i].Err = d.record(item.Raw)
+	}
+	return recs
+}
+
+func reject(err error) []adapters.Record { return []adapters.Record{{Err: err}} }
+
+// field is one of our fields and where the mapping finds it.
+type field struct{ name, path string }
+
+func (f field) reject(code, format string, args ...any) error {
+	return state.Reject(code, "field %q (path %q): %s", f.name, f.path, fmt.Sprintf(format, args...))
+}
+
+// get returns the field's value in a record; ok is false when the mapping
+// names no path or the value is missing or null.
+func (f field) get(rec string) (gjson.Result, bool) {
+	if f.path == "" {
+		return gjson.Result{}, false
+	}
+	r := gjson.Get(rec, f.path)
+	return r, r.Exists() && r.Type != gjson.Null
+}
+
+// Value kinds a text field accepts besides strings.
+const (
+	onlyStrings = iota
+	numbers     // JSON numbers, as their text
+	scalars     // numbers and booleans, as their text
+)
+
+// text returns a field as trimmed text.
+func (f field) text(rec string, required bool, accept int) (string, error) {
+	r, ok := f.get(rec)
+	if !ok {
+		if required {
+			return "", f.reject(state.CodeInvalidField, "required, not found in the record")
+		}
+		return "", nil
+	}
+	var s string
+	switch {
+	case r.Type == gjson.String:
+		s = str(r)
+	case r.Type == gjson.Number && accept >= numbers:
+		s = r.Raw
+	case (r.Type == gjson.True || r.Type == gjson.False) && accept >= scalars:
+		s = r.Raw
+	default:
+		want := [...]string{"a string", "a string or a number", "a string, a number or a boolean"}[accept]
+		return "", f.reject(state.CodeInvalidField, "want %s, got %s", want, quoteRaw(r.Raw))
+	}
+	s = strings.TrimSpace(s)
+	if required && s == "" {
+		return "", f.reject(state.CodeInvalidField, "must not be empty")
+	}
+	return s, nil
+}
+
+// str unescapes a string result as encoding/json does, so that mapped and
+// canonical events read the same text from the same JSON string.
+func str(r gjson.Result) string {
+	var s string
+	if err := json.Unmarshal([]byte(r.Raw), &s); err != nil {
+		return r.Str
+	}
+	return s
+}
+
+// record decodes one record, a JSON object.
+func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
+	ev := &state.AgencyEvent{Agency: d.agency}
+	var err error
+
+	idf := field{"id", d.m.ID}
+	if ev.ID, err = idf.text(rec, true, numbers); err != nil {
+		return nil, err
+	}
+	if len(ev.ID) > maxIDLen {
+		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), maxIDLen)
+	}
+
+	if d.m.Agency != "" {
+		if ev.Agency, err = (field{"agency", d.m.Agency}).text(rec, true, onlyStrings); err != nil {
+			return nil, err
+		}
+	}
+
+	sf := field{"status", d.m.Status}
+	word, err := sf.text(rec, true, scalars)
+	if err != nil {
+		return nil, err
+	}
+	status, ok := d.status(word)
+	if !ok {
+		return nil, sf.reject(state.CodeInvalidField, "%s is not in status_values (known: %s)", quoteStr(word), d.known)
+	}
+	ev.Status = status
+
+	if ev.Containers, err = d.containers(rec); err != nil {
+		return nil, err
+	}
+	if ev.BL, err = (field{"bl", d.m.BL}).text(rec, false, numbers); err != nil {
+		return nil, err
+	}
+	if ev.Declaration, err = (field{"declaration", d.m.Declaration}).text(rec, false, numbers); err != nil {
+		return nil, err
+	}
+	if ev.Reason, err = (field{"reason", d.m.Reason}).text(rec, false, onlyStrings); err != nil {
+		return nil, err
+	}
+	if ev.At, err = d.at(rec); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// status maps their word to ours: an exact match first, then one ignoring
+// case (check makes every such match agree).
+func (d *decoder) status(word string) (state.Status, bool) {
+	if st, ok := d.statuses[word]; ok {
+		return st, true
+	}
+	for w, st := range d.statuses {
+		if strings.EqualFold(w, word) {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+func (d *decoder) containers(rec string) ([]string, error) {
+	f := field{"containers", d.m.Containers}
+	r, ok := f.get(rec)
+	if !ok {
+		return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got none", MaxContainers)
+	}
+	var list []string
+	switch {
+	case r.Type == gjson.String:
+		list = []string{str(r)}
+	case r.IsArray():
+		items := r.Array()
+		if len(items) == 0 {
+			return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got none", MaxContainers)
+		}
+		if len(items) > MaxContainers {
+			return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got %d", MaxContainers, len(items))
+		}
+		list = make([]string, len(items))
+		for i, it := range items {
+			if it.Type != gjson.String {
+				return nil, f.reject(state.CodeInvalidField, "item %d: want a string, got %s", i, quoteRaw(it.Raw))
+			}
+			list[i] = str(it)
+		}
+	default:
+		return nil, f.reject(state.CodeInvalidField, "want a container number or an array of them, got %s", quoteRaw(r.Raw))
+	}
+	out := make([]string, 0, len(list))
+	for i, raw := range list {
+		id, err := state.ParseContainer(raw)
+		if err != nil {
+			rej := err.(*state.Rejection)
+			if r.IsArray() {
+				return nil, f.reject(rej.Code, "item %d: %s", i, rej.Reason)
+			}
+			return nil, f.reject(rej.Code, "%s", rej.Reason)
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (d *decoder) at(rec string) (time.Time, error) {
+	f := field{"at", d.m.At}
+	s, err := f.text(rec, true, onlyStrings)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.ParseInLocation(d.layout, s, d.loc)
+	if err != nil {
+		if d.m.AtLayout == "" {
+			return time.Time{}, f.reject(state.CodeInvalidField, "want an RFC 3339 time with offset such as 2026-11-28T10:15:00+08:00, got %s", quoteStr(s))
+		}
+		return time.Time{}, f.reject(state.CodeInvalidField, "%s does not match at_layout %q", quoteStr(s), d.m.AtLayout)
+	}
+	// A zero or ancient time is a sender's bug, and would sort before
+	// every real event.
+	if t.Year() < 1970 {
+		return time.Time{}, f.reject(state.CodeInvalidField, "%s is before 1970", quoteStr(s))
+	}
+	return t, nil
+}
+
+const maxShown = 80
+
+// quoteStr quotes a value for a reason, cut to a readable length on a
+// character boundary.
+func quoteStr(s string) string {
+	if len(s) <= maxShown {
+		return fmt.Sprintf("%q", s)
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q...", s[:cut])
+}
+
+// quoteRaw shows raw JSON in a reason, cut to a readable length.
+func quoteRaw(raw string) string {
+	if raw == "" {
+		return "nothing"
+	}
+	if len(raw) <= maxShown {
+		return raw
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(raw[cut]) {
+		cut--
+	}
+	return raw[:cut] + "..."
+}
