@@ -282,8 +282,8 @@ func oneLine(b []byte, n int) string {
 
 // SnapshotResult is what ApplySnapshot did.
 type SnapshotResult struct {
-	Repaired int // containers whose presence or holds were repaired (departures included)
-	Departed int // of which marked departed
+	Repaired int `json:"repaired"` // containers whose presence or holds were repaired, departures included
+	Departed int `json:"departed"` // of which marked departed
 }
 
 // ApplySnapshot compares snap, taken by the TOS at at, with the store and

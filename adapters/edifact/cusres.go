@@ -491,7 +491,7 @@ func PreparedAt(date, clock string, loc *time.Location) (time.Time, error) {
 		layout = "20060102"
 	}
 	t, err := digits(date+clock, layout+"1504", loc)
-	if err != nil {
+	if err != nil || len(date) != len(layout) || len(clock) != 4 {
 		return time.Time{}, fmt.Errorf("want date YYMMDD or CCYYMMDD and time HHMM, got %q and %q", cut(date, 20), cut(clock, 20))
 	}
 	return t, nil

@@ -522,7 +522,7 @@ func (ic *Interchange) envelope(segs []Segment) error {
 // header checks and reads the UNB.
 func (ic *Interchange) header(unb *Segment) error {
 	ic.Syntax, ic.SyntaxVersion = unb.Value(0, 0), unb.Value(0, 1)
-	if len(ic.Syntax) != 4 || !validTag(ic.Syntax[:3]) || !validTag(ic.Syntax[1:]) {
+	if len(ic.Syntax) != 4 || strings.IndexFunc(ic.Syntax, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
 		return errAt(unb, "UNB S001 0001 (syntax identifier) must be 4 letters such as UNOA or UNOC, got %q", cut(ic.Syntax, 20))
 	}
 	if v := ic.SyntaxVersion; len(v) != 1 || v[0] < '1' || v[0] > '4' {
@@ -562,7 +562,7 @@ func messageHeader(s *Segment) (*Message, error) {
 		return nil, err
 	}
 	if m.Type == "" || m.Version == "" || m.Release == "" || m.Agency == "" {
-		return nil, errAt(s, "UNH S009 (message identifier) needs type, version, release and agency, e.g. CUSRES:D:96B:UN; got %q", cut(strings.Join(s.Elements[1], ":"), 40))
+		return nil, errAt(s, "UNH S009 (message identifier) needs type, version, release and agency, e.g. CUSRES:D:96B:UN; got %q", cut(strings.Join(elementAt(s, 1), ":"), 40))
 	}
 	m.Segments = []Segment{*s}
 	return m, nil
