@@ -136,6 +136,9 @@ type SinkType[T any] struct {
 // Format builds decoders for one configuration format name.
 type Format struct {
 	New func(cfg config.Source) (Decoder, error)
+	// Check validates the format's own keys of a source (e.g. mapping);
+	// nil if it has none.
+	Check func(cfg config.Source) []config.KeyError
 }
 
 var (
@@ -224,7 +227,11 @@ func check[T any](m map[string]T, name string, c func(T) []config.KeyError) (boo
 }
 
 func (registry) CheckSource(s config.Source) (bool, []config.KeyError) {
-	return check(sources, s.Type, func(t SourceType) []config.KeyError { return callCheck(t.Check, s) })
+	known, errs := check(sources, s.Type, func(t SourceType) []config.KeyError { return callCheck(t.Check, s) })
+	if f, ok := lookup(formats, s.Format); ok {
+		errs = append(errs, callCheck(f.Check, s)...)
+	}
+	return known, errs
 }
 
 func (registry) CheckSink(s config.Sink) (bool, []config.KeyError) {

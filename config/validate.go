@@ -148,6 +148,9 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if !reg.HasFormat(s.Format) {
 			v.fail(key+".format", "unknown format %q", s.Format)
 		}
+		if s.Mapping != nil && s.Format != "mapped_json" {
+			v.fail(key+".mapping", "only used by format mapped_json, and this source's format is %q", s.Format)
+		}
 		if *s.QoS < 0 || *s.QoS > 2 {
 			v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
 		}

@@ -23,7 +23,9 @@
 // takes:
 //
 //   - status: the GIS segments of the message header (segment table
-//     position 0070, before the NAD, RFF and later groups); the first
+//     position 0070, before the NAD, RFF and later groups; up to D.96A,
+//     where NAD is in the header, before the ERP, RFF and later groups),
+//     not those of duty, tax or item groups; the first
 //     component of C529, data element 7365, looked up in the status table.
 //     Every header GIS code must be in the table, or the message is
 //     rejected: a code nobody mapped might be a hold. When the codes
@@ -241,8 +243,15 @@ var (
 )
 
 // headerTags are the segments of the CUSRES message header, before the
-// first segment group.
+// first segment group (D.96B and later: NAD starts segment group 1).
 var headerTags = []string{"BGM", "DTM", "FTX", "TDT", "LOC", "GIS", "EQD"}
+
+// oldHeaderTags are the header of the directories up to D.96A, where NAD
+// comes before GIS in the header (UNH BGM NAD LOC DTM GIS FTX EQD).
+var oldHeaderTags = []string{"BGM", "NAD", "LOC", "DTM", "GIS", "FTX", "EQD"}
+
+// oldReleases are the directory releases with the old CUSRES header.
+var oldReleases = []string{"93A", "94A", "94B", "95A", "95B", "96A"}
 
 const (
 	maxRefLen    = 70 // RFF 1154 is an..70 in the later directories
@@ -257,6 +266,10 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 		return nil, unh, state.Reject(state.CodeInvalidField, "UNH S009 0065 (message type): want CUSRES, got %q", m.Type)
 	}
 	ev := &state.AgencyEvent{ID: MessageID(ic, m), Agency: d.agency}
+	inHeader := headerTags
+	if m.Version == "D" && slices.Contains(oldReleases, m.Release) {
+		inHeader = oldHeaderTags
+	}
 	var (
 		bgm        *Segment
 		header     = true
@@ -269,7 +282,7 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	)
 	for i := 1; i < len(m.Segments)-1; i++ {
 		s := &m.Segments[i]
-		if header && !slices.Contains(headerTags, s.Tag) {
+		if header && !slices.Contains(inHeader, s.Tag) {
 			header = false
 		}
 		switch s.Tag {

@@ -363,6 +363,20 @@ func TestMessageSemantics(t *testing.T) {
 			t.Fatalf("got %+v / %+v", recs[0], recs[1])
 		}
 	})
+	t.Run("D.96A header has NAD before GIS", func(t *testing.T) {
+		// https://service.unece.org/trade/untdid/d95b/trmd/cusres_s.htm:
+		// UNH BGM NAD LOC DTM GIS FTX EQD, then the groups.
+		data := []byte("UNB+UNOA:2+S+R+261128:0900+X'UNH+1+CUSRES:D:96A:UN'BGM+962+B'NAD+DT+X'GIS+4'EQD+CN+MSCU1234566'UNT+6+1'UNZ+1+X'")
+		recs := decoder(t, nil).Decode(data)
+		if recs[0].Err != nil || recs[0].Agency.Status != state.Released {
+			t.Fatalf("got %+v, %v", recs[0].Agency, recs[0].Err)
+		}
+		// The same segments in D.96B put the GIS after segment group 1.
+		recs = decoder(t, nil).Decode(bytes.Replace(data, []byte("96A"), []byte("96B"), 1))
+		if recs[0].Err == nil || !strings.Contains(recs[0].Err.Error(), "no GIS status segment") {
+			t.Fatalf("D.96B: got %+v, %v", recs[0].Agency, recs[0].Err)
+		}
+	})
 	t.Run("not a CUSRES", func(t *testing.T) {
 		data := []byte("UNB+UNOA:3+S+R+261128:0900+X'UNH+1+APERAK:D:96A:UN'BGM+963+1'UNT+3+1'UNZ+1+X'")
 		recs := decoder(t, nil).Decode(data)
@@ -413,6 +427,9 @@ func TestEnvelopeFaults(t *testing.T) {
 		{"UNA cut short", "UNA:+.?", "UNA (line 1)", "cut short"},
 		{"UNA separators twice", "UNA::.? '" + unb, "UNA (line 1)", "both ':'"},
 		{"UNA decimal mark", "UNA:+;? '" + unb, "UNA (line 1)", "decimal mark"},
+		{"UNA NUL", "UNA:+.\x00 '" + unb, "UNA (line 1)", "NUL byte"},
+		{"UNA letter", "UNA:+.? X" + unb, "UNA (line 1)", "must not be a letter"},
+		{"newline terminator counts lines", "UNA:+.? \nUNB+UNOA:3+S+R+261128:0900+IC1\nUNZ+1+IC1\n", "segment 2 (UNZ, line 3)", "is 1, but there are 0"},
 		{"not EDIFACT", `{"id":"1"}`, "segment 1 (line 1)", "must start with UNA or UNB+"},
 		{"UNA then no UNB", "UNA:+.? 'UNH+1+CUSRES:D:96B:UN'", "segment 1 (UNH, line 1)", "first segment must be UNB"},
 		{"syntax identifier", "UNB+UN:3+S+R+261128:0900+IC1'UNZ+0+IC1'", "segment 1 (UNB, line 1)", "S001 0001"},

@@ -150,7 +150,8 @@ func Parse(data []byte) (*Interchange, error) {
 	}
 	if len(rest) < len(data) {
 		ic.HasUNA = true
-		// UNA holds no line break, so the line is unchanged.
+		// A line break may be one of the UNA's service characters.
+		line += bytes.Count(data[:len(data)-len(rest)], []byte{'\n'})
 	}
 	ic.Delimiters = d
 	segs, err := tokenize(rest, d, line)
@@ -194,6 +195,9 @@ func delimiters(data []byte, line int) (Delimiters, []byte, error) {
 			return Delimiters{}, nil, &SyntaxError{Position: pos, Reason: fmt.Sprintf("service string advice %q is cut short: want UNA and 6 characters", data)}
 		}
 		a := data[3:9]
+		if i := bytes.IndexByte(a, 0); i >= 0 {
+			return Delimiters{}, nil, &SyntaxError{Position: pos, Reason: fmt.Sprintf("service string advice %q: position %d is a NUL byte", data[:9], i+1)}
+		}
 		d := Delimiters{Component: a[0], Element: a[1], Decimal: a[2], Release: a[3], Repetition: a[4], Segment: a[5]}
 		if d.Release == ' ' {
 			d.Release = 0

@@ -6,7 +6,9 @@
 // schedule (UTC; a round still running makes the next tick skip). It reads
 // the source's stored cursor and sends it as the query parameter
 // cursor.param (nothing the first time, when none is stored). The answer's
-// cursor.field is the next cursor. A page's records go to the engine with
+// cursor.field is the next cursor: a gjson path
+// (https://github.com/tidwall/gjson/blob/master/SYNTAX.md), so a plain
+// top-level name such as next_cursor, or a nested one such as paging.next. A page's records go to the engine with
 // the next cursor attached to the page's last message, so the cursor is
 // stored in the same transaction as the page's last event; the poller waits
 // until that message is durable (acknowledged) before it asks for the next
@@ -29,9 +31,9 @@
 // json, an empty "events" array, or a next cursor equal to the one sent (the
 // events of such a page are still delivered: dedupe makes a repeat
 // harmless). With other formats, a next cursor equal to the one sent means
-// nothing new and that answer is not delivered; with mapped_json whose
-// mapping.records is a top-level key, an empty array there is empty too. An
-// empty page does not move the cursor. A round stops after 1000 pages and
+// nothing new and that answer is not delivered; with mapped_json and
+// mapping.records, an empty array at that path is empty too. An empty page
+// does not move the cursor. A round stops after 1000 pages and
 // goes on at the next tick.
 //
 // Failures. A reply other than 2xx, a timeout, a body that is not JSON, or
@@ -58,6 +60,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/sony/gobreaker/v2"
+	"github.com/tidwall/gjson"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
@@ -121,7 +124,7 @@ type source struct {
 	param    string
 	field    string
 	perEvent bool   // format json: one message per event of a page
-	records  string // mapped_json: top-level key of the records array, for "empty"
+	records  string // mapped_json: gjson path of the records array, for "empty"
 	headers  map[string]string
 	tokenFn  string
 	timeout  time.Duration
@@ -165,7 +168,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		cursorOf: env.Cursor, log: log.With("source", cfg.Name),
 		kill: make(chan struct{}),
 	}
-	if cfg.Format == "mapped_json" && cfg.Mapping != nil && plainKey(cfg.Mapping.Records) {
+	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
 		s.records = cfg.Mapping.Records
 	}
 	if s.timeout <= 0 {
@@ -193,12 +196,6 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		},
 	})
 	return s, nil
-}
-
-// plainKey reports whether a gjson path is a plain top-level key, which
-// this package can look up without gjson.
-func plainKey(p string) bool {
-	return p != "" && !strings.ContainsAny(p, `.*?#|@\!`)
 }
 
 // Start begins polling: one round now, then one per tick.
@@ -442,11 +439,10 @@ func (s *source) parse(body []byte, cur string) (page, error) {
 		}
 		return page{msgs: []adapters.Message{msg}}, nil
 	}
-	obj, err := object(body)
-	if err != nil {
+	if _, err := object(body); err != nil {
 		return page{}, err
 	}
-	next, err := s.cursorIn(obj)
+	next, err := s.cursorIn(body)
 	if err != nil {
 		return page{}, err
 	}
@@ -454,7 +450,7 @@ func (s *source) parse(body []byte, cur string) (page, error) {
 		return page{next: next}, nil // nothing new
 	}
 	if s.records != "" {
-		if raw, ok := obj[s.records]; ok && isEmptyArray(raw) {
+		if r := gjson.GetBytes(body, s.records); r.IsArray() && len(r.Array()) == 0 {
 			return page{next: next}, nil
 		}
 	}
@@ -483,7 +479,7 @@ func (s *source) parseEvents(body []byte, cur string) (page, error) {
 			return page{}, malformed(`"events" is not an array: %s`, snippet(raw))
 		}
 		if s.field != "" {
-			if next, err = s.cursorIn(obj); err != nil {
+			if next, err = s.cursorIn(body); err != nil {
 				return page{}, err
 			}
 		}
@@ -528,55 +524,26 @@ func object(body []byte) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
-// cursorIn reads the next cursor: the top-level field cursor.field, or,
-// if there is none by that name, the dot-separated path through nested
-// objects (e.g. "paging.next").
-func (s *source) cursorIn(obj map[string]json.RawMessage) (string, error) {
-	raw, ok := obj[s.field]
-	if !ok && strings.Contains(s.field, ".") {
-		raw, ok = path(obj, strings.Split(s.field, "."))
-	}
-	if !ok {
+// cursorIn reads the next cursor at the gjson path cursor.field of a
+// valid JSON answer.
+func (s *source) cursorIn(body []byte) (string, error) {
+	r := gjson.GetBytes(body, s.field)
+	if !r.Exists() {
 		return "", malformed("the answer has no cursor field %q", s.field)
 	}
-	raw = bytes.TrimSpace(raw)
 	var str string
-	switch {
-	case len(raw) > 0 && raw[0] == '"':
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return "", malformed("cursor field %q: %v", s.field, err)
-		}
-	case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
-		str = string(raw)
+	switch r.Type {
+	case gjson.String:
+		str = r.Str
+	case gjson.Number:
+		str = r.Raw
 	default:
-		return "", malformed("cursor field %q is %s, want a string or a number", s.field, snippet(raw))
+		return "", malformed("cursor field %q is %s, want a string or a number", s.field, snippet([]byte(r.Raw)))
 	}
 	if str == "" {
 		return "", malformed("cursor field %q is empty; to say nothing is new, answer with the cursor sent", s.field)
 	}
 	return str, nil
-}
-
-func path(obj map[string]json.RawMessage, keys []string) (json.RawMessage, bool) {
-	for i, k := range keys {
-		raw, ok := obj[k]
-		if !ok {
-			return nil, false
-		}
-		if i == len(keys)-1 {
-			return raw, true
-		}
-		obj = nil
-		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-			return nil, false
-		}
-	}
-	return nil, false
-}
-
-func isEmptyArray(raw json.RawMessage) bool {
-	var a []json.RawMessage
-	return json.Unmarshal(raw, &a) == nil && a != nil && len(a) == 0
 }
 
 // snippet is the start of a body on one line, for errors.

@@ -464,17 +464,17 @@ func TestCursorInANestedFieldOrANumber(t *testing.T) {
 }
 
 func TestOtherFormatsDeliverTheWholePage(t *testing.T) {
-	body1 := `{"releases":[{"ref":"A"}],"next_cursor":"c1"}`
-	body2 := `{"releases":[{"ref":"B"}],"next_cursor":"c2"}`
+	body1 := `{"data":{"items":[{"ref":"A"}]},"next_cursor":"c1"}`
+	body2 := `{"data":{"items":[{"ref":"B"}]},"next_cursor":"c2"}`
 	srv := newServer(t, map[string]string{
 		"":   body1,
 		"c1": body2,
-		"c2": `{"releases":[],"next_cursor":"c3"}`,
-		"c3": `{"releases":[{"ref":"B"}],"next_cursor":"c3"}`,
+		"c2": `{"data":{"items":[]},"next_cursor":"c3"}`,
+		"c3": `{"data":{"items":[{"ref":"B"}]},"next_cursor":"c3"}`,
 	})
 	cfg := baseCfg(srv.URL)
 	cfg.Format = "mapped_json"
-	cfg.Mapping = &config.Mapping{Records: "releases"}
+	cfg.Mapping = &config.Mapping{Records: "data.items"}
 	fe := &fakeEngine{}
 	s := build(t, cfg, fe)
 	if pages, err := s.poll(s.ctx); err != nil || pages != 2 {

@@ -30,7 +30,7 @@
 // the other paths are relative to it. An empty array is a document with no
 // events. Records are numbered from 1 in the dead letter: Position "record 1"
 // is the element at gjson index 0. A document that is not JSON, whose
-// records path is missing or not an array, or that holds more than
+// records path is missing, null or not an array, or that holds more than
 // MaxRecords records, gives one rejection without a position.
 //
 // # Validation
@@ -53,7 +53,9 @@
 //     refuses the mapping otherwise), so the match is never ambiguous.
 //   - containers: a container number or an array of them (1 to
 //     MaxContainers), each checked with state.ParseContainer; repeats are
-//     dropped, keeping order.
+//     dropped, keeping order. A path such as equipment.#.containerNo
+//     collects the numbers of an array of objects; gjson skips elements
+//     without the key, so such an element is not an error.
 //   - at: a string in at_layout. A layout with a UTC offset (the default
 //     RFC 3339 does) is read as such and at_zone must be empty; a layout
 //     without one is read in at_zone, which is then required. Times before
@@ -92,7 +94,7 @@ import (
 const Name = "mapped_json"
 
 func init() {
-	adapters.RegisterFormat(Name, adapters.Format{New: newDecoder})
+	adapters.RegisterFormat(Name, adapters.Format{New: newDecoder, Check: CheckMapping})
 }
 
 // MaxContainers is the most containers one record may name, as in the

@@ -181,6 +181,7 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		}
 		if failed {
 			if s.id == "IEA" {
+				p.skipTerminators(d)
 				return problem, false
 			}
 			continue
@@ -228,9 +229,11 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		case s.id == "IEA":
 			if g != nil {
 				fail(malformed(s.pos, "IEA at segment %d: the functional group started by GS at segment %d has no GE", s.pos, g.gs.pos))
+				p.skipTerminators(d)
 				return problem, false
 			}
 			ic.iea = &s.segment
+			p.skipTerminators(d)
 			if pr, ok := checkIEA(ic); !ok {
 				return pr, false
 			}
@@ -238,6 +241,14 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		default:
 			fail(malformed(s.pos, "%s at segment %d is outside a transaction set (ST ... SE)", s.id, s.pos))
 		}
+	}
+}
+
+// skipTerminators skips what may follow an IEA before the next ISA: line
+// breaks and stray segment terminators (empty segments).
+func (p *parser) skipTerminators(d delimiters) {
+	for p.off < len(p.data) && (p.data[p.off] == d.segment || p.data[p.off] == '\r' || p.data[p.off] == '\n') {
+		p.off++
 	}
 }
 

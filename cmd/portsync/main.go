@@ -10,6 +10,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/alertmanager"
 	_ "github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
+	_ "github.com/portsync/portsync/adapters/mappedjson"
 	_ "github.com/portsync/portsync/adapters/mqtt"
 	_ "github.com/portsync/portsync/adapters/webhook"
 )
