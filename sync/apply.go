@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -66,8 +67,14 @@ func (t *txn) load(id string) (*work, error) {
 }
 
 // message applies every record of one inbound message.
+// message applies every record of one inbound message. The records that
+// are rejected make one dead letter for the message (a document of many
+// records stores its payload once), naming each rejected record; retrying
+// it re-decodes the whole message, and the records already applied are
+// then recognised as duplicates.
 func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
 	var o Outcome
+	var rejected []*state.Rejection
 	for _, r := range records {
 		result, rej, err := t.record(in, r)
 		if err != nil {
@@ -75,8 +82,19 @@ func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
 		}
 		o.Results = append(o.Results, result)
 		t.c.events[countKey(in.src.Name, result)]++
-		if rej != nil && o.Reject == nil {
-			o.Reject = rej
+		if rej != nil {
+			rejected = append(rejected, rej)
+		}
+	}
+	if len(rejected) > 0 {
+		o.Reject = summarise(rejected, len(records))
+		if in.retryOf == "" { // a retry that fails leaves its dead letter as it is
+			if err := t.deadLetter(in, o.Reject); err != nil {
+				return o, err
+			}
+			for _, rej := range rejected {
+				t.c.dead[countKey(in.src.Name, rej.Code)]++
+			}
 		}
 	}
 	if in.msg.Cursor != "" {
@@ -92,17 +110,31 @@ func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
 	return o, nil
 }
 
+// summarise makes one rejection of a message's rejected records: the first
+// one's code, and a reason naming up to five of them.
+func summarise(rejected []*state.Rejection, records int) *state.Rejection {
+	if len(rejected) == 1 && records == 1 {
+		return rejected[0]
+	}
+	const listed = 5
+	var reasons []string
+	for _, r := range rejected[:min(len(rejected), listed)] {
+		reasons = append(reasons, r.Reason)
+	}
+	reason := fmt.Sprintf("%d of %d records rejected: %s", len(rejected), records, strings.Join(reasons, "; "))
+	if len(rejected) > listed {
+		reason += fmt.Sprintf("; and %d more", len(rejected)-listed)
+	}
+	return &state.Rejection{Code: rejected[0].Code, Reason: reason}
+}
+
 func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, error) {
 	err := r.Err
 	if err == nil && r.Agency != nil {
 		err = t.checkAgency(in.src, r.Agency)
 	}
 	if err != nil {
-		rej := asRejection(err, r.Position)
-		if in.retryOf != "" {
-			return ResultRejected, rej, nil // the dead letter stays as it is
-		}
-		return ResultRejected, rej, t.deadLetter(in, rej)
+		return ResultRejected, asRejection(err, r.Position), nil
 	}
 	switch {
 	case r.Agency != nil:
@@ -245,7 +277,6 @@ func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
 	if err := t.tx.PutDeadLetter(&d); err != nil {
 		return err
 	}
-	t.c.dead[countKey(in.src.Name, rej.Code)]++
 	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
 	return t.invalidInput(in.src.Name, rej)
 }

@@ -46,6 +46,9 @@
 //     time zone (TZ), which at a terminal is the port's.
 //   - reason: the BGM document number, the status codes and any header
 //     FTX text.
+//   - a BGM message function (1225) of 1 (cancellation) or 3 (deletion)
+//     rejects the message: withdrawing an earlier response states no
+//     status, and guessing one could free held cargo.
 //   - id: see MessageID.
 //
 // # The status table
@@ -117,7 +120,12 @@ func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 // agency's, and its status table is DefaultStatusCodes or the source's
 // status_codes.
 func New(cfg config.Source) (*Decoder, error) {
-	if errs := CheckConfig(cfg); len(errs) > 0 {
+	errs := CheckConfig(cfg)
+	if cfg.Kind == config.KindAgency && cfg.Agency == "" {
+		// Config validation reports this for every agency source.
+		errs = append(errs, config.KeyError{Key: "agency", Msg: "format edifact needs the agency its CUSRES messages speak for"})
+	}
+	if len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, e := range errs {
 			msgs[i] = e.Key + ": " + e.Msg
@@ -134,16 +142,15 @@ func New(cfg config.Source) (*Decoder, error) {
 	return d, nil
 }
 
-// CheckConfig checks the settings of a source whose format is edifact:
-// it must be an agency source with an agency, and every status_codes entry
-// must map a well-formed code to released or held. Keys are relative to
-// the source ("status_codes.4").
+// CheckConfig checks the settings of a source whose format is edifact, for
+// adapters.Format.Check: it must not be a tos source, and every
+// status_codes entry must map a well-formed code to released or held. Keys
+// are relative to the source ("status_codes.4"). What config validation
+// already checks of every source (kind, agency) is not reported again.
 func CheckConfig(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
-	if cfg.Kind != config.KindAgency {
+	if cfg.Kind == config.KindTOS {
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("edifact decodes customs responses (CUSRES) for an agency source; kind must be %q, got %q", config.KindAgency, cfg.Kind)})
-	} else if cfg.Agency == "" {
-		errs = append(errs, config.KeyError{Key: "agency", Msg: "format edifact needs the agency its CUSRES messages speak for"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
 		v := cfg.StatusCodes[k]
@@ -345,6 +352,11 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	}
 	if bgm == nil {
 		return nil, unh, state.Reject(state.CodeInvalidField, "BGM (beginning of message) is missing")
+	}
+	if f := bgm.Value(2, 0); f == "1" || f == "3" {
+		// A cancelled release is not a hold, nor a cancelled hold a release:
+		// what the agency now decides is for a person to read.
+		return nil, bgm, state.Reject(state.CodeInvalidField, "BGM 1225 (message function) %q (%s) withdraws an earlier response; portsync applies only responses that state a status", f, map[string]string{"1": "cancellation", "3": "deletion"}[f])
 	}
 	if len(statuses) == 0 {
 		return nil, bgm, state.Reject(state.CodeInvalidField, "no GIS status segment in the message header: want GIS with a code of the status table (%s)", d.known())

@@ -309,6 +309,8 @@ func TestMessageFaults(t *testing.T) {
 	}{
 		{"no BGM", []string{"GIS+4", "EQD+CN+MSCU1234566"}, "UNH", "BGM (beginning of message) is missing"},
 		{"no GIS", []string{"BGM+962+X", "EQD+CN+MSCU1234566"}, "BGM", "no GIS status segment"},
+		{"cancellation", []string{"BGM+962+X+1", "GIS+4", "EQD+CN+MSCU1234566"}, "BGM", `"1" (cancellation) withdraws an earlier response`},
+		{"deletion", []string{"BGM+962+X+3", "GIS+7", "EQD+CN+MSCU1234566"}, "BGM", `"3" (deletion)`},
 		{"GIS only after the header", []string{"BGM+962+X", "EQD+CN+MSCU1234566", "RFF+BM:1", "GIS+4"}, "BGM", "no GIS status segment"},
 		{"no container", []string{"BGM+962+X", "GIS+4", "EQD+TE+TRAILER1"}, "UNH", "no container"},
 		{"empty container", []string{"BGM+962+X", "GIS+4", "EQD+CN"}, "EQD", "container number is missing"},
@@ -523,7 +525,8 @@ func TestCheckConfig(t *testing.T) {
 		{"bad code", source(map[string]string{"1234": "held"}), []string{"status_codes.1234"}, "1 to 3 letters or digits"},
 		{"bad list", source(map[string]string{"1:": "held"}), []string{"status_codes.1:"}, "code list"},
 		{"tos source", config.Source{Kind: config.KindTOS, Format: "edifact"}, []string{"format"}, "kind must be"},
-		{"no agency", config.Source{Kind: config.KindAgency, Format: "edifact"}, []string{"agency"}, "needs the agency"},
+		// Config validation reports a missing agency of every agency source.
+		{"no agency", config.Source{Kind: config.KindAgency, Format: "edifact"}, nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -539,6 +542,12 @@ func TestCheckConfig(t *testing.T) {
 				t.Errorf("keys %q, want %q", keys, c.keys)
 			}
 		})
+	}
+	if _, err := edifact.New(config.Source{Name: "x", Kind: config.KindAgency, Format: "edifact"}); err == nil || !strings.Contains(err.Error(), "agency") {
+		t.Fatalf("New without an agency: %v, want an error naming agency", err)
+	}
+	if _, err := edifact.New(config.Source{Name: "x", Kind: config.KindTOS, Format: "edifact"}); err == nil || !strings.Contains(err.Error(), "kind must be") {
+		t.Fatalf("New for a tos source: %v", err)
 	}
 	_, err := adapters.NewDecoder(source(map[string]string{"4": "cleared"}))
 	if err == nil || !strings.Contains(err.Error(), "status_codes") || !strings.Contains(err.Error(), `"cleared"`) {

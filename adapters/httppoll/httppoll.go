@@ -8,40 +8,44 @@
 // cursor.param (nothing the first time, when none is stored). The answer's
 // cursor.field is the next cursor: a gjson path
 // (https://github.com/tidwall/gjson/blob/master/SYNTAX.md), so a plain
-// top-level name such as next_cursor, or a nested one such as paging.next. A page's records go to the engine with
-// the next cursor attached to the page's last message, so the cursor is
-// stored in the same transaction as the page's last event; the poller waits
-// until that message is durable (acknowledged) before it asks for the next
-// page with the new cursor. A crash therefore neither loses a page (the
-// cursor moves only when the page is durable) nor repeats one that was
-// committed (the restarted poller asks with the stored cursor); events of a
-// page half committed before a crash come again and are duplicates.
+// top-level name such as next_cursor, or a nested one such as paging.next.
+//
+// A page's records go to the engine with the next cursor attached to the
+// page's last message, so the cursor is stored in the same transaction as
+// the page's last event: the cursor moves when the page's last event is
+// durable. The poller waits until every message of the page is
+// acknowledged (committed) before it asks for the next page with the new
+// cursor. A crash therefore neither loses a page (the cursor moves only
+// when the page is durable) nor repeats one that was committed (the
+// restarted poller asks with the stored cursor); the events of a page half
+// committed before a crash come again and are duplicates.
 //
 // Page shape. With format json, an answer is
 //
 //	{"events": [<agency or TOS events, DESIGN 3.1/3.2>], "<cursor.field>": "..."}
 //
 // and each event is one message (the canonical decoder reads one event per
-// message). Without a cursor the answer may also be a bare array of events.
-// With any other format (mapped_json, ...) the whole body is one message;
-// when a cursor is configured the body must be JSON so the cursor can be
-// read.
+// message; with hmac_key_file each element is a signed envelope). Without a
+// cursor the answer may also be a bare array of events. With any other
+// format (mapped_json, ...) the whole body is one message; when a cursor is
+// configured the body must be JSON so the cursor can be read.
 //
 // The end. A round follows pages until the answer is empty: with format
-// json, an empty "events" array, or a next cursor equal to the one sent (the
-// events of such a page are still delivered: dedupe makes a repeat
-// harmless). With other formats, a next cursor equal to the one sent means
-// nothing new and that answer is not delivered; with mapped_json and
-// mapping.records, an empty array at that path is empty too. An empty page
-// does not move the cursor. A round stops after 1000 pages and
-// goes on at the next tick.
+// json, an empty (or null) "events" array, or a next cursor equal to the
+// one sent (the events of such a page are still delivered: dedupe makes a
+// repeat harmless). With other formats, a next cursor equal to the one
+// sent means nothing new and that answer is not delivered; with
+// mapped_json and mapping.records, an empty array at that path is empty
+// too. An empty page does not move the cursor. A round stops after 1000
+// pages and goes on at the next tick. Without a cursor a round is one GET.
 //
 // Failures. A reply other than 2xx, a timeout, a body that is not JSON, or
 // an answer without the cursor field (when one is configured) is logged
 // with the source and the error, fails the round, counts against the
-// source's circuit breaker, and is retried at the next tick from the same
-// cursor. The field must be a string or a number; null or "" are failures
-// too: to say "nothing new", answer with the cursor you were sent.
+// source's circuit breaker (open after 5 failures in a row, probed again
+// after 10s), and is retried at the next tick from the same cursor. The
+// field must be a string or a number; null or "" are failures too: to say
+// "nothing new", answer with the cursor you were sent.
 package httppoll
 
 import (

@@ -2,8 +2,8 @@ package x12
 
 import (
 	"time"
-	// The X417 time codes and mapping.at_zone name IANA zones; embedding
-	// the database keeps them working on hosts without /usr/share/zoneinfo.
+	// The X417 time codes name IANA zones; embedding the database keeps
+	// them working on hosts without /usr/share/zoneinfo.
 	_ "time/tzdata"
 
 	"github.com/portsync/portsync/state"
@@ -17,9 +17,9 @@ type disposition struct {
 	name   string
 }
 
-// DefaultCodes is the default disposition-code table (X407 -> released or
-// held); see the package documentation for why each code is there. A
-// source's status_codes override it code by code.
+// defaultCodes is the default disposition-code table (X407 -> released or
+// held), as the package documentation lists it. A source's status_codes
+// override it code by code.
 var defaultCodes = map[string]disposition{
 	// Releases: CBP authorises the cargo to leave the terminal.
 	"1B": {state.Released, "released: intensive examination completed"},

@@ -44,7 +44,7 @@ func (s *segment) el(n int) string {
 // interchange is one ISA ... IEA envelope whose control structure checked
 // out: counts and control numbers agree, every ST has its SE.
 type interchange struct {
-	isa     *segment // elems are the 16 fixed-width ISA elements, unpadded
+	isa     *segment // elems[1:] are ISA01 to ISA16 as sent, space padding included
 	sender  string   // ISA06, trimmed
 	control string   // ISA13
 	usage   byte     // ISA15: P or T
@@ -161,7 +161,7 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		s, bad, done := p.next(d)
 		if done {
 			if !failed {
-				return malformed(pos, "the interchange started by ISA at segment %d has no IEA", pos), false
+				return malformed(pos, "the interchange has no IEA: the message ends first"), false
 			}
 			return problem, false
 		}
@@ -172,7 +172,7 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 			// A new interchange begins before this one ended: refuse this
 			// one and read the next from its ISA.
 			p.off, p.seg = s.start, p.seg-1
-			fail(malformed(s.pos, "ISA at segment %d starts an interchange before the one started at segment %d ends with IEA", s.pos, pos))
+			fail(malformed(s.pos, "ISA starts an interchange before the one started at segment %d ends with IEA", pos))
 			return problem, false
 		}
 		if bad != "" {
@@ -194,13 +194,13 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 				g.txs = append(g.txs, tx)
 				tx = nil
 			case "ST", "GS", "GE", "IEA":
-				fail(malformed(s.pos, "%s at segment %d: the transaction set started by ST at segment %d has no SE", s.id, s.pos, tx.segs[0].pos))
+				fail(malformed(s.pos, "%s: the transaction set started by ST at segment %d has no SE", s.id, tx.segs[0].pos))
 			default:
 				tx.segs = append(tx.segs, &s.segment)
 			}
 		case s.id == "GS":
 			if g != nil {
-				fail(malformed(s.pos, "GS at segment %d: the functional group started by GS at segment %d has no GE", s.pos, g.gs.pos))
+				fail(malformed(s.pos, "GS: the functional group started by GS at segment %d has no GE", g.gs.pos))
 				continue
 			}
 			if pr, ok := checkGS(&s.segment, ic); !ok {
@@ -210,13 +210,13 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 			g = &group{gs: &s.segment, control: s.el(6)}
 		case s.id == "ST":
 			if g == nil {
-				fail(malformed(s.pos, "ST at segment %d is outside a functional group (GS ... GE)", s.pos))
+				fail(malformed(s.pos, "ST is outside a functional group (GS ... GE)"))
 				continue
 			}
 			tx = &transaction{n: p.txn, segs: []*segment{&s.segment}}
 		case s.id == "GE":
 			if g == nil {
-				fail(malformed(s.pos, "GE at segment %d has no GS", s.pos))
+				fail(malformed(s.pos, "GE has no GS"))
 				continue
 			}
 			g.ge = &s.segment
@@ -228,9 +228,8 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 			g = nil
 		case s.id == "IEA":
 			if g != nil {
-				fail(malformed(s.pos, "IEA at segment %d: the functional group started by GS at segment %d has no GE", s.pos, g.gs.pos))
-				p.skipTerminators(d)
-				return problem, false
+				fail(malformed(s.pos, "IEA: the functional group started by GS at segment %d has no GE", g.gs.pos))
+				break
 			}
 			ic.iea = &s.segment
 			p.skipTerminators(d)
@@ -239,7 +238,13 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 			}
 			return parsed{ic: ic}, false
 		default:
-			fail(malformed(s.pos, "%s at segment %d is outside a transaction set (ST ... SE)", s.id, s.pos))
+			fail(malformed(s.pos, "%s is outside a transaction set (ST ... SE)", s.id))
+		}
+		if failed && s.id == "IEA" {
+			// The IEA that ends this interchange refused it (an SE or GE
+			// was missing): nothing of it is left to skip.
+			p.skipTerminators(d)
+			return problem, false
 		}
 	}
 }
@@ -259,7 +264,7 @@ func (p *parser) header() (d delimiters, isa []string, problem parsed, ok bool) 
 	pos := p.seg + 1
 	rest := p.data[p.off:]
 	if !bytes.HasPrefix(rest, []byte("ISA")) {
-		return d, nil, malformed(pos, "segment %d: want an interchange header ISA, got %s", pos, quoteBytes(rest, 20)), false
+		return d, nil, malformed(pos, "want an interchange header ISA, got %s", quoteBytes(rest, 20)), false
 	}
 	if len(rest) < isaLen {
 		return d, nil, malformed(pos, "ISA is %d bytes long, want the fixed 106 (ISA, 16 fixed-width elements, segment terminator)", len(rest)), false
@@ -352,11 +357,11 @@ func (p *parser) next(d delimiters) (s read, bad string, done bool) {
 		s = read{segment: segment{id: elems[0], elems: elems, pos: p.seg}, start: start}
 		switch {
 		case !segmentID(s.id):
-			return s, fmt.Sprintf("segment %d: segment ID %s is not 2 or 3 upper-case letters and digits", s.pos, quoteShort(s.id)), false
+			return s, fmt.Sprintf("segment ID %s is not 2 or 3 upper-case letters and digits", quoteShort(s.id)), false
 		case !terminated && s.id != "IEA":
 			// Only the last segment of a message may lack its terminator,
 			// and only an IEA is let off.
-			return s, fmt.Sprintf("segment %d (%s) is not ended by the segment terminator %q", s.pos, s.id, d.segment), false
+			return s, fmt.Sprintf("%s is not ended by the segment terminator %q", s.id, d.segment), false
 		}
 		return s, "", false
 	}
@@ -368,7 +373,7 @@ func checkGS(s *segment, ic *interchange) (parsed, bool) {
 	}
 	ctl := s.el(6)
 	if ctl == "" || len(ctl) > 9 || !allDigits(ctl) {
-		return malformed(s.pos, "GS06 (group control number): want 1 to 9 digits, got %q", ctl), false
+		return malformed(s.pos, "GS06 (group control number): want 1 to 9 digits, got %s", quoteShort(ctl)), false
 	}
 	for _, g := range ic.groups {
 		if sameNumber(g.control, ctl) {
@@ -384,10 +389,10 @@ func checkGE(g *group) (parsed, bool) {
 		return malformed(ge.pos, "the functional group started by GS at segment %d has no transaction set", g.gs.pos), false
 	}
 	if n, ok := count(ge.el(1)); !ok || n != len(g.txs) {
-		return malformed(ge.pos, "GE01 says %q transaction sets, the group started by GS at segment %d has %d", ge.el(1), g.gs.pos, len(g.txs)), false
+		return malformed(ge.pos, "GE01 says %s transaction sets, the group started by GS at segment %d has %d", quoteShort(ge.el(1)), g.gs.pos, len(g.txs)), false
 	}
 	if !sameNumber(ge.el(2), g.control) {
-		return malformed(ge.pos, "GE02 (group control number) %q does not match GS06 %q at segment %d", ge.el(2), g.control, g.gs.pos), false
+		return malformed(ge.pos, "GE02 (group control number) %s does not match GS06 %q at segment %d", quoteShort(ge.el(2)), g.control, g.gs.pos), false
 	}
 	return parsed{}, true
 }
@@ -398,10 +403,10 @@ func checkIEA(ic *interchange) (parsed, bool) {
 		return malformed(iea.pos, "the interchange started by ISA at segment %d has no functional group", ic.isa.pos), false
 	}
 	if n, ok := count(iea.el(1)); !ok || n != len(ic.groups) {
-		return malformed(iea.pos, "IEA01 says %q functional groups, the interchange started by ISA at segment %d has %d", iea.el(1), ic.isa.pos, len(ic.groups)), false
+		return malformed(iea.pos, "IEA01 says %s functional groups, the interchange started by ISA at segment %d has %d", quoteShort(iea.el(1)), ic.isa.pos, len(ic.groups)), false
 	}
 	if iea.el(2) != ic.control {
-		return malformed(iea.pos, "IEA02 (interchange control number) %q does not match ISA13 %q at segment %d", iea.el(2), ic.control, ic.isa.pos), false
+		return malformed(iea.pos, "IEA02 (interchange control number) %s does not match ISA13 %q at segment %d", quoteShort(iea.el(2)), ic.control, ic.isa.pos), false
 	}
 	return parsed{}, true
 }

@@ -50,8 +50,8 @@
 //   - at: X405 (date, CCYYMMDD, or YYMMDD in 003xxx versions) and X406
 //     (time, HHMM[SS[D[D]]]; absent means 00:00), in the zone X417 names
 //     (X12 time codes UT, GM, ET, ES, ED, CT, ..., NT). Without X417, or
-//     with LT (local time), in the source's mapping.at_zone (an IANA zone
-//     such as America/Los_Angeles), UTC when that is not set.
+//     with LT (local time), in the daemon's local time zone (TZ), which at
+//     a terminal is the port's, as the edifact format reads its times.
 //   - containers: the equipment of the X4 itself (X411 initial + X412
 //     number) and of the N7 segments of its loop (N701 + N702); when it
 //     has none, the VID segments of its P4 loop (VID02 + VID03), which is
@@ -126,7 +126,11 @@
 //
 // A source's status_codes override the table code by code (code ->
 // released or held); codes not named keep their default. Codes are 2 or 3
-// upper-case letters and digits, as X407 is.
+// upper-case letters and digits, as X407 is. This differs from the edifact
+// format, whose status_codes replace its whole table because customs
+// administrations use their own code lists: CBP's disposition codes are
+// one list, and merging means that an operator who adds one code keeps
+// every hold of the default.
 package x12
 
 import (
@@ -149,22 +153,27 @@ const FormatName = "x12_350"
 const MaxContainers = 1000
 
 func init() {
-	adapters.RegisterFormat(FormatName, adapters.Format{New: New})
+	adapters.RegisterFormat(FormatName, adapters.Format{New: New, Check: CheckConfig})
 }
 
 // decoder decodes 350 interchanges for one source.
 type decoder struct {
 	agency string
 	codes  map[string]state.Status
-	zone   *time.Location // for X406 times without X417, or with LT
+	zone   *time.Location // for X406 times without X417, or with LT: time.Local
 }
 
 // New builds the decoder of an x12_350 source. It fails, naming the key,
-// on a status_codes entry that is not released or held, an unknown
-// mapping.at_zone, mapping keys other than at_zone, or a source that is not
-// an agency source.
+// on a status_codes entry that is not released or held, or a source that
+// is not an agency source.
 func New(cfg config.Source) (adapters.Decoder, error) {
 	d, errs := build(cfg)
+	switch {
+	case cfg.Kind != config.KindAgency && cfg.Kind != config.KindTOS:
+		errs = append(errs, config.KeyError{Key: "kind", Msg: fmt.Sprintf("format %s needs kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
+	case cfg.Kind == config.KindAgency && cfg.Agency == "":
+		errs = append(errs, config.KeyError{Key: "agency", Msg: fmt.Sprintf("format %s needs the agency its dispositions speak for", FormatName)})
+	}
 	if len(errs) > 0 {
 		msgs := make([]string, len(errs))
 		for i, e := range errs {
@@ -175,11 +184,12 @@ func New(cfg config.Source) (adapters.Decoder, error) {
 	return d, nil
 }
 
-// CheckConfig checks the keys an x12_350 source reads: status_codes (each
-// code 2 or 3 upper-case letters and digits, each value released or held),
-// mapping.at_zone (an IANA zone; no other mapping key applies), and that the
-// source is an agency source. Keys are relative to the source. Sources of
-// other formats get no errors.
+// CheckConfig checks the keys an x12_350 source reads, for
+// adapters.Format.Check: status_codes (each code 2 or 3 upper-case letters
+// and digits, each value released or held), and that the source is not a
+// tos source. Keys are relative to the source ("status_codes.1C"). What
+// config validation checks already (kind, agency) is not repeated. Sources
+// of other formats get no errors.
 func CheckConfig(cfg config.Source) []config.KeyError {
 	if cfg.Format != FormatName {
 		return nil
@@ -190,12 +200,10 @@ func CheckConfig(cfg config.Source) []config.KeyError {
 
 func build(cfg config.Source) (*decoder, []config.KeyError) {
 	var errs []config.KeyError
-	if cfg.Kind != config.KindAgency {
+	if cfg.Kind == config.KindTOS {
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
-	} else if cfg.Agency == "" {
-		errs = append(errs, config.KeyError{Key: "agency", Msg: fmt.Sprintf("format %s needs the agency its dispositions speak for", FormatName)})
 	}
-	d := &decoder{agency: cfg.Agency, codes: make(map[string]state.Status, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.UTC}
+	d := &decoder{agency: cfg.Agency, codes: make(map[string]state.Status, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
 	for code, dp := range defaultCodes {
 		d.codes[code] = dp.status
 	}
@@ -214,29 +222,6 @@ func build(cfg config.Source) (*decoder, []config.KeyError) {
 			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("want released or held, got %q", v)})
 		default:
 			d.codes[code] = state.Status(v)
-		}
-	}
-	if m := cfg.Mapping; m != nil {
-		others := []struct{ key, val string }{
-			{"records", m.Records}, {"id", m.ID}, {"agency", m.Agency}, {"status", m.Status},
-			{"containers", m.Containers}, {"bl", m.BL}, {"declaration", m.Declaration},
-			{"reason", m.Reason}, {"at", m.At}, {"at_layout", m.AtLayout},
-		}
-		for _, o := range others {
-			if o.val != "" {
-				errs = append(errs, config.KeyError{Key: "mapping." + o.key, Msg: fmt.Sprintf("not used by format %s, which reads only mapping.at_zone", FormatName)})
-			}
-		}
-		if len(m.StatusValues) > 0 {
-			errs = append(errs, config.KeyError{Key: "mapping.status_values", Msg: fmt.Sprintf("not used by format %s: its codes go in status_codes", FormatName)})
-		}
-		if m.AtZone != "" {
-			loc, err := time.LoadLocation(m.AtZone)
-			if err != nil || m.AtZone == "Local" {
-				errs = append(errs, config.KeyError{Key: "mapping.at_zone", Msg: fmt.Sprintf("want an IANA time zone such as America/New_York, got %q", m.AtZone)})
-			} else {
-				d.zone = loc
-			}
 		}
 	}
 	return d, errs

@@ -94,12 +94,23 @@ func source() config.Source {
 	return config.Source{Name: "cbp-350", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: FormatName}
 }
 
+// newDecoder builds a decoder that reads times without X417 in UTC,
+// whatever TZ the tests run under.
 func newDecoder(t testing.TB, cfg config.Source) adapters.Decoder {
+	t.Helper()
+	return zoned(t, cfg, time.UTC)
+}
+
+func zoned(t testing.TB, cfg config.Source, zone *time.Location) adapters.Decoder {
 	t.Helper()
 	d, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	if d.(*decoder).zone != time.Local {
+		t.Fatalf("New: zone %v, want the daemon's local zone", d.(*decoder).zone)
+	}
+	d.(*decoder).zone = zone
 	return d
 }
 
@@ -394,7 +405,7 @@ func TestEnvelopeErrors(t *testing.T) {
 			[]want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"ISA15 (usage indicator): want P (production) or T (test)"}}}},
 		{"test data", strings.Replace(orig, "*0*P*>", "*0*T*>", 1),
 			[]want{{pos: "segment 1", code: state.CodeInvalidField, reason: []string{`ISA15 (usage indicator) is "T", test data`, "000000101"}}}},
-		{"no IEA", without(11), []want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"the interchange started by ISA at segment 1 has no IEA"}}}},
+		{"no IEA", without(11), []want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"the interchange has no IEA"}}}},
 		{"IEA02 mismatch", strings.Replace(orig, "IEA*1*000000101", "IEA*1*000000102", 1),
 			[]want{{pos: "segment 12", code: state.CodeMalformed, reason: []string{`IEA02 (interchange control number) "000000102" does not match ISA13 "000000101"`}}}},
 		{"GE02 mismatch", strings.Replace(orig, "GE*1*101", "GE*1*102", 1),
@@ -403,14 +414,14 @@ func TestEnvelopeErrors(t *testing.T) {
 			status: state.Released, containers: []string{"MAEU7712030", "MSKU6045184"}, at: "2026-11-28T10:15:00Z", bl: "MAEU771203456", decl: "23412345678"}}},
 		{"GS06 not numeric", strings.Replace(orig, "1015*101*X", "1015*G1*X", 1),
 			[]want{{pos: "segment 2", code: state.CodeMalformed, reason: []string{`GS06 (group control number): want 1 to 9 digits, got "G1"`}}}},
-		{"no SE", without(9), []want{{pos: "segment 10", code: state.CodeMalformed, reason: []string{"GE at segment 10: the transaction set started by ST at segment 3 has no SE"}}}},
-		{"no GE", without(10), []want{{pos: "segment 11", code: state.CodeMalformed, reason: []string{"IEA at segment 11: the functional group started by GS at segment 2 has no GE"}}}},
-		{"no GS", without(1), []want{{pos: "segment 2", code: state.CodeMalformed, reason: []string{"ST at segment 2 is outside a functional group"}}}},
-		{"segment between groups", insert(11, "K1*STRAY~\n"), []want{{pos: "segment 12", code: state.CodeMalformed, reason: []string{"K1 at segment 12 is outside a transaction set"}}}},
-		{"bad segment ID", strings.Replace(orig, "K1*", "k1*", 1), []want{{pos: "segment 7", code: state.CodeMalformed, reason: []string{`segment 7: segment ID "k1" is not 2 or 3 upper-case letters and digits`}}}},
-		{"unterminated", strings.TrimSuffix(without(11), "~\n"), []want{{pos: "segment 11", code: state.CodeMalformed, reason: []string{"segment 11 (GE) is not ended by the segment terminator '~'"}}}},
-		{"nested GS", insert(2, lines[1]), []want{{pos: "segment 3", code: state.CodeMalformed, reason: []string{"GS at segment 3: the functional group started by GS at segment 2 has no GE"}}}},
-		{"GS inside a transaction set", insert(3, lines[1]), []want{{pos: "segment 4", code: state.CodeMalformed, reason: []string{"GS at segment 4: the transaction set started by ST at segment 3 has no SE"}}}},
+		{"no SE", without(9), []want{{pos: "segment 10", code: state.CodeMalformed, reason: []string{"GE: the transaction set started by ST at segment 3 has no SE"}}}},
+		{"no GE", without(10), []want{{pos: "segment 11", code: state.CodeMalformed, reason: []string{"IEA: the functional group started by GS at segment 2 has no GE"}}}},
+		{"no GS", without(1), []want{{pos: "segment 2", code: state.CodeMalformed, reason: []string{"ST is outside a functional group"}}}},
+		{"segment between groups", insert(11, "K1*STRAY~\n"), []want{{pos: "segment 12", code: state.CodeMalformed, reason: []string{"K1 is outside a transaction set"}}}},
+		{"bad segment ID", strings.Replace(orig, "K1*", "k1*", 1), []want{{pos: "segment 7", code: state.CodeMalformed, reason: []string{`segment ID "k1" is not 2 or 3 upper-case letters and digits`}}}},
+		{"unterminated", strings.TrimSuffix(without(11), "~\n"), []want{{pos: "segment 11", code: state.CodeMalformed, reason: []string{"GE is not ended by the segment terminator '~'"}}}},
+		{"nested GS", insert(2, lines[1]), []want{{pos: "segment 3", code: state.CodeMalformed, reason: []string{"GS: the functional group started by GS at segment 2 has no GE"}}}},
+		{"GS inside a transaction set", insert(3, lines[1]), []want{{pos: "segment 4", code: state.CodeMalformed, reason: []string{"GS: the transaction set started by ST at segment 3 has no SE"}}}},
 		{"empty group", insert(2, "GE*0*100~\n"), []want{{pos: "segment 3", code: state.CodeMalformed, reason: []string{"no transaction set"}}}},
 		{"repeated GS06", strings.Replace(orig, "GE*1*101~\n", "GE*1*101~\nGS*SO*A*B*20261128*1015*101*X*004010~\nST*350*0001~\nSE*2*0001~\nGE*1*101~\n", 1),
 			[]want{{pos: "segment 12", code: state.CodeMalformed, reason: []string{"GS06 (group control number) 101 repeats that of the group started by GS at segment 2"}}}},
@@ -423,7 +434,14 @@ func TestEnvelopeErrors(t *testing.T) {
 		}},
 		// An ISA before the IEA refuses the open interchange and starts the next.
 		{"ISA before IEA", without(11) + strings.ReplaceAll(orig, "000000101", "000000102"), []want{
-			{pos: "segment 12", code: state.CodeMalformed, reason: []string{"ISA at segment 12 starts an interchange before the one started at segment 1 ends"}},
+			{pos: "segment 12", code: state.CodeMalformed, reason: []string{"ISA starts an interchange before the one started at segment 1 ends"}},
+			{pos: "transaction 2 (segment 4)", id: "CBPACE:000000102:101:0001:1", status: state.Released,
+				containers: []string{"MAEU7712030", "MSKU6045184"}, at: "2026-11-28T10:15:00Z", bl: "MAEU771203456", decl: "23412345678"},
+		}},
+		// An IEA while a transaction set is open ends the refused
+		// interchange; the next one is read.
+		{"IEA inside a transaction set", strings.Join(slices.Delete(slices.Clone(lines), 9, 11), "") + strings.ReplaceAll(orig, "000000101", "000000102"), []want{
+			{pos: "segment 10", code: state.CodeMalformed, reason: []string{"IEA: the transaction set started by ST at segment 3 has no SE"}},
 			{pos: "transaction 2 (segment 4)", id: "CBPACE:000000102:101:0001:1", status: state.Released,
 				containers: []string{"MAEU7712030", "MSKU6045184"}, at: "2026-11-28T10:15:00Z", bl: "MAEU771203456", decl: "23412345678"},
 		}},
@@ -500,18 +518,20 @@ func TestDispositionFields(t *testing.T) {
 	bad := func(reason ...string) want {
 		return want{pos: "transaction 1 (segment 3)", code: state.CodeInvalidField, reason: reason}
 	}
-	zoned := source()
-	zoned.Mapping = &config.Mapping{AtZone: "America/Los_Angeles"}
+	la, err := time.LoadLocation("America/Los_Angeles")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
-		cfg  *config.Source
+		zone *time.Location // the daemon's local zone; UTC when nil
 		body []string
 		want want
 	}{
 		{"HHMM, no zone: UTC", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU", n7}, ok("2026-11-28T10:15:00Z")},
-		{"no zone: mapping.at_zone", &zoned, []string{"P4*2704", "X4*B1*1***20260704*1015*1C**MSCU", n7}, ok("2026-07-04T10:15:00-07:00")},
-		{"LT: mapping.at_zone", &zoned, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU********LT", n7}, ok("2026-11-28T10:15:00-08:00")},
-		{"X417 beats at_zone", &zoned, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU********UT", n7}, ok("2026-11-28T10:15:00Z")},
+		{"no zone: the local zone", la, []string{"P4*2704", "X4*B1*1***20260704*1015*1C**MSCU", n7}, ok("2026-07-04T10:15:00-07:00")},
+		{"LT: the local zone", la, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU********LT", n7}, ok("2026-11-28T10:15:00-08:00")},
+		{"X417 beats the local zone", la, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU********UT", n7}, ok("2026-11-28T10:15:00Z")},
 		{"ES", nil, []string{"P4*2704", "X4*B1*1***20260704*1015*1C**MSCU********ES", n7}, ok("2026-07-04T10:15:00-05:00")},
 		{"ET in summer", nil, []string{"P4*2704", "X4*B1*1***20260704*1015*1C**MSCU********ET", n7}, ok("2026-07-04T10:15:00-04:00")},
 		{"NS", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU********NS", n7}, ok("2026-11-28T10:15:00-03:30")},
@@ -539,8 +559,8 @@ func TestDispositionFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dec := d
-			if tt.cfg != nil {
-				dec = newDecoder(t, *tt.cfg)
+			if tt.zone != nil {
+				dec = zoned(t, source(), tt.zone)
 			}
 			w := tt.want
 			if tt.name == "own equipment beats the VIDs" {
@@ -639,21 +659,9 @@ func TestConfig(t *testing.T) {
 			{Key: "status_codes.1ABC", Msg: `disposition code "1ABC": want 2 or 3 upper-case letters and digits, as X407 carries`},
 			{Key: "status_codes.1c", Msg: `disposition code "1c": want 2 or 3 upper-case letters and digits, as X407 carries`},
 		}},
-		{"at_zone", func(s *config.Source) { s.Mapping = &config.Mapping{AtZone: "America/Chicago"} }, nil},
-		{"bad at_zone", func(s *config.Source) { s.Mapping = &config.Mapping{AtZone: "Mars/Olympus"} },
-			[]keyErr{{Key: "mapping.at_zone", Msg: `want an IANA time zone such as America/New_York, got "Mars/Olympus"`}}},
-		{"Local", func(s *config.Source) { s.Mapping = &config.Mapping{AtZone: "Local"} },
-			[]keyErr{{Key: "mapping.at_zone", Msg: `want an IANA time zone such as America/New_York, got "Local"`}}},
-		{"other mapping keys", func(s *config.Source) {
-			s.Mapping = &config.Mapping{Status: "$.s", StatusValues: map[string]string{"R": "released"}}
-		}, []keyErr{
-			{Key: "mapping.status", Msg: "not used by format x12_350, which reads only mapping.at_zone"},
-			{Key: "mapping.status_values", Msg: "not used by format x12_350: its codes go in status_codes"},
-		}},
 		{"tos source", func(s *config.Source) { s.Kind = config.KindTOS; s.Agency = "" },
 			[]keyErr{{Key: "format", Msg: `format x12_350 carries customs dispositions: want kind "agency", got "tos"`}}},
-		{"no agency", func(s *config.Source) { s.Agency = "" },
-			[]keyErr{{Key: "agency", Msg: "format x12_350 needs the agency its dispositions speak for"}}},
+		{"no agency: config validation reports it", func(s *config.Source) { s.Agency = "" }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -667,6 +675,12 @@ func TestConfig(t *testing.T) {
 				return
 			}
 			d, err := New(cfg)
+			if cfg.Agency == "" && cfg.Kind == config.KindAgency {
+				if err == nil || !strings.Contains(err.Error(), "source cbp-350: agency: format x12_350 needs the agency") {
+					t.Errorf("New without an agency: %v", err)
+				}
+				return
+			}
 			switch {
 			case len(tt.want) == 0 && err != nil:
 				t.Errorf("New: %v", err)

@@ -9,6 +9,8 @@ import (
 	// The adapters portsync ships; each registers itself by type name.
 	_ "github.com/portsync/portsync/adapters/alertmanager"
 	_ "github.com/portsync/portsync/adapters/email"
+	_ "github.com/portsync/portsync/adapters/filedrop"
+	_ "github.com/portsync/portsync/adapters/httppoll"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	_ "github.com/portsync/portsync/adapters/mappedjson"
 	_ "github.com/portsync/portsync/adapters/mqtt"
