@@ -89,7 +89,7 @@ import (
 )
 
 func init() {
-	adapters.RegisterFormat("edifact", adapters.Format{New: newDecoder})
+	adapters.RegisterFormat("edifact", adapters.Format{New: newDecoder, Check: CheckConfig})
 }
 
 // MaxContainers is the most containers one message may name (DESIGN 3.1).

@@ -8,6 +8,7 @@ import (
 
 	// The adapters portsync ships; each registers itself by type name.
 	_ "github.com/portsync/portsync/adapters/alertmanager"
+	_ "github.com/portsync/portsync/adapters/edifact"
 	_ "github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/filedrop"
 	_ "github.com/portsync/portsync/adapters/httppoll"
