@@ -26,7 +26,7 @@ var defaultCodes = map[string]disposition{
 	"1C": {state.Released, "entered and released: general examination"},
 	"1J": {state.Released, "in-bond movement authorized"},
 	"1W": {state.Released, "within-port transfer (PTT) authorized"},
-	"4C": {state.Released, "override: intensive examination waived, released"},
+	"4C": {state.Released, "override: earlier 1A changed to 1C, released"},
 
 	// Holds, and withdrawals of an earlier release.
 	"1A": {state.Held, "entered: intensive examination required"},

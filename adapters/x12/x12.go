@@ -78,7 +78,7 @@
 //	          1C  entered and released: general examination
 //	          1J  in-bond movement authorized
 //	          1W  within-port transfer (PTT) authorized
-//	          4C  override: intensive examination waived, released
+//	          4C  override: earlier 1A changed to 1C, released
 //	held      1A  entered: intensive examination required
 //	          1G  customs hold placed at port of in-bond destination
 //	          1H  customs hold placed at port of discharge

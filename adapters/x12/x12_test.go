@@ -43,9 +43,10 @@ package x12
 //   - VID Conveyance Identification: https://stedi.com/edi/x12-004030/segment/VID -
 //     VID01 equipment description code, VID02 equipment initial, VID03
 //     equipment number.
-//   - N7 Equipment Details: N701 equipment initial and N702 equipment
-//     number, the same elements 206/207 as X411/X412; N711 equipment
-//     description code (CN, container).
+//   - N7 Equipment Details (in the X4 loop of the listings above): N701
+//     equipment initial and N702 equipment number, the same data elements
+//     206/207 as X411/X412; the corpus puts CN (container) in N711, which
+//     the decoder does not read.
 //   - N9 Reference Identification: N901 qualifier (BM bill of lading, MB
 //     master bill), N902 the reference.
 //
