@@ -106,6 +106,9 @@ type Source struct {
 	// Mapping maps a foreign JSON document to an agency event (format
 	// mapped_json).
 	Mapping *Mapping `yaml:"mapping"`
+	// TimeZone is the IANA zone of times sent without an offset (EDIFACT,
+	// X12); default the daemon's local zone.
+	TimeZone string `yaml:"time_zone"`
 	// StatusCodes overrides the default table of an EDI format's status or
 	// disposition codes: code -> released or held.
 	StatusCodes map[string]string `yaml:"status_codes"`

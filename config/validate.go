@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"time"
 	"net"
 	"net/url"
 	"slices"
@@ -160,6 +161,11 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.cron(key+".schedule", s.Schedule)
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
+		if s.TimeZone != "" {
+			if _, err := time.LoadLocation(s.TimeZone); err != nil {
+				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
+			}
+		}
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")

@@ -133,6 +133,13 @@ func New(cfg config.Source) (*Decoder, error) {
 		return nil, fmt.Errorf("source %s: format edifact: %s", cfg.Name, strings.Join(msgs, "; "))
 	}
 	d := &Decoder{agency: cfg.Agency, codes: DefaultStatusCodes, loc: time.Local}
+	if cfg.TimeZone != "" {
+		loc, err := time.LoadLocation(cfg.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("edifact: time_zone: %w", err)
+		}
+		d.loc = loc
+	}
 	if len(cfg.StatusCodes) > 0 {
 		d.codes = make(map[string]state.Status, len(cfg.StatusCodes))
 		for k, v := range cfg.StatusCodes {

@@ -5,6 +5,9 @@ package main
 import (
 	"fmt"
 	"os"
+	// Zones for time_zone and mapping.at_zone, also on hosts without
+	// zoneinfo.
+	_ "time/tzdata"
 
 	// The adapters portsync ships; each registers itself by type name.
 	_ "github.com/portsync/portsync/adapters/alertmanager"
