@@ -2,10 +2,10 @@ package config
 
 import (
 	"fmt"
-	"time"
 	"net"
 	"net/url"
 	"slices"
+	"time"
 )
 
 // validator collects semantic errors with the line of the key they concern.
