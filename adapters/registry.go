@@ -13,6 +13,8 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -95,6 +97,26 @@ type Env struct {
 	Brokers map[string]Broker
 	// Cursor returns a source's stored cursor ("" if none).
 	Cursor func(source string) (string, error)
+	// BreakerChanged reports an adapter's own circuit breaker's new state
+	// (portsync_breaker_state{name}); nil in tests.
+	BreakerChanged func(name string, to gobreaker.State)
+	// SourceFailed counts a failure of a source's own transport, such as a
+	// poll (portsync_source_failures_total{source,reason}); nil in tests.
+	SourceFailed func(source, reason string)
+}
+
+// ReportBreaker calls BreakerChanged if it is set.
+func (e *Env) ReportBreaker(name string, to gobreaker.State) {
+	if e != nil && e.BreakerChanged != nil {
+		e.BreakerChanged(name, to)
+	}
+}
+
+// ReportFailure calls SourceFailed if it is set.
+func (e *Env) ReportFailure(source, reason string) {
+	if e != nil && e.SourceFailed != nil {
+		e.SourceFailed(source, reason)
+	}
 }
 
 // Broker returns the named broker or an error naming it.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httppush"
@@ -91,7 +92,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 			d.closeAll()
 		}
 	}()
-	set, err := buildAdapters(cfg, log, d.cursor)
+	set, err := buildAdapters(cfg, log, d.adapterEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 
 // buildAdapters builds the brokers, sources, sink and channels cfg
 // describes, without connecting anything.
-func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (string, error)) (*adapterSet, error) {
+func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Config, map[string]adapters.Broker) *adapters.Env) (*adapterSet, error) {
 	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}, pushTokens: map[string]string{}}
 	ok := false
 	defer func() {
@@ -150,7 +151,7 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, cursor func(string) (st
 		}
 		set.brokers[name] = conn
 	}
-	env := &adapters.Env{Config: cfg, Logger: log, Brokers: set.brokers, Cursor: cursor}
+	env := envFor(cfg, set.brokers)
 	for _, sc := range cfg.Sources {
 		src, err := adapters.NewSource(env, sc)
 		if err != nil {
@@ -240,6 +241,20 @@ func (s *adapterSet) stopSources() {
 func (s *adapterSet) disconnect() {
 	for _, b := range s.brokers {
 		b.Disconnect()
+	}
+}
+
+// adapterEnv is what adapters built for cfg get from the daemon: the
+// brokers, stored cursors and the daemon's metrics.
+func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Broker) *adapters.Env {
+	return &adapters.Env{
+		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
+		BreakerChanged: func(name string, to gobreaker.State) {
+			d.metrics.Breaker.WithLabelValues(name).Set(breakerState(to))
+		},
+		SourceFailed: func(source, reason string) {
+			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
+		},
 	}
 }
 

@@ -28,6 +28,7 @@ type Metrics struct {
 	Notifications  *prometheus.CounterVec
 	StoreHealthy   prometheus.Gauge
 	OutboxCommands prometheus.Gauge
+	SourceFailures *prometheus.CounterVec
 	ConfigHash     prometheus.Gauge
 	ReloadOK       prometheus.Gauge
 	ReloadTime     prometheus.Gauge
@@ -98,6 +99,10 @@ func NewMetrics() *Metrics {
 			Name: "portsync_outbox_commands",
 			Help: "Commands waiting in the outbox for TOS confirmation.",
 		}),
+		SourceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portsync_source_failures_total",
+			Help: "Failures of a source's own transport (a poll that failed, timed out, was malformed or skipped by an open breaker), by source and reason.",
+		}, []string{"source", "reason"}),
 		ConfigHash: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portsync_config_hash",
 			Help: "Hash of the configuration file in force (its SHA-256's first 48 bits), to spot hosts that run different files.",
@@ -113,7 +118,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Events, m.Commands, m.Mismatches, m.MismatchAge, m.ReleaseToTOS,
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
-		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.ConfigHash, m.ReloadOK, m.ReloadTime,
+		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

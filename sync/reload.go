@@ -42,7 +42,7 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	for _, key := range needRestart(old.cfg, cfg) {
 		d.log.Warn("setting changed; it takes effect at the next restart", "key", key)
 	}
-	next, err := buildAdapters(cfg, d.log, d.cursor)
+	next, err := buildAdapters(cfg, d.log, d.adapterEnv)
 	if err != nil {
 		d.metrics.setConfig(nil, false)
 		return fmt.Errorf("reload: %w", err)

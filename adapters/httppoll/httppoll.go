@@ -133,6 +133,7 @@ type source struct {
 	tokenFn  string
 	timeout  time.Duration
 	cursorOf func(string) (string, error)
+	env      *adapters.Env
 	log      *slog.Logger
 	client   *http.Client
 	breaker  *gobreaker.CircuitBreaker[page]
@@ -169,7 +170,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		param: cfg.Cursor.Param, field: cfg.Cursor.Field,
 		perEvent: cfg.Format == "" || cfg.Format == config.DefaultFormat,
 		headers:  cfg.Headers, tokenFn: cfg.TokenFile, timeout: cfg.Timeout,
-		cursorOf: env.Cursor, log: log.With("source", cfg.Name),
+		cursorOf: env.Cursor, env: env, log: log.With("source", cfg.Name),
 		kill: make(chan struct{}),
 	}
 	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
@@ -197,6 +198,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			s.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+			env.ReportBreaker(name, to)
 		},
 	})
 	return s, nil
@@ -260,12 +262,30 @@ func (s *source) round() {
 	case s.ctx.Err() != nil || errors.Is(err, errStopped):
 		s.log.Debug("poll stopped", "pages", pages, "err", err)
 	case errors.Is(err, gobreaker.ErrOpenState):
+		s.env.ReportFailure(s.name, "breaker_open")
 		if s.openLog.Allow(time.Now()) {
 			s.log.Warn("poll skipped: circuit breaker open after repeated failures", "err", err)
 		}
 	default:
+		s.env.ReportFailure(s.name, failureReason(err))
 		s.log.Error("poll failed; the cursor stays and the next round retries", "err", err, "pages", pages)
 	}
+}
+
+// failureReason is the reason label of a failed poll.
+func failureReason(err error) string {
+	var status *StatusError
+	var malformed *MalformedError
+	var netErr interface{ Timeout() bool }
+	switch {
+	case errors.As(err, &status):
+		return "http_status"
+	case errors.As(err, &malformed):
+		return "malformed"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	}
+	return "error"
 }
 
 var errStopped = errors.New("source stopped before the engine acknowledged the page")

@@ -204,6 +204,13 @@ func build(cfg config.Source) (*decoder, []config.KeyError) {
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
 	}
 	d := &decoder{agency: cfg.Agency, codes: make(map[string]state.Status, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
+	if cfg.TimeZone != "" {
+		if loc, err := time.LoadLocation(cfg.TimeZone); err != nil {
+			errs = append(errs, config.KeyError{Key: "time_zone", Msg: err.Error()})
+		} else {
+			d.zone = loc
+		}
+	}
 	for code, dp := range defaultCodes {
 		d.codes[code] = dp.status
 	}

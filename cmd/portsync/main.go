@@ -19,6 +19,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/mappedjson"
 	_ "github.com/portsync/portsync/adapters/mqtt"
 	_ "github.com/portsync/portsync/adapters/webhook"
+	_ "github.com/portsync/portsync/adapters/x12"
 )
 
 const usage = `usage: portsync VERB [flags]
