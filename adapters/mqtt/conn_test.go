@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -603,23 +604,25 @@ func TestPersistentSessionRedeliversUnacked(t *testing.T) {
 	default:
 	}
 
-	// C: same client id; everything was acknowledged, nothing comes back.
+	// C: same client id. QoS 1 is at least once: an acknowledgement still
+	// in flight when B disconnected at once may be lost, and the broker
+	// then delivers that message again (the engine's dedupe makes this
+	// harmless). Nothing but m1..m3 may come back, and new messages flow.
 	c := newTestConn(t, "c", cfg)
 	chC, handlerC := collector()
 	c.Subscribe(topic, 1, handlerC)
 	connect(t, c)
 	waitReady(t, c)
-	select {
-	case m := <-chC:
-		t.Errorf("C: acknowledged message %q was delivered again", m.Payload)
-	case <-time.After(1500 * time.Millisecond):
-	}
-
-	// The session still routes new messages to C.
 	publish(t, pub, adapters.Outgoing{Topic: topic, Payload: []byte("m4")})
-	m := receive(t, chC)
-	if string(m.Payload) != "m4" {
-		t.Errorf("C: message = %q, want m4", m.Payload)
+	for {
+		m := receive(t, chC)
+		m.Ack()
+		if string(m.Payload) == "m4" {
+			break
+		}
+		if !slices.Contains(want, string(m.Payload)) {
+			t.Fatalf("C: unexpected message %q", m.Payload)
+		}
+		t.Logf("C: %q delivered again (its acknowledgement was in flight at B's disconnect)", m.Payload)
 	}
-	m.Ack()
 }
