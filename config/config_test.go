@@ -642,9 +642,18 @@ func TestParseErrors(t *testing.T) {
 			edit: func(t *testing.T, s, _ string) string {
 				return replaceOnce(t, s, "sla:\n", "  snapshot:\n    type: http_poll\n    url: http://tos.local/api/holds\n    schedule: \"@sometimes\"\nsla:\n")
 			},
-			// The snapshot poll itself is refused until it is built (it
-			// would otherwise be configured and silently never polled).
-			want: []wantErr{{"@sometimes", "tos.snapshot.schedule", []string{"cron"}}, {"  snapshot:", "tos.snapshot", []string{"not available"}}},
+			want: []wantErr{{"@sometimes", "tos.snapshot.schedule", []string{"cron"}}},
+		},
+		{
+			name: "tos.snapshot of another type, without url",
+			edit: func(t *testing.T, s, _ string) string {
+				return replaceOnce(t, s, "sla:\n", "  snapshot:\n    type: websocket\n    broker: snapbroker\nsla:\n")
+			},
+			want: []wantErr{
+				{"    type: websocket", "tos.snapshot.type", []string{"http_poll"}},
+				{"  snapshot:", "tos.snapshot.url", []string{"required"}},
+				{"    broker: snapbroker", "tos.snapshot.broker", []string{"not used"}},
+			},
 		},
 		{
 			name: "unknown broker in a source",

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -175,12 +176,8 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	}
 
 	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
-	if c.TOS.Snapshot != nil {
-		v.cron("tos.snapshot.schedule", c.TOS.Snapshot.Schedule)
-		v.secret("tos.snapshot.token_file", c.TOS.Snapshot.TokenFile)
-		// Rather than accept a snapshot and never poll it, refuse it until
-		// the TOS snapshot sweep is built.
-		v.fail("tos.snapshot", "the TOS snapshot poll is not available in this version of portsync")
+	if s := c.TOS.Snapshot; s != nil {
+		v.snapshot(s)
 	}
 	for i, ch := range c.Alerts.Channels {
 		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")
@@ -226,4 +223,49 @@ func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError)
 	v.secret(key+".tls.key_file", s.TLS.KeyFile)
 	known, errs := check(s)
 	v.adapter(key, known, kind, s.Type, errs)
+}
+
+// snapshot checks tos.snapshot: an http_poll the sweep fetches (url,
+// token_file, headers, timeout, tls; schedule optional).
+func (v *validator) snapshot(s *Sink) {
+	const key = "tos.snapshot"
+	v.oneOf(key+".type", s.Type, "http_poll")
+	switch u, err := url.Parse(s.URL); {
+	case s.URL == "":
+		v.fail(key+".url", "required")
+	case err != nil:
+		v.fail(key+".url", "bad URL %q: %v", s.URL, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.fail(key+".url", "want an http:// or https:// URL, got %q", s.URL)
+	case u.Host == "":
+		v.fail(key+".url", "no host in %q", s.URL)
+	case u.Scheme == "http" && s.TLS != (TLS{}):
+		v.fail(key+".tls", "set, but url %q is not https", u.Redacted())
+	}
+	if s.Timeout < 0 {
+		v.fail(key+".timeout", "must not be negative")
+	}
+	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+		v.fail(key+".tls", "cert_file and key_file go together")
+	}
+	v.cron(key+".schedule", s.Schedule)
+	v.secret(key+".token_file", s.TokenFile)
+	v.secret(key+".tls.ca_file", s.TLS.CAFile)
+	v.secret(key+".tls.cert_file", s.TLS.CertFile)
+	v.secret(key+".tls.key_file", s.TLS.KeyFile)
+	for name, value := range s.Headers {
+		if strings.ContainsAny(value, "\r\n\x00") {
+			v.fail(key+".headers."+name, "value must be one line")
+		}
+	}
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"broker", s.Broker != ""}, {"topic", s.Topic != ""}, {"template", s.Template != ""},
+		{"secret_file", s.SecretFile != ""}, {"smtp", s.SMTP != ""}, {"from", s.From != ""}, {"to", len(s.To) > 0},
+		{"username_file", s.UsernameFile != ""}, {"password_file", s.PasswordFile != ""}} {
+		if k.set {
+			v.fail(key+"."+k.name, "not used by tos.snapshot")
+		}
+	}
 }

@@ -45,6 +45,9 @@ const (
 	KindUnauthorizedDeparture = "unauthorized_departure"
 	KindSinkDown              = "sink_down"
 	KindInvalidInput          = "invalid_input"
+	// KindCommandRejected: the TOS refused a command (an HTTP TOS's 409 or
+	// 422); it is not sent again until the next sweep.
+	KindCommandRejected = "command_rejected"
 )
 
 // CausePolicyUnknown is the cause of a hold asked for by an agency's
@@ -212,6 +215,7 @@ const (
 	JournalCommandSent  = "command_sent"
 	JournalConfirmed    = "command_confirmed"
 	JournalSuperseded   = "command_superseded"
+	JournalRejected     = "command_rejected"
 	JournalAlertFiring  = "alert_firing"
 	JournalAlertResolve = "alert_resolved"
 )

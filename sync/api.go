@@ -335,13 +335,21 @@ func (d *Daemon) handleRetry(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) handleSweep(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	answer := map[string]any{}
+	if res, err := d.snapshotSweep(r.Context()); err != nil {
+		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", err)
+		answer["snapshot_error"] = err.Error()
+	} else if res != nil {
+		answer["snapshot"] = res
+	}
 	n, err := d.engine.Sweep(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	d.dispatcher.ResendAll()
-	writeJSON(w, http.StatusOK, map[string]any{"containers": n, "seconds": time.Since(start).Seconds()})
+	answer["containers"], answer["seconds"] = n, time.Since(start).Seconds()
+	writeJSON(w, http.StatusOK, answer)
 }
 
 func (d *Daemon) handleBackup(w http.ResponseWriter, r *http.Request) {

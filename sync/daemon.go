@@ -50,6 +50,7 @@ type Daemon struct {
 	set          atomic.Pointer[adapterSet]
 	sched        *cron.Cron
 	sweepJob     cron.EntryID
+	snapshotJob  cron.EntryID // tos.snapshot.schedule, when set
 	retentionJob cron.EntryID
 	workCtx      context.Context
 
@@ -351,10 +352,31 @@ func (d *Daemon) schedule(cfg *config.Config) error {
 		return err
 	}
 	d.retentionJob = rid
+	// tos.snapshot.schedule, when set, fetches the snapshot between sweeps
+	// too (every sweep fetches it anyway).
+	var sid cron.EntryID
+	if s := cfg.TOS.Snapshot; s != nil && s.Schedule != "" {
+		if sid, err = d.sched.AddFunc(s.Schedule, func() { d.snapshotOnly(d.workCtx) }); err != nil {
+			return fmt.Errorf("tos.snapshot.schedule: %w", err)
+		}
+	}
+	if d.snapshotJob != 0 {
+		d.sched.Remove(d.snapshotJob)
+	}
+	d.snapshotJob = sid
 	return nil
 }
 
+func (d *Daemon) snapshotOnly(ctx context.Context) {
+	if _, err := d.snapshotSweep(ctx); err != nil {
+		d.log.Error("TOS snapshot failed", "err", err)
+	}
+}
+
 func (d *Daemon) sweep(ctx context.Context) {
+	if _, err := d.snapshotSweep(ctx); err != nil {
+		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", err)
+	}
 	n, err := d.engine.Sweep(ctx)
 	if err != nil {
 		d.log.Error("sweep failed", "err", err)
@@ -362,6 +384,26 @@ func (d *Daemon) sweep(ctx context.Context) {
 	}
 	d.dispatcher.ResendAll()
 	d.log.Info("sweep done", "containers", n)
+}
+
+// snapshotSweep fetches the TOS snapshot, when tos.snapshot is set, and
+// repairs the store from it; nil, nil when there is none to fetch.
+func (d *Daemon) snapshotSweep(ctx context.Context) (*SnapshotResult, error) {
+	cfg := d.current().cfg.TOS.Snapshot
+	if cfg == nil {
+		return nil, nil
+	}
+	snap, err := FetchSnapshot(ctx, *cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.engine.applySnapshot(ctx, snap, snap.At)
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("TOS snapshot applied", "containers", len(snap.Containers), "complete", snap.Complete,
+		"at", snap.At, "repaired", res.Repaired, "departed", res.Departed, "skipped", snap.Skipped)
+	return &res, nil
 }
 
 func (d *Daemon) closeAll() {

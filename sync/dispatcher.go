@@ -33,6 +33,10 @@ func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBre
 		MaxRequests: 1,
 		Timeout:     10 * time.Second,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		// An endpoint that answered every request, if only to reject some
+		// commands, works: the rejections must not open the breaker and
+		// hold back every other container's commands.
+		IsSuccessful: func(err error) bool { return err == nil || adapters.OnlyRejected(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			m.Breaker.WithLabelValues(name).Set(breakerState(to))
 			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
@@ -58,6 +62,7 @@ type Dispatcher struct {
 	mu      stdsync.Mutex
 	entries map[string]*outboxEntry
 	wake    chan struct{}
+	resolve []string // command_rejected alerts to resolve, by id
 
 	failingSince time.Time
 	downAlerted  bool
@@ -67,6 +72,12 @@ type outboxEntry struct {
 	cmd      state.Command
 	attempts int
 	next     time.Time
+	// parked: the TOS rejected the command, so it is not sent again
+	// until the next sweep (ResendAll) or restart.
+	parked bool
+	// rejected: a command_rejected alert fires for the command's
+	// container and agency; it resolves when the command leaves the outbox.
+	rejected bool
 }
 
 // NewDispatcher returns a dispatcher for the TOS sink named name.
@@ -88,11 +99,28 @@ func (d *Dispatcher) Load(store *state.Store) error {
 		if err != nil {
 			return err
 		}
+		alerts, err := tx.Alerts()
+		if err != nil {
+			return err
+		}
+		rejected := map[string]bool{}
+		for _, a := range alerts {
+			if a.Kind == state.KindCommandRejected && a.State == state.Firing {
+				rejected[a.ID] = true
+			}
+		}
 		now := time.Now()
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, c := range cmds {
-			d.entries[c.ID] = &outboxEntry{cmd: c, next: now}
+			id := AlertID(state.KindCommandRejected, c.Container, c.Agency)
+			d.entries[c.ID] = &outboxEntry{cmd: c, next: now, rejected: rejected[id]}
+			delete(rejected, id)
+		}
+		// A rejected command that left the outbox just before a crash:
+		// its alert is resolved once Run starts.
+		for _, id := range sortedKeys(rejected) {
+			d.resolve = append(d.resolve, id)
 		}
 		d.metrics.OutboxCommands.Set(float64(len(d.entries)))
 		return nil
@@ -114,6 +142,9 @@ func (d *Dispatcher) Committed(c *Changes) {
 		if e, ok := d.entries[id]; ok {
 			if e.attempts > 0 {
 				d.metrics.Commands.WithLabelValues(d.name, e.cmd.Action, "confirmed").Inc()
+			}
+			if e.rejected {
+				d.resolve = append(d.resolve, AlertID(state.KindCommandRejected, e.cmd.Container, e.cmd.Agency))
 			}
 			delete(d.entries, id)
 		}
@@ -166,12 +197,13 @@ func (d *Dispatcher) Pending() int {
 	return len(d.entries)
 }
 
-// ResendAll makes every pending command due now, for a sweep.
+// ResendAll makes every pending command due now, for a sweep, including
+// those the TOS rejected: the sweep may have changed what the TOS knows.
 func (d *Dispatcher) ResendAll() {
 	now := time.Now()
 	d.mu.Lock()
 	for _, e := range d.entries {
-		e.next = now
+		e.next, e.parked = now, false
 	}
 	d.mu.Unlock()
 	d.poke()
@@ -208,6 +240,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 		case <-timer.C:
 		}
+		d.resolveRejected()
 		due, next := d.due(time.Now())
 		for chunk := range slices.Chunk(due, sendChunk) {
 			d.send(ctx, chunk)
@@ -227,6 +260,9 @@ func (d *Dispatcher) due(now time.Time) ([]state.Command, time.Time) {
 	next := now.Add(time.Hour)
 	var due []state.Command
 	for _, e := range d.entries {
+		if e.parked {
+			continue
+		}
 		if !e.next.After(now) {
 			due = append(due, e.cmd)
 		} else if e.next.Before(next) {
@@ -247,29 +283,62 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 		return struct{}{}, sink.Send(sctx, cmds)
 	})
 	now := time.Now()
+	// A sink that can say what became of each command (the http sink)
+	// returns a *adapters.SendError; any other error is the whole batch's.
+	se, perCommand := errors.AsType[*adapters.SendError](err)
 	d.mu.Lock()
 	var sent []outboxEntry
+	var rejected []rejection
+	failed := 0
 	for _, c := range cmds {
 		e, ok := d.entries[c.ID]
 		if !ok {
 			continue // confirmed or superseded meanwhile
 		}
-		if err != nil {
+		cerr := err
+		if perCommand {
+			cerr = se.Outcome(c.ID)
+		}
+		switch {
+		case cerr == nil:
+			e.attempts++
+			e.next = now.Add(backoff(retryAfter, e.attempts))
+			d.metrics.Commands.WithLabelValues(name, c.Action, "sent").Inc()
+			sent = append(sent, *e)
+		case errors.Is(cerr, adapters.ErrRejected):
+			// Not retried blindly: parked until the next sweep.
+			e.attempts++
+			e.parked, e.rejected = true, true
+			d.metrics.Commands.WithLabelValues(name, c.Action, "rejected").Inc()
+			rejected = append(rejected, rejection{cmd: c, why: cerr})
+		default:
+			failed++
 			e.next = now.Add(min(retryAfter, time.Second))
 			d.metrics.Commands.WithLabelValues(name, c.Action, "failed").Inc()
-			continue
 		}
-		e.attempts++
-		e.next = now.Add(backoff(retryAfter, e.attempts))
-		d.metrics.Commands.WithLabelValues(name, c.Action, "sent").Inc()
-		sent = append(sent, *e)
 	}
 	d.mu.Unlock()
-	d.health(err, now)
-	if err != nil {
-		if !errors.Is(err, gobreaker.ErrOpenState) && ctx.Err() == nil {
-			d.log.Warn("sending commands failed; they stay in the outbox", "commands", len(cmds), "err", err)
-		}
+	healthErr := err
+	if adapters.OnlyRejected(err) {
+		healthErr = nil // the TOS answered: the sink is up
+	}
+	d.health(healthErr, now)
+	if len(rejected) > 0 {
+		d.log.Warn("the TOS rejected commands; they stay in the outbox but are not sent again until the next sweep",
+			"rejected", len(rejected), "first", rejected[0].why)
+		d.engine.enqueue(func(t *txn) error {
+			for _, r := range rejected {
+				if err := t.commandRejected(name, r.cmd, r.why); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if failed > 0 && !errors.Is(err, gobreaker.ErrOpenState) && ctx.Err() == nil {
+		d.log.Warn("sending commands failed; they stay in the outbox", "commands", failed, "err", err)
+	}
+	if len(sent) == 0 {
 		return
 	}
 	for _, e := range sent {
@@ -288,6 +357,50 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 		}
 		return nil
 	})
+}
+
+type rejection struct {
+	cmd state.Command
+	why error
+}
+
+// resolveRejected resolves the command_rejected alerts of commands that
+// left the outbox. It runs on the dispatcher's goroutine: Committed runs on
+// the writer's, which must not wait for itself.
+func (d *Dispatcher) resolveRejected() {
+	d.mu.Lock()
+	ids := d.resolve
+	d.resolve = nil
+	d.mu.Unlock()
+	for _, id := range ids {
+		d.engine.SystemAlert(state.Alert{ID: id}, false)
+	}
+}
+
+// commandRejected journals a rejected command and fires its container's
+// command_rejected alert, unless it fires already (a command sent again
+// after a sweep and rejected again is not news).
+func (t *txn) commandRejected(sink string, cmd state.Command, why error) error {
+	err := t.journal(state.JournalEntry{
+		Kind: state.JournalRejected, Container: cmd.Container, EventID: cmd.Cause, Agency: cmd.Agency,
+		Command: cmd.ID, Action: cmd.Action, Hold: cmd.Hold, Detail: why.Error(),
+	})
+	if err != nil {
+		return err
+	}
+	id := AlertID(state.KindCommandRejected, cmd.Container, cmd.Agency)
+	if a, ok, err := t.tx.Alert(id); err != nil || (ok && a.State == state.Firing) {
+		return err
+	}
+	a := state.Alert{
+		ID: id, Kind: state.KindCommandRejected, Severity: "warning", State: state.Firing, Terminal: t.policy.Terminal,
+		Container: cmd.Container, Agency: cmd.Agency, Source: sink, Since: t.now.UTC(), At: t.now.UTC(),
+		Summary: fmt.Sprintf("%v; portsync sends it again only after the next sweep", why),
+	}
+	if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
+		return err
+	}
+	return t.putAlert(a)
 }
 
 // backoff is the wait after the n-th send of a command: retryAfter,

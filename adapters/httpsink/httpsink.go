@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	stdsync "sync"
 	"time"
 
@@ -38,13 +37,6 @@ import (
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
-
-// ErrRejected is wrapped by the error of a command the TOS rejected (HTTP
-// 409 or 422): the TOS answered and refused the command itself, so sending
-// it again unchanged will not help.
-//
-// It belongs in package adapters beside Sink; it is here until it moves.
-var ErrRejected = errors.New("rejected by the TOS")
 
 // Parallel is how many commands are posted at once. Commands for one
 // container go one after another, in the order given, so the TOS never
@@ -102,7 +94,7 @@ func New(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
 	return s, nil
 }
 
-// Rejection is one command the TOS rejected. It wraps ErrRejected.
+// Rejection is one command the TOS rejected. It wraps adapters.ErrRejected.
 type Rejection struct {
 	Command state.Command
 	Status  int
@@ -111,79 +103,15 @@ type Rejection struct {
 
 func (r *Rejection) Error() string {
 	msg := fmt.Sprintf("command %s (%s %s on %s): %v: HTTP %d %s", r.Command.ID, r.Command.Action, r.Command.Hold,
-		r.Command.Container, ErrRejected, r.Status, http.StatusText(r.Status))
+		r.Command.Container, adapters.ErrRejected, r.Status, http.StatusText(r.Status))
 	if r.Reply != "" {
 		msg += ": " + r.Reply
 	}
 	return msg
 }
 
-// Unwrap makes errors.Is(r, ErrRejected) hold.
-func (r *Rejection) Unwrap() error { return ErrRejected }
-
-// SendError is the error of a Send that did not get every command
-// accepted: which were sent, which the TOS rejected, and which were not
-// delivered (and may be sent again). errors.Is(err, ErrRejected) holds
-// when at least one command was rejected.
-type SendError struct {
-	Sent     []string              // ids of commands the TOS accepted (2xx)
-	Rejected []*Rejection          // commands the TOS rejected (409, 422)
-	Failed   map[string]error      // id -> why it was not delivered
-	order    []string              // failed ids in the order given, for the message
-	byID     map[string]*Rejection // rejected, by id
-}
-
-func (e *SendError) Error() string {
-	total := len(e.Sent) + len(e.Rejected) + len(e.Failed)
-	var parts []string
-	if n := len(e.Rejected); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d commands rejected by the TOS; first: %v", n, total, e.Rejected[0]))
-	}
-	if n := len(e.Failed); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d commands not delivered; first: %v", n, total, e.Failed[e.order[0]]))
-	}
-	return strings.Join(parts, "; ")
-}
-
-// Unwrap returns the rejections and the delivery failures, so that
-// errors.Is finds ErrRejected, context.DeadlineExceeded and the like.
-func (e *SendError) Unwrap() []error {
-	out := make([]error, 0, len(e.Rejected)+len(e.Failed))
-	for _, r := range e.Rejected {
-		out = append(out, r)
-	}
-	for _, id := range e.order {
-		out = append(out, e.Failed[id])
-	}
-	return out
-}
-
-// Outcome says what became of one command of the batch: nil if the TOS
-// accepted it, a *Rejection if it rejected it, else why it was not
-// delivered. A command that was not in the batch is reported as not
-// delivered.
-func (e *SendError) Outcome(id string) error {
-	if r, ok := e.byID[id]; ok {
-		return r
-	}
-	if err, ok := e.Failed[id]; ok {
-		return err
-	}
-	for _, s := range e.Sent {
-		if s == id {
-			return nil
-		}
-	}
-	return fmt.Errorf("command %s was not in the batch", id)
-}
-
-// OnlyRejected reports whether err says that the TOS answered every
-// command of the batch, and rejected some: the endpoint works, so a
-// circuit breaker should count the call as a success.
-func OnlyRejected(err error) bool {
-	var se *SendError
-	return errors.As(err, &se) && len(se.Failed) == 0 && len(se.Rejected) > 0
-}
+// Unwrap makes errors.Is(r, adapters.ErrRejected) hold.
+func (r *Rejection) Unwrap() error { return adapters.ErrRejected }
 
 // Send posts every command, Parallel at a time, commands for one
 // container in order. It returns nil when the TOS accepted them all, else
@@ -226,26 +154,13 @@ func (s *Sink) Send(ctx context.Context, cmds []state.Command) error {
 	close(next)
 	wg.Wait()
 
-	se := &SendError{Failed: map[string]error{}, byID: map[string]*Rejection{}}
-	for i, err := range errs {
-		var rej *Rejection
-		switch {
-		case err == nil:
-			se.Sent = append(se.Sent, cmds[i].ID)
-		case errors.As(err, &rej):
-			se.Rejected = append(se.Rejected, rej)
-			se.byID[cmds[i].ID] = rej
-		default:
-			se.Failed[cmds[i].ID] = err
-			se.order = append(se.order, cmds[i].ID)
-		}
-	}
-	if len(se.Rejected) == 0 && len(se.Failed) == 0 {
+	se := adapters.NewSendError(cmds, errs)
+	if se == nil {
 		return nil
 	}
-	if len(se.Failed) > 0 && httpout.IsRefused(se.Failed[se.order[0]]) && s.refusedLog.Allow(s.now()) {
+	if first := se.FirstFailure(); first != nil && httpout.IsRefused(first) && s.refusedLog.Allow(s.now()) {
 		s.log.Error("the TOS API refused the request; portsync keeps retrying, but the sink's url, token or headers probably need fixing",
-			"url", s.url, "err", se.Failed[se.order[0]])
+			"url", s.url, "err", first)
 	}
 	return se
 }

@@ -15,6 +15,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/filedrop"
 	_ "github.com/portsync/portsync/adapters/httppoll"
+	_ "github.com/portsync/portsync/adapters/httpsink"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	_ "github.com/portsync/portsync/adapters/mappedjson"
 	_ "github.com/portsync/portsync/adapters/mqtt"
