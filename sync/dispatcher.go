@@ -14,6 +14,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/failpoint"
 	"github.com/portsync/portsync/state"
 )
 
@@ -282,6 +283,9 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 		defer cancel()
 		return struct{}{}, sink.Send(sctx, cmds)
 	})
+	if err == nil {
+		failpoint.Hit("dispatch.sent")
+	}
 	now := time.Now()
 	// A sink that can say what became of each command (the http sink)
 	// returns a *adapters.SendError; any other error is the whole batch's.

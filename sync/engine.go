@@ -14,6 +14,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/failpoint"
 	"github.com/portsync/portsync/state"
 )
 
@@ -391,6 +392,7 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 			return err
 		}
 		out = t.c
+		failpoint.Hit("commit.before")
 		return nil
 	})
 	if err != nil {
@@ -412,7 +414,11 @@ func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
 // finish acknowledges the batch's messages, in the order they arrived, and
 // publishes what the commit changed.
 func (e *Engine) finish(b *batch, c *committed) {
+	failpoint.Hit("commit.after")
 	for i, in := range b.msgs {
+		if i == 1 {
+			failpoint.Hit("ack.partial")
+		}
 		if in.msg.Ack != nil {
 			in.msg.Ack()
 		}

@@ -45,6 +45,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/failpoint"
 	"github.com/portsync/portsync/state"
 )
 
@@ -396,6 +397,7 @@ func readFile(path string) ([]byte, bool, error) {
 // writer goroutine, so it does only a rename and, for a rejection, one
 // small write.
 func (s *source) settled(name string, l look, rej *state.Rejection) {
+	failpoint.Hit("filedrop.beforemove")
 	sub := DoneDir
 	if rej != nil {
 		sub = RejectedDir
