@@ -20,16 +20,19 @@ import (
 )
 
 // Sizes of the disk-full test, measured rather than guessed (see the log of
-// a -v run): 1000 containers in the yard take about 2.5 MiB of store, and
-// each customs release adds about 1.5 KiB (the container rewritten, two
-// journal entries and their index keys, a dedupe key, an outbox command and
-// a mismatch). bbolt extends the file with ftruncate to the next mmap step
-// (doubling from 32 KiB while the file is under 16 MiB), which on tmpfs
-// takes no space: the space is taken by the pwrite of each new page, so
-// ENOSPC comes from the commit's page writes, never from Open or from the
-// truncate. The tmpfs is filled after the preload, leaving dfSlack bytes,
-// so that the first releases commit and the disk fills in the middle of the
-// stream.
+// a -v run): 1000 containers in the yard take about 1.1 MiB of tmpfs (a
+// 2 MiB file, partly sparse), and 1000 customs releases, committed in small
+// groups as a sequential publisher sends them, grow the file to 8 MiB with
+// about 5 MiB allocated (each group copies the leaf and branch pages it
+// touches; the container, two journal entries and their index keys, a
+// dedupe key, an outbox command, a mismatch). bbolt extends the file with
+// ftruncate to its next mmap step (doubling from 32 KiB while the file is
+// under 16 MiB, then 16 MiB at a time), which on tmpfs takes no space: the
+// space is taken by the pwrite of each new page, so ENOSPC comes from the
+// commit's page writes, never from Open or the truncate. The tmpfs is
+// filled after the preload, leaving dfSlack bytes, so that the first
+// releases commit and the disk fills in the middle of the stream; it must
+// be large enough for the whole run once the filler is gone.
 const (
 	dfTmpfsSize  = "16m"
 	dfContainers = 1000
@@ -105,15 +108,15 @@ func TestDiskFullStopsAcknowledgementAndResumes(t *testing.T) {
 	reason := dfWaitUnhealthy(t, h)
 	t.Logf("readyz while the disk is full: %s", reason)
 	dfLogSpace(t, "store failing", mnt, dbPath)
-	// Acknowledgement stopped: the applied count stands still while the
-	// writer retries.
+	// The writer retries the same group with backoff. A retry can get
+	// through: the pages a failed attempt wrote before ENOSPC keep their
+	// blocks, so the next attempt of the same group gets further. What is
+	// acknowledged is only ever what committed; phase 2 proves that the
+	// rest stays with the broker.
 	before := applied("customs-mqtt")
 	time.Sleep(2 * time.Second)
 	after := applied("customs-mqtt")
-	t.Logf("releases applied before the disk filled: %v of %d", after, dfContainers)
-	if after != before {
-		t.Errorf("releases applied went from %v to %v while the store failed", before, after)
-	}
+	t.Logf("releases applied while the disk is full: %v, 2 s later %v, of %d", before, after, dfContainers)
 	if after >= dfContainers {
 		t.Fatalf("every release applied (%v): the disk never filled during the commits; lower dfSlack", after)
 	}
