@@ -216,7 +216,7 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 		defer cancel()
 		return struct{}{}, notifier.Notify(sctx, due)
 	})
-	am.channelHealth(ch, err, now)
+	am.channelHealth(ch, err, now, time.Now())
 	if err != nil {
 		am.metrics.Notifications.WithLabelValues(ch.name, "failed").Add(float64(len(due)))
 		ch.retryAt = now.Add(time.Second)
@@ -293,9 +293,9 @@ func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
 	return true
 }
 
-func (am *AlertManager) channelHealth(ch *alertChannel, err error, now time.Time) {
+func (am *AlertManager) channelHealth(ch *alertChannel, err error, start, now time.Time) {
 	am.mu.Lock()
-	alert, firing, raise := ch.health(err, now, am.window)
+	alert, firing, raise := ch.health(err, start, now, am.window)
 	am.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if raise {
@@ -303,16 +303,19 @@ func (am *AlertManager) channelHealth(ch *alertChannel, err error, now time.Time
 	}
 }
 
-func (ch *alertChannel) health(err error, now time.Time, window time.Duration) (state.Alert, bool, bool) {
-	switch {
-	case err == nil && ch.alerted:
-		ch.alerted, ch.failing = false, time.Time{}
-		return sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false, true
-	case err == nil:
+func (ch *alertChannel) health(err error, start, now time.Time, window time.Duration) (state.Alert, bool, bool) {
+	if err == nil {
 		ch.failing = time.Time{}
-	case ch.failing.IsZero():
-		ch.failing = now
-	case !ch.alerted && now.Sub(ch.failing) >= window:
+		if ch.alerted {
+			ch.alerted = false
+			return sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false, true
+		}
+		return state.Alert{}, false, false
+	}
+	if ch.failing.IsZero() {
+		ch.failing = start
+	}
+	if !ch.alerted && now.Sub(ch.failing) >= window {
 		ch.alerted = true
 		return sinkDownAlert(ch.name, "alert channel", ch.failing, now, err), true, true
 	}

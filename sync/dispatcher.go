@@ -278,6 +278,7 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	d.mu.Lock()
 	name, sink, breaker, retryAfter := d.name, d.sink, d.breaker, d.retryAfter
 	d.mu.Unlock()
+	start := time.Now()
 	_, err := breaker.Execute(func() (struct{}, error) {
 		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
 		defer cancel()
@@ -326,7 +327,7 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	if adapters.OnlyRejected(err) {
 		healthErr = nil // the TOS answered: the sink is up
 	}
-	d.health(healthErr, now)
+	d.health(healthErr, start, now)
 	if len(rejected) > 0 {
 		d.log.Warn("the TOS rejected commands; they stay in the outbox but are not sent again until the next sweep",
 			"rejected", len(rejected), "first", rejected[0].why)
@@ -419,9 +420,9 @@ func backoff(retryAfter time.Duration, n int) time.Duration {
 
 // health raises sink_down when the sink has failed for longer than the
 // SLA, and resolves it on the first success.
-func (d *Dispatcher) health(err error, now time.Time) {
+func (d *Dispatcher) health(err error, start, now time.Time) {
 	d.mu.Lock()
-	alert, firing, raise := d.healthLocked(err, now)
+	alert, firing, raise := d.healthLocked(err, start, now)
 	d.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if raise {
@@ -429,17 +430,21 @@ func (d *Dispatcher) health(err error, now time.Time) {
 	}
 }
 
-func (d *Dispatcher) healthLocked(err error, now time.Time) (state.Alert, bool, bool) {
-	switch {
-	case err == nil && d.downAlerted:
-		d.downAlerted = false
+func (d *Dispatcher) healthLocked(err error, start, now time.Time) (state.Alert, bool, bool) {
+	if err == nil {
 		d.failingSince = time.Time{}
-		return sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false, true
-	case err == nil:
-		d.failingSince = time.Time{}
-	case d.failingSince.IsZero():
-		d.failingSince = now
-	case !d.downAlerted && now.Sub(d.failingSince) >= d.applyWithin:
+		if d.downAlerted {
+			d.downAlerted = false
+			return sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false, true
+		}
+		return state.Alert{}, false, false
+	}
+	// Failing since the failed attempt began: a send that hangs for its
+	// whole timeout has been failing all that time.
+	if d.failingSince.IsZero() {
+		d.failingSince = start
+	}
+	if !d.downAlerted && now.Sub(d.failingSince) >= d.applyWithin {
 		d.downAlerted = true
 		return sinkDownAlert(d.name, "TOS sink", d.failingSince, now, err), true, true
 	}

@@ -35,12 +35,16 @@ type Conn struct {
 	acked     map[string]bool // topic -> SUBACK received on this connection
 	connected bool
 	lastErr   string
+	// down is closed when the connection in use is lost: paho keeps QoS 1
+	// publish tokens open across a reconnect, and a sender must not wait
+	// out its whole timeout on a connection that is gone.
+	down chan struct{}
 }
 
 // NewConn prepares a connection to the broker cfg describes; it does not
 // dial until Connect.
 func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
-	c := &Conn{name: name, log: log.With("broker", name), subs: map[string]byte{}, acked: map[string]bool{}}
+	c := &Conn{name: name, log: log.With("broker", name), subs: map[string]byte{}, acked: map[string]bool{}, down: make(chan struct{})}
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
 		SetClientID(cfg.ClientID).
@@ -152,6 +156,7 @@ func (c *Conn) onConnect(client paho.Client) {
 	c.mu.Lock()
 	c.connected = true
 	c.lastErr = ""
+	c.down = make(chan struct{})
 	subs := make(map[string]byte, len(c.subs))
 	for t, q := range c.subs {
 		subs[t] = q
@@ -211,6 +216,9 @@ func (c *Conn) onNotification(_ paho.Client, n paho.ConnectionNotification) {
 
 func (c *Conn) onLost(_ paho.Client, err error) {
 	c.mu.Lock()
+	if c.connected {
+		close(c.down)
+	}
 	c.connected = false
 	c.lastErr = "connection lost: " + err.Error()
 	for t := range c.acked {
@@ -262,25 +270,30 @@ func (c *Conn) Publish(ctx context.Context, qos byte, msgs ...adapters.Outgoing)
 	if !c.client.IsConnectionOpen() {
 		return fmt.Errorf("broker %s: not connected", c.name)
 	}
+	c.mu.Lock()
+	down := c.down
+	c.mu.Unlock()
 	toks := make([]paho.Token, len(msgs))
 	for i, m := range msgs {
 		toks[i] = c.client.Publish(m.Topic, qos, m.Retained, m.Payload)
 	}
 	for _, tok := range toks {
-		if err := c.wait(ctx, tok); err != nil {
+		if err := c.wait(ctx, tok, down); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (c *Conn) wait(ctx context.Context, tok paho.Token) error {
+func (c *Conn) wait(ctx context.Context, tok paho.Token, down <-chan struct{}) error {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
 			return fmt.Errorf("broker %s: publish: %w", c.name, err)
 		}
 		return nil
+	case <-down:
+		return fmt.Errorf("broker %s: publish: connection lost before the broker acknowledged it", c.name)
 	case <-ctx.Done():
 		return fmt.Errorf("broker %s: publish: %w", c.name, ctx.Err())
 	}
