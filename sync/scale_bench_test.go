@@ -80,9 +80,38 @@ func scContainer(i int) string {
 	return p + strconv.Itoa(state.CheckDigit(p))
 }
 
-// scDiscard is the logger of daemons and engines under benchmark.
-func scDiscard() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+// scDiscard is the logger of engines under benchmark.
+func scDiscard() *slog.Logger { return scLogger(io.Discard) }
+
+func scLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// scWarnings is where a daemon under benchmark logs (level warn): it
+// counts the lines and keeps the first few, to be shown after the clock
+// stops.
+type scWarnings struct {
+	mu    stdsync.Mutex
+	n     int
+	first []string
+}
+
+func (w *scWarnings) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	if len(w.first) < 5 {
+		w.first = append(w.first, strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (w *scWarnings) log(b *testing.B) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n > 0 {
+		b.Logf("  the daemon logged %d warnings or errors; the first: %s", w.n, strings.Join(w.first, " | "))
+	}
 }
 
 // scConfig is benchConfig (no sweep, a 30 minute SLA) for a state
@@ -317,15 +346,23 @@ func scHeapPeak() (stop func() int64) {
 	}
 }
 
-// scStartDaemon starts a daemon of benchConfig on the store in dir and
-// returns once it is ready, with the time New+Run took to get there.
-func scStartDaemon(b *testing.B, br *broker.Broker, dir string) (*Daemon, time.Duration, func()) {
+// scStartDaemon starts a daemon of benchConfig on the store in dir,
+// logging warnings to logw (nil: nowhere), with setup (if any) run on it
+// before Run, and returns once it is ready,
+// with the time New+Run took to get there.
+func scStartDaemon(b *testing.B, br *broker.Broker, dir string, logw io.Writer, setup func(*Daemon)) (*Daemon, time.Duration, func()) {
 	b.Helper()
+	if logw == nil {
+		logw = io.Discard
+	}
 	cfg := scConfig(b, dir, br.URL())
 	start := time.Now()
-	d, err := New(cfg, scDiscard())
+	d, err := New(cfg, scLogger(logw))
 	if err != nil {
 		b.Fatal(err)
+	}
+	if setup != nil {
+		setup(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -376,7 +413,7 @@ func BenchmarkColdStart1M(b *testing.B) {
 			open += opened
 			debug.FreeOSMemory()
 			before = scReadMem(true)
-			d, took, stop := scStartDaemon(b, br, dir)
+			d, took, stop := scStartDaemon(b, br, dir, nil, nil)
 			ours += took
 			mem = scReadMem(true)
 			var counts map[state.Presence]int64
@@ -745,14 +782,15 @@ func BenchmarkBacklog(b *testing.B) {
 			// are made by a first start, then it stops.
 			dir := b.TempDir()
 			st := scBuildStore(b, dir, n, true, 0)
-			_, _, stop := scStartDaemon(b, br, dir)
+			_, _, stop := scStartDaemon(b, br, dir, nil, nil)
 			stop()
 			if err := publishAll(pub, "customs/releases", payloads); err != nil {
 				b.Fatal(err)
 			}
 			watcher.reset(n)
 			start = time.Now()
-			d, ready, stop := scStartDaemon(b, br, dir)
+			warnings := &scWarnings{}
+			d, ready, stop := scStartDaemon(b, br, dir, warnings, nil)
 			applied := map[string]string{"source": "customs-mqtt", "result": ResultApplied}
 			waitCounterFine(b, d, "portsync_events_total", applied, n)
 			took := time.Since(start)
@@ -775,6 +813,7 @@ func BenchmarkBacklog(b *testing.B) {
 			b.Logf("  commands: %d received for %d containers (%d re-sends with the same id); the daemon counted %.0f sends, %.0f failed sends",
 				watcher.total(), n, watcher.total()-n, sent, failed)
 			resent += watcher.total() - n
+			warnings.log(b)
 		}
 		events := float64(n * b.N)
 		b.ReportMetric(events/rawTook.Seconds(), "raw_msg/s")
@@ -968,7 +1007,7 @@ func BenchmarkLatency(b *testing.B) {
 		name += "/nodelay"
 	}
 	b.Run(name, func(b *testing.B) {
-		var rawL, relayL, ours []time.Duration
+		var rawL, relayL, ours, toCommit, fromCommit []time.Duration
 		var achieved float64
 		for range b.N {
 			rawRecv.reset()
@@ -987,7 +1026,11 @@ func BenchmarkLatency(b *testing.B) {
 
 			dir := b.TempDir()
 			scBuildStore(b, dir, n, true, 0)
-			d, _, stop := scStartDaemon(b, br, dir)
+			warnings := &scWarnings{}
+			committed := newStamps(n)
+			d, _, stop := scStartDaemon(b, br, dir, warnings, func(d *Daemon) {
+				d.engine.AddListener(stampCommands{committed, index})
+			})
 			cmdRecv.reset()
 			start := time.Now()
 			sent, err = scPaced(pub, "customs/releases", payloads, rate)
@@ -996,10 +1039,16 @@ func BenchmarkLatency(b *testing.B) {
 			}
 			achieved = float64(n) / time.Since(start).Seconds()
 			ours = append(ours, cmdRecv.latencies(b, "daemon", sent)...)
+			toCommit = append(toCommit, committed.latencies(b, "commit", sent)...)
+			cmdAt := cmdRecv.times()
+			for i, at := range committed.times() {
+				fromCommit = append(fromCommit, time.Duration(cmdAt[i]-at))
+			}
 			commits, commitSecs := histogramSum(d.metrics, "portsync_commit_seconds")
 			groups, grouped := histogramSum(d.metrics, "portsync_commit_batch_messages")
 			b.Logf("daemon round: %d commits, %.2f ms each on average, %.1f messages per group", commits,
 				commitSecs*1000/max(float64(commits), 1), grouped/max(float64(groups), 1))
+			warnings.log(b)
 			if got := counterSum(d.metrics, "portsync_events_total", map[string]string{"source": "customs-mqtt", "result": ResultApplied}); got != float64(n) {
 				b.Fatalf("applied %v releases, want %d", got, n)
 			}
@@ -1017,11 +1066,24 @@ func BenchmarkLatency(b *testing.B) {
 		b.ReportMetric(ms(p99), "p99_ms")
 		b.ReportMetric(ms(p50)/ms(rp50), "ratio_p50")
 		b.ReportMetric(ms(p99)/ms(rp99), "ratio_p99")
+		c50, c99, _ := scPercentiles(toCommit)
+		d50, d99, _ := scPercentiles(fromCommit)
+		b.ReportMetric(ms(c50), "commit_p50_ms")
+		b.ReportMetric(ms(c99), "commit_p99_ms")
 		b.ReportMetric(achieved, "events/s")
 		b.ReportMetric(0, "ns/op")
 		b.Logf("at %d/s (daemon round achieved %.0f/s), %d events: raw pub->sub p50 %.2f ms p99 %.2f ms max %.1f ms; relay (2 hops) p50 %.2f ms p99 %.2f ms max %.1f ms; daemon release->command p50 %.2f ms p99 %.2f ms max %.1f ms; ratios to raw p50 %.1f p99 %.1f",
 			rate, achieved, n, ms(rp50), ms(rp99), ms(rmax), ms(lp50), ms(lp99), ms(lmax), ms(p50), ms(p99), ms(pmax), ms(p50)/ms(rp50), ms(p99)/ms(rp99))
+		b.Logf("  daemon split: publish -> commit durable p50 %.2f ms p99 %.2f ms; commit -> command at the watcher p50 %.2f ms p99 %.2f ms",
+			ms(c50), ms(c99), ms(d50), ms(d99))
 	})
+}
+
+// times returns a copy of the arrival times, in Unix nanoseconds.
+func (s *stamps) times() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.at)
 }
 
 // scNoDelayBroker starts a mosquitto configured as the test broker is,
@@ -1073,6 +1135,19 @@ func scNoDelayBroker(b *testing.B) *broker.Broker {
 		}
 	}
 	return &broker.Broker{Addr: addr, Kind: "mosquitto"}
+}
+
+// stampCommands marks, in a stamps, when the commit that stored each new
+// command ended (the listener runs right after it).
+type stampCommands struct {
+	s     *stamps
+	index func(string) int
+}
+
+func (l stampCommands) Committed(c *Changes) {
+	for _, cmd := range c.Commands {
+		l.s.mark(l.index(cmd.Container))
+	}
 }
 
 // stamps records when each of n indexed messages first arrived.

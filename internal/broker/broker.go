@@ -69,8 +69,9 @@ allow_anonymous true
 persistence true
 persistence_location %s/
 autosave_interval 1
-max_inflight_messages 10000
+max_inflight_messages 1000
 max_queued_messages 1000000
+set_tcp_nodelay true
 max_queued_bytes 0
 `, port, dir)
 	if os.Geteuid() == 0 {
