@@ -177,6 +177,24 @@ func (t *Tx) ForEachContainer(fn func(Container) error) error {
 	return forEach(t, bucketContainers, nil, fn)
 }
 
+// ContainerIDs returns at most n container ids after the given one (from
+// the first if ""), in id order, without decoding the containers.
+func (t *Tx) ContainerIDs(after string, n int) []string {
+	c := t.tx.Bucket(bucketContainers).Cursor()
+	k, _ := c.First()
+	if after != "" {
+		k, _ = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, _ = c.Next()
+		}
+	}
+	var ids []string
+	for ; k != nil && len(ids) < n; k, _ = c.Next() {
+		ids = append(ids, string(k))
+	}
+	return ids
+}
+
 // PresenceCounts returns the number of containers in each presence.
 func (t *Tx) PresenceCounts() map[Presence]int64 {
 	out := map[Presence]int64{Expected: 0, InYard: 0, Departed: 0}

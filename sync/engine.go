@@ -601,34 +601,40 @@ func (h *deadlineHeap) Pop() any {
 // pending command: the level-triggered repair after a configuration change
 // or a suspected lost event. It returns the number of containers decided.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
-	var ids []string
-	err := e.store.View(func(tx *state.Tx) error {
-		return tx.ForEachContainer(func(c state.Container) error {
-			if c.Presence == state.InYard || len(c.Pending) > 0 || len(c.Alerts) > 0 || len(c.Mismatches) > 0 {
-				ids = append(ids, c.ID)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return 0, err
-	}
+	// Each group reads its own slice of the container keys in the writer's
+	// transaction, so every container is decoded once, and events go on
+	// between groups.
 	const group = 500
-	for chunk := range slices.Chunk(ids, group) {
+	after, n := "", 0
+	for {
+		var done bool
 		err := e.do(ctx, func(t *txn) error {
-			for _, id := range chunk {
-				if _, err := t.load(id); err != nil {
+			ids := t.tx.ContainerIDs(after, group)
+			for _, id := range ids {
+				w, err := t.load(id)
+				if err != nil {
 					return err
 				}
-				t.dirty[id] = true
+				c := &w.c
+				if c.Presence == state.InYard || len(c.Pending) > 0 || len(c.Alerts) > 0 || len(c.Mismatches) > 0 {
+					t.dirty[id] = true
+					n++
+				}
+			}
+			if len(ids) < group {
+				done = true
+			} else {
+				after = ids[len(ids)-1]
 			}
 			return nil
 		})
 		if err != nil {
-			return 0, fmt.Errorf("sweep: %w", err)
+			return n, fmt.Errorf("sweep: %w", err)
+		}
+		if done {
+			return n, nil
 		}
 	}
-	return len(ids), nil
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
