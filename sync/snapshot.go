@@ -38,6 +38,7 @@ package sync
 // present but its holds are not compared.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,77 +192,142 @@ func FetchSnapshot(ctx context.Context, cfg config.Sink, client *http.Client) (S
 // DecodeSnapshot decodes a snapshot answer (see the format above). At is
 // zero when the answer has none.
 func DecodeSnapshot(data []byte) (Snapshot, error) {
-	var doc struct {
-		Complete   *bool              `json:"complete"`
-		At         *string            `json:"at"`
-		Containers *[]json.RawMessage `json:"containers"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	// The list is read item by item from a stream: a snapshot of a million
+	// containers is tens of MiB, and holding it twice (raw and decoded)
+	// would cost more than the whole daemon otherwise does.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	notSnapshot := func(err error) (Snapshot, error) {
 		return Snapshot{}, fmt.Errorf("the answer is not a snapshot: %v (starts %s)", err, oneLine(data, 80))
 	}
-	if doc.Containers == nil {
-		return Snapshot{}, errors.New(`the answer has no "containers" list (send [] for an empty yard)`)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		if err == nil {
+			err = fmt.Errorf("want a JSON object, got %v", tok)
+		}
+		return notSnapshot(err)
 	}
 	var snap Snapshot
-	if doc.Complete != nil {
-		snap.Complete = *doc.Complete
-	}
-	if doc.At != nil {
-		at, err := time.Parse(time.RFC3339Nano, *doc.At)
-		if err != nil || at.Year() < 1970 {
-			return Snapshot{}, fmt.Errorf(`field "at": want an RFC 3339 time with offset such as 2026-11-28T10:25:00+08:00, got %q`, *doc.At)
-		}
-		snap.At = at
-	}
-	index := map[string]int{}
-	unidentified := 0
-	for i, raw := range *doc.Containers {
-		var item struct {
-			Container *string         `json:"container"`
-			Holds     json.RawMessage `json:"holds"`
-		}
-		if err := json.Unmarshal(raw, &item); err != nil || item.Container == nil {
-			unidentified++
-			snap.problem("entry %d: want an object with a \"container\" string, got %s", i, oneLine(raw, 80))
-			continue
-		}
-		id, err := state.ParseContainer(*item.Container)
+	seenContainers, unidentified, i := false, 0, 0
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			unidentified++
-			snap.problem("entry %d: %v", i, rejectionReason(err))
-			continue
+			return notSnapshot(err)
 		}
-		e := SnapshotEntry{Container: id}
-		var holds []string
-		switch {
-		case len(item.Holds) == 0 || string(item.Holds) == "null":
-			e.HoldsUnknown = true
-			snap.problem("entry %d (%s): \"holds\" is required (send [] for none); its holds are not compared", i, id)
-		case json.Unmarshal(item.Holds, &holds) != nil:
-			e.HoldsUnknown = true
-			snap.problem("entry %d (%s): \"holds\": want a list of strings, got %s; its holds are not compared", i, id, oneLine(item.Holds, 80))
+		switch tok {
+		case "complete":
+			if err := dec.Decode(&snap.Complete); err != nil {
+				return notSnapshot(fmt.Errorf(`field "complete": %v`, err))
+			}
+		case "at":
+			var at string
+			if err := dec.Decode(&at); err != nil {
+				return notSnapshot(fmt.Errorf(`field "at": %v`, err))
+			}
+			t, err := time.Parse(time.RFC3339Nano, at)
+			if err != nil || t.Year() < 1970 {
+				return Snapshot{}, fmt.Errorf(`field "at": want an RFC 3339 time with offset such as 2026-11-28T10:25:00+08:00, got %q`, at)
+			}
+			snap.At = t
+		case "containers":
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+				if err == nil {
+					err = fmt.Errorf(`field "containers": want a list, got %v`, tok)
+				}
+				return notSnapshot(err)
+			}
+			seenContainers = true
+			for ; dec.More(); i++ {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return notSnapshot(fmt.Errorf("entry %d: %v", i, err))
+				}
+				e, ok := snapshotItem(&snap, i, raw)
+				if !ok {
+					unidentified++
+					continue
+				}
+				snap.Containers = append(snap.Containers, e)
+			}
+			if _, err := dec.Token(); err != nil {
+				return notSnapshot(err)
+			}
 		default:
-			if e.Holds, err = jsonfmt.NormaliseHolds(holds); err != nil {
-				e.HoldsUnknown = true
-				snap.problem("entry %d (%s): %v; its holds are not compared", i, id, rejectionReason(err))
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return notSnapshot(err)
 			}
 		}
-		if j, dup := index[id]; dup {
-			prev := &snap.Containers[j]
-			if !prev.HoldsUnknown && (e.HoldsUnknown || !slices.Equal(prev.Holds, e.Holds)) {
-				prev.HoldsUnknown, prev.Holds = true, nil
-				snap.problem("entry %d (%s): listed again with other holds; its holds are not compared", i, id)
-			}
-			continue
-		}
-		index[id] = len(snap.Containers)
-		snap.Containers = append(snap.Containers, e)
 	}
+	if !seenContainers {
+		return Snapshot{}, errors.New(`the answer has no "containers" list (send [] for an empty yard)`)
+	}
+	snap.Containers = mergeDuplicates(&snap, snap.Containers)
 	if snap.Complete && unidentified > 0 {
 		snap.Complete = false
 		snap.problem("%d entries name no valid container: the snapshot says it is complete, but no container is marked departed from it", unidentified)
 	}
 	return snap, nil
+}
+
+// snapshotItem checks one entry of the list; ok is false when it names no
+// valid container.
+func snapshotItem(snap *Snapshot, i int, raw json.RawMessage) (SnapshotEntry, bool) {
+	var item struct {
+		Container *string         `json:"container"`
+		Holds     json.RawMessage `json:"holds"`
+	}
+	if err := json.Unmarshal(raw, &item); err != nil || item.Container == nil {
+		snap.problem("entry %d: want an object with a \"container\" string, got %s", i, oneLine(raw, 80))
+		return SnapshotEntry{}, false
+	}
+	rawHolds := item.Holds
+	id, err := state.ParseContainer(*item.Container)
+	if err != nil {
+		snap.problem("entry %d: %v", i, rejectionReason(err))
+		return SnapshotEntry{}, false
+	}
+	e := SnapshotEntry{Container: id}
+	var holds []string
+	switch {
+	case len(rawHolds) == 0 || string(rawHolds) == "null":
+		e.HoldsUnknown = true
+		snap.problem("entry %d (%s): \"holds\" is required (send [] for none); its holds are not compared", i, id)
+	case json.Unmarshal(rawHolds, &holds) != nil:
+		e.HoldsUnknown = true
+		snap.problem("entry %d (%s): \"holds\": want a list of strings, got %s; its holds are not compared", i, id, oneLine(rawHolds, 80))
+	default:
+		if e.Holds, err = jsonfmt.NormaliseHolds(holds); err != nil {
+			e.HoldsUnknown = true
+			snap.problem("entry %d (%s): %v; its holds are not compared", i, id, rejectionReason(err))
+		}
+	}
+	return e, true
+}
+
+// mergeDuplicates sorts the entries by container and keeps one per
+// container; one listed twice with other holds has its holds not compared.
+// Sorted, the list also answers "is it listed?" by binary search, without
+// a map of a million keys.
+func mergeDuplicates(snap *Snapshot, entries []SnapshotEntry) []SnapshotEntry {
+	slices.SortStableFunc(entries, func(a, b SnapshotEntry) int { return strings.Compare(a.Container, b.Container) })
+	out := entries[:0]
+	for _, e := range entries {
+		if n := len(out); n > 0 && out[n-1].Container == e.Container {
+			prev := &out[n-1]
+			if !prev.HoldsUnknown && (e.HoldsUnknown || !slices.Equal(prev.Holds, e.Holds)) {
+				prev.HoldsUnknown, prev.Holds = true, nil
+				snap.problem("%s: listed again with other holds; its holds are not compared", e.Container)
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// listed reports whether a sorted snapshot names the container.
+func (s *Snapshot) listed(id string) bool {
+	_, found := slices.BinarySearchFunc(s.Containers, id, func(e SnapshotEntry, id string) int { return strings.Compare(e.Container, id) })
+	return found
 }
 
 func rejectionReason(err error) string {
@@ -317,17 +383,13 @@ func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time)
 
 	var gone []string
 	if snap.Complete {
-		listed := make(map[string]bool, len(snap.Containers))
-		for _, s := range snap.Containers {
-			listed[s.Container] = true
-		}
 		inYard := 0
 		err := e.store.View(func(tx *state.Tx) error {
-			return tx.ForEachContainer(func(c state.Container) error {
-				if c.Presence == state.InYard {
+			return tx.ForEachPresence(func(id string, p state.Presence) error {
+				if p == state.InYard {
 					inYard++
-					if !listed[c.ID] {
-						gone = append(gone, c.ID)
+					if !snap.listed(id) {
+						gone = append(gone, id)
 					}
 				}
 				return nil
