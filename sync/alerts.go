@@ -39,8 +39,14 @@ type alertChannel struct {
 	notifier adapters.Notifier
 	breaker  *gobreaker.CircuitBreaker[struct{}]
 	retryAt  time.Time
-	failing  time.Time
-	alerted  bool
+	down     downTracker
+}
+
+func newAlertChannel(name string, m *Metrics, log *slog.Logger) *alertChannel {
+	return &alertChannel{
+		name: name, breaker: newBreaker("channel:"+name, m, log),
+		down: downTracker{name: name, what: "alert channel"},
+	}
 }
 
 // NamedNotifier is an alert channel with the name it is known by.
@@ -56,9 +62,8 @@ func NewAlertManager(channels []NamedNotifier, repeat, window time.Duration, e *
 		alerts: map[string]state.Alert{}, wake: make(chan struct{}, 1),
 	}
 	for _, ch := range channels {
-		am.channels = append(am.channels, &alertChannel{
-			name: ch.Name, notifier: ch.Notifier, breaker: newBreaker("channel:"+ch.Name, m, log),
-		})
+		am.channels = append(am.channels, newAlertChannel(ch.Name, m, log))
+		am.channels[len(am.channels)-1].notifier = ch.Notifier
 	}
 	return am
 }
@@ -103,7 +108,7 @@ func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window tim
 	for _, nn := range channels {
 		ch, ok := old[nn.Name]
 		if !ok {
-			ch = &alertChannel{name: nn.Name, breaker: newBreaker("channel:"+nn.Name, am.metrics, am.log)}
+			ch = newAlertChannel(nn.Name, am.metrics, am.log)
 		}
 		ch.notifier = nn.Notifier
 		am.channels = append(am.channels, ch)
@@ -125,7 +130,7 @@ func (am *AlertManager) Status() []EndpointStatus {
 		st := ch.breaker.State()
 		out = append(out, EndpointStatus{
 			Name: ch.name, Role: "channel", Breaker: st.String(),
-			Healthy: st == gobreaker.StateClosed && ch.failing.IsZero(), FailingSince: ch.failing,
+			Healthy: st == gobreaker.StateClosed && ch.down.since.IsZero(), FailingSince: ch.down.since,
 		})
 	}
 	return out
@@ -295,31 +300,12 @@ func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
 
 func (am *AlertManager) channelHealth(ch *alertChannel, err error, start, now time.Time) {
 	am.mu.Lock()
-	alert, firing, raise := ch.health(err, start, now, am.window)
+	alert, firing, change := ch.down.observe(err, start, now, am.window)
 	am.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
-	if raise {
+	if change {
 		am.engine.SystemAlert(alert, firing)
 	}
-}
-
-func (ch *alertChannel) health(err error, start, now time.Time, window time.Duration) (state.Alert, bool, bool) {
-	if err == nil {
-		ch.failing = time.Time{}
-		if ch.alerted {
-			ch.alerted = false
-			return sinkDownAlert(ch.name, "alert channel", time.Time{}, now, nil), false, true
-		}
-		return state.Alert{}, false, false
-	}
-	if ch.failing.IsZero() {
-		ch.failing = start
-	}
-	if !ch.alerted && now.Sub(ch.failing) >= window {
-		ch.alerted = true
-		return sinkDownAlert(ch.name, "alert channel", ch.failing, now, err), true, true
-	}
-	return state.Alert{}, false, false
 }
 
 // notified records in the store that channel had alerts at time at, each

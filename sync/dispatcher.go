@@ -65,8 +65,7 @@ type Dispatcher struct {
 	wake    chan struct{}
 	resolve []string // command_rejected alerts to resolve, by id
 
-	failingSince time.Time
-	downAlerted  bool
+	down downTracker
 }
 
 type outboxEntry struct {
@@ -86,6 +85,7 @@ func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engin
 	return &Dispatcher{
 		name: name, sink: sink, engine: e, metrics: m, log: log.With("sink", name),
 		breaker:     newBreaker("sink:"+name, m, log),
+		down:        downTracker{name: name, what: "TOS sink"},
 		retryAfter:  cfg.SLA.RetryAfter,
 		applyWithin: cfg.SLA.ApplyWithin,
 		entries:     map[string]*outboxEntry{},
@@ -172,7 +172,7 @@ func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config
 	d.mu.Lock()
 	if name != d.name {
 		d.breaker = newBreaker("sink:"+name, d.metrics, d.log)
-		d.failingSince, d.downAlerted = time.Time{}, false
+		d.down = downTracker{name: name, what: "TOS sink"}
 	}
 	d.name, d.sink = name, sink
 	d.retryAfter, d.applyWithin = cfg.SLA.RetryAfter, cfg.SLA.ApplyWithin
@@ -186,8 +186,8 @@ func (d *Dispatcher) Status() EndpointStatus {
 	defer d.mu.Unlock()
 	st := d.breaker.State()
 	return EndpointStatus{
-		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.failingSince.IsZero(),
-		FailingSince: d.failingSince, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
+		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.down.since.IsZero(),
+		FailingSince: d.down.since, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
 	}
 }
 
@@ -422,44 +422,12 @@ func backoff(retryAfter time.Duration, n int) time.Duration {
 // SLA, and resolves it on the first success.
 func (d *Dispatcher) health(err error, start, now time.Time) {
 	d.mu.Lock()
-	alert, firing, raise := d.healthLocked(err, start, now)
+	alert, firing, change := d.down.observe(err, start, now, d.applyWithin)
 	d.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
-	if raise {
+	if change {
 		d.engine.SystemAlert(alert, firing)
 	}
-}
-
-func (d *Dispatcher) healthLocked(err error, start, now time.Time) (state.Alert, bool, bool) {
-	if err == nil {
-		d.failingSince = time.Time{}
-		if d.downAlerted {
-			d.downAlerted = false
-			return sinkDownAlert(d.name, "TOS sink", time.Time{}, now, nil), false, true
-		}
-		return state.Alert{}, false, false
-	}
-	// Failing since the failed attempt began: a send that hangs for its
-	// whole timeout has been failing all that time.
-	if d.failingSince.IsZero() {
-		d.failingSince = start
-	}
-	if !d.downAlerted && now.Sub(d.failingSince) >= d.applyWithin {
-		d.downAlerted = true
-		return sinkDownAlert(d.name, "TOS sink", d.failingSince, now, err), true, true
-	}
-	return state.Alert{}, false, false
-}
-
-func sinkDownAlert(name, what string, since, now time.Time, err error) state.Alert {
-	a := state.Alert{
-		ID: AlertID(state.KindSinkDown, name, ""), Kind: state.KindSinkDown, Severity: "critical",
-		Source: name, Since: since.UTC(), At: now.UTC(),
-	}
-	if err != nil {
-		a.Summary = fmt.Sprintf("%s %s has failed since %s: %v", what, name, since.UTC().Format(time.RFC3339), err)
-	}
-	return a
 }
 
 // SystemAlert fires or resolves an alert that is about portsync itself

@@ -49,7 +49,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -113,7 +112,7 @@ func (s *Snapshot) problem(format string, args ...any) {
 func SnapshotClient(cfg config.Sink) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.TLS != (config.TLS{}) {
-		tc, err := httpout.TLSConfig(cfg.TLS)
+		tc, err := cfg.TLS.ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("tos.snapshot: %w", err)
 		}
@@ -408,12 +407,31 @@ func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time)
 		}
 	}
 
-	for chunk := range slices.Chunk(snap.Containers, snapshotGroup) {
+	n, err := inGroups(ctx, e, snap.Containers, func(t *txn, s SnapshotEntry) (bool, error) {
+		return t.snapshotEntry(s, at, eventID)
+	})
+	res.Repaired += n
+	if err != nil {
+		return res, err
+	}
+	n, err = inGroups(ctx, e, gone, func(t *txn, id string) (bool, error) {
+		return t.snapshotMissing(id, at, eventID)
+	})
+	res.Repaired += n
+	res.Departed += n
+	return res, err
+}
+
+// inGroups repairs items in transactions of snapshotGroup, so that events
+// go on between them, and counts the repairs.
+func inGroups[T any](ctx context.Context, e *Engine, items []T, repair func(*txn, T) (bool, error)) (int, error) {
+	total := 0
+	for chunk := range slices.Chunk(items, snapshotGroup) {
 		var n int
 		err := e.do(ctx, func(t *txn) error {
 			n = 0 // the job runs again if the commit is retried
-			for _, s := range chunk {
-				ok, err := t.snapshotEntry(s, at, eventID)
+			for _, item := range chunk {
+				ok, err := repair(t, item)
 				if err != nil {
 					return err
 				}
@@ -424,32 +442,11 @@ func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time)
 			return nil
 		})
 		if err != nil {
-			return res, fmt.Errorf("snapshot: %w", err)
+			return total, fmt.Errorf("snapshot: %w", err)
 		}
-		res.Repaired += n
+		total += n
 	}
-	for chunk := range slices.Chunk(gone, snapshotGroup) {
-		var n int
-		err := e.do(ctx, func(t *txn) error {
-			n = 0
-			for _, id := range chunk {
-				ok, err := t.snapshotMissing(id, at, eventID)
-				if err != nil {
-					return err
-				}
-				if ok {
-					n++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, fmt.Errorf("snapshot: %w", err)
-		}
-		res.Repaired += n
-		res.Departed += n
-	}
-	return res, nil
+	return total, nil
 }
 
 // peek returns a container as this transaction sees it without taking it

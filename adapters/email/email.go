@@ -130,7 +130,7 @@ func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
 		c.to = append(c.to, a)
 	}
 	var err error
-	if c.tls, err = httpout.TLSConfig(cfg.TLS); err != nil {
+	if c.tls, err = cfg.TLS.ClientConfig(); err != nil {
 		return fail(err)
 	}
 	c.tls.ServerName = host

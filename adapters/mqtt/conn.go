@@ -7,12 +7,10 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	stdsync "sync"
@@ -91,29 +89,14 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
 }
 
 func tlsConfig(t config.TLS, brokerURL string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc, err := t.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
 	// paho leaves the server name out when it dials through a proxy; the
 	// broker's certificate is checked against the host of its URL.
 	if u, err := url.Parse(brokerURL); err == nil {
 		tc.ServerName = u.Hostname()
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
 }
