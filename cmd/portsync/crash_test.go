@@ -39,6 +39,40 @@ const (
 	crashWait         = 60 * time.Second // for the daemon to apply everything
 )
 
+// newCrashRig writes the daemon's configuration into dir and returns a rig
+// for the binary on it. At the end of the test it kills a daemon still
+// running and, if the test failed, shows the daemon's log and the broker's
+// (brokerLog, when not "").
+func newCrashRig(t *testing.T, bin, dir, config string, port int, brokerLog string) *crashRig {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "portsync.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &crashRig{
+		t: t, bin: bin, config: cfgPath, logPath: filepath.Join(dir, "portsync.log"),
+		base: fmt.Sprintf("http://127.0.0.1:%d", port),
+		http: &http.Client{Timeout: 10 * time.Second},
+	}
+	t.Cleanup(func() {
+		if r.daemon != nil {
+			select {
+			case <-r.daemon.done:
+			default:
+				r.daemon.cmd.Process.Kill()
+				<-r.daemon.done
+			}
+		}
+		if t.Failed() {
+			crashDumpLog(t, "portsync", r.logPath, 150)
+			if brokerLog != "" {
+				crashDumpLog(t, "mosquitto", brokerLog, 40)
+			}
+		}
+	})
+	return r
+}
+
 // crashContainer is the i-th test container: owner TST, category U, serial
 // i, with its check digit.
 func crashContainer(i int) string {
@@ -326,32 +360,11 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 	if err := os.Mkdir(stateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "portsync.yaml")
-	cfg := fmt.Sprintf(crashConfig, stateDir, b.URL(), os.Getpid(), port)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	var mosquittoLog string
+	if b.Kind == "mosquitto" {
+		mosquittoLog = brokerLog
 	}
-	r := &crashRig{
-		t: t, bin: bin, config: cfgPath, logPath: filepath.Join(dir, "portsync.log"),
-		base: fmt.Sprintf("http://127.0.0.1:%d", port),
-		http: &http.Client{Timeout: 10 * time.Second},
-	}
-	t.Cleanup(func() {
-		if r.daemon != nil {
-			select {
-			case <-r.daemon.done:
-			default:
-				r.daemon.cmd.Process.Kill()
-				<-r.daemon.done
-			}
-		}
-		if t.Failed() {
-			crashDumpLog(t, "portsync", r.logPath, 150)
-			if b.Kind == "mosquitto" {
-				crashDumpLog(t, "mosquitto", brokerLog, 40)
-			}
-		}
-	})
+	r := newCrashRig(t, bin, dir, fmt.Sprintf(crashConfig, stateDir, b.URL(), os.Getpid(), port), port, mosquittoLog)
 
 	// The daemon's session must exist, with its subscriptions, before the
 	// first event is published.

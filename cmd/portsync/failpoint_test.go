@@ -228,30 +228,7 @@ func fpRun(t *testing.T, bin string, idx int, spec string, files bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "portsync.yaml")
-	cfg := fmt.Sprintf(fpConfig, stateDir, b.URL(), os.Getpid(), idx, dropDir, port)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := &crashRig{
-		t: t, bin: bin, config: cfgPath, logPath: filepath.Join(dir, "portsync.log"),
-		base: fmt.Sprintf("http://127.0.0.1:%d", port),
-		http: &http.Client{Timeout: 10 * time.Second},
-	}
-	t.Cleanup(func() {
-		if r.daemon != nil {
-			select {
-			case <-r.daemon.done:
-			default:
-				r.daemon.cmd.Process.Kill()
-				<-r.daemon.done
-			}
-		}
-		if t.Failed() {
-			crashDumpLog(t, "portsync", r.logPath, 120)
-			crashDumpLog(t, "mosquitto", brokerLog, 30)
-		}
-	})
+	r := newCrashRig(t, bin, dir, fmt.Sprintf(fpConfig, stateDir, b.URL(), os.Getpid(), idx, dropDir, port), port, brokerLog)
 
 	// The test's TOS: it only listens; it never confirms, so commands stay
 	// pending and are sent again after the restart.
