@@ -39,6 +39,12 @@ type Message struct {
 	// rejection among the message's records (nil if none), for sources
 	// that file a message by its outcome.
 	Settled func(reject *state.Rejection)
+	// Reject, when set, is the transport's own verdict on a message it
+	// could not read as one (a spool entry that is not a regular file, a
+	// poll whose cursor went round in a circle): the engine dead-letters
+	// it with this reason without decoding Payload, which then only
+	// describes what was found.
+	Reject *state.Rejection
 }
 
 // Deliver hands a message to the engine. It may block while the engine's

@@ -35,6 +35,10 @@ type Config struct {
 	HTTP          HTTP              `yaml:"http"`
 	Schedules     Schedules         `yaml:"schedules"`
 	Retention     Retention         `yaml:"retention"`
+	// MaxClockSkew is how far ahead of the daemon's clock an agency or TOS
+	// time may lie; later ones are rejected (a release stamped 2099 could
+	// never be revoked). Default 15m.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
@@ -230,8 +234,10 @@ type Retention struct {
 // Defaults.
 const (
 	DefaultListen = "127.0.0.1:9740"
-	DefaultQoS    = 1
-	DefaultFormat = "json"
+	// DefaultMaxClockSkew is max_clock_skew's default.
+	DefaultMaxClockSkew = 15 * time.Minute
+	DefaultQoS          = 1
+	DefaultFormat       = "json"
 )
 
 // Error is one problem in a configuration file.
@@ -418,6 +424,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Schedules.Retention == "" {
 		c.Schedules.Retention = "0 3 * * *"
+	}
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if c.Retention.Journal == 0 {
 		c.Retention.Journal = 90 * 24 * time.Hour

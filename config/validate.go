@@ -185,6 +185,9 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	if c.SLA.ApplyWithin <= 0 {
 		v.fail("sla.apply_within", "must be positive")
 	}
+	if c.MaxClockSkew < 0 {
+		v.fail("max_clock_skew", "must not be negative")
+	}
 	if c.StatusTopic != "" {
 		if _, ok := c.Brokers["main"]; !ok {
 			v.fail("status_topic", "needs a broker named main to publish on")

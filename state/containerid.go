@@ -108,6 +108,9 @@ const (
 	CodeBadCheckDigit   = "bad_check_digit"
 	CodeForbiddenAgency = "forbidden_agency"
 	CodeTooLarge        = "too_large"
+	// CodeUnstorable: the store refused the record for a reason no retry
+	// cures; it is dead-lettered so the records after it can commit.
+	CodeUnstorable = "unstorable"
 )
 
 func (r *Rejection) Error() string { return r.Code + ": " + r.Reason }

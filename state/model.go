@@ -48,6 +48,14 @@ const (
 	// KindCommandRejected: the TOS refused a command (an HTTP TOS's 409 or
 	// 422); it is not sent again until the next sweep.
 	KindCommandRejected = "command_rejected"
+	// KindSessionLost: a broker came back without the persistent session
+	// portsync had, so messages it queued for us may be gone.
+	KindSessionLost = "session_lost"
+	// KindSourceDown: a source has failed for longer than sla.apply_within.
+	KindSourceDown = "source_down"
+	// KindSourceSilent: a source has delivered nothing for its
+	// silent_after.
+	KindSourceSilent = "source_silent"
 )
 
 // CausePolicyUnknown is the cause of a hold asked for by an agency's

@@ -405,6 +405,9 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 // Decode turns a message into records with the source's decoder, or into
 // a too_large rejection. Binding checks come later, in the transaction.
 func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
+	if m.Reject != nil {
+		return []adapters.Record{{Err: m.Reject}}
+	}
 	if m.TooLarge {
 		return []adapters.Record{{Err: state.Reject(state.CodeTooLarge, "payload is larger than %d bytes", adapters.MaxPayload)}}
 	}
