@@ -23,6 +23,9 @@ type txn struct {
 	work  map[string]*work
 	dirty map[string]bool
 	c     *committed
+	// quiet is set in a trial transaction (Engine.isolate), which is
+	// rolled back: it must not log what it would have done.
+	quiet bool
 }
 
 // work is a container loaded in this transaction.
@@ -66,7 +69,6 @@ func (t *txn) load(id string) (*work, error) {
 	return w, nil
 }
 
-// message applies every record of one inbound message.
 // message applies every record of one inbound message. The records that
 // are rejected make one dead letter for the message (a document of many
 // records stores its payload once), naming each rejected record; retrying
@@ -128,8 +130,24 @@ func summarise(rejected []*state.Rejection, records int) *state.Rejection {
 	return &state.Rejection{Code: rejected[0].Code, Reason: reason}
 }
 
+// messageOnly applies one message for a trial, without its outcome.
+func (t *txn) messageOnly(in inbound, records []adapters.Record) error {
+	_, err := t.message(in, records)
+	return err
+}
+
+// testHookAdmitted, when set by a test, sees every record after Admit; a
+// test uses it to hand the store a record that can never commit.
+var testHookAdmitted func(*adapters.Record)
+
 func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, error) {
 	err := r.Err
+	if err == nil {
+		err = t.policy.Admit(&r, t.now)
+	}
+	if err == nil && testHookAdmitted != nil {
+		testHookAdmitted(&r)
+	}
 	if err == nil && r.Agency != nil {
 		err = t.checkAgency(in.src, r.Agency)
 	}
@@ -142,7 +160,9 @@ func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, e
 	case r.TOS != nil:
 		return t.tosEvent(in.src, r.TOS)
 	}
-	return "", nil, fmt.Errorf("source %s: decoder returned an empty record", in.src.Name)
+	// A decoder bug, but the message still needs an end: dead-lettering it
+	// keeps the writer going.
+	return ResultRejected, asRejection(state.Reject(state.CodeMalformed, "the %s decoder returned a record with no event", in.src.Name), r.Position), nil
 }
 
 func asRejection(err error, position string) *state.Rejection {
@@ -276,6 +296,9 @@ func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
 	}
 	if err := t.tx.PutDeadLetter(&d); err != nil {
 		return err
+	}
+	if t.quiet {
+		return t.invalidInput(in.src.Name, rej)
 	}
 	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
 	return t.invalidInput(in.src.Name, rej)

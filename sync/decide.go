@@ -24,15 +24,20 @@ type Policy struct {
 	Agencies    map[string]config.Agency
 	Required    []string
 	ApplyWithin time.Duration
+	// MaxClockSkew and Retention bound the sender times Admit accepts.
+	MaxClockSkew time.Duration
+	Retention    time.Duration
 }
 
 // PolicyFrom extracts the decision policy from a configuration.
 func PolicyFrom(c *config.Config) Policy {
 	return Policy{
-		Terminal:    c.Terminal,
-		Agencies:    c.Agencies,
-		Required:    c.ReleasePolicy.Required,
-		ApplyWithin: c.SLA.ApplyWithin,
+		Terminal:     c.Terminal,
+		Agencies:     c.Agencies,
+		Required:     c.ReleasePolicy.Required,
+		ApplyWithin:  c.SLA.ApplyWithin,
+		MaxClockSkew: c.MaxClockSkew,
+		Retention:    c.Retention.Journal,
 	}
 }
 

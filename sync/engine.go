@@ -316,6 +316,9 @@ func (e *Engine) commitWithRetry(ctx context.Context, b *batch) {
 			e.finish(b, ch)
 			return
 		}
+		if e.isolate(b, err) {
+			continue
+		}
 		e.setStoreErr(err)
 		e.log.Error("store commit failed; nothing is acknowledged until it succeeds", "err", err, "messages", len(b.msgs), "retry_in", wait)
 		select {
@@ -334,6 +337,108 @@ func (e *Engine) commitWithRetry(ctx context.Context, b *batch) {
 		e.lastLoop.Store(time.Now().UnixNano())
 		wait = min(wait*2, retryMax)
 	}
+}
+
+// errTrialDone rolls back a trial transaction that succeeded.
+var errTrialDone = errors.New("trial transaction rolled back")
+
+// isolate looks for what in a failed group can never commit. It applies
+// each record, job and touched container alone in a transaction that is
+// rolled back, so nothing is written and nothing reaches the disk. A
+// record that fails alone is replaced by its rejection (code unstorable,
+// the store's error as the reason), so its message is dead-lettered and
+// acknowledged; a job or touched container that fails alone is dropped
+// with an error log (they are internal bookkeeping that a sweep redoes).
+// It reports whether it changed the group; if not, the fault is the
+// store's (a full disk, an I/O error: those only show at commit) and the
+// group is retried as it is.
+func (e *Engine) isolate(b *batch, cause error) bool {
+	now := e.now()
+	// A store that cannot even run an empty transaction (closed, broken)
+	// is at fault, not the group.
+	if err := e.trial(now, func(*txn) error { return nil }); err != nil {
+		return false
+	}
+	changed := false
+	for i := range b.msgs {
+		in := &b.msgs[i]
+		if e.trial(now, func(t *txn) error { return t.messageOnly(*in, in.records) }) == nil {
+			continue
+		}
+		for j, r := range in.records {
+			err := e.trial(now, func(t *txn) error { return t.messageOnly(*in, []adapters.Record{r}) })
+			if err == nil {
+				continue
+			}
+			in.records[j] = adapters.Record{
+				Position: r.Position,
+				Err: state.Reject(state.CodeUnstorable, "the store cannot take this record (%s): %s",
+					describeRecord(r), state.CutText(err.Error(), 300)),
+			}
+			changed = true
+			e.log.Error("record dead-lettered: the store refused it", "source", in.src.Name, "event_id", recordID(r), "err", err)
+		}
+	}
+	jobs := b.jobs[:0]
+	for _, job := range b.jobs {
+		if err := e.trial(now, job); err != nil {
+			e.log.Error("internal store job dropped: it can never commit", "err", err, "group_err", cause)
+			changed = true
+			continue
+		}
+		jobs = append(jobs, job)
+	}
+	b.jobs = jobs
+	for id := range b.touch {
+		err := e.trial(now, func(t *txn) error {
+			_, err := t.load(id)
+			t.dirty[id] = true
+			return err
+		})
+		if err != nil {
+			e.log.Error("container left out of this commit: deciding it can never commit", "container", id, "err", err)
+			delete(b.touch, id)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// trial runs fn and the decisions it leads to in a transaction that is
+// always rolled back, and returns fn's or the store's error.
+func (e *Engine) trial(now time.Time, fn func(*txn) error) error {
+	err := e.store.Update(func(tx *state.Tx) error {
+		t := newTxn(e, tx, now)
+		t.quiet = true
+		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.decideAll(); err != nil {
+			return err
+		}
+		return errTrialDone
+	})
+	if errors.Is(err, errTrialDone) {
+		return nil
+	}
+	return err
+}
+
+func recordID(r adapters.Record) string {
+	switch {
+	case r.Agency != nil:
+		return state.CutText(r.Agency.ID, 80)
+	case r.TOS != nil:
+		return state.CutText(r.TOS.ID, 80)
+	}
+	return ""
+}
+
+func describeRecord(r adapters.Record) string {
+	if id := recordID(r); id != "" {
+		return fmt.Sprintf("event %q", id)
+	}
+	return "record"
 }
 
 func (e *Engine) setStoreErr(err error) {
