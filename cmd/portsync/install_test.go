@@ -82,12 +82,13 @@ func serviceUser(t *testing.T) serviceAccount {
 
 // scratchRoot returns an empty directory to install into, which other
 // users may traverse (t.TempDir makes 0700 directories). Under a running
-// systemd it lies in /run, since a unit with PrivateTmp= does not see the
-// host's /tmp.
+// systemd it lies in /var/lib, where the unit's sandbox can see it and run
+// the binary: PrivateTmp= hides the host's /tmp and /var/tmp, ProtectHome=
+// /home and /root, and /run is often mounted noexec.
 func scratchRoot(t *testing.T) string {
 	t.Helper()
 	if systemdRunning() {
-		dir, err := os.MkdirTemp("/run", "portsync-test-")
+		dir, err := os.MkdirTemp("/var/lib", "portsync-install-test-")
 		if err != nil {
 			t.Fatal(err)
 		}
