@@ -1,41 +1,79 @@
 # portsync: build, test and install as a systemd service.
 #
-#   make                 build ./portsync
+#   make                 build ./portsync (as yourself, not root)
 #   make test            the tests, as CI runs them
-#   sudo make install    binary, unit, sysusers entry and example config
+#   sudo make install    copy the built binary, unit, sysusers entry and
+#                        example config; create the portsync user
 #
-# DESTDIR and PREFIX work as usual for packaging.
+# make install never builds: run make first, as yourself. DESTDIR and PREFIX
+# work as usual for packaging; with DESTDIR set, no user is created and
+# systemd is not told (the package does that), and the owners are only set
+# when make runs as root and the portsync group exists.
 
-PREFIX     ?= /usr/local
-BINDIR     ?= $(PREFIX)/bin
-UNITDIR    ?= /etc/systemd/system
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= /etc/systemd/system
 SYSUSERSDIR ?= /usr/lib/sysusers.d
-CONFDIR    ?= /etc/portsync
+CONFDIR     ?= /etc/portsync
+# The built binary make install copies.
+BINARY      ?= portsync
+# The unit's User= and Group= (systemd/portsync.service, portsync.sysusers).
+SERVICE     := portsync
 
-.PHONY: build test install uninstall
+.PHONY: all build test install uninstall
+
+all: build
 
 build:
-	go build -o portsync ./cmd/portsync
+	@if [ "$$(id -u)" = 0 ]; then echo "make build: building as root; build as yourself, then sudo make install" >&2; fi
+	go build -o $(BINARY) ./cmd/portsync
 
 test:
 	go vet ./...
 	go test -race ./...
 
-install: build
-	install -D -m 0755 portsync $(DESTDIR)$(BINDIR)/portsync
+# Owners and modes (see the comment in systemd/portsync.service):
+#   $(CONFDIR)               root:portsync 0750  the unit reads it as portsync;
+#   $(CONFDIR)/portsync.yaml root:portsync 0640  systemd does not chown a
+#                                                ConfigurationDirectory=
+#   secrets (mqtt.user, mqtt.pass, api.token)    root:root 0600, written by the
+#                                                operator; LoadCredential=
+#                                                hands the unit a copy
+install:
+	@test -f "$(BINARY)" || { echo "make install: $(BINARY) is not built; run 'make build' first (as yourself, not root), then make install" >&2; exit 1; }
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" != 0 ]; then echo "make install: run as root (sudo make install), or set DESTDIR to stage the files" >&2; exit 1; fi
+	install -D -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/portsync
 	install -D -m 0644 systemd/portsync.service $(DESTDIR)$(UNITDIR)/portsync.service
-	sed -i 's|/usr/local/bin/portsync|$(BINDIR)/portsync|g' $(DESTDIR)$(UNITDIR)/portsync.service
+	sed -i 's|/usr/local/bin/portsync|$(BINDIR)/portsync|g; s|/etc/portsync|$(CONFDIR)|g' $(DESTDIR)$(UNITDIR)/portsync.service
 	install -D -m 0644 systemd/portsync.sysusers $(DESTDIR)$(SYSUSERSDIR)/portsync.conf
+	@# The user first, so that the configuration can be given its group.
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd $(SERVICE) >/dev/null; then \
+		if command -v systemd-sysusers >/dev/null; then \
+			echo "systemd-sysusers $(SYSUSERSDIR)/portsync.conf"; \
+			systemd-sysusers $(SYSUSERSDIR)/portsync.conf; \
+		else \
+			echo "useradd --system $(SERVICE)"; \
+			useradd --system --user-group --no-create-home --home-dir /var/lib/portsync \
+				--shell /usr/sbin/nologin --comment "portsync daemon" $(SERVICE); \
+		fi; \
+	fi
 	install -d -m 0750 $(DESTDIR)$(CONFDIR)
-	# The example never overwrites a configuration already there.
+	@# An existing configuration is kept, but given the owner and mode the unit needs.
 	test -e $(DESTDIR)$(CONFDIR)/portsync.yaml || install -m 0640 systemd/portsync.yaml.example $(DESTDIR)$(CONFDIR)/portsync.yaml
+	chmod 0640 $(DESTDIR)$(CONFDIR)/portsync.yaml
+	@if [ "$$(id -u)" = 0 ] && getent group $(SERVICE) >/dev/null; then \
+		echo "chown root:$(SERVICE) $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/portsync.yaml"; \
+		chown root:$(SERVICE) $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/portsync.yaml; \
+	else \
+		echo "make install: owners not set (not root, or no $(SERVICE) group): $(CONFDIR) and its portsync.yaml must be root:$(SERVICE)" >&2; \
+		if [ -z "$(DESTDIR)" ]; then exit 1; fi; \
+	fi
 	@if [ -z "$(DESTDIR)" ]; then \
-		systemd-sysusers $(SYSUSERSDIR)/portsync.conf && \
-		systemctl daemon-reload && \
-		echo "installed; edit $(CONFDIR)/portsync.yaml, put mqtt.pass and api.token in $(CONFDIR), then: systemctl enable --now portsync"; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+		echo "installed; edit $(CONFDIR)/portsync.yaml, write mqtt.user, mqtt.pass and api.token in $(CONFDIR) (root-only), then: systemctl enable --now portsync"; \
 	fi
 
 uninstall:
 	-systemctl disable --now portsync
 	rm -f $(DESTDIR)$(BINDIR)/portsync $(DESTDIR)$(UNITDIR)/portsync.service $(DESTDIR)$(SYSUSERSDIR)/portsync.conf
-	@echo "kept $(CONFDIR) and /var/lib/portsync"
+	@echo "kept $(CONFDIR), /var/lib/portsync and the portsync user"
