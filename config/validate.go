@@ -45,6 +45,27 @@ func (v *validator) secret(key, path string) {
 	}
 }
 
+// tls parses the files of the tls block at key as ClientConfig and
+// KeyPair will, so that a file the validation passes does not stop the
+// daemon. Files that cannot be read, and a certificate without its key,
+// are reported by the callers.
+func (v *validator) tls(key string, t TLS) {
+	readable := func(path string) bool {
+		_, err := ReadSecret(path)
+		return path != "" && err == nil
+	}
+	if readable(t.CAFile) {
+		if _, err := t.rootCAs(); err != nil {
+			v.fail(key+".ca_file", "%v", err)
+		}
+	}
+	if readable(t.CertFile) && readable(t.KeyFile) {
+		if _, err := t.KeyPair(); err != nil {
+			v.fail(key+".cert_file", "%v", err)
+		}
+	}
+}
+
 func (v *validator) cron(key, spec string) {
 	if spec == "" {
 		return
@@ -124,6 +145,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
 			v.fail(key+".tls", "cert_file and key_file go together")
 		}
+		v.tls(key+".tls", b.TLS)
 	}
 
 	names := map[string]bool{}
@@ -202,6 +224,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
 		v.fail("http.tls", "cert_file and key_file go together")
 	}
+	v.tls("http.tls", c.HTTP.TLS)
 	v.cron("schedules.sweep", c.Schedules.Sweep)
 	v.cron("schedules.retention", c.Schedules.Retention)
 	return v.errs
@@ -224,6 +247,7 @@ func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError)
 	v.secret(key+".tls.ca_file", s.TLS.CAFile)
 	v.secret(key+".tls.cert_file", s.TLS.CertFile)
 	v.secret(key+".tls.key_file", s.TLS.KeyFile)
+	v.tls(key+".tls", s.TLS)
 	known, errs := check(s)
 	v.adapter(key, known, kind, s.Type, errs)
 }
@@ -256,6 +280,7 @@ func (v *validator) snapshot(s *Sink) {
 	v.secret(key+".tls.ca_file", s.TLS.CAFile)
 	v.secret(key+".tls.cert_file", s.TLS.CertFile)
 	v.secret(key+".tls.key_file", s.TLS.KeyFile)
+	v.tls(key+".tls", s.TLS)
 	for name, value := range s.Headers {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			v.fail(key+".headers."+name, "value must be one line")
