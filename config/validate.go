@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -197,6 +198,8 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.adapter(key, known, "source", s.Type, errs)
 	}
 
+	v.pushTokens()
+
 	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
 	if s := c.TOS.Snapshot; s != nil {
 		v.snapshot(s)
@@ -294,6 +297,52 @@ func (v *validator) snapshot(s *Sink) {
 		{"username_file", s.UsernameFile != ""}, {"password_file", s.PasswordFile != ""}} {
 		if k.set {
 			v.fail(key+"."+k.name, "not used by tos.snapshot")
+		}
+	}
+}
+
+// pushTokens refuses http_push sources that share a token with each other
+// or with the API. A push token names its source, so of two sources with
+// one token only one could ever be reached; and a push token that is also
+// the API token lets the agency read the whole API and every API client
+// push as the agency. A token is shared when the files are one (however
+// the path is spelled) or hold the same token.
+func (v *validator) pushTokens() {
+	type holder struct{ name, path, token string }
+	read := func(path string) holder {
+		h := holder{path: filepath.Clean(path)}
+		h.token, _ = ReadSecret(h.path) // unreadable files are reported by secret
+		return h
+	}
+	shares := func(a, b holder) bool { return a.path == b.path || (a.token != "" && a.token == b.token) }
+	var api *holder
+	if v.c.HTTP.TokenFile != "" {
+		h := read(v.c.HTTP.TokenFile)
+		api = &h
+	}
+	var seen []holder
+	for i, s := range v.c.Sources {
+		if s.Type != "http_push" || s.TokenFile == "" {
+			continue
+		}
+		key := fmt.Sprintf("sources[%d].token_file", i)
+		h := read(s.TokenFile)
+		h.name = s.Name
+		if j := slices.IndexFunc(seen, func(o holder) bool { return shares(h, o) }); j >= 0 {
+			o := seen[j]
+			if h.path == o.path {
+				v.fail(key, "the same token file %s as source %q: a push token names its source, so %q and %q cannot both be reached; give each http_push source a token of its own",
+					h.path, o.name, o.name, h.name)
+			} else {
+				v.fail(key, "the same token as source %q (%s and %s hold one token): a push token names its source, so %q and %q cannot both be reached; give each http_push source a token of its own",
+					o.name, o.path, h.path, o.name, h.name)
+			}
+			continue
+		}
+		seen = append(seen, h)
+		if api != nil && shares(h, *api) {
+			v.fail(key, "source %q's token (%s) is the API's too (http.token_file %s): the agency could read the whole API and API clients could push as %q; give the source a token of its own",
+				h.name, h.path, api.path, h.name)
 		}
 	}
 }

@@ -474,6 +474,8 @@ var checkRefusals = []struct {
 		checkProblem{"dir: SECRETS/drop/edi", "sources[4].dir", "drop/edi"}},
 	{"bad schedule", []string{`schedule: "@every 30s"`, `schedule: "@every thirty seconds"`},
 		checkProblem{"schedule:", "sources[2].schedule", "cron"}},
+	{"push token is the API token", []string{"token_file: SECRETS/push.token", "token_file: SECRETS/api.token"},
+		checkProblem{"    token_file: SECRETS/api.token", "sources[5].token_file", "http.token_file"}},
 }
 
 // TestCheckRefusesWhatRunRefuses: every input `run` refuses before it
