@@ -408,7 +408,7 @@ func (c *Config) setDefaults() {
 			ch.QoS = ptr(DefaultQoS)
 		}
 		if ch.Name == "" {
-			ch.Name = fmt.Sprintf("%s-%d", ch.Type, i)
+			ch.Name = ch.derivedName()
 		}
 	}
 	if c.TOS.Sink.Name == "" {

@@ -207,6 +207,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	for i, ch := range c.Alerts.Channels {
 		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")
 	}
+	v.names()
 	if c.SLA.ApplyWithin <= 0 {
 		v.fail("sla.apply_within", "must be positive")
 	}
