@@ -266,6 +266,13 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// ErrorAt is err as a problem of the element at key (such as
+// "sources[2]"), on that key's line: for what the daemon finds when it
+// builds the element, after validation.
+func (c *Config) ErrorAt(key string, err error) error {
+	return Errors{{File: c.File, Line: c.Line(key), Key: key, Msg: err.Error()}}
+}
+
 // KeyError is a problem an adapter found in its part of the configuration;
 // Key is relative to that part (e.g. "topic").
 type KeyError struct {
@@ -401,7 +408,7 @@ func (c *Config) setDefaults() {
 			ch.QoS = ptr(DefaultQoS)
 		}
 		if ch.Name == "" {
-			ch.Name = fmt.Sprintf("%s-%d", ch.Type, i)
+			ch.Name = ch.derivedName()
 		}
 	}
 	if c.TOS.Sink.Name == "" {

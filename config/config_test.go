@@ -64,6 +64,8 @@ func (fakeRegistry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
 		errs = need(errs, "topic", s.Topic)
 	case "webhook", "alertmanager":
 		errs = need(errs, "url", s.URL)
+	case "email":
+		errs = need(errs, "smtp", s.SMTP)
 	default:
 		return false, nil
 	}

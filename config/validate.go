@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,27 @@ func (v *validator) secret(key, path string) {
 	}
 	if _, err := ReadSecret(path); err != nil {
 		v.fail(key, "cannot read secret file %s: %v", path, err)
+	}
+}
+
+// tls parses the files of the tls block at key as ClientConfig and
+// KeyPair will, so that a file the validation passes does not stop the
+// daemon. Files that cannot be read, and a certificate without its key,
+// are reported by the callers.
+func (v *validator) tls(key string, t TLS) {
+	readable := func(path string) bool {
+		_, err := ReadSecret(path)
+		return path != "" && err == nil
+	}
+	if readable(t.CAFile) {
+		if _, err := t.rootCAs(); err != nil {
+			v.fail(key+".ca_file", "%v", err)
+		}
+	}
+	if readable(t.CertFile) && readable(t.KeyFile) {
+		if _, err := t.KeyPair(); err != nil {
+			v.fail(key+".cert_file", "%v", err)
+		}
 	}
 }
 
@@ -124,6 +146,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
 			v.fail(key+".tls", "cert_file and key_file go together")
 		}
+		v.tls(key+".tls", b.TLS)
 	}
 
 	names := map[string]bool{}
@@ -175,6 +198,8 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.adapter(key, known, "source", s.Type, errs)
 	}
 
+	v.pushTokens()
+
 	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
 	if s := c.TOS.Snapshot; s != nil {
 		v.snapshot(s)
@@ -182,6 +207,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	for i, ch := range c.Alerts.Channels {
 		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")
 	}
+	v.names()
 	if c.SLA.ApplyWithin <= 0 {
 		v.fail("sla.apply_within", "must be positive")
 	}
@@ -202,6 +228,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
 		v.fail("http.tls", "cert_file and key_file go together")
 	}
+	v.tls("http.tls", c.HTTP.TLS)
 	v.cron("schedules.sweep", c.Schedules.Sweep)
 	v.cron("schedules.retention", c.Schedules.Retention)
 	return v.errs
@@ -224,6 +251,7 @@ func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError)
 	v.secret(key+".tls.ca_file", s.TLS.CAFile)
 	v.secret(key+".tls.cert_file", s.TLS.CertFile)
 	v.secret(key+".tls.key_file", s.TLS.KeyFile)
+	v.tls(key+".tls", s.TLS)
 	known, errs := check(s)
 	v.adapter(key, known, kind, s.Type, errs)
 }
@@ -256,6 +284,7 @@ func (v *validator) snapshot(s *Sink) {
 	v.secret(key+".tls.ca_file", s.TLS.CAFile)
 	v.secret(key+".tls.cert_file", s.TLS.CertFile)
 	v.secret(key+".tls.key_file", s.TLS.KeyFile)
+	v.tls(key+".tls", s.TLS)
 	for name, value := range s.Headers {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			v.fail(key+".headers."+name, "value must be one line")
@@ -269,6 +298,52 @@ func (v *validator) snapshot(s *Sink) {
 		{"username_file", s.UsernameFile != ""}, {"password_file", s.PasswordFile != ""}} {
 		if k.set {
 			v.fail(key+"."+k.name, "not used by tos.snapshot")
+		}
+	}
+}
+
+// pushTokens refuses http_push sources that share a token with each other
+// or with the API. A push token names its source, so of two sources with
+// one token only one could ever be reached; and a push token that is also
+// the API token lets the agency read the whole API and every API client
+// push as the agency. A token is shared when the files are one (however
+// the path is spelled) or hold the same token.
+func (v *validator) pushTokens() {
+	type holder struct{ name, path, token string }
+	read := func(path string) holder {
+		h := holder{path: filepath.Clean(path)}
+		h.token, _ = ReadSecret(h.path) // unreadable files are reported by secret
+		return h
+	}
+	shares := func(a, b holder) bool { return a.path == b.path || (a.token != "" && a.token == b.token) }
+	var api *holder
+	if v.c.HTTP.TokenFile != "" {
+		h := read(v.c.HTTP.TokenFile)
+		api = &h
+	}
+	var seen []holder
+	for i, s := range v.c.Sources {
+		if s.Type != "http_push" || s.TokenFile == "" {
+			continue
+		}
+		key := fmt.Sprintf("sources[%d].token_file", i)
+		h := read(s.TokenFile)
+		h.name = s.Name
+		if j := slices.IndexFunc(seen, func(o holder) bool { return shares(h, o) }); j >= 0 {
+			o := seen[j]
+			if h.path == o.path {
+				v.fail(key, "the same token file %s as source %q: a push token names its source, so %q and %q cannot both be reached; give each http_push source a token of its own",
+					h.path, o.name, o.name, h.name)
+			} else {
+				v.fail(key, "the same token as source %q (%s and %s hold one token): a push token names its source, so %q and %q cannot both be reached; give each http_push source a token of its own",
+					o.name, o.path, h.path, o.name, h.name)
+			}
+			continue
+		}
+		seen = append(seen, h)
+		if api != nil && shares(h, *api) {
+			v.fail(key, "source %q's token (%s) is the API's too (http.token_file %s): the agency could read the whole API and API clients could push as %q; give the source a token of its own",
+				h.name, h.path, api.path, h.name)
 		}
 	}
 }

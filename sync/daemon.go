@@ -129,7 +129,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 }
 
 // buildAdapters builds the brokers, sources, sink and channels cfg
-// describes, without connecting anything.
+// describes, without connecting anything. An error is a config.Errors
+// naming the element, for `portsync check` (CheckAdapters) and the log.
 func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Config, map[string]adapters.Broker) *adapters.Env) (*adapterSet, error) {
 	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*SourceInfo{}, pushTokens: map[string]string{}}
 	ok := false
@@ -141,31 +142,32 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 	if cfg.HTTP.TokenFile != "" {
 		token, err := config.ReadSecret(cfg.HTTP.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("http.token_file: %w", err)
+			return nil, cfg.ErrorAt("http.token_file", err)
 		}
 		set.token = token
 	}
 	for name, bc := range cfg.Brokers {
 		conn, err := mqtt.NewConn(name, bc, log)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt("brokers."+name, err)
 		}
 		set.brokers[name] = conn
 	}
 	env := envFor(cfg, set.brokers)
-	for _, sc := range cfg.Sources {
+	for i, sc := range cfg.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
 		src, err := adapters.NewSource(env, sc)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt(key, err)
 		}
 		info, err := NewSourceInfo(sc)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt(key, err)
 		}
 		if sc.Type == httppush.Type && sc.TokenFile != "" {
 			token, err := config.ReadSecret(sc.TokenFile)
 			if err != nil {
-				return nil, fmt.Errorf("source %s: token_file: %w", sc.Name, err)
+				return nil, cfg.ErrorAt(key+".token_file", err)
 			}
 			set.pushTokens[token] = sc.Name
 		}
@@ -174,13 +176,13 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 	}
 	sink, err := adapters.NewSink(env, cfg.TOS.Sink)
 	if err != nil {
-		return nil, err
+		return nil, cfg.ErrorAt("tos.sink", err)
 	}
 	set.sink = sink
-	for _, cc := range cfg.Alerts.Channels {
+	for i, cc := range cfg.Alerts.Channels {
 		n, err := adapters.NewChannel(env, cc)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt(fmt.Sprintf("alerts.channels[%d]", i), err)
 		}
 		set.channels = append(set.channels, NamedNotifier{Name: cc.Name, Notifier: n})
 	}

@@ -77,6 +77,11 @@ func check(cfg config.Source) []config.KeyError {
 		fail("dir", "required for file_drop sources")
 	case !filepath.IsAbs(cfg.Dir):
 		fail("dir", fmt.Sprintf("want an absolute path, got %q", cfg.Dir))
+	default:
+		// newSource refuses it too: the daemon would not start.
+		if err := isDir(cfg.Dir); err != nil {
+			fail("dir", err.Error())
+		}
 	}
 	if cfg.Rescan < 0 {
 		fail("rescan", "must not be negative")
@@ -141,7 +146,7 @@ type source struct {
 
 func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 	if err := isDir(cfg.Dir); err != nil {
-		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
+		return nil, fmt.Errorf("source %s: dir: %w", cfg.Name, err)
 	}
 	log := env.Logger
 	if log == nil {
@@ -165,10 +170,10 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 func isDir(dir string) error {
 	info, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("dir: %w", err)
+		return err
 	}
 	if !info.IsDir() {
-		return fmt.Errorf("dir: %s is not a directory", dir)
+		return fmt.Errorf("%s is not a directory", dir)
 	}
 	return nil
 }
@@ -182,7 +187,7 @@ func (s *source) Start(_ context.Context, deliver adapters.Deliver) error {
 		return fmt.Errorf("source %s: started twice", s.name)
 	}
 	if err := isDir(s.dir); err != nil {
-		return fmt.Errorf("source %s: %w", s.name, err)
+		return fmt.Errorf("source %s: dir: %w", s.name, err)
 	}
 	s.started = true
 	s.deliver = deliver

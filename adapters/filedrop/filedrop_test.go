@@ -365,8 +365,12 @@ func TestNewFailsForAMissingDirectory(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	if errs := check(cfgFor("/var/spool/portsync/cusres")); len(errs) != 0 {
+	if errs := check(cfgFor(t.TempDir())); len(errs) != 0 {
 		t.Errorf("check(valid) = %v", errs)
+	}
+	missing := filepath.Join(t.TempDir(), "cusres")
+	if errs := check(cfgFor(missing)); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
+		t.Errorf("check(missing directory) = %v, want one error for dir naming %s", errs, missing)
 	}
 	bad := config.Source{
 		Name: "d", Type: TypeName, Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b",

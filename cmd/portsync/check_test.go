@@ -10,6 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/testpki"
+	"github.com/portsync/portsync/sync"
 )
 
 // runPortsyncCheck runs `portsync check -config file` and returns its exit
@@ -280,5 +285,266 @@ func TestCheckMissingFile(t *testing.T) {
 	}
 	if strings.Contains(stdout, "ok") {
 		t.Errorf("stdout says ok for a missing file: %q", stdout)
+	}
+}
+
+// checkFullConfig uses every adapter type the binary ships, with TLS
+// wherever it applies. SECRETS is a directory with mqtt.pass, api.token,
+// push.token and a drop/ directory; PKI is a testpki directory; STATE
+// does not exist.
+const checkFullConfig = `terminal: CNSHA-T1
+state_dir: STATE
+log: {level: info, format: text}
+agencies:
+  customs:    {tos_hold: CUSTOMS}
+  quarantine: {tos_hold: CIQ, when_unknown: ignore}
+brokers:
+  main:
+    url: ssl://127.0.0.1:8883
+    password_file: SECRETS/mqtt.pass
+    tls:
+      ca_file: PKI/ca.crt
+      cert_file: PKI/client.crt
+      key_file: PKI/client.key
+sources:
+  - name: customs-mqtt
+    type: mqtt
+    broker: main
+    topic: customs/releases
+    kind: agency
+    agency: customs
+  - name: tos-events
+    type: mqtt
+    broker: main
+    topic: tos/events
+    kind: tos
+  - name: customs-poll
+    type: http_poll
+    url: https://customs.example/api/releases
+    schedule: "@every 30s"
+    kind: agency
+    agency: customs
+    format: mapped_json
+    mapping:
+      records: data
+      id: ref
+      status: state
+      containers: boxes
+      at: decided
+      at_layout: "2006-01-02 15:04:05"
+      at_zone: Asia/Shanghai
+      status_values: {RELEASED: released, HOLD: held}
+  - name: cusres-drop
+    type: file_drop
+    dir: SECRETS/drop
+    kind: agency
+    agency: customs
+    format: edifact
+    time_zone: Asia/Shanghai
+    status_codes: {"4": released, "5": held}
+  - name: x12-drop
+    type: file_drop
+    dir: SECRETS/drop/x12
+    kind: agency
+    agency: customs
+    format: x12_350
+    status_codes: {"1C": released}
+  - name: ciq-push
+    type: http_push
+    kind: agency
+    agency: quarantine
+    token_file: SECRETS/push.token
+tos:
+  sink:
+    type: http
+    url: https://tos.example/api/commands
+    tls:
+      ca_file: PKI/ca.crt
+  snapshot:
+    type: http_poll
+    url: https://tos.example/api/holds
+    tls:
+      ca_file: PKI/ca.crt
+alerts:
+  channels:
+    - {type: mqtt, broker: main, topic: portsync/alerts}
+    - type: webhook
+      template: slack
+      url: https://hooks.example/portsync
+      tls:
+        ca_file: PKI/ca.crt
+        cert_file: PKI/client.crt
+        key_file: PKI/client.key
+    - type: alertmanager
+      url: https://am.example:9093
+      tls:
+        ca_file: PKI/ca.crt
+    - type: email
+      smtp: mail.example:587
+      from: portsync <portsync@terminal.example>
+      to: [ops@terminal.example]
+      tls:
+        ca_file: PKI/ca.crt
+status_topic: portsync/status
+http:
+  listen: 127.0.0.1:0
+  token_file: SECRETS/api.token
+  tls:
+    cert_file: PKI/server.crt
+    key_file: PKI/server.key
+schedules:
+  sweep: "*/5 * * * *"
+`
+
+// writeFullConfig writes checkFullConfig, changed by the replacer pairs
+// (old, new; each old must occur exactly once), with its secrets,
+// directories and certificates, and returns the file's path, its text and
+// the replacer that filled in its placeholders.
+func writeFullConfig(t *testing.T, oldnew ...string) (path, text string, expand *strings.Replacer) {
+	t.Helper()
+	dir := t.TempDir()
+	pki := testpki.New(t, "check test")
+	for name, content := range map[string]string{"mqtt.pass": "hunter2\n", "api.token": "api-token\n", "push.token": "push-token\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "drop", "x12"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text = checkFullConfig
+	for i := 0; i+1 < len(oldnew); i += 2 {
+		if n := strings.Count(text, oldnew[i]); n != 1 {
+			t.Fatalf("%q occurs %d times in the config, want once", oldnew[i], n)
+		}
+		text = strings.Replace(text, oldnew[i], oldnew[i+1], 1)
+	}
+	expand = strings.NewReplacer("STATE", filepath.Join(dir, "no", "such", "state"), "SECRETS", dir, "PKI", pki.Dir)
+	text = expand.Replace(text)
+	path = filepath.Join(dir, "portsync.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, text, expand
+}
+
+// checkRefusals are inputs that `run` refuses before it touches the
+// network, each as a change to checkFullConfig and the problem `check`
+// must report for it.
+var checkRefusals = []struct {
+	name   string
+	oldnew []string
+	want   checkProblem
+}{
+	{"broker CA not PEM", []string{"      ca_file: PKI/ca.crt\n      cert_file", "      ca_file: SECRETS/mqtt.pass\n      cert_file"},
+		checkProblem{"ca_file: SECRETS/mqtt.pass", "brokers.main.tls.ca_file", "no PEM certificate"}},
+	{"broker certificate without key", []string{"      cert_file: PKI/client.crt\n      key_file: PKI/client.key\n", "      cert_file: PKI/client.crt\n"},
+		checkProblem{"    tls:", "brokers.main.tls", "go together"}},
+	{"broker certificate with another's key", []string{"\n      key_file: PKI/client.key\n", "\n      key_file: PKI/server.key\n"},
+		checkProblem{"      cert_file: PKI/client.crt", "brokers.main.tls.cert_file", "does not match"}},
+	{"TOS sink CA not PEM", []string{"    url: https://tos.example/api/commands\n    tls:\n      ca_file: PKI/ca.crt", "    url: https://tos.example/api/commands\n    tls:\n      ca_file: PKI/client.key"},
+		checkProblem{"ca_file: PKI/client.key", "tos.sink.tls.ca_file", "no PEM certificate"}},
+	{"TOS snapshot CA not PEM", []string{"    url: https://tos.example/api/holds\n    tls:\n      ca_file: PKI/ca.crt", "    url: https://tos.example/api/holds\n    tls:\n      ca_file: SECRETS/api.token"},
+		checkProblem{"ca_file: SECRETS/api.token", "tos.snapshot.tls.ca_file", "no PEM certificate"}},
+	{"webhook certificate without key", []string{"        cert_file: PKI/client.crt\n        key_file: PKI/client.key\n", "        cert_file: PKI/client.crt\n"},
+		checkProblem{"      tls:", "alerts.channels[1].tls", "go together"}},
+	{"webhook certificate with another's key", []string{"        key_file: PKI/client.key\n", "        key_file: PKI/server.key\n"},
+		checkProblem{"        cert_file: PKI/client.crt", "alerts.channels[1].tls.cert_file", "does not match"}},
+	{"alertmanager CA not PEM", []string{"      url: https://am.example:9093\n      tls:\n        ca_file: PKI/ca.crt", "      url: https://am.example:9093\n      tls:\n        ca_file: SECRETS/mqtt.pass"},
+		checkProblem{"ca_file: SECRETS/mqtt.pass", "alerts.channels[2].tls.ca_file", "no PEM certificate"}},
+	{"email CA not PEM", []string{"      to: [ops@terminal.example]\n      tls:\n        ca_file: PKI/ca.crt", "      to: [ops@terminal.example]\n      tls:\n        ca_file: PKI/server.key"},
+		checkProblem{"ca_file: PKI/server.key", "alerts.channels[3].tls.ca_file", "no PEM certificate"}},
+	{"HTTPS certificate with another's key", []string{"    key_file: PKI/server.key\n", "    key_file: PKI/client.key\n"},
+		checkProblem{"    cert_file: PKI/server.crt", "http.tls.cert_file", "does not match"}},
+	{"HTTPS certificate not PEM", []string{"    cert_file: PKI/server.crt\n", "    cert_file: SECRETS/api.token\n"},
+		checkProblem{"    cert_file: SECRETS/api.token", "http.tls.cert_file", "api.token"}},
+	{"bad template name", []string{"template: slack", "template: slak"},
+		checkProblem{"template: slak", "alerts.channels[1].template", `"slak"`}},
+	{"bad mapping path", []string{"      status: state\n", "      status: \" \"\n"},
+		checkProblem{`status: " "`, "sources[2].mapping.status", "gjson path"}},
+	{"bad mapping zone", []string{"at_zone: Asia/Shanghai", "at_zone: Asia/Atlantis"},
+		checkProblem{"at_zone: Asia/Atlantis", "sources[2].mapping.at_zone", "Asia/Atlantis"}},
+	{"bad EDIFACT code table entry", []string{`status_codes: {"4": released, "5": held}`, `status_codes: {"4": released, "5": maybe}`},
+		checkProblem{"maybe", "sources[3].status_codes.5", `"maybe"`}},
+	{"bad X12 code table entry", []string{`status_codes: {"1C": released}`, `status_codes: {"1c": released}`},
+		checkProblem{`"1c"`, "sources[4].status_codes.1c", `"1c"`}},
+	{"bad time zone", []string{"time_zone: Asia/Shanghai", "time_zone: Asia/Atlantis"},
+		checkProblem{"time_zone: Asia/Atlantis", "sources[3].time_zone", "Asia/Atlantis"}},
+	{"missing drop directory", []string{"dir: SECRETS/drop/x12", "dir: SECRETS/drop/edi"},
+		checkProblem{"dir: SECRETS/drop/edi", "sources[4].dir", "drop/edi"}},
+	{"bad schedule", []string{`schedule: "@every 30s"`, `schedule: "@every thirty seconds"`},
+		checkProblem{"schedule:", "sources[2].schedule", "cron"}},
+	{"push token is the API token", []string{"token_file: SECRETS/push.token", "token_file: SECRETS/api.token"},
+		checkProblem{"    token_file: SECRETS/api.token", "sources[5].token_file", "http.token_file"}},
+}
+
+// TestCheckRefusesWhatRunRefuses: every input `run` refuses before it
+// touches the network makes `check` exit 1 with the problem at its line:
+// a systemd unit whose file passed check does not restart in a loop.
+func TestCheckRefusesWhatRunRefuses(t *testing.T) {
+	t.Run("valid", func(t *testing.T) {
+		path, _, _ := writeFullConfig(t)
+		if code, _, stderr := runPortsyncCheck(t, path); code != 0 {
+			t.Fatalf("exit %d for a valid file, want 0; stderr:\n%s", code, stderr)
+		}
+	})
+	for _, tc := range checkRefusals {
+		t.Run(tc.name, func(t *testing.T) {
+			path, text, expand := writeFullConfig(t, tc.oldnew...)
+			code, stdout, stderr := runPortsyncCheck(t, path)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stdout %q", code, stdout)
+			}
+			assertCheckProblems(t, path, text, stderr, []checkProblem{{expand.Replace(tc.want.marker), tc.want.key, tc.want.msg}})
+		})
+	}
+}
+
+// TestCheckPassesThenAdaptersBuild is the property behind
+// TestCheckRefusesWhatRunRefuses, over every configuration these tests
+// write: when `check` passes, the daemon's adapters build (without
+// connecting) and its HTTPS key pair loads; and the validation alone
+// already finds whatever the constructors would refuse, each problem at
+// its line, so check's second pass through the constructors only guards
+// against a constructor learning a new refusal.
+func TestCheckPassesThenAdaptersBuild(t *testing.T) {
+	type write func(t *testing.T) string
+	full := func(oldnew ...string) write {
+		return func(t *testing.T) string { path, _, _ := writeFullConfig(t, oldnew...); return path }
+	}
+	simple := func(oldnew ...string) write {
+		return func(t *testing.T) string { path, _ := writeCheckConfig(t, oldnew...); return path }
+	}
+	configs := map[string]write{
+		"full":                     full(),
+		"simple":                   simple(),
+		"simple, unknown agency":   simple("    agency: customs\n", "    agency: customz\n"),
+		"full, no TLS anywhere":    full("ssl://", "tcp://", "    tls:\n      ca_file: PKI/ca.crt\n      cert_file: PKI/client.crt\n      key_file: PKI/client.key\n", "", "  tls:\n    cert_file: PKI/server.crt\n    key_file: PKI/server.key\n", ""),
+		"full, email credentials":  full("      to: [ops@terminal.example]\n", "      to: [ops@terminal.example]\n      username_file: SECRETS/mqtt.pass\n      password_file: SECRETS/mqtt.pass\n"),
+		"full, push token missing": full("token_file: SECRETS/push.token", "token_file: SECRETS/nope.token"),
+	}
+	for _, r := range checkRefusals {
+		configs["full, "+r.name] = full(r.oldnew...)
+	}
+	for name, write := range configs {
+		t.Run(name, func(t *testing.T) {
+			path := write(t)
+			code, _, stderr := runPortsyncCheck(t, path)
+			cfg, err := config.Load(path, adapters.Registry)
+			if (code == 0) != (err == nil) {
+				t.Fatalf("check exits %d (stderr %q), validation says %v", code, stderr, err)
+			}
+			if err != nil {
+				return
+			}
+			if err := sync.CheckAdapters(cfg); err != nil {
+				t.Errorf("validation passes, the adapters do not build:\n%v", err)
+			}
+			if cfg.HTTP.TLS.CertFile != "" {
+				if _, err := cfg.HTTP.TLS.KeyPair(); err != nil {
+					t.Errorf("validation passes, the HTTPS key pair does not load: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -83,7 +83,13 @@ func cmdCheck(args []string) int {
 	if fs.Parse(args) != nil {
 		return 2
 	}
-	if _, err := config.Load(*file, adapters.Registry); err != nil {
+	cfg, err := config.Load(*file, adapters.Registry)
+	if err == nil {
+		// The daemon's own constructors, without the network: whatever
+		// they refuse would make run exit (a restart loop under systemd).
+		err = sync.CheckAdapters(cfg)
+	}
+	if err != nil {
 		printConfigErrors(err)
 		return 1
 	}
