@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,18 +45,101 @@ func (d *Daemon) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("/", d.authorize(api))
-	return sameSite(limitBody(mux))
+	return d.checkHost(sameSite(d.boundBody(mux)))
 }
 
 // maxRequestBody bounds what the API reads from a request: an agency
 // event is far smaller.
 const maxRequestBody = 1 << 20
 
-func limitBody(next http.Handler) http.Handler {
+// bodyTimeout is how long a request's body may take to arrive after its
+// headers: a gateway's event is small, and a client that trickles it must
+// not hold a connection for the whole ReadTimeout.
+const bodyTimeout = 20 * time.Second
+
+// boundBody limits a request body's size and the time it may take.
+func (d *Daemon) boundBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(d.bodyTimeout))
+			if err != nil && !errors.Is(err, http.ErrNotSupported) {
+				d.log.Warn("cannot set the request body deadline", "path", r.URL.Path, "err", err)
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkHost refuses requests whose Host is not this server's: a page that
+// rebinds its own name to a loopback address reaches the daemon with that
+// name as Host, and must not read anything, token or not. Accepted are the
+// listen address (as configured and as bound, unless it is a wildcard
+// address, which no client addresses), loopback names and http.hosts.
+func (d *Daemon) checkHost(next http.Handler) http.Handler {
+	listen := map[string]bool{}
+	for _, addr := range []string{d.current().cfg.HTTP.Listen, d.Addr()} {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				listen[strings.ToLower(addr)] = true
+			}
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !acceptedHost(r.Host, listen, d.current().cfg.HTTP.Hosts) {
+			refuse(w, r, http.StatusMisdirectedRequest,
+				fmt.Sprintf("Host %q is not this server's name; list it in http.hosts if clients reach portsync by it", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptedHost reports whether a Host header names this server: one of
+// the listen addresses, a loopback name with any port, or one of names,
+// without case and with any port.
+func acceptedHost(hostport string, listen map[string]bool, names []string) bool {
+	hostport = strings.ToLower(hostport)
+	// Only HTTP/1.0 may leave Host out, and browsers never do: such a
+	// request (an old load balancer's health check) cannot be a page's.
+	if hostport == "" || listen[hostport] {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = bareHost(host)
+	if host == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, name := range names {
+		if bareHost(strings.ToLower(name)) == host {
+			return true
+		}
+	}
+	return false
+}
+
+// bareHost drops an IPv6 literal's brackets and a name's final dot.
+func bareHost(h string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), ".")
+}
+
+// refuse answers with an error before the request's body is read. The
+// connection is then closed rather than kept: otherwise the server would
+// first wait for the body it does not want, so that a client that
+// announces a body and never sends it would hold its answer and the
+// connection.
+func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	writeError(w, code, msg)
 }
 
 // sameSite refuses requests a browser marks as coming from another site,
@@ -64,13 +149,13 @@ func limitBody(next http.Handler) http.Handler {
 func sameSite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			writeError(w, http.StatusForbidden, "cross-site requests are refused")
+			refuse(w, r, http.StatusForbidden, "cross-site requests are refused")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
 			u, err := url.Parse(origin)
 			if err != nil || u.Host != r.Host {
-				writeError(w, http.StatusForbidden, "cross-origin requests are refused")
+				refuse(w, r, http.StatusForbidden, "cross-origin requests are refused")
 				return
 			}
 		}
@@ -86,7 +171,7 @@ func (d *Daemon) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portsync"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			refuse(w, r, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)
