@@ -2,12 +2,14 @@ package sync
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -306,78 +308,133 @@ func (d *Daemon) detail(tx *state.Tx, c *state.Container) ContainerDetail {
 	return detail
 }
 
+// Every list the API answers is paged: ?limit= items (defaultPage, at most
+// maxPage) after ?cursor=, with next_cursor in the answer while more
+// remain.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// pageQuery reads a list request's limit and cursor; after is the store
+// key the cursor stands for ("" for the first page).
+func pageQuery(r *http.Request) (after string, n int, err error) {
+	q := r.URL.Query()
+	n = defaultPage
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			return "", 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxPage, s)
+		}
+		n = min(v, maxPage)
+	}
+	if c := q.Get("cursor"); c != "" {
+		key, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(key) == 0 {
+			return "", 0, fmt.Errorf("cursor %q is not one this server gave: pass next_cursor as it came", c)
+		}
+		after = string(key)
+	}
+	return after, n, nil
+}
+
+// cursorFor makes the store key a page ended at into an opaque cursor:
+// clients pass it back and never build one.
+func cursorFor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+// writePage answers a list under its name, with next_cursor when the store
+// says another page follows (next is "" at the end).
+func writePage(w http.ResponseWriter, name string, items any, next string, extra map[string]any) {
+	answer := map[string]any{name: items}
+	for k, v := range extra {
+		answer[k] = v
+	}
+	if next != "" {
+		answer["next_cursor"] = cursorFor(next)
+	}
+	writeJSON(w, http.StatusOK, answer)
+}
+
 func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
 	id, ok := d.containerID(w, r)
 	if !ok {
 		return
 	}
+	after, n, err := pageQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var afterSeq uint64
+	if after != "" {
+		if afterSeq, err = strconv.ParseUint(after, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "cursor is not one this server gave: pass next_cursor as it came")
+			return
+		}
+	}
 	var entries []state.JournalEntry
+	var next uint64
 	var known bool
-	err := d.store.View(func(tx *state.Tx) error {
+	err = d.store.View(func(tx *state.Tx) error {
 		_, exists, err := tx.Container(id)
 		if err != nil {
 			return err
 		}
 		known = exists
-		entries, err = tx.History(id)
+		entries, next, err = tx.HistoryPage(id, afterSeq, n)
 		return err
 	})
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
-	case !known && len(entries) == 0:
+	case !known && len(entries) == 0 && afterSeq == 0:
 		writeError(w, http.StatusNotFound, "container "+id+" is not known")
+	case next == 0:
+		writePage(w, "history", entries, "", map[string]any{"container": id})
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"container": id, "history": entries})
+		writePage(w, "history", entries, strconv.FormatUint(next, 10), map[string]any{"container": id})
 	}
+}
+
+// servePage answers one page of a store list.
+func servePage[T any](d *Daemon, w http.ResponseWriter, r *http.Request, name string, read func(tx *state.Tx, after string, n int) ([]T, string, error)) {
+	after, n, err := pageQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var items []T
+	var next string
+	err = d.store.View(func(tx *state.Tx) (err error) {
+		items, next, err = read(tx, after, n)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writePage(w, name, items, next, nil)
 }
 
 func (d *Daemon) handleMismatches(w http.ResponseWriter, r *http.Request) {
-	var ms []state.Mismatch
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		ms, err = tx.Mismatches()
-		return err
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"mismatches": ms})
+	servePage(d, w, r, "mismatches", (*state.Tx).MismatchesPage)
 }
 
 func (d *Daemon) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	var alerts []state.Alert
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		alerts, err = tx.Alerts()
-		return err
+	servePage(d, w, r, "alerts", func(tx *state.Tx, after string, n int) ([]json.RawMessage, string, error) {
+		alerts, next, err := tx.FiringAlertsPage(after, n)
+		out := []json.RawMessage{}
+		for _, a := range alerts {
+			if data, err := adapters.EncodeAlert(a); err == nil {
+				out = append(out, data)
+			}
+		}
+		return out, next, err
 	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	out := []json.RawMessage{}
-	for _, a := range alerts {
-		if a.State != state.Firing {
-			continue
-		}
-		if data, err := adapters.EncodeAlert(a); err == nil {
-			out = append(out, data)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }
 
 func (d *Daemon) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
-	var dls []state.DeadLetter
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		dls, err = tx.DeadLetters()
-		return err
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadletters": dls})
+	servePage(d, w, r, "deadletters", (*state.Tx).DeadLettersPage)
 }
 
 // handleRetry decodes a dead letter's payload again with its source's
