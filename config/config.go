@@ -216,6 +216,10 @@ type Alerts struct {
 type HTTP struct {
 	Listen    string `yaml:"listen"`
 	TokenFile string `yaml:"token_file"`
+	// Hosts are the Host names accepted besides the listen address and
+	// loopback, compared without case and port; any other Host is
+	// refused, which defeats DNS rebinding.
+	Hosts []string `yaml:"hosts"`
 	// TLS serves HTTPS with this certificate and key (CAFile unused).
 	TLS TLS `yaml:"tls"`
 }

@@ -277,7 +277,7 @@ func TestParseDesignExample(t *testing.T) {
 	if c.StatusTopic != "portsync/CNSHA-T1/status" {
 		t.Errorf("status_topic = %q", c.StatusTopic)
 	}
-	if c.HTTP != (config.HTTP{Listen: "127.0.0.1:9740", TokenFile: filepath.Join(dir, "api.token")}) {
+	if c.HTTP.Listen != "127.0.0.1:9740" || c.HTTP.TokenFile != filepath.Join(dir, "api.token") || c.HTTP.TLS != (config.TLS{}) {
 		t.Errorf("http = %+v", c.HTTP)
 	}
 	if c.Schedules != (config.Schedules{Sweep: "*/5 * * * *", Retention: "0 3 * * *"}) {

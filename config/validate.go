@@ -222,6 +222,9 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		v.fail("http.listen", "want host:port, got %q", c.HTTP.Listen)
 	}
+	for i, h := range c.HTTP.Hosts {
+		v.host(fmt.Sprintf("http.hosts[%d]", i), h)
+	}
 	v.secret("http.token_file", c.HTTP.TokenFile)
 	v.secret("http.tls.cert_file", c.HTTP.TLS.CertFile)
 	v.secret("http.tls.key_file", c.HTTP.TLS.KeyFile)
@@ -232,6 +235,38 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	v.cron("schedules.sweep", c.Schedules.Sweep)
 	v.cron("schedules.retention", c.Schedules.Retention)
 	return v.errs
+}
+
+// host checks an http.hosts entry: a bare host name or IP address, as a
+// Host header carries it without its port.
+func (v *validator) host(key, h string) {
+	switch {
+	case h == "":
+		v.fail(key, "empty host name")
+	case strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@"):
+		v.fail(key, "want a host name such as portsync.example, not a URL: %q", h)
+	case net.ParseIP(strings.Trim(h, "[]")) != nil:
+	case strings.HasPrefix(h, "["):
+		v.fail(key, "want a host name or IP address without port, got %q", h)
+	case strings.Contains(h, ":"):
+		v.fail(key, "want a host name without port (the port is not compared), got %q", h)
+	case !validHostName(h):
+		v.fail(key, "%q is not a host name: want letters, digits, '-', '_' and '.'", h)
+	}
+}
+
+func validHostName(h string) bool {
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return len(h) <= 253
 }
 
 func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError), kind string) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,6 +148,38 @@ func collect[T any](t *Tx, bucket []byte, prefix []byte) ([]T, error) {
 	out := []T{}
 	err := forEach(t, bucket, prefix, func(x T) error { out = append(out, x); return nil })
 	return out, err
+}
+
+// page returns at most n values of bucket whose keys follow after ("" for
+// the first) and that keep accepts (nil keeps all), in key order, and the
+// key to pass as after for the next page: "" when no accepted value
+// follows.
+func page[T any](t *Tx, bucket []byte, after string, n int, keep func(*T) bool) ([]T, string, error) {
+	out := []T{}
+	var last []byte
+	c := t.tx.Bucket(bucket).Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return nil, "", fmt.Errorf("decode %s/%s: %w", bucket, k, err)
+		}
+		if keep != nil && !keep(&x) {
+			continue
+		}
+		if len(out) == n {
+			return out, string(last), nil
+		}
+		out = append(out, x)
+		last = k
+	}
+	return out, "", nil
 }
 
 // Container returns the container with the given id, and whether it exists.
@@ -311,6 +344,37 @@ func (t *Tx) History(container string) ([]JournalEntry, error) {
 	return out, nil
 }
 
+// HistoryPage returns at most n of a container's journal entries after
+// sequence afterSeq (0 for the first), oldest first, and the sequence to
+// pass as afterSeq for the next page: 0 when none follows.
+func (t *Tx) HistoryPage(container string, afterSeq uint64, n int) ([]JournalEntry, uint64, error) {
+	out := []JournalEntry{}
+	if afterSeq == math.MaxUint64 {
+		return out, 0, nil
+	}
+	journal := t.tx.Bucket(bucketJournal)
+	prefix := append([]byte(container), 0)
+	c := t.tx.Bucket(bucketJournalIdx).Cursor()
+	for k, _ := c.Seek(journalIdxKey(container, afterSeq+1)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(k) != len(prefix)+8 {
+			continue
+		}
+		data := journal.Get(k[len(prefix):])
+		if data == nil {
+			continue // pruned by retention
+		}
+		if len(out) == n {
+			return out, out[n-1].Seq, nil
+		}
+		var e JournalEntry
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, 0, fmt.Errorf("decode journal entry %x: %w", k[len(prefix):], err)
+		}
+		out = append(out, e)
+	}
+	return out, 0, nil
+}
+
 // NextCommandID returns a new, never reused command id.
 func (t *Tx) NextCommandID() (string, error) {
 	seq, err := t.tx.Bucket(bucketOutbox).NextSequence()
@@ -346,6 +410,13 @@ func (t *Tx) DeleteMismatch(container, agency string) error {
 // Mismatches returns every open mismatch, by container and agency.
 func (t *Tx) Mismatches() ([]Mismatch, error) { return collect[Mismatch](t, bucketMismatches, nil) }
 
+// MismatchesPage returns at most n open mismatches after the cursor after
+// ("" for the first), by container and agency, and the cursor of the next
+// page: "" when none follows.
+func (t *Tx) MismatchesPage(after string, n int) ([]Mismatch, string, error) {
+	return page[Mismatch](t, bucketMismatches, after, n, nil)
+}
+
 // Alert returns the alert with the given id, and whether it exists.
 func (t *Tx) Alert(id string) (Alert, bool, error) {
 	var a Alert
@@ -364,6 +435,13 @@ func (t *Tx) DeleteAlert(id string) error {
 // Alerts returns every stored alert, firing or resolved and not yet
 // delivered, by id.
 func (t *Tx) Alerts() ([]Alert, error) { return collect[Alert](t, bucketAlerts, nil) }
+
+// FiringAlertsPage returns at most n firing alerts with ids after after
+// ("" for the first), by id, and the id to pass as after for the next
+// page: "" when no firing alert follows.
+func (t *Tx) FiringAlertsPage(after string, n int) ([]Alert, string, error) {
+	return page(t, bucketAlerts, after, n, func(a *Alert) bool { return a.State == Firing })
+}
 
 // PutDeadLetter stores d, giving it an id if it has none.
 func (t *Tx) PutDeadLetter(d *DeadLetter) error {
@@ -393,6 +471,13 @@ func (t *Tx) DeleteDeadLetter(id string) error {
 // DeadLetters returns every dead letter, oldest first.
 func (t *Tx) DeadLetters() ([]DeadLetter, error) {
 	return collect[DeadLetter](t, bucketDeadLetters, nil)
+}
+
+// DeadLettersPage returns at most n dead letters with ids after after (""
+// for the first), oldest first, and the id to pass as after for the next
+// page: "" when none follows.
+func (t *Tx) DeadLettersPage(after string, n int) ([]DeadLetter, string, error) {
+	return page[DeadLetter](t, bucketDeadLetters, after, n, nil)
 }
 
 // RecentDeadLetters returns at most n dead letters, newest first, and how
@@ -454,4 +539,27 @@ func (t *Tx) FindRefs(ref string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// FindRefsAfter returns at most n of the containers indexed under ref, as
+// a B/L or as a declaration number, with ids after after ("" for the
+// first), in id order and without repeats.
+func (t *Tx) FindRefsAfter(ref, after string, n int) []string {
+	var out []string
+	c := t.tx.Bucket(bucketRefs).Cursor()
+	for _, kind := range []string{RefBL, RefDeclaration} {
+		prefix := []byte(kind + "\x00" + ref + "\x00")
+		start := prefix
+		if after != "" {
+			start = refKey(kind, ref, after+"\x00")
+		}
+		taken := 0
+		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && taken < n; k, _ = c.Next() {
+			out = append(out, string(k[len(prefix):]))
+			taken++
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out[:min(len(out), n)]
 }

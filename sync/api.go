@@ -2,11 +2,15 @@ package sync
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,18 +47,101 @@ func (d *Daemon) Handler() http.Handler {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("/", d.authorize(api))
-	return sameSite(limitBody(mux))
+	return d.checkHost(sameSite(d.boundBody(mux)))
 }
 
 // maxRequestBody bounds what the API reads from a request: an agency
 // event is far smaller.
 const maxRequestBody = 1 << 20
 
-func limitBody(next http.Handler) http.Handler {
+// bodyTimeout is how long a request's body may take to arrive after its
+// headers: a gateway's event is small, and a client that trickles it must
+// not hold a connection for the whole ReadTimeout.
+const bodyTimeout = 20 * time.Second
+
+// boundBody limits a request body's size and the time it may take.
+func (d *Daemon) boundBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(d.bodyTimeout))
+			if err != nil && !errors.Is(err, http.ErrNotSupported) {
+				d.log.Warn("cannot set the request body deadline", "path", r.URL.Path, "err", err)
+			}
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// checkHost refuses requests whose Host is not this server's: a page that
+// rebinds its own name to a loopback address reaches the daemon with that
+// name as Host, and must not read anything, token or not. Accepted are the
+// listen address (as configured and as bound, unless it is a wildcard
+// address, which no client addresses), loopback names and http.hosts.
+func (d *Daemon) checkHost(next http.Handler) http.Handler {
+	listen := map[string]bool{}
+	for _, addr := range []string{d.current().cfg.HTTP.Listen, d.Addr()} {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				listen[strings.ToLower(addr)] = true
+			}
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !acceptedHost(r.Host, listen, d.current().cfg.HTTP.Hosts) {
+			refuse(w, r, http.StatusMisdirectedRequest,
+				fmt.Sprintf("Host %q is not this server's name; list it in http.hosts if clients reach portsync by it", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptedHost reports whether a Host header names this server: one of
+// the listen addresses, a loopback name with any port, or one of names,
+// without case and with any port.
+func acceptedHost(hostport string, listen map[string]bool, names []string) bool {
+	hostport = strings.ToLower(hostport)
+	// Only HTTP/1.0 may leave Host out, and browsers never do: such a
+	// request (an old load balancer's health check) cannot be a page's.
+	if hostport == "" || listen[hostport] {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = bareHost(host)
+	if host == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, name := range names {
+		if bareHost(strings.ToLower(name)) == host {
+			return true
+		}
+	}
+	return false
+}
+
+// bareHost drops an IPv6 literal's brackets and a name's final dot.
+func bareHost(h string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), ".")
+}
+
+// refuse answers with an error before the request's body is read. The
+// connection is then closed rather than kept: otherwise the server would
+// first wait for the body it does not want, so that a client that
+// announces a body and never sends it would hold its answer and the
+// connection.
+func refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	writeError(w, code, msg)
 }
 
 // sameSite refuses requests a browser marks as coming from another site,
@@ -64,13 +151,13 @@ func limitBody(next http.Handler) http.Handler {
 func sameSite(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-			writeError(w, http.StatusForbidden, "cross-site requests are refused")
+			refuse(w, r, http.StatusForbidden, "cross-site requests are refused")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
 			u, err := url.Parse(origin)
 			if err != nil || u.Host != r.Host {
-				writeError(w, http.StatusForbidden, "cross-origin requests are refused")
+				refuse(w, r, http.StatusForbidden, "cross-origin requests are refused")
 				return
 			}
 		}
@@ -86,7 +173,7 @@ func (d *Daemon) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portsync"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			refuse(w, r, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -221,78 +308,133 @@ func (d *Daemon) detail(tx *state.Tx, c *state.Container) ContainerDetail {
 	return detail
 }
 
+// Every list the API answers is paged: ?limit= items (defaultPage, at most
+// maxPage) after ?cursor=, with next_cursor in the answer while more
+// remain.
+const (
+	defaultPage = 100
+	maxPage     = 1000
+)
+
+// pageQuery reads a list request's limit and cursor; after is the store
+// key the cursor stands for ("" for the first page).
+func pageQuery(r *http.Request) (after string, n int, err error) {
+	q := r.URL.Query()
+	n = defaultPage
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			return "", 0, fmt.Errorf("limit: want a whole number from 1 to %d, got %q", maxPage, s)
+		}
+		n = min(v, maxPage)
+	}
+	if c := q.Get("cursor"); c != "" {
+		key, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(key) == 0 {
+			return "", 0, fmt.Errorf("cursor %q is not one this server gave: pass next_cursor as it came", c)
+		}
+		after = string(key)
+	}
+	return after, n, nil
+}
+
+// cursorFor makes the store key a page ended at into an opaque cursor:
+// clients pass it back and never build one.
+func cursorFor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+// writePage answers a list under its name, with next_cursor when the store
+// says another page follows (next is "" at the end).
+func writePage(w http.ResponseWriter, name string, items any, next string, extra map[string]any) {
+	answer := map[string]any{name: items}
+	for k, v := range extra {
+		answer[k] = v
+	}
+	if next != "" {
+		answer["next_cursor"] = cursorFor(next)
+	}
+	writeJSON(w, http.StatusOK, answer)
+}
+
 func (d *Daemon) handleHistory(w http.ResponseWriter, r *http.Request) {
 	id, ok := d.containerID(w, r)
 	if !ok {
 		return
 	}
+	after, n, err := pageQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var afterSeq uint64
+	if after != "" {
+		if afterSeq, err = strconv.ParseUint(after, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "cursor is not one this server gave: pass next_cursor as it came")
+			return
+		}
+	}
 	var entries []state.JournalEntry
+	var next uint64
 	var known bool
-	err := d.store.View(func(tx *state.Tx) error {
+	err = d.store.View(func(tx *state.Tx) error {
 		_, exists, err := tx.Container(id)
 		if err != nil {
 			return err
 		}
 		known = exists
-		entries, err = tx.History(id)
+		entries, next, err = tx.HistoryPage(id, afterSeq, n)
 		return err
 	})
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
-	case !known && len(entries) == 0:
+	case !known && len(entries) == 0 && afterSeq == 0:
 		writeError(w, http.StatusNotFound, "container "+id+" is not known")
+	case next == 0:
+		writePage(w, "history", entries, "", map[string]any{"container": id})
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"container": id, "history": entries})
+		writePage(w, "history", entries, strconv.FormatUint(next, 10), map[string]any{"container": id})
 	}
+}
+
+// servePage answers one page of a store list.
+func servePage[T any](d *Daemon, w http.ResponseWriter, r *http.Request, name string, read func(tx *state.Tx, after string, n int) ([]T, string, error)) {
+	after, n, err := pageQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var items []T
+	var next string
+	err = d.store.View(func(tx *state.Tx) (err error) {
+		items, next, err = read(tx, after, n)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writePage(w, name, items, next, nil)
 }
 
 func (d *Daemon) handleMismatches(w http.ResponseWriter, r *http.Request) {
-	var ms []state.Mismatch
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		ms, err = tx.Mismatches()
-		return err
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"mismatches": ms})
+	servePage(d, w, r, "mismatches", (*state.Tx).MismatchesPage)
 }
 
 func (d *Daemon) handleAlerts(w http.ResponseWriter, r *http.Request) {
-	var alerts []state.Alert
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		alerts, err = tx.Alerts()
-		return err
+	servePage(d, w, r, "alerts", func(tx *state.Tx, after string, n int) ([]json.RawMessage, string, error) {
+		alerts, next, err := tx.FiringAlertsPage(after, n)
+		out := []json.RawMessage{}
+		for _, a := range alerts {
+			if data, err := adapters.EncodeAlert(a); err == nil {
+				out = append(out, data)
+			}
+		}
+		return out, next, err
 	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	out := []json.RawMessage{}
-	for _, a := range alerts {
-		if a.State != state.Firing {
-			continue
-		}
-		if data, err := adapters.EncodeAlert(a); err == nil {
-			out = append(out, data)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }
 
 func (d *Daemon) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
-	var dls []state.DeadLetter
-	err := d.store.View(func(tx *state.Tx) (err error) {
-		dls, err = tx.DeadLetters()
-		return err
-	})
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadletters": dls})
+	servePage(d, w, r, "deadletters", (*state.Tx).DeadLettersPage)
 }
 
 // handleRetry decodes a dead letter's payload again with its source's

@@ -56,6 +56,9 @@ type Daemon struct {
 
 	listener net.Listener
 	server   *http.Server
+	// bodyTimeout bounds the arrival of each request body (tests shorten
+	// it).
+	bodyTimeout time.Duration
 }
 
 // adapterSet is everything one configuration builds that a reload
@@ -119,9 +122,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	// Reading a request is bounded (headers 10 s, the whole request 30 s,
+	// each body bodyTimeout); writing is not, since a backup streams the
+	// whole store.
+	d.bodyTimeout = bodyTimeout
 	d.server = &http.Server{
-		Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	d.metrics.setConfig(cfg, true)
 	ok = true

@@ -33,6 +33,7 @@ type Overview struct {
 	ClearedInYard   int64                    `json:"cleared_in_yard"`
 	MismatchCount   int                      `json:"mismatch_count"`
 	Mismatches      []MismatchAge            `json:"mismatches"`
+	AlertCount      int                      `json:"alert_count"`
 	Alerts          []state.Alert            `json:"alerts"`
 	Recent          []state.JournalEntry     `json:"recent"`
 	DeadLetterCount int                      `json:"deadletter_count"`
@@ -46,43 +47,52 @@ type MismatchAge struct {
 	AgeSeconds float64 `json:"age_seconds"`
 }
 
-// overviewLimit bounds the lists an overview carries.
-const overviewLimit = 100
+// The overview is polled every two seconds, so it never grows with the
+// yard: each list in it is bounded, and so is each text, cut with a mark;
+// the API's paged lists have everything.
+const (
+	overviewMismatches  = 50 // the oldest
+	overviewAlerts      = 50 // critical first, then the oldest
+	overviewDeadLetters = 20 // the newest
+	overviewRecent      = 100
+	overviewHolds       = 10 // per journal entry
+	overviewText        = 1024
+)
 
 func (d *Daemon) handleOverview(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	ready, reasons := d.Ready()
 	cfg := d.current().cfg
 	o := Overview{
-		Terminal: cfg.Terminal, Now: now.UTC(), Ready: ready, Reasons: reasons,
-		SLASeconds: cfg.SLA.ApplyWithin.Seconds(), Mismatches: []MismatchAge{}, Alerts: []state.Alert{},
+		Terminal: cfg.Terminal, Now: now.UTC(), Ready: ready, Reasons: []string{},
+		SLASeconds: cfg.SLA.ApplyWithin.Seconds(), Mismatches: []MismatchAge{},
 	}
-	if o.Reasons == nil {
-		o.Reasons = []string{}
+	for _, why := range reasons {
+		o.Reasons = append(o.Reasons, clip(why))
 	}
 	err := d.store.View(func(tx *state.Tx) error {
 		o.Presence = tx.PresenceCounts()
 		o.ClearedInYard = tx.Count(countClearedInYard)
-		ms, err := tx.Mismatches()
+		ms, n, err := oldestMismatches(tx, overviewMismatches)
 		if err != nil {
 			return err
 		}
-		o.MismatchCount = len(ms)
-		slices.SortFunc(ms, func(a, b state.Mismatch) int { return a.Since.Compare(b.Since) })
-		for _, m := range ms[:min(len(ms), overviewLimit)] {
+		o.MismatchCount = n
+		for _, m := range ms {
 			o.Mismatches = append(o.Mismatches, MismatchAge{Mismatch: m, AgeSeconds: now.Sub(m.Since).Seconds()})
 		}
-		alerts, err := tx.Alerts()
-		if err != nil {
+		if o.Alerts, o.AlertCount, err = topAlerts(tx, overviewAlerts); err != nil {
 			return err
 		}
-		for _, a := range alerts {
-			if a.State == state.Firing {
-				a.Notified = nil
-				o.Alerts = append(o.Alerts, a)
-			}
+		for i := range o.Alerts {
+			o.Alerts[i].Notified = nil
+			o.Alerts[i].Summary = clip(o.Alerts[i].Summary)
 		}
-		o.DeadLetters, o.DeadLetterCount, err = tx.RecentDeadLetters(20)
+		o.DeadLetters, o.DeadLetterCount, err = tx.RecentDeadLetters(overviewDeadLetters)
+		for i := range o.DeadLetters {
+			o.DeadLetters[i].Reason = clip(o.DeadLetters[i].Reason)
+			o.DeadLetters[i].Payload = clip(o.DeadLetters[i].Payload)
+		}
 		return err
 	})
 	if err != nil {
@@ -90,9 +100,75 @@ func (d *Daemon) handleOverview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recent := d.engine.Recent()
-	o.Recent = recent[:min(len(recent), overviewLimit)]
+	o.Recent = recent[:min(len(recent), overviewRecent)]
+	for i := range o.Recent {
+		e := &o.Recent[i]
+		e.Detail = clip(e.Detail)
+		if extra := len(e.Holds) - overviewHolds; extra > 0 {
+			e.Holds = append(e.Holds[:overviewHolds:overviewHolds], fmt.Sprintf("…+%d more", extra))
+		}
+	}
 	o.Endpoints = d.endpoints()
+	for i := range o.Endpoints {
+		o.Endpoints[i].Detail = clip(o.Endpoints[i].Detail)
+	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// clip bounds a text shown in the overview to overviewText bytes, mark
+// included.
+func clip(s string) string {
+	if len(s) <= overviewText {
+		return s
+	}
+	// The mark CutText adds is well under 64 bytes.
+	return state.CutText(s, overviewText-64)
+}
+
+// scanPage is how many records the overview's passes decode at a time.
+const scanPage = 1000
+
+// oldestMismatches returns the n oldest open mismatches and how many are
+// open, holding no more than n+scanPage of them at once.
+func oldestMismatches(tx *state.Tx, n int) ([]state.Mismatch, int, error) {
+	return selectTop(n, func(after string) ([]state.Mismatch, string, error) { return tx.MismatchesPage(after, scanPage) },
+		func(a, b state.Mismatch) int { return a.Since.Compare(b.Since) })
+}
+
+// topAlerts returns n firing alerts, critical first and then the oldest,
+// and how many are firing.
+func topAlerts(tx *state.Tx, n int) ([]state.Alert, int, error) {
+	return selectTop(n, func(after string) ([]state.Alert, string, error) { return tx.FiringAlertsPage(after, scanPage) },
+		func(a, b state.Alert) int {
+			if ac, bc := a.Severity == "critical", b.Severity == "critical"; ac != bc {
+				if ac {
+					return -1
+				}
+				return 1
+			}
+			return a.Since.Compare(b.Since)
+		})
+}
+
+// selectTop walks a paged list and keeps its first n items in cmp's
+// order (ties in the list's own order), and counts them all.
+func selectTop[T any](n int, next func(after string) ([]T, string, error), cmp func(a, b T) int) ([]T, int, error) {
+	top := []T{}
+	count, after := 0, ""
+	for {
+		items, more, err := next(after)
+		if err != nil {
+			return nil, 0, err
+		}
+		count += len(items)
+		top = append(top, items...)
+		slices.SortStableFunc(top, cmp)
+		top = top[:min(len(top), n)]
+		if more == "" {
+			return top, count, nil
+		}
+		after = more
+	}
 }
 
 // endpoints lists every source, the sink, every channel and every broker
@@ -129,28 +205,31 @@ func (d *Daemon) endpoints() []EndpointStatus {
 	return out
 }
 
-// handleSearch finds containers by number, B/L or declaration number.
+// handleSearch finds containers by number, B/L or declaration number, a
+// page at a time in id order.
 func (d *Daemon) handleSearch(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	if q == "" {
 		writeError(w, http.StatusBadRequest, "query parameter q is required: a container, B/L or declaration number")
 		return
 	}
-	found := []string{}
-	err := d.store.View(func(tx *state.Tx) error {
-		if id, err := state.ParseContainer(q); err == nil {
+	after, n, err := pageQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var found []string
+	err = d.store.View(func(tx *state.Tx) error {
+		if id, err := state.ParseContainer(q); err == nil && id > after {
 			if _, ok, err := tx.Container(id); err != nil {
 				return err
 			} else if ok {
 				found = append(found, id)
 			}
 		}
+		// One more than a page tells whether another follows.
 		for _, ref := range []string{q, strings.ToUpper(q)} {
-			for _, id := range tx.FindRefs(ref) {
-				if !slices.Contains(found, id) {
-					found = append(found, id)
-				}
-			}
+			found = append(found, tx.FindRefsAfter(ref, after, n+1)...)
 		}
 		return nil
 	})
@@ -158,7 +237,13 @@ func (d *Daemon) handleSearch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"query": q, "containers": found})
+	slices.Sort(found)
+	found = slices.Compact(found)
+	next := ""
+	if len(found) > n {
+		found, next = found[:n], found[n-1]
+	}
+	writePage(w, "containers", append([]string{}, found...), next, map[string]any{"query": q})
 }
 
 // staticHandler serves the dashboard's script and style. They hold no
@@ -193,21 +278,16 @@ func (d *Daemon) handleIndex(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) Summary() string {
 	var inYard, cleared int64
 	var mismatches, alerts, dead int
-	err := d.store.View(func(tx *state.Tx) error {
+	err := d.store.View(func(tx *state.Tx) (err error) {
 		inYard = tx.PresenceCounts()[state.InYard]
 		cleared = tx.Count(countClearedInYard)
-		ms, err := tx.Mismatches()
-		if err != nil {
+		if _, mismatches, err = oldestMismatches(tx, 0); err != nil {
 			return err
 		}
-		mismatches = len(ms)
-		all, err := tx.Alerts()
-		for _, a := range all {
-			if a.State == state.Firing {
-				alerts++
-			}
+		if _, alerts, err = topAlerts(tx, 0); err != nil {
+			return err
 		}
-		_, dead, _ = tx.RecentDeadLetters(0)
+		_, dead, err = tx.RecentDeadLetters(0)
 		return err
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -16,20 +17,26 @@ import (
 
 // handleEvents ingests one agency event (DESIGN 3.1) for an http_push
 // source: 202 once it is durable (applied, stale or a duplicate), or the
-// dead letter's code and reason with a 4xx.
+// dead letter's code and reason with a 4xx. The sender is identified from
+// the headers alone, before a byte of the body is read, so that nobody
+// without a token can make the server wait for one.
 func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	src, code, msg := d.pushSource(r)
 	if src == nil {
 		if code == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portsync"`)
 		}
-		writeError(w, code, msg)
+		refuse(w, r, code, msg)
 		return
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, adapters.MaxPayload+1))
 	var tooLarge *http.MaxBytesError
-	if err != nil && !errors.As(err, &tooLarge) {
-		writeError(w, http.StatusBadRequest, "reading the request: "+err.Error())
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		refuse(w, r, http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", d.bodyTimeout))
+		return
+	case err != nil && !errors.As(err, &tooLarge):
+		refuse(w, r, http.StatusBadRequest, "reading the request: "+err.Error())
 		return
 	}
 	m := adapters.Message{Payload: data, ReceivedAt: time.Now()}

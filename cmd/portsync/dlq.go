@@ -33,14 +33,12 @@ func cmdDLQ(args []string) int {
 	case fs.NArg() == 2 && fs.Arg(0) == "retry":
 		return dlqRetry(c, []string{fs.Arg(1)})
 	case fs.NArg() == 1 && fs.Arg(0) == "retry-all":
-		var body struct {
-			Deadletters []state.DeadLetter `json:"deadletters"`
-		}
-		if _, err := c.getJSON("/api/v1/deadletters", &body); err != nil {
+		dls, _, err := getAll[state.DeadLetter](c, "/api/v1/deadletters", "deadletters")
+		if err != nil {
 			return fail("dlq", err)
 		}
-		ids := make([]string, len(body.Deadletters))
-		for i, d := range body.Deadletters {
+		ids := make([]string, len(dls))
+		for i, d := range dls {
 			ids[i] = d.ID
 		}
 		return dlqRetry(c, ids)
@@ -50,10 +48,7 @@ func cmdDLQ(args []string) int {
 }
 
 func dlqList(c *client) int {
-	var body struct {
-		Deadletters []state.DeadLetter `json:"deadletters"`
-	}
-	raw, err := c.getJSON("/api/v1/deadletters", &body)
+	dls, raw, err := getAll[state.DeadLetter](c, "/api/v1/deadletters", "deadletters")
 	if err != nil {
 		return fail("dlq", err)
 	}
@@ -63,11 +58,11 @@ func dlqList(c *client) int {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tRECEIVED\tSOURCE\tCODE\tREASON")
-	for _, d := range body.Deadletters {
+	for _, d := range dls {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.ID, d.ReceivedAt.UTC().Format(time.RFC3339), d.Source, d.Code, d.Reason)
 	}
 	tw.Flush()
-	if len(body.Deadletters) == 0 {
+	if len(dls) == 0 {
 		fmt.Println("no dead letters")
 	}
 	return 0

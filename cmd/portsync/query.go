@@ -94,6 +94,68 @@ func (c *client) getJSON(path string, v any) (json.RawMessage, error) {
 	return raw, json.Unmarshal(raw, v)
 }
 
+// getAll fetches every page of a paged list, following next_cursor to
+// the end, and returns its items under key and the whole answer as one
+// page would have it, for -json.
+func getAll[T any](c *client, path, key string) ([]T, json.RawMessage, error) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	var items []json.RawMessage
+	var first map[string]json.RawMessage
+	cursor := ""
+	for {
+		q := path + sep + "limit=1000"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var page map[string]json.RawMessage
+		if _, err := c.getJSON(q, &page); err != nil {
+			return nil, nil, err
+		}
+		var got []json.RawMessage
+		if err := json.Unmarshal(page[key], &got); err != nil {
+			return nil, nil, fmt.Errorf("GET %s: %q is not a list: %w", path, key, err)
+		}
+		items = append(items, got...)
+		if first == nil {
+			first = page
+		}
+		var next string
+		if raw, ok := page["next_cursor"]; ok {
+			if err := json.Unmarshal(raw, &next); err != nil {
+				return nil, nil, fmt.Errorf("GET %s: next_cursor: %w", path, err)
+			}
+		}
+		if next == "" {
+			break
+		}
+		if next == cursor {
+			return nil, nil, fmt.Errorf("GET %s: the server gave the same cursor twice", path)
+		}
+		cursor = next
+	}
+	if items == nil {
+		items = []json.RawMessage{}
+	}
+	all, err := json.Marshal(items)
+	if err != nil {
+		return nil, nil, err
+	}
+	first[key] = all
+	delete(first, "next_cursor")
+	whole, err := json.MarshalIndent(first, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []T
+	if err := json.Unmarshal(all, &out); err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return out, append(whole, '\n'), nil
+}
+
 func fail(verb string, err error) int {
 	fmt.Fprintf(os.Stderr, "portsync %s: %v\n", verb, err)
 	return 1
@@ -173,10 +235,7 @@ func cmdMismatches(args []string) int {
 	if err != nil {
 		return fail("mismatches", err)
 	}
-	var body struct {
-		Mismatches []state.Mismatch `json:"mismatches"`
-	}
-	raw, err := c.getJSON("/api/v1/mismatches", &body)
+	mismatches, raw, err := getAll[state.Mismatch](c, "/api/v1/mismatches", "mismatches")
 	if err != nil {
 		return fail("mismatches", err)
 	}
@@ -186,12 +245,12 @@ func cmdMismatches(args []string) int {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tAGENCY\tKIND\tSINCE\tAGE")
-	for _, m := range body.Mismatches {
+	for _, m := range mismatches {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Container, m.Agency, m.Kind,
 			m.Since.UTC().Format(time.RFC3339), time.Since(m.Since).Round(time.Second))
 	}
 	tw.Flush()
-	if len(body.Mismatches) == 0 {
+	if len(mismatches) == 0 {
 		fmt.Println("no open mismatches")
 	}
 	return 0
@@ -210,10 +269,7 @@ func cmdHistory(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: portsync history [-addr URL] [-json] CONTAINER")
 		return 2
 	}
-	var body struct {
-		History []state.JournalEntry `json:"history"`
-	}
-	raw, err := c.getJSON("/api/v1/containers/"+url.PathEscape(fs.Arg(0))+"/history", &body)
+	history, raw, err := getAll[state.JournalEntry](c, "/api/v1/containers/"+url.PathEscape(fs.Arg(0))+"/history", "history")
 	if err != nil {
 		return fail("history", err)
 	}
@@ -223,7 +279,7 @@ func cmdHistory(args []string) int {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "AT\tKIND\tSOURCE\tEVENT\tWHAT")
-	for _, e := range body.History {
+	for _, e := range history {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("2006-01-02 15:04:05.000"), e.Kind,
 			dash(e.Source), dash(e.EventID), describeEntry(e))
 	}

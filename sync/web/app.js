@@ -118,6 +118,7 @@ function renderOverview(o) {
 
   const inYard = o.presence.in_yard || 0;
   const held = inYard - o.cleared_in_yard;
+  // The overview lists critical alerts first: they are the last left out.
   const critical = o.alerts.filter(a => a.severity === "critical").length;
   let html = `<section class="stats wide">
     ${stat("in yard", inYard)}
@@ -126,7 +127,7 @@ function renderOverview(o) {
     ${stat("expected", o.presence.expected || 0)}
     ${stat("departed", o.presence.departed || 0)}
     ${stat("open mismatches", o.mismatch_count, o.mismatch_count ? "warn" : "ok")}
-    ${stat("alerts firing", o.alerts.length, critical ? "bad" : o.alerts.length ? "warn" : "ok")}
+    ${stat("alerts firing", o.alert_count, critical ? "bad" : o.alert_count ? "warn" : "ok")}
     ${stat("dead letters", o.deadletter_count, o.deadletter_count ? "warn" : "")}
   </section>`;
   if (!o.ready) {
@@ -140,6 +141,7 @@ function renderOverview(o) {
       .map(a => `<tr><td>${pill(a.severity)}<br><span class="muted">${esc(a.kind)}</span></td>
         <td>${containerLink(a.container)} ${esc(a.summary)}</td><td>${esc(fmtTime(a.since))}</td></tr>`).join("") +
     `</table></div>`;
+  if (o.alert_count > o.alerts.length) html += `<p class="muted">${o.alerts.length} of ${o.alert_count}, critical and oldest first</p>`;
   html += `</section>`;
 
   html += `<section class="card" id="mismatches"><h2>Open mismatches (SLA ${fmtAge(o.sla_seconds)})</h2>`;
@@ -164,7 +166,7 @@ function renderOverview(o) {
     `</table></div>`;
   html += `</section>`;
 
-  html += `<section class="card" id="deadletters"><h2>Dead letters (${o.deadletter_count})</h2>`;
+  html += `<section class="card" id="deadletters"><h2>Dead letters (${o.deadletter_count}${o.deadletter_count > o.deadletters.length ? ", newest " + o.deadletters.length + " shown" : ""})</h2>`;
   if (!o.deadletters.length) html += `<p class="empty">none: every message decoded</p>`;
   else html += `<div class="scroll"><table><tr><th>time</th><th>source</th><th>why</th></tr>` +
     o.deadletters.map(d => `<tr><td>${esc(fmtTime(d.received_at))}</td><td>${esc(d.source)}</td>
@@ -253,7 +255,25 @@ function timeline(history, live) {
   return svg;
 }
 
-function renderContainer(d, history) {
+// HISTORY_PAGES bounds what the container page loads and draws; the CLI's
+// `portsync history` prints a journal whole.
+const HISTORY_PAGES = 5;
+
+// loadHistory follows the history's pages, oldest first, up to
+// HISTORY_PAGES of 1000 entries.
+async function loadHistory(id) {
+  const path = "/api/v1/containers/" + encodeURIComponent(id) + "/history?limit=1000";
+  let history = [], cursor = "";
+  for (let i = 0; i < HISTORY_PAGES; i++) {
+    const h = await api(path + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+    history = history.concat(h.history);
+    if (!h.next_cursor) return {history, more: false};
+    cursor = h.next_cursor;
+  }
+  return {history, more: true};
+}
+
+function renderContainer(d, history, more) {
   const agencies = Object.keys(d.agencies).sort().map(a => {
     const det = (d.agency_detail || {})[a];
     return `<dt>${esc(a)}</dt><dd>${pill(d.agencies[a])}${det ? ` <span class="muted">at ${esc(fmtDateTime(det.at))}, event <span class="mono">${esc(det.event_id)}</span> from ${esc(det.source)}</span>` : ""}</dd>`;
@@ -274,7 +294,9 @@ function renderContainer(d, history) {
     <section class="card wide timeline" id="timeline"><h2>Timeline</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
       <div class="legend muted"><span><b class="ok">●</b> release / confirmed / resolved</span><span><b class="bad">●</b> hold / alert</span><span><b style="color:var(--info)">●</b> TOS / command</span><span>○ stale (changed nothing)</span></div>
     </section>
-    <section class="card wide" id="journal"><h2>Journal</h2><div class="scroll"><table>
+    <section class="card wide" id="journal"><h2>Journal</h2>
+      ${more ? `<p class="muted">the oldest ${history.length} entries; <code>portsync history ${esc(d.container)}</code> prints them all</p>` : ""}
+      <div class="scroll"><table>
       <tr><th>time</th><th>kind</th><th>what</th><th>event</th><th>source</th></tr>` +
     history.map(e => `<tr class="entry ${esc(e.kind)}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(e.kind)}</td>
       <td>${esc(describe(e))}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted">${esc(e.detail)}</span>` : ""}</td>
@@ -294,7 +316,9 @@ async function search(q) {
   stop();
   view.innerHTML = `<section class="card wide" id="results"><h2>Search: ${esc(q)}</h2>` +
     (r.containers.length ? `<ul>${r.containers.map(c => `<li>${containerLink(c)}</li>`).join("")}</ul>`
-      : `<p class="empty">no container, B/L or declaration number matches</p>`) + `</section>`;
+      : `<p class="empty">no container, B/L or declaration number matches</p>`) +
+    (r.next_cursor ? `<p class="muted">the first ${r.containers.length} matches; search for a container number to narrow it</p>` : "") +
+    `</section>`;
 }
 
 function route() {
@@ -304,13 +328,13 @@ function route() {
     poll(async () => {
       const [d, h] = await Promise.all([
         api("/api/v1/containers/" + encodeURIComponent(id)),
-        api("/api/v1/containers/" + encodeURIComponent(id) + "/history"),
+        loadHistory(id),
       ]);
       const terminal = document.getElementById("terminal");
       if (!terminal.textContent) terminal.textContent = (await api("/api/v1/overview")).terminal;
       const ready = await fetch("/readyz").then(r => r.ok).catch(() => false);
       setReady(ready, []);
-      renderContainer(d, h.history);
+      renderContainer(d, h.history, h.more);
     });
     return;
   }
