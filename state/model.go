@@ -205,7 +205,10 @@ const (
 )
 
 // DeadLetter is an inbound message that could not be applied, kept with the
-// reason so that it can be fixed and retried.
+// reason so that it can be fixed and retried. The same payload from the
+// same source is one dead letter however often it comes: Count is how many
+// times it arrived when that is more than once (0 for once), ReceivedAt the
+// first arrival and LastAt the latest.
 type DeadLetter struct {
 	ID         string    `json:"id"`
 	Source     string    `json:"source"`
@@ -213,6 +216,8 @@ type DeadLetter struct {
 	Reason     string    `json:"reason"`
 	ReceivedAt time.Time `json:"received_at"`
 	Payload    string    `json:"payload"`
+	Count      int       `json:"count,omitempty"`
+	LastAt     time.Time `json:"last_at,omitzero"`
 }
 
 // Journal entry kinds.

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// Retention: the journal and the dedupe keys grow with every event; the
-// retention job deletes what is older than retention.journal in small
-// transactions, so that the single writer is never held up for long. The
-// methods here do one such transaction's worth and say where to go on.
+// Retention: the journal and the dedupe keys grow with every event, the
+// dead letters with every bad message; the retention job deletes what is
+// older than retention.journal in small transactions, so that the single
+// writer is never held up for long. The methods here do one such
+// transaction's worth and say where to go on.
 //
 // Pruning a dedupe key forgets that the event was ever seen: an event
 // redelivered after its key is gone is applied again. retention.journal
@@ -138,6 +139,68 @@ func (t *Tx) PruneDedupe(before time.Time, after []byte, max int) (n int, next [
 	return n, next, nil
 }
 
+// PruneDeadLetters deletes dead letters last seen (LastAt, else
+// ReceivedAt) before before, with their digest entries. A dead letter seen
+// again moves its LastAt but not its place in the bucket, so the bucket is
+// not in time order and it scans as PruneDedupe does: from the key after
+// after (the first key when after is nil), deleting at most max and
+// examining at most DedupeScanFactor*max, it returns the last key examined
+// as next, nil at the end of the bucket. A dead letter that cannot be
+// decoded is kept.
+func (t *Tx) PruneDeadLetters(before time.Time, after []byte, max int) (n int, next []byte, err error) {
+	if max <= 0 {
+		return 0, nil, nil
+	}
+	type victim struct {
+		key []byte
+		dl  DeadLetter
+	}
+	var victims []victim
+	c := t.tx.Bucket(bucketDeadLetters).Cursor()
+	var k, v []byte
+	if after == nil {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	examined := 0
+	for ; k != nil; k, v = c.Next() {
+		examined++
+		var d DeadLetter
+		if json.Unmarshal(v, &d) == nil {
+			last := d.ReceivedAt
+			if d.LastAt.After(last) {
+				last = d.LastAt
+			}
+			if last.Before(before) {
+				victims = append(victims, victim{key: bytes.Clone(k), dl: d})
+			}
+		}
+		if len(victims) == max || examined == DedupeScanFactor*max {
+			next = bytes.Clone(k)
+			break
+		}
+	}
+	if next != nil {
+		if k, _ := c.Next(); k == nil {
+			next = nil
+		}
+	}
+	for _, vc := range victims {
+		if err := t.unindexDeadLetter(string(vc.key), vc.dl); err != nil {
+			return n, nil, fmt.Errorf("prune dead letters: %w", err)
+		}
+		if err := t.tx.Bucket(bucketDeadLetters).Delete(vc.key); err != nil {
+			return n, nil, fmt.Errorf("prune dead letters: %w", err)
+		}
+		n++
+	}
+	return n, next, nil
+}
+
 // JournalLen is the number of journal entries stored. Like DedupeLen and
 // JournalIndexLen it walks the whole bucket: for tests and tools, not for
 // the writer.
@@ -149,3 +212,7 @@ func (t *Tx) DedupeLen() int { return t.tx.Bucket(bucketDedupe).Stats().KeyN }
 // JournalIndexLen is the number of keys in the journal's per-container
 // index; it equals JournalLen unless something is amiss.
 func (t *Tx) JournalIndexLen() int { return t.tx.Bucket(bucketJournalIdx).Stats().KeyN }
+
+// DeadLetterIndexLen is the number of keys in the dead letters' digest
+// index; it equals the number of dead letters unless something is amiss.
+func (t *Tx) DeadLetterIndexLen() int { return t.tx.Bucket(bucketDeadLetterIdx).Stats().KeyN }

@@ -307,3 +307,66 @@ func TestPruneDedupeInOneCall(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPruneDeadLettersByLastSeenInChunks: dead letters last seen before
+// the cutoff go with their digests, in chunks; one received before the
+// cutoff but seen again after it stays.
+func TestPruneDeadLettersByLastSeenInChunks(t *testing.T) {
+	s := stOpen(t, stPath(t))
+	var oldIDs []string
+	for i := range 5 {
+		d := state.DeadLetter{Source: "customs-poll", Code: state.CodeMalformed, ReceivedAt: rtCutoff.Add(-time.Duration(5-i) * time.Hour), Payload: fmt.Sprintf("old %d", i)}
+		stUpdate(t, s, func(tx *state.Tx) error { return tx.PutDeadLetter(&d) })
+		oldIDs = append(oldIDs, d.ID)
+	}
+	for _, d := range []state.DeadLetter{
+		{Source: "customs-poll", Code: state.CodeMalformed, ReceivedAt: rtCutoff.Add(-time.Hour), Payload: "seen again"},
+		{Source: "customs-poll", Code: state.CodeMalformed, ReceivedAt: rtCutoff.Add(time.Minute), Payload: "seen again"},
+		{Source: "customs-poll", Code: state.CodeMalformed, ReceivedAt: rtCutoff, Payload: "at the cutoff"},
+	} {
+		stUpdate(t, s, func(tx *state.Tx) error { return tx.PutDeadLetter(&d) })
+	}
+
+	var total, chunks int
+	var after []byte
+	for first := true; first || after != nil; first = false {
+		var n int
+		from := after
+		stUpdate(t, s, func(tx *state.Tx) error {
+			var err error
+			n, after, err = tx.PruneDeadLetters(rtCutoff, from, 2)
+			return err
+		})
+		if n > 2 {
+			t.Fatalf("PruneDeadLetters(max 2) deleted %d", n)
+		}
+		total += n
+		if chunks++; chunks > 10 {
+			t.Fatal("PruneDeadLetters never reaches the end")
+		}
+	}
+	if total != len(oldIDs) {
+		t.Errorf("pruned %d dead letters, want %d", total, len(oldIDs))
+	}
+	var left []string
+	stView(t, s, func(tx *state.Tx) error {
+		dls, err := tx.DeadLetters()
+		for _, d := range dls {
+			left = append(left, d.Payload)
+		}
+		if n := tx.DeadLetterIndexLen(); n != len(dls) {
+			t.Errorf("DeadLetterIndexLen = %d with %d dead letters: digests of pruned ones left behind", n, len(dls))
+		}
+		return err
+	})
+	if want := []string{"seen again", "at the cutoff"}; !slices.Equal(left, want) {
+		t.Errorf("dead letters after pruning: %q, want %q", left, want)
+	}
+	stUpdate(t, s, func(tx *state.Tx) error {
+		n, next, err := tx.PruneDeadLetters(rtCutoff, nil, 0)
+		if n != 0 || next != nil || err != nil {
+			t.Errorf("PruneDeadLetters(max 0) = %d, %x, %v", n, next, err)
+		}
+		return nil
+	})
+}

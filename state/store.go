@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,20 +21,21 @@ import (
 const FileName = "portsync.db"
 
 var (
-	bucketContainers  = []byte("containers")
-	bucketJournal     = []byte("journal")
-	bucketJournalIdx  = []byte("journal_idx")
-	bucketDedupe      = []byte("dedupe")
-	bucketOutbox      = []byte("outbox")
-	bucketAlerts      = []byte("alerts")
-	bucketDeadLetters = []byte("deadletters")
-	bucketCursors     = []byte("cursors")
-	bucketMismatches  = []byte("mismatches")
-	bucketMeta        = []byte("meta")
-	bucketRefs        = []byte("refs")
+	bucketContainers    = []byte("containers")
+	bucketJournal       = []byte("journal")
+	bucketJournalIdx    = []byte("journal_idx")
+	bucketDedupe        = []byte("dedupe")
+	bucketOutbox        = []byte("outbox")
+	bucketAlerts        = []byte("alerts")
+	bucketDeadLetters   = []byte("deadletters")
+	bucketDeadLetterIdx = []byte("deadletter_idx")
+	bucketCursors       = []byte("cursors")
+	bucketMismatches    = []byte("mismatches")
+	bucketMeta          = []byte("meta")
+	bucketRefs          = []byte("refs")
 
 	allBuckets = [][]byte{bucketContainers, bucketJournal, bucketJournalIdx, bucketDedupe, bucketOutbox,
-		bucketAlerts, bucketDeadLetters, bucketCursors, bucketMismatches, bucketMeta, bucketRefs}
+		bucketAlerts, bucketDeadLetters, bucketDeadLetterIdx, bucketCursors, bucketMismatches, bucketMeta, bucketRefs}
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -443,16 +445,59 @@ func (t *Tx) FiringAlertsPage(after string, n int) ([]Alert, string, error) {
 	return page(t, bucketAlerts, after, n, func(a *Alert) bool { return a.State == Firing })
 }
 
-// PutDeadLetter stores d, giving it an id if it has none.
+// PutDeadLetter stores d, giving it an id if it has none. A dead letter
+// without an id whose source and payload are those of a stored one is not
+// stored again: the stored one counts it (Count, LastAt, the latest code
+// and reason) and d becomes the stored one, id included. Without this a
+// source that sends the same bad message every round (a poll whose cursor
+// does not move) would fill the store with copies.
+//
+// A dead letter given with an id is stored as given; it takes the payload's
+// digest only if no other dead letter holds it.
 func (t *Tx) PutDeadLetter(d *DeadLetter) error {
+	idx := t.tx.Bucket(bucketDeadLetterIdx)
+	key := deadLetterKey(d.Source, d.Payload)
 	if d.ID == "" {
+		if id := idx.Get(key); id != nil {
+			stored, ok, err := t.DeadLetter(string(id))
+			if err != nil {
+				return err
+			}
+			// A digest names the payload; the check guards against an
+			// entry left behind by a dead letter rewritten under its id.
+			if ok && stored.Source == d.Source && stored.Payload == d.Payload {
+				stored.Count = max(stored.Count, 1) + 1
+				stored.LastAt = d.ReceivedAt
+				stored.Code, stored.Reason = d.Code, d.Reason
+				*d = stored
+				return t.put(bucketDeadLetters, d.ID, d)
+			}
+		}
 		seq, err := t.tx.Bucket(bucketDeadLetters).NextSequence()
 		if err != nil {
 			return err
 		}
 		d.ID = fmt.Sprintf("dl-%012d", seq)
+	} else if held := idx.Get(key); held != nil && string(held) != d.ID {
+		_, ok, err := t.DeadLetter(string(held))
+		if err != nil {
+			return err
+		}
+		if ok {
+			return t.put(bucketDeadLetters, d.ID, d)
+		}
+	}
+	if err := idx.Put(key, []byte(d.ID)); err != nil {
+		return fmt.Errorf("index dead letter %s: %w", d.ID, err)
 	}
 	return t.put(bucketDeadLetters, d.ID, d)
+}
+
+// deadLetterKey is a dead letter's key in the digest index: its source and
+// the SHA-256 of its payload.
+func deadLetterKey(source, payload string) []byte {
+	sum := sha256.Sum256([]byte(payload))
+	return append([]byte(source+"\x00"), sum[:]...)
 }
 
 // DeadLetter returns the dead letter with the given id, and whether it
@@ -463,9 +508,31 @@ func (t *Tx) DeadLetter(id string) (DeadLetter, bool, error) {
 	return d, ok, err
 }
 
-// DeleteDeadLetter removes a dead letter after a successful retry.
+// DeleteDeadLetter removes a dead letter (after a successful retry) and
+// its digest, if the digest is its own. A dead letter that cannot be
+// decoded is still removed; its digest entry, if any, then points nowhere,
+// which PutDeadLetter treats as no entry.
 func (t *Tx) DeleteDeadLetter(id string) error {
+	var d DeadLetter
+	if ok, err := t.get(bucketDeadLetters, id, &d); err == nil && ok {
+		if err := t.unindexDeadLetter(id, d); err != nil {
+			return err
+		}
+	}
 	return t.tx.Bucket(bucketDeadLetters).Delete([]byte(id))
+}
+
+// unindexDeadLetter deletes d's digest entry if it names id.
+func (t *Tx) unindexDeadLetter(id string, d DeadLetter) error {
+	idx := t.tx.Bucket(bucketDeadLetterIdx)
+	key := deadLetterKey(d.Source, d.Payload)
+	if string(idx.Get(key)) != id {
+		return nil
+	}
+	if err := idx.Delete(key); err != nil {
+		return fmt.Errorf("delete dead letter %s from its index: %w", id, err)
+	}
+	return nil
 }
 
 // DeadLetters returns every dead letter, oldest first.

@@ -10,18 +10,20 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
 )
 
-// retentionChunk is how many journal entries, or dedupe keys, one retention
-// transaction deletes at most. Each chunk is one job of the writer, between
+// retentionChunk is how many journal entries, dedupe keys or dead letters
+// one retention transaction deletes at most. Each chunk is one job of the writer, between
 // groups of events: events wait for at most one chunk, never for the whole
 // pruning.
 const retentionChunk = 1000
 
 // Pruned things, the values of the label what.
 const (
-	prunedJournal = "journal"
-	prunedDedupe  = "dedupe"
+	prunedJournal     = "journal"
+	prunedDedupe      = "dedupe"
+	prunedDeadLetters = "deadletters"
 )
 
 // retentionCounter returns portsync_retention_pruned_total on the
@@ -29,7 +31,7 @@ const (
 func retentionCounter(m *Metrics) *prometheus.CounterVec {
 	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "portsync_retention_pruned_total",
-		Help: "Journal entries and dedupe keys deleted by the retention job because they were older than retention.journal.",
+		Help: "Journal entries, dedupe keys and dead letters deleted by the retention job because they were older than retention.journal.",
 	}, []string{"what"})
 	if err := m.Registry.Register(cv); err != nil {
 		var are prometheus.AlreadyRegisteredError
@@ -40,9 +42,10 @@ func retentionCounter(m *Metrics) *prometheus.CounterVec {
 		}
 		panic(fmt.Sprintf("register portsync_retention_pruned_total: %v", err))
 	}
-	// Both series exist from the start, at 0, for rate() and alerts.
+	// Every series exists from the start, at 0, for rate() and alerts.
 	cv.WithLabelValues(prunedJournal)
 	cv.WithLabelValues(prunedDedupe)
+	cv.WithLabelValues(prunedDeadLetters)
 	return cv
 }
 
@@ -64,8 +67,9 @@ func (d *Daemon) scheduleRetention(ctx context.Context, sched *cron.Cron, cfg *c
 	return id, nil
 }
 
-// retention deletes the journal entries and dedupe keys older than
-// retention.journal, in chunks through the writer, and logs what it did.
+// retention deletes the journal entries, dedupe keys and dead letters older
+// than retention.journal, in chunks through the writer, and logs what it
+// did.
 func (d *Daemon) retention(ctx context.Context) {
 	keep := d.current().cfg.Retention.Journal
 	if keep <= 0 {
@@ -74,7 +78,7 @@ func (d *Daemon) retention(ctx context.Context) {
 	start := time.Now()
 	before := start.Add(-keep)
 	r, err := d.prune(ctx, before, retentionChunk)
-	attrs := []any{"journal", r.journal, "dedupe", r.dedupe, "chunks", r.chunks,
+	attrs := []any{"journal", r.journal, "dedupe", r.dedupe, "deadletters", r.deadLetters, "chunks", r.chunks,
 		"before", before.UTC().Format(time.RFC3339), "seconds", time.Since(start).Seconds()}
 	if err != nil {
 		d.log.Error("retention failed", append(attrs, "err", err)...)
@@ -85,14 +89,15 @@ func (d *Daemon) retention(ctx context.Context) {
 
 // pruned is what one retention run deleted, and in how many transactions.
 type pruned struct {
-	journal, dedupe, chunks int
+	journal, dedupe, deadLetters, chunks int
 }
 
 // prune deletes, chunk entries or keys per transaction of the writer, the
-// journal entries and then the dedupe keys older than before. It stops
-// between chunks when ctx is done. What it deleted is counted in
+// journal entries, then the dedupe keys, then the dead letters older than
+// before (a dead letter by when it was last seen). It stops between chunks
+// when ctx is done. What it deleted is counted in
 // portsync_retention_pruned_total as each chunk commits. A journal entry
-// that cannot be decoded stops the journal's pruning, not the dedupe keys'.
+// that cannot be decoded stops the journal's pruning, not the rest.
 //
 // The jobs never fail the writer's transaction: a job error would fail the
 // whole group, events included, and the writer retries a group until it
@@ -124,35 +129,57 @@ func (d *Daemon) prune(ctx context.Context, before time.Time, chunk int) (pruned
 		}
 		return nil
 	}()
-	if errors.Is(jerr, context.Canceled) || errors.Is(jerr, context.DeadlineExceeded) || errors.Is(jerr, errStopped) {
+	if stopped(jerr) {
 		return r, jerr
 	}
-	derr := func() error {
-		var after []byte
-		for first := true; first || after != nil; first = false {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			var n int
-			var next []byte
-			var perr error
-			from := after
-			err := d.engine.do(ctx, func(t *txn) error {
-				n, next, perr = t.tx.PruneDedupe(before, from, chunk)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("prune dedupe: %w", err)
-			}
-			r.chunks++
-			r.dedupe += n
-			counter.WithLabelValues(prunedDedupe).Add(float64(n))
-			if perr != nil {
-				return perr
-			}
-			after = next
+	derr := d.pruneScan(ctx, prunedDedupe, &r, &r.dedupe, func(tx *state.Tx, after []byte) (int, []byte, error) {
+		return tx.PruneDedupe(before, after, chunk)
+	})
+	if stopped(derr) {
+		return r, errors.Join(jerr, derr)
+	}
+	lerr := d.pruneScan(ctx, prunedDeadLetters, &r, &r.deadLetters, func(tx *state.Tx, after []byte) (int, []byte, error) {
+		return tx.PruneDeadLetters(before, after, chunk)
+	})
+	return r, errors.Join(jerr, derr, lerr)
+}
+
+// stopped reports whether err says the run was stopped rather than failed.
+func stopped(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStopped)
+}
+
+// pruneScan runs a scanning prune (dedupe keys, dead letters: buckets not
+// in time order) a chunk per transaction of the writer, from the start of
+// the bucket to its end. step does one chunk from the key after after and
+// returns what it deleted and where to go on (nil at the end). What each
+// committed chunk deleted is added to *total and to the counter's series
+// what.
+func (d *Daemon) pruneScan(ctx context.Context, what string, r *pruned, total *int, step func(tx *state.Tx, after []byte) (int, []byte, error)) error {
+	counter := retentionCounter(d.metrics)
+	var after []byte
+	for first := true; first || after != nil; first = false {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	}()
-	return r, errors.Join(jerr, derr)
+		var n int
+		var next []byte
+		var perr error
+		from := after
+		err := d.engine.do(ctx, func(t *txn) error {
+			n, next, perr = step(t.tx, from)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("prune %s: %w", what, err)
+		}
+		r.chunks++
+		*total += n
+		counter.WithLabelValues(what).Add(float64(n))
+		if perr != nil {
+			return perr
+		}
+		after = next
+	}
+	return nil
 }

@@ -286,3 +286,56 @@ func TestRetentionStopsWithContext(t *testing.T) {
 		t.Error("prune with a cancelled context succeeded")
 	}
 }
+
+// deadLetters returns the daemon's dead letters, from the store.
+func (h *harness) deadLetters() []state.DeadLetter {
+	h.t.Helper()
+	var out []state.DeadLetter
+	if err := h.daemon.store.View(func(tx *state.Tx) (err error) { out, err = tx.DeadLetters(); return err }); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// TestRetentionPrunesOldDeadLetters: the same bad message sent twice is
+// one dead letter; retention deletes a dead letter last seen before the
+// cutoff and keeps one first received before it but seen again since.
+func TestRetentionPrunesOldDeadLetters(t *testing.T) {
+	h := newHarness(t, nil)
+	const gone, repeated, young = `{"gone":`, `{"repeated":`, `{"young":`
+	h.publish("customs/releases", gone)
+	h.publish("customs/releases", gone)
+	h.publish("customs/releases", repeated)
+	h.eventually("old dead letters stored", func() bool {
+		return h.metricValue("portsync_deadletters_total", "source", "customs-mqtt") == 3
+	})
+	if dls := h.deadLetters(); len(dls) != 2 {
+		t.Fatalf("%d dead letters after the same bad message twice and another: %+v; want 2", len(dls), dls)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cutoff := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	h.publish("customs/releases", repeated)
+	h.publish("customs/releases", young)
+	h.eventually("young dead letters stored", func() bool {
+		return h.metricValue("portsync_deadletters_total", "source", "customs-mqtt") == 5
+	})
+
+	r, err := h.daemon.prune(context.Background(), cutoff, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, d := range h.deadLetters() {
+		left = append(left, d.Payload)
+	}
+	if !slices.Equal(left, []string{repeated, young}) {
+		t.Errorf("dead letters after pruning: %q, want %q", left, []string{repeated, young})
+	}
+	if got := h.metricValue("portsync_retention_pruned_total", "what", "deadletters"); got != 1 {
+		t.Errorf("portsync_retention_pruned_total{what=deadletters} = %v, want 1 (pruned %+v)", got, r)
+	}
+	// The pruned message, should it come again, is a new dead letter.
+	h.publish("customs/releases", gone)
+	h.eventually("the pruned message dead-lettered again", func() bool { return len(h.deadLetters()) == 3 })
+}

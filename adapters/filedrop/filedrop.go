@@ -13,10 +13,25 @@
 //   - its size and modification time were the same at two looks at least
 //     a second apart.
 //
-// Subdirectories, symbolic links, other non-regular files and anything
-// named "done" or "rejected" are left alone. A file is at most adapters.MaxPayload bytes; a larger one is sent
-// cut at that size and the engine dead-letters it as too_large (so it goes
-// to rejected/).
+// A file is at most adapters.MaxPayload bytes; a larger one is sent cut at
+// that size and the engine dead-letters it as too_large (so it goes to
+// rejected/).
+//
+// Only regular files are read, and never through a symbolic link: whoever
+// can write to the directory must not make portsync read a file elsewhere
+// (a token, a key) into a dead letter. A file is opened with O_NOFOLLOW and
+// O_NONBLOCK (a FIFO swapped in cannot block the open), and the opened file
+// must be the regular file the scan saw (same device and inode); if it is
+// not, it is not read and the entry is looked at again. Every other entry,
+// a symbolic link, FIFO, socket, device or subdirectory, and a file that
+// cannot be opened (permission), is reported to the engine once as a
+// message rejected with code unreadable_file, whose payload only describes
+// the entry (for a link, where it points), so that it is dead-lettered and
+// raises the source's invalid_input alert. The entry is then moved (a
+// rename, which does not follow links) to rejected/ with its reason file; a
+// subdirectory, anything standing where done/ or rejected/ belongs, and an
+// entry that cannot be moved stay where they are and are remembered, by
+// name and inode, so they are reported once per process.
 //
 // A file is delivered once at a time: until the engine settles it, it is
 // not read again. If the daemon stops after the commit but before the move,
@@ -39,6 +54,7 @@ import (
 	"path/filepath"
 	"strings"
 	stdsync "sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -63,6 +79,9 @@ const (
 	DoneDir              = "done"
 	RejectedDir          = "rejected"
 	ReasonSuffix         = ".reason"
+	// CodeUnreadableFile is the dead-letter code of a spool entry that is
+	// not read: not a regular file, or a file portsync may not open.
+	CodeUnreadableFile = "unreadable_file"
 	// settleTime is how long a file's size and time must stay the same.
 	settleTime = time.Second
 	// debounce gathers a burst of directory events into one scan.
@@ -107,10 +126,37 @@ func check(cfg config.Source) []config.KeyError {
 
 // look is what a scan saw of a file.
 type look struct {
-	size int64
-	mod  time.Time
-	at   time.Time // when it was first seen like this
+	size     int64
+	mod      time.Time
+	at       time.Time // when it was first seen like this
+	dev, ino uint64
 }
+
+// entry is one directory entry: its name, and the file it named when it
+// was seen, for a name can name another file later.
+type entry struct {
+	name     string
+	dev, ino uint64
+}
+
+func entryOf(name string, info fs.FileInfo) entry {
+	e := entry{name: name}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		e.dev, e.ino = uint64(st.Dev), st.Ino
+	}
+	return e
+}
+
+// odd is a spool entry reported as unreadable_file; keep leaves it where
+// it is.
+type odd struct {
+	id   entry
+	mode fs.FileMode
+	keep bool
+}
+
+// errNotTheFile: what the open found is not the regular file the scan saw.
+var errNotTheFile = errors.New("not the file the scan saw")
 
 // unmoved is a settled file whose move failed; the move is tried again at
 // every scan, and the file is not delivered again while it is unchanged.
@@ -130,11 +176,15 @@ type source struct {
 	log    *slog.Logger
 	// noWatch leaves fsnotify out, for tests of the rescan.
 	noWatch bool
+	// open opens a file to read; tests wrap it to change the directory
+	// between the scan and the open.
+	open func(path string) (*os.File, error)
 
 	mu       stdsync.Mutex
 	looks    map[string]look
 	inflight map[string]bool
 	unmoved  map[string]unmoved
+	reported map[entry]bool // reported as unreadable_file, while present
 	started  bool
 	stopped  bool
 
@@ -156,6 +206,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		name: cfg.Name, dir: cfg.Dir, suffix: cfg.PartialSuffix, rescan: cfg.Rescan, settle: settleTime,
 		log:   log.With("source", cfg.Name),
 		looks: map[string]look{}, inflight: map[string]bool{}, unmoved: map[string]unmoved{},
+		reported: map[entry]bool{}, open: openEntry,
 		stop: make(chan struct{}),
 	}
 	if s.suffix == "" {
@@ -291,21 +342,34 @@ func (s *source) scan() time.Duration {
 		}
 	}
 	present := map[string]bool{}
+	seen := map[entry]bool{}
 	var ready []string
+	var odds []odd
 	s.mu.Lock()
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, s.suffix) ||
-			name == DoneDir || name == RejectedDir {
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, s.suffix) {
 			continue
 		}
-		present[name] = true
-		if s.inflight[name] {
+		own := name == DoneDir || name == RejectedDir
+		if own && e.IsDir() {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil {
 			continue // gone since ReadDir
+		}
+		present[name] = true
+		id := entryOf(name, info)
+		seen[id] = true
+		if s.inflight[name] || s.reported[id] {
+			continue
+		}
+		if own || !info.Mode().IsRegular() {
+			s.reported[id] = true
+			s.inflight[name] = true
+			odds = append(odds, odd{id: id, mode: info.Mode(), keep: own || info.IsDir()})
+			continue
 		}
 		if u, ok := s.unmoved[name]; ok {
 			if u.size == info.Size() && u.mod.Equal(info.ModTime()) {
@@ -314,8 +378,8 @@ func (s *source) scan() time.Duration {
 			delete(s.unmoved, name) // a new file under the same name
 		}
 		l, ok := s.looks[name]
-		if !ok || l.size != info.Size() || !l.mod.Equal(info.ModTime()) {
-			s.looks[name] = look{size: info.Size(), mod: info.ModTime(), at: now}
+		if !ok || l.size != info.Size() || !l.mod.Equal(info.ModTime()) || l.dev != id.dev || l.ino != id.ino {
+			s.looks[name] = look{size: info.Size(), mod: info.ModTime(), at: now, dev: id.dev, ino: id.ino}
 			soon(s.settle)
 			continue
 		}
@@ -335,7 +399,21 @@ func (s *source) scan() time.Duration {
 			delete(s.unmoved, name)
 		}
 	}
+	for id := range s.reported {
+		if !seen[id] {
+			delete(s.reported, id)
+		}
+	}
 	s.mu.Unlock()
+	for _, o := range odds {
+		select {
+		case <-s.stop:
+			return 0
+		default:
+		}
+		what, reason := s.describe(o)
+		s.report(o, what, reason)
+	}
 	for _, name := range ready { // ReadDir sorts by name
 		select {
 		case <-s.stop:
@@ -354,9 +432,11 @@ func (s *source) scan() time.Duration {
 // again later).
 func (s *source) deliverFile(name string) (changed bool) {
 	path := filepath.Join(s.dir, name)
-	data, tooLarge, err := readFile(path)
 	s.mu.Lock()
 	l := s.looks[name]
+	s.mu.Unlock()
+	data, tooLarge, err := s.readFile(path, l)
+	s.mu.Lock()
 	if err == nil && !tooLarge && int64(len(data)) != l.size {
 		delete(s.looks, name)
 		s.mu.Unlock()
@@ -365,7 +445,16 @@ func (s *source) deliverFile(name string) (changed bool) {
 	if err != nil {
 		delete(s.looks, name)
 		s.mu.Unlock()
-		if !errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, errNotTheFile):
+			// The next scan sees what is there now, and reports it if
+			// it is not a regular file.
+			s.log.Warn("file replaced between the scan and the open; not read", "file", name, "err", err)
+			return true
+		case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EIO):
+			s.reportUnreadable(name, l, err)
+		default:
 			s.log.Warn("cannot read file; trying again at the next scan", "file", name, "err", err)
 		}
 		return false
@@ -380,14 +469,36 @@ func (s *source) deliverFile(name string) (changed bool) {
 	return false
 }
 
-// readFile reads at most adapters.MaxPayload bytes of a file and says
-// whether there was more.
-func readFile(path string) ([]byte, bool, error) {
-	f, err := os.Open(path)
+// openEntry opens a file without following a symbolic link and without
+// waiting for a FIFO's writer, so that whatever was put at the name since
+// the scan, the open neither leaves the directory nor blocks the scan.
+func openEntry(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
+
+// readFile reads at most adapters.MaxPayload bytes of the file the scan
+// saw as l and says whether there was more. Anything else at the name (a
+// link, a FIFO, another file) is not read: the error wraps errNotTheFile.
+func (s *source) readFile(path string, l look) ([]byte, bool, error) {
+	f, err := s.open(path)
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENXIO) {
+		// ELOOP: a symbolic link (O_NOFOLLOW); ENXIO: a socket.
+		return nil, false, fmt.Errorf("%w: %w", errNotTheFile, err)
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, false, fmt.Errorf("%w: it is a %s now", errNotTheFile, kindOf(info.Mode()))
+	}
+	if id := entryOf("", info); id.dev != l.dev || id.ino != l.ino {
+		return nil, false, fmt.Errorf("%w: another file has its name now", errNotTheFile)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, adapters.MaxPayload+1))
 	if err != nil {
 		return nil, false, err
@@ -396,6 +507,105 @@ func readFile(path string) ([]byte, bool, error) {
 		return data[:adapters.MaxPayload], true, nil
 	}
 	return data, false, nil
+}
+
+// kindOf names the kind of file a mode is, for reports.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return fmt.Sprintf("special file (mode %s)", m)
+}
+
+// describe says what an odd entry is, for the payload of its report (for a
+// link, where it points: never what it points to), and why it is not read.
+func (s *source) describe(o odd) (what, reason string) {
+	name := o.id.name
+	what = fmt.Sprintf("%s %q", kindOf(o.mode), name)
+	if o.mode&fs.ModeSymlink != 0 {
+		if target, err := os.Readlink(filepath.Join(s.dir, name)); err == nil {
+			what = fmt.Sprintf("symlink %q -> %q", name, target)
+		}
+	}
+	switch {
+	case name == DoneDir || name == RejectedDir:
+		reason = fmt.Sprintf("%s stands where the %s/ directory belongs; files cannot be filed there until it is a directory, and it is left in place", what, name)
+	case o.mode.IsDir():
+		reason = fmt.Sprintf("%s: subdirectories are not read; it is left in place", what)
+	default:
+		reason = fmt.Sprintf("%s is not a regular file: only regular files are read, and links are never followed", what)
+	}
+	return what, reason
+}
+
+// reportUnreadable reports once a file the scan saw as l that cannot be
+// opened or read.
+func (s *source) reportUnreadable(name string, l look, err error) {
+	id := entry{name: name, dev: l.dev, ino: l.ino}
+	s.mu.Lock()
+	if s.reported[id] || s.inflight[name] {
+		s.mu.Unlock()
+		return
+	}
+	s.reported[id] = true
+	s.inflight[name] = true
+	s.mu.Unlock()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is the directory's and the name's, said already
+	}
+	what := fmt.Sprintf("unreadable file %q: %v", name, err)
+	s.report(odd{id: id}, what, what)
+}
+
+// report hands an entry that is not read to the engine as a message it
+// dead-letters as unreadable_file without decoding; once that is
+// committed, the entry is filed in rejected/ unless it is kept. The
+// caller has marked it reported and in flight.
+func (s *source) report(o odd, what, reason string) {
+	rej := &state.Rejection{Code: CodeUnreadableFile, Reason: reason}
+	s.log.Warn("spool entry not read; reported as "+CodeUnreadableFile, "file", o.id.name, "what", what)
+	s.deliver(adapters.Message{
+		Payload: []byte(what), Reject: rej, ReceivedAt: time.Now(),
+		Settled: func(*state.Rejection) { s.settledOdd(o, rej) },
+	})
+}
+
+// settledOdd files a reported entry once its dead letter is committed. It
+// moves the entry only if it is still the one reported: a new entry under
+// the name is looked at afresh by the next scan. An entry that stays is
+// still remembered as reported.
+func (s *source) settledOdd(o odd, rej *state.Rejection) {
+	name := o.id.name
+	var dst string
+	var err error
+	if !o.keep {
+		if info, lerr := os.Lstat(filepath.Join(s.dir, name)); lerr == nil && entryOf(name, info) == o.id {
+			dst, err = s.move(name, RejectedDir, rej)
+		}
+	}
+	s.mu.Lock()
+	delete(s.inflight, name)
+	s.mu.Unlock()
+	switch {
+	case err != nil:
+		s.log.Error("cannot move a reported spool entry to rejected/; it stays and is not reported again", "file", name, "err", err)
+	case dst != "":
+		s.log.Info("reported spool entry moved", "file", name, "moved_to", dst)
+	}
 }
 
 // settled files a committed file by its outcome. It runs on the engine's
@@ -434,10 +644,17 @@ func (s *source) move(name, sub string, rej *state.Rejection) (string, error) {
 	if err := os.MkdirAll(dstDir, 0o750); err != nil {
 		return "", err
 	}
+	// MkdirAll is content with a link to a directory, which would file
+	// everything wherever the link points.
+	if info, err := os.Lstat(dstDir); err != nil {
+		return "", err
+	} else if !info.IsDir() {
+		return "", fmt.Errorf("%s is a %s, not a directory", dstDir, kindOf(info.Mode()))
+	}
 	dst := freeName(dstDir, name)
 	if rej != nil {
 		// The reason goes first, so that a rejected file always has one.
-		if err := os.WriteFile(dst+ReasonSuffix, []byte(rej.Code+": "+rej.Reason+"\n"), 0o640); err != nil {
+		if err := writeReason(dst+ReasonSuffix, rej); err != nil {
 			return "", err
 		}
 	}
@@ -451,6 +668,17 @@ func (s *source) move(name, sub string, rej *state.Rejection) (string, error) {
 		return "", err
 	}
 	return dst, nil
+}
+
+// writeReason creates a reason file; O_EXCL refuses a name taken since
+// freeName looked, a link included, so nothing is written through one.
+func writeReason(path string, rej *state.Rejection) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(rej.Code + ": " + rej.Reason + "\n")
+	return errors.Join(err, f.Close())
 }
 
 // freeName returns dir/name, or, if that or its reason file exists,

@@ -29,6 +29,8 @@ func (f *fakeEngine) deliver(m adapters.Message) {
 	settle := func() {
 		var rej *state.Rejection
 		switch {
+		case m.Reject != nil:
+			rej = m.Reject
 		case m.TooLarge:
 			rej = &state.Rejection{Code: state.CodeTooLarge, Reason: "payload is larger than 1048576 bytes"}
 		case strings.Contains(string(m.Payload), "BAD"):
@@ -56,12 +58,29 @@ func (f *fakeEngine) release() {
 	}
 }
 
+// payloads returns the payloads of the files delivered, not of the
+// entries reported as unreadable.
 func (f *fakeEngine) payloads() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
 	for _, m := range f.msgs {
-		out = append(out, string(m.Payload))
+		if m.Reject == nil {
+			out = append(out, string(m.Payload))
+		}
+	}
+	return out
+}
+
+// rejects returns the messages reported as unreadable.
+func (f *fakeEngine) rejects() []adapters.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []adapters.Message
+	for _, m := range f.msgs {
+		if m.Reject != nil {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -162,6 +181,7 @@ func TestPartialFileIsIgnoredUntilRenamed(t *testing.T) {
 	fe := &fakeEngine{}
 	start(t, cfgFor(dir), fe)
 	part := filepath.Join(dir, "rel-2.json.part")
+	// The subdirectory is reported (see hostile_test.go), not read.
 	write(t, part, `{"id":"REL-2"}`)
 	write(t, filepath.Join(dir, ".rel-3.json.tmp"), `{"id":"HIDDEN"}`)
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {

@@ -39,6 +39,16 @@
 // too. An empty page does not move the cursor. A round stops after 1000
 // pages and goes on at the next tick. Without a cursor a round is one GET.
 //
+// A loop. A next cursor that is not the one sent but one sent earlier in
+// the round (the server went backwards, or cycles) would fetch the same
+// pages until the 1000-page stop, every round. The round stops at that
+// answer instead, without delivering it or moving the cursor; it is logged,
+// counted as a cursor_loop failure of the source, and handed to the engine
+// as a rejected message (code cursor_loop, the reason naming the cursor and
+// the page), which the engine dead-letters and which raises the source's
+// invalid_input alert. Its payload names only the endpoint, so the report
+// of every looping round is one dead letter whose count grows.
+//
 // Failures. A reply other than 2xx, a timeout, a body that is not JSON, or
 // an answer without the cursor field (when one is configured) is logged
 // with the source and the error, fails the round, counts against the
@@ -69,10 +79,15 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
 )
 
 // TypeName is the source type this package registers.
 const TypeName = "http_poll"
+
+// CodeCursorLoop is the dead-letter code of a round stopped because the
+// server's next cursor went back to one already sent in the round.
+const CodeCursorLoop = "cursor_loop"
 
 func init() {
 	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
@@ -306,7 +321,10 @@ func (s *source) poll(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read the stored cursor: %w", err)
 	}
 	pages := 0
-	for pages < maxPagesPerRound {
+	// sentFor maps each cursor sent this round to the request it was
+	// sent with, to tell a loop from progress.
+	sentFor := map[string]int{cur: 1}
+	for req := 1; pages < maxPagesPerRound; req++ {
 		if ctx.Err() != nil {
 			return pages, ctx.Err()
 		}
@@ -320,6 +338,10 @@ func (s *source) poll(ctx context.Context) (int, error) {
 		if err != nil {
 			return pages, err
 		}
+		if first, seen := sentFor[p.next]; p.more && seen {
+			s.cursorLoop(p.next, req, first)
+			return pages, nil
+		}
 		if len(p.msgs) > 0 {
 			if err := s.deliverPage(p); err != nil {
 				return pages, err
@@ -330,9 +352,33 @@ func (s *source) poll(ctx context.Context) (int, error) {
 			return pages, nil
 		}
 		cur = p.next
+		sentFor[cur] = req + 1
 	}
 	s.log.Warn("poll stopped after the most pages one round takes; the next round goes on", "pages", pages)
 	return pages, nil
+}
+
+// cursorLoop reports an answer, to request req, whose next cursor is one
+// the round already sent with request first: following it would ask for
+// the same pages again until maxPagesPerRound. The answer is not
+// delivered and the cursor stays where the last good page left it. The
+// engine dead-letters the report as cursor_loop (raising the source's
+// invalid_input alert); its payload names the endpoint only, so that the
+// report of every round is the same dead letter, counted.
+func (s *source) cursorLoop(next string, req, first int) {
+	s.env.ReportFailure(s.name, CodeCursorLoop)
+	shown := next
+	if len(shown) > maxErrBody {
+		shown = shown[:maxErrBody] + "..."
+	}
+	s.log.Warn("poll stopped: the answer's next cursor was already sent this round; the cursor stays", "cursor", shown, "page", req, "sent_for_page", first)
+	endpoint := url.URL{Scheme: s.url.Scheme, Host: s.url.Host, Path: s.url.Path}
+	s.deliver(adapters.Message{
+		Payload:    []byte(fmt.Sprintf("cursor loop: GET %s answered with a next cursor already sent in the same round", endpoint.String())),
+		ReceivedAt: time.Now(),
+		Reject: &state.Rejection{Code: CodeCursorLoop, Reason: fmt.Sprintf(
+			"page %d answered next cursor %q, which this round already sent for page %d; the round stopped there", req, shown, first)},
+	})
 }
 
 func (s *source) storedCursor() (string, error) {

@@ -646,3 +646,61 @@ func TestRegistered(t *testing.T) {
 		t.Fatal("http_poll is not registered")
 	}
 }
+
+// TestCursorLoopStopsTheRoundAndIsReportedOnce: a server whose next cursor
+// goes back to one already sent this round would keep a round going for
+// maxPagesPerRound pages. The round stops at the repeat, moves the cursor
+// no further than the last good page, counts a cursor_loop failure and
+// hands the engine one rejected message, the same every round so that it
+// is one dead letter with a count.
+func TestCursorLoopStopsTheRoundAndIsReportedOnce(t *testing.T) {
+	srv := newServer(t, map[string]string{
+		"c5": pageOf("c6", "E1"),
+		"c6": pageOf("c5", "E2"), // back to where the round started
+	})
+	fe := &fakeEngine{cursor: "c5"}
+	s := build(t, baseCfg(srv.URL+"/releases"), fe)
+	var failures []string
+	var fmu stdsync.Mutex
+	s.env.SourceFailed = func(source, reason string) {
+		fmu.Lock()
+		failures = append(failures, source+"/"+reason)
+		fmu.Unlock()
+	}
+	for round := 1; round <= 3; round++ {
+		before := len(srv.requests())
+		s.round()
+		if n := len(srv.requests()) - before; n > 2 {
+			t.Fatalf("round %d made %d requests, want at most 2: %q...", round, n, srv.requests()[before:before+4])
+		}
+	}
+	var rejects []adapters.Message
+	for _, m := range fe.messages() {
+		if m.Reject != nil {
+			rejects = append(rejects, m)
+		}
+	}
+	if len(rejects) != 3 {
+		t.Fatalf("%d rejected messages after 3 looping rounds, want 3 (one a round): %+v", len(rejects), fe.messages())
+	}
+	for _, m := range rejects {
+		if m.Reject.Code != CodeCursorLoop || !strings.Contains(m.Reject.Reason, "page 2") ||
+			!(strings.Contains(m.Reject.Reason, `"c5"`) || strings.Contains(m.Reject.Reason, `"c6"`)) {
+			t.Errorf("rejection %+v, want cursor_loop naming the cursor and page 2", m.Reject)
+		}
+		if m.Cursor != "" {
+			t.Errorf("the loop report carries cursor %q; it must not move the cursor", m.Cursor)
+		}
+		if string(m.Payload) != string(rejects[0].Payload) {
+			t.Errorf("payloads differ between rounds (%q, %q): the dead letters would not fold into one", m.Payload, rejects[0].Payload)
+		}
+		if strings.Contains(string(m.Payload), "since=") {
+			t.Errorf("payload %q names the cursor query", m.Payload)
+		}
+	}
+	fmu.Lock()
+	defer fmu.Unlock()
+	if want := []string{"customs-poll/cursor_loop", "customs-poll/cursor_loop", "customs-poll/cursor_loop"}; !slices.Equal(failures, want) {
+		t.Errorf("failures %q, want %q", failures, want)
+	}
+}
