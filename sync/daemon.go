@@ -146,7 +146,7 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 		set.token = token
 	}
 	for name, bc := range cfg.Brokers {
-		conn, err := mqtt.NewConn(name, bc, log)
+		conn, err := mqtt.NewConn(name, bc, log, nil)
 		if err != nil {
 			return nil, err
 		}
