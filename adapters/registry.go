@@ -96,6 +96,12 @@ type Broker interface {
 	Ready() (ok bool, reason string)
 }
 
+// SessionFunc is told, on every connection a broker accepts, whether the
+// broker still held portsync's persistent session (the CONNACK
+// session-present flag). A broker that answers false after holding one has
+// dropped the messages it queued for portsync.
+type SessionFunc func(broker, clientID string, present bool)
+
 // Env is what a factory may use to build an adapter.
 type Env struct {
 	Config  *config.Config
@@ -109,6 +115,9 @@ type Env struct {
 	// SourceFailed counts a failure of a source's own transport, such as a
 	// poll (portsync_source_failures_total{source,reason}); nil in tests.
 	SourceFailed func(source, reason string)
+	// BrokerSession is given to every broker connection built with this
+	// environment; nil in tests.
+	BrokerSession SessionFunc
 }
 
 // ReportBreaker calls BreakerChanged if it is set.

@@ -272,6 +272,17 @@ func (t *Tx) Count(name string) int64 {
 	return 0
 }
 
+// Meta returns a small named value kept with the store's counters ("" if
+// none).
+func (t *Tx) Meta(name string) string {
+	return string(t.tx.Bucket(bucketMeta).Get([]byte("meta/" + name)))
+}
+
+// PutMeta stores a small named value for Meta.
+func (t *Tx) PutMeta(name, value string) error {
+	return t.tx.Bucket(bucketMeta).Put([]byte("meta/"+name), []byte(value))
+}
+
 func (t *Tx) addCount(key string, delta int64) error {
 	b := t.tx.Bucket(bucketMeta)
 	var n int64

@@ -477,6 +477,7 @@ func (d *Daemon) handleRetry(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) handleSweep(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	lost := d.sessions.pending()
 	answer := map[string]any{}
 	if res, err := d.snapshotSweep(r.Context()); err != nil {
 		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", err)
@@ -490,6 +491,7 @@ func (d *Daemon) handleSweep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.dispatcher.ResendAll()
+	d.sessionsSwept(lost)
 	answer["containers"], answer["seconds"] = n, time.Since(start).Seconds()
 	writeJSON(w, http.StatusOK, answer)
 }

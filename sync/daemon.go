@@ -45,6 +45,7 @@ type Daemon struct {
 	dispatcher *Dispatcher
 	alerts     *AlertManager
 	status     *StatusPublisher
+	sessions   *sessionWatch
 
 	reload       stdsync.Mutex // one reload at a time
 	set          atomic.Pointer[adapterSet]
@@ -84,7 +85,7 @@ type runningSource struct {
 // New opens the store, builds every adapter and binds the HTTP listener;
 // nothing runs until Run.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	d := &Daemon{log: log, metrics: NewMetrics(), workCtx: context.Background()}
+	d := &Daemon{log: log, metrics: NewMetrics(), workCtx: context.Background(), sessions: newSessionWatch()}
 	store, err := state.Open(filepath.Join(cfg.StateDir, state.FileName), lockTimeout)
 	if err != nil {
 		return nil, err
@@ -117,6 +118,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if err := d.alerts.Load(store); err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	if err := d.loadLostSessions(); err != nil {
+		return nil, fmt.Errorf("load lost broker sessions: %w", err)
 	}
 	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -153,14 +157,14 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 		}
 		set.token = token
 	}
+	env := envFor(cfg, set.brokers)
 	for name, bc := range cfg.Brokers {
-		conn, err := mqtt.NewConn(name, bc, log)
+		conn, err := mqtt.NewConn(name, bc, log, env.BrokerSession)
 		if err != nil {
 			return nil, cfg.ErrorAt("brokers."+name, err)
 		}
 		set.brokers[name] = conn
 	}
-	env := envFor(cfg, set.brokers)
 	for i, sc := range cfg.Sources {
 		key := fmt.Sprintf("sources[%d]", i)
 		src, err := adapters.NewSource(env, sc)
@@ -265,6 +269,7 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 		SourceFailed: func(source, reason string) {
 			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
 		},
+		BrokerSession: d.brokerSession,
 	}
 }
 
@@ -310,6 +315,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Go(func() { d.dispatcher.Run(workCtx) })
 	workers.Go(func() { d.alerts.Run(workCtx) })
 	workers.Go(func() { d.status.Run(workCtx) })
+	workers.Go(func() { d.watchSessions(workCtx) })
 	d.sched.Start()
 	serveErr := make(chan error, 1)
 	go func() {
@@ -382,17 +388,22 @@ func (d *Daemon) snapshotOnly(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) sweep(ctx context.Context) {
+// sweep runs the full sweep and reports whether it completed; it resolves
+// the lost sessions it began after.
+func (d *Daemon) sweep(ctx context.Context) bool {
+	lost := d.sessions.pending()
 	if _, err := d.snapshotSweep(ctx); err != nil {
 		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", err)
 	}
 	n, err := d.engine.Sweep(ctx)
 	if err != nil {
 		d.log.Error("sweep failed", "err", err)
-		return
+		return false
 	}
 	d.dispatcher.ResendAll()
 	d.log.Info("sweep done", "containers", n)
+	d.sessionsSwept(lost)
+	return true
 }
 
 // snapshotSweep fetches the TOS snapshot, when tos.snapshot is set, and
@@ -430,8 +441,8 @@ func (d *Daemon) closeAll() {
 }
 
 // Ready reports whether the daemon can do its job: the store commits, the
-// writer makes progress, and every broker is connected with its
-// subscriptions acknowledged.
+// writer makes progress, every broker is connected with its subscriptions
+// acknowledged, and no broker's lost session still waits for its sweep.
 func (d *Daemon) Ready() (bool, []string) {
 	var reasons []string
 	if err := d.engine.Healthy(); err != nil {
@@ -445,6 +456,7 @@ func (d *Daemon) Ready() (bool, []string) {
 			reasons = append(reasons, why)
 		}
 	}
+	reasons = append(reasons, d.sessions.readyReasons()...)
 	slices.Sort(reasons)
 	return len(reasons) == 0, reasons
 }

@@ -5,6 +5,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -22,17 +23,35 @@ import (
 	"github.com/portsync/portsync/config"
 )
 
+// The wait between connection attempts starts at minRetryWait and doubles
+// after each failure up to maxRetryWait: a broker down for an hour sees
+// about 120 attempts rather than 3600.
+const (
+	minRetryWait = time.Second
+	maxRetryWait = 30 * time.Second
+	// failureSummaryEvery bounds the log while a broker stays unreachable:
+	// the first failure is logged, then a summary at most this often.
+	failureSummaryEvery = time.Minute
+)
+
 // Conn is a connection to one broker, shared by every adapter that names it.
 type Conn struct {
-	name   string
-	client paho.Client
-	log    *slog.Logger
+	name     string
+	clientID string
+	client   paho.Client
+	log      *slog.Logger
+	session  adapters.SessionFunc // nil when no one asks
+
+	lost chan struct{} // a connection was lost (buffered: paho must not wait)
+	stop chan struct{} // closed by Disconnect
 
 	mu        stdsync.Mutex
 	subs      map[string]byte // topic -> qos
 	acked     map[string]bool // topic -> SUBACK received on this connection
 	connected bool
 	lastErr   string
+	running   bool // Connect started run
+	stopped   bool // Disconnect was called; no connection may start after it
 	// down is closed when the connection in use is lost: paho keeps QoS 1
 	// publish tokens open across a reconnect, and a sender must not wait
 	// out its whole timeout on a connection that is gone.
@@ -40,29 +59,34 @@ type Conn struct {
 }
 
 // NewConn prepares a connection to the broker cfg describes; it does not
-// dial until Connect.
-func NewConn(name string, cfg config.Broker, log *slog.Logger) (*Conn, error) {
-	c := &Conn{name: name, log: log.With("broker", name), subs: map[string]byte{}, acked: map[string]bool{}, down: make(chan struct{})}
+// dial until Connect. session, if not nil, is told on every connection
+// the broker accepts whether it still held portsync's session.
+func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.SessionFunc) (*Conn, error) {
+	c := &Conn{
+		name: name, clientID: cfg.ClientID, log: log.With("broker", name), session: session,
+		lost: make(chan struct{}, 1), stop: make(chan struct{}),
+		subs: map[string]byte{}, acked: map[string]bool{}, down: make(chan struct{}),
+	}
+	// Reconnection is run's, not paho's: paho's reconnect does not report
+	// the CONNACK session-present flag (client.go reconnect discards it),
+	// and its first connection retries at a fixed interval.
+	// MQTT 3.1.1 is fixed: otherwise paho dials every failed attempt a
+	// second time to try 3.1.
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
 		SetClientID(cfg.ClientID).
+		SetProtocolVersion(4).
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
 		SetKeepAlive(15 * time.Second).
 		SetPingTimeout(5 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).
 		SetOnConnectHandler(c.onConnect).
-		SetConnectionLostHandler(c.onLost).
-		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
-			c.log.Debug("reconnecting to broker")
-		}).
-		SetConnectionNotificationHandler(c.onNotification)
+		SetConnectionLostHandler(c.onLost)
 	if cfg.UsernameFile != "" {
 		user, err := config.ReadSecret(cfg.UsernameFile)
 		if err != nil {
@@ -128,8 +152,14 @@ func routeTopic(topic string) string {
 func toMessage(m paho.Message) adapters.Message {
 	msg := adapters.Message{Payload: m.Payload(), Ack: m.Ack, ReceivedAt: time.Now()}
 	if len(msg.Payload) > adapters.MaxPayload {
-		// paho has read it already; keep only a prefix for the dead letter.
-		msg.Payload = msg.Payload[:1024]
+		// paho has read it already: paho v1.5.1 has no limit on incoming
+		// packets (packets.ReadPacket allocates the whole remaining
+		// length, packets/packets.go:146, and ClientOptions has no
+		// option), and MQTT 3.1.1 has no way to tell the broker one.
+		// The broker's message_size_limit is what bounds it (README,
+		// Broker requirements). Keep only a copy of a prefix for the dead
+		// letter, so that the whole packet is not kept alive with it.
+		msg.Payload = bytes.Clone(msg.Payload[:1024])
 		msg.TooLarge = true
 	}
 	return msg
@@ -146,7 +176,6 @@ func (c *Conn) onConnect(client paho.Client) {
 		c.acked[t] = false
 	}
 	c.mu.Unlock()
-	c.log.Info("connected to broker", "subscriptions", len(subs))
 	for topic, qos := range subs {
 		go c.subscribe(client, topic, qos)
 	}
@@ -172,31 +201,6 @@ func (c *Conn) subscribe(client paho.Client, topic string, qos byte) {
 	c.log.Info("subscribed", "topic", topic, "qos", qos)
 }
 
-// onNotification records why a connection attempt failed: paho retries on
-// its own, and without this an untrusted certificate, a wrong password and a
-// broker that is down would all read "not connected".
-func (c *Conn) onNotification(_ paho.Client, n paho.ConnectionNotification) {
-	var reason error
-	switch n := n.(type) {
-	case paho.ConnectionNotificationFailed:
-		reason = n.Reason
-	case paho.ConnectionNotificationBrokerFailed:
-		reason = n.Reason
-	default:
-		return
-	}
-	if reason == nil {
-		return
-	}
-	c.mu.Lock()
-	repeated := c.lastErr == "connect: "+reason.Error()
-	c.lastErr = "connect: " + reason.Error()
-	c.mu.Unlock()
-	if !repeated {
-		c.log.Warn("cannot connect to broker; retrying", "err", reason)
-	}
-}
-
 func (c *Conn) onLost(_ paho.Client, err error) {
 	c.mu.Lock()
 	if c.connected {
@@ -209,17 +213,130 @@ func (c *Conn) onLost(_ paho.Client, err error) {
 	}
 	c.mu.Unlock()
 	c.log.Warn("connection to broker lost", "err", err)
+	select {
+	case c.lost <- struct{}{}:
+	default:
+	}
 }
 
-// Connect starts connecting in the background; paho retries until the
-// broker answers and then reconnects by itself whenever it is lost.
-func (c *Conn) Connect(ctx context.Context) error {
-	c.client.Connect()
+// Connect starts connecting in the background; run retries until the
+// broker answers and connects again whenever the connection is lost.
+func (c *Conn) Connect(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.running && !c.stopped {
+		c.running = true
+		go c.run()
+	}
 	return nil
 }
 
 // Disconnect closes the connection after flushing queued acknowledgements.
-func (c *Conn) Disconnect() { c.client.Disconnect(500) }
+func (c *Conn) Disconnect() {
+	c.mu.Lock()
+	if !c.stopped {
+		c.stopped = true
+		close(c.stop)
+	}
+	c.mu.Unlock()
+	c.client.Disconnect(500)
+}
+
+// run connects, and connects again whenever the connection is lost,
+// waiting longer after each failure, until Disconnect.
+func (c *Conn) run() {
+	wait := minRetryWait
+	var fails failureLog
+	for {
+		tok, ok := c.dial()
+		if !ok {
+			return
+		}
+		select {
+		case <-tok.Done():
+		case <-c.stop:
+			return
+		}
+		if err := tok.Error(); err != nil {
+			c.mu.Lock()
+			c.lastErr = "connect: " + err.Error()
+			c.mu.Unlock()
+			fails.failed(c.log, err, time.Now())
+			if !c.sleep(wait) {
+				return
+			}
+			wait = min(2*wait, maxRetryWait)
+			continue
+		}
+		present := tok.(*paho.ConnectToken).SessionPresent()
+		c.log.Info("connected to broker", "client_id", c.clientID, "session_present", present, "failed_attempts", fails.n)
+		fails = failureLog{}
+		if c.session != nil {
+			c.session(c.name, c.clientID, present)
+		}
+		up := time.Now()
+		select {
+		case <-c.lost:
+		case <-c.stop:
+			return
+		}
+		// A connection that lasted is tried again at once; one the broker
+		// drops straight away (another process took over the client id)
+		// goes on backing off.
+		if time.Since(up) >= maxRetryWait {
+			wait = minRetryWait
+			continue
+		}
+		if !c.sleep(wait) {
+			return
+		}
+		wait = min(2*wait, maxRetryWait)
+	}
+}
+
+// dial starts one connection attempt unless Disconnect was called. The
+// lock makes the two exclusive: paho's Disconnect waits for an attempt
+// under way, but one started after it would stay connected.
+func (c *Conn) dial() (paho.Token, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil, false
+	}
+	return c.client.Connect(), true
+}
+
+// sleep waits d, or returns false at once on Disconnect.
+func (c *Conn) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stop:
+		return false
+	}
+}
+
+// failureLog logs the failed attempts of one outage: the first, then a
+// summary at most every failureSummaryEvery.
+type failureLog struct {
+	n      int
+	since  time.Time
+	logged time.Time
+}
+
+func (f *failureLog) failed(log *slog.Logger, err error, now time.Time) {
+	f.n++
+	switch {
+	case f.n == 1:
+		f.since, f.logged = now, now
+		log.Warn("cannot connect to broker; retrying with backoff", "err", err, "max_wait", maxRetryWait)
+	case now.Sub(f.logged) >= failureSummaryEvery:
+		f.logged = now
+		log.Warn("still cannot connect to broker", "err", err, "attempts", f.n, "since", f.since)
+	}
+}
 
 // Ready reports whether the connection is up and every subscription has
 // been acknowledged by the broker on it.

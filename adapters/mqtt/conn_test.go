@@ -307,7 +307,7 @@ func secretFile(t *testing.T, dir, name, s string) string {
 
 func newTestConn(t *testing.T, name string, cfg config.Broker) *Conn {
 	t.Helper()
-	c, err := NewConn(name, cfg, testLogger(t))
+	c, err := NewConn(name, cfg, testLogger(t), nil)
 	if err != nil {
 		t.Fatalf("NewConn: %v", err)
 	}
@@ -522,7 +522,7 @@ func TestNewConnErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := base
 			tc.edit(&cfg)
-			c, err := NewConn("edge", cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			c, err := NewConn("edge", cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			if err == nil {
 				t.Fatalf("NewConn returned no error (conn %v)", c)
 			}
@@ -535,7 +535,7 @@ func TestNewConnErrors(t *testing.T) {
 	// The valid combination is accepted.
 	cfg := base
 	cfg.TLS = config.TLS{CAFile: p.ca.file, CertFile: p.clientCert, KeyFile: p.clientKey}
-	if _, err := NewConn("edge", cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := NewConn("edge", cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err != nil {
 		t.Errorf("NewConn with a valid TLS configuration: %v", err)
 	}
 }
