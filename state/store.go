@@ -2,8 +2,10 @@ package state
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +46,12 @@ var ErrLocked = errors.New("store is locked by another process (is another ports
 // Store is portsync's bbolt file.
 type Store struct {
 	db *bolt.DB
+	// epoch tells apart the command ids of two lives of one file: after a
+	// backup is restored, the outbox sequence starts again from the
+	// backup's, and a TOS that honours Idempotency-Key would drop a new
+	// command that reused an old id. A restore cannot rewind a value drawn
+	// afresh at every open.
+	epoch string
 }
 
 // Open opens or creates the store at path, waiting at most lockTimeout for
@@ -76,7 +84,12 @@ func Open(path string, lockTimeout time.Duration) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	var e [4]byte
+	if _, err := rand.Read(e[:]); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: draw epoch: %w", path, err)
+	}
+	return &Store{db: db, epoch: hex.EncodeToString(e[:])}, nil
 }
 
 // Close closes the store.
@@ -88,12 +101,12 @@ func (s *Store) Path() string { return s.db.Path() }
 // Update runs fn in one read-write transaction and commits it (with fsync)
 // if fn returns nil.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, epoch: s.epoch}) })
 }
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, epoch: s.epoch}) })
 }
 
 // WriteTo writes a consistent copy of the whole store to w, taken in a
@@ -110,7 +123,8 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 
 // Tx is a store transaction with typed accessors.
 type Tx struct {
-	tx *bolt.Tx
+	tx    *bolt.Tx
+	epoch string
 }
 
 func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {
@@ -388,13 +402,15 @@ func (t *Tx) HistoryPage(container string, afterSeq uint64, n int) ([]JournalEnt
 	return out, 0, nil
 }
 
-// NextCommandID returns a new, never reused command id.
+// NextCommandID returns a new, never reused command id: the outbox
+// sequence (so ids sort in issue order) and the store's epoch (so a
+// restored backup never issues an id again).
 func (t *Tx) NextCommandID() (string, error) {
 	seq, err := t.tx.Bucket(bucketOutbox).NextSequence()
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("cmd-%012d", seq), nil
+	return fmt.Sprintf("cmd-%012d-%s", seq, t.epoch), nil
 }
 
 // PutCommand puts cmd in the outbox.
