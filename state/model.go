@@ -252,4 +252,8 @@ type JournalEntry struct {
 	Hold      string    `json:"hold,omitempty"`
 	Result    string    `json:"result,omitempty"` // applied, stale
 	Detail    string    `json:"detail,omitempty"`
+	// DetailOf is the sequence of the entry that holds this one's Detail:
+	// an agency event's reason is stored once however many containers it
+	// names. The store's readers fill Detail in and clear DetailOf.
+	DetailOf uint64 `json:"detail_of,omitempty"`
 }

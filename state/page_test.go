@@ -91,7 +91,7 @@ func TestHistoryPage(t *testing.T) {
 	stUpdate(t, s, func(tx *state.Tx) error {
 		for i := range 23 {
 			for _, c := range []string{a, b} {
-				if err := tx.Journal(state.JournalEntry{At: stT0.Add(time.Duration(i) * time.Second), Kind: state.JournalAgencyEvent, Container: c, EventID: fmt.Sprint(i)}); err != nil {
+				if err := tx.Journal(&state.JournalEntry{At: stT0.Add(time.Duration(i) * time.Second), Kind: state.JournalAgencyEvent, Container: c, EventID: fmt.Sprint(i)}); err != nil {
 					return err
 				}
 			}

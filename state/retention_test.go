@@ -22,7 +22,7 @@ func rtSeed(t *testing.T, s *state.Store, old, young int) (oldIDs, youngIDs []st
 		c := []string{"MSCU1234566", "TGHU1234567"}[i%2]
 		at := rtCutoff.Add(-time.Duration(old-i) * time.Minute)
 		stUpdate(t, s, func(tx *state.Tx) error {
-			return tx.Journal(state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: c, Source: "customs-mqtt", EventID: id})
+			return tx.Journal(&state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: c, Source: "customs-mqtt", EventID: id})
 		})
 		oldIDs = append(oldIDs, id)
 	}
@@ -31,7 +31,7 @@ func rtSeed(t *testing.T, s *state.Store, old, young int) (oldIDs, youngIDs []st
 		c := []string{"TGHU1234567", "CSQU3054383"}[i%2]
 		at := rtCutoff.Add(time.Duration(i) * time.Minute) // the first is exactly at the cutoff: kept
 		stUpdate(t, s, func(tx *state.Tx) error {
-			return tx.Journal(state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: c, Source: "customs-mqtt", EventID: id})
+			return tx.Journal(&state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: c, Source: "customs-mqtt", EventID: id})
 		})
 		youngIDs = append(youngIDs, id)
 	}
@@ -124,7 +124,7 @@ func TestPruneJournalDeletesOldEntriesInChunks(t *testing.T) {
 	// New entries keep their sequence after pruning (no reuse) and the
 	// survivors outlive a reopen.
 	stUpdate(t, s, func(tx *state.Tx) error {
-		return tx.Journal(state.JournalEntry{At: stT0, Kind: state.JournalTOSEvent, Container: "CSQU3054383", EventID: "LATER"})
+		return tx.Journal(&state.JournalEntry{At: stT0, Kind: state.JournalTOSEvent, Container: "CSQU3054383", EventID: "LATER"})
 	})
 	s.Close()
 	s = stOpen(t, path)
@@ -147,7 +147,7 @@ func TestPruneJournalStopsAtFirstYoungEntry(t *testing.T) {
 	// the young one is old enough (time order is assumed, not searched).
 	for i, at := range []time.Time{rtCutoff.Add(-time.Hour), rtCutoff.Add(time.Hour), rtCutoff.Add(-2 * time.Hour)} {
 		stUpdate(t, s, func(tx *state.Tx) error {
-			return tx.Journal(state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: "MSCU1234566", EventID: fmt.Sprint(i)})
+			return tx.Journal(&state.JournalEntry{At: at, Kind: state.JournalAgencyEvent, Container: "MSCU1234566", EventID: fmt.Sprint(i)})
 		})
 	}
 	stUpdate(t, s, func(tx *state.Tx) error {

@@ -324,7 +324,7 @@ func (t *Tx) MarkSeen(source, id string, at time.Time) error {
 // its sequence, so appends fill pages in order (cheap group commits, and
 // retention prunes from the front); a small index by container serves
 // History.
-func (t *Tx) Journal(e JournalEntry) error {
+func (t *Tx) Journal(e *JournalEntry) error {
 	b := t.tx.Bucket(bucketJournal)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -339,6 +339,29 @@ func (t *Tx) Journal(e JournalEntry) error {
 		return err
 	}
 	return t.tx.Bucket(bucketJournalIdx).Put(journalIdxKey(e.Container, seq), nil)
+}
+
+// decodeJournal decodes the journal entry stored under key and fills in a
+// detail that was stored once for many containers (DetailOf).
+func (t *Tx) decodeJournal(key, data []byte) (JournalEntry, error) {
+	var e JournalEntry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return e, fmt.Errorf("decode journal entry %x: %w", key, err)
+	}
+	if e.DetailOf == 0 {
+		return e, nil
+	}
+	// The entry holding the detail is older, so retention may have pruned
+	// it first; the entry then reads without its detail.
+	if d := t.tx.Bucket(bucketJournal).Get(seqKey(e.DetailOf)); d != nil {
+		var holder JournalEntry
+		if err := json.Unmarshal(d, &holder); err != nil {
+			return e, fmt.Errorf("decode journal entry %d: %w", e.DetailOf, err)
+		}
+		e.Detail = holder.Detail
+	}
+	e.DetailOf = 0
+	return e, nil
 }
 
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
@@ -362,9 +385,9 @@ func (t *Tx) History(container string) ([]JournalEntry, error) {
 		if data == nil {
 			continue // pruned by retention
 		}
-		var e JournalEntry
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("decode journal entry %x: %w", k[len(prefix):], err)
+		e, err := t.decodeJournal(k[len(prefix):], data)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}
@@ -393,9 +416,9 @@ func (t *Tx) HistoryPage(container string, afterSeq uint64, n int) ([]JournalEnt
 		if len(out) == n {
 			return out, out[n-1].Seq, nil
 		}
-		var e JournalEntry
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, 0, fmt.Errorf("decode journal entry %x: %w", k[len(prefix):], err)
+		e, err := t.decodeJournal(k[len(prefix):], data)
+		if err != nil {
+			return nil, 0, err
 		}
 		out = append(out, e)
 	}

@@ -219,7 +219,7 @@ func TestUpdateErrorRollsBack(t *testing.T) {
 		if err := tx.PutContainer(state.Container{ID: "MSCU1234566", Presence: state.InYard, TOSHolds: []string{}}, ""); err != nil {
 			return err
 		}
-		if err := tx.Journal(state.JournalEntry{Container: "MSCU1234566", Kind: state.JournalTOSEvent, At: stT0}); err != nil {
+		if err := tx.Journal(&state.JournalEntry{Container: "MSCU1234566", Kind: state.JournalTOSEvent, At: stT0}); err != nil {
 			return err
 		}
 		if err := tx.MarkSeen("tos", "N4-1", stT0); err != nil {
@@ -305,7 +305,7 @@ func (f *stFixture) populate(t *testing.T, s *state.Store) {
 			}
 		}
 		for _, e := range f.journal {
-			if err := tx.Journal(e); err != nil {
+			if err := tx.Journal(&e); err != nil {
 				return err
 			}
 		}
@@ -499,7 +499,7 @@ func TestHistoryPerContainerOldestFirst(t *testing.T) {
 		for i := 0; i < perContainer; i++ {
 			for _, id := range ids {
 				e := state.JournalEntry{At: stT0.Add(time.Duration(i) * time.Second), Kind: state.JournalTOSEvent, Container: id, EventID: id + "#" + string(rune('0'+i))}
-				if err := tx.Journal(e); err != nil {
+				if err := tx.Journal(&e); err != nil {
 					return err
 				}
 			}
@@ -508,7 +508,7 @@ func TestHistoryPerContainerOldestFirst(t *testing.T) {
 	})
 	// One more entry in a later transaction, after many others.
 	stUpdate(t, s, func(tx *state.Tx) error {
-		return tx.Journal(state.JournalEntry{At: stT0.Add(time.Hour), Kind: state.JournalCommand, Container: "MSCU1234566", EventID: "MSCU1234566#last"})
+		return tx.Journal(&state.JournalEntry{At: stT0.Add(time.Hour), Kind: state.JournalCommand, Container: "MSCU1234566", EventID: "MSCU1234566#last"})
 	})
 	stView(t, s, func(tx *state.Tx) error {
 		for _, id := range ids {
@@ -552,7 +552,7 @@ func TestHistoryOrderBeyond256Entries(t *testing.T) {
 	const n = 300
 	stUpdate(t, s, func(tx *state.Tx) error {
 		for i := 0; i < n; i++ {
-			if err := tx.Journal(state.JournalEntry{At: stT0.Add(time.Duration(i) * time.Second), Kind: state.JournalTOSEvent, Container: "MSCU1234566"}); err != nil {
+			if err := tx.Journal(&state.JournalEntry{At: stT0.Add(time.Duration(i) * time.Second), Kind: state.JournalTOSEvent, Container: "MSCU1234566"}); err != nil {
 				return err
 			}
 		}

@@ -188,6 +188,7 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 		return "", nil, err
 	}
 	result := ResultStale
+	var detailOf uint64 // the journal entry that holds ev.Reason
 	for _, id := range ev.Containers {
 		w, err := t.load(id)
 		if err != nil {
@@ -202,12 +203,21 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 			return "", nil, err
 		}
 		t.dirty[id] = true
-		err = t.journal(state.JournalEntry{
+		entry := state.JournalEntry{
 			Kind: state.JournalAgencyEvent, Container: id, Source: src.Name, EventID: ev.ID,
-			Agency: ev.Agency, Status: string(ev.Status), EventAt: ev.At, Result: r, Detail: ev.Reason,
-		})
+			Agency: ev.Agency, Status: string(ev.Status), EventAt: ev.At, Result: r,
+		}
+		if detailOf == 0 {
+			entry.Detail = ev.Reason
+		} else {
+			entry.DetailOf = detailOf
+		}
+		seq, err := t.journalSeq(entry)
 		if err != nil {
 			return "", nil, err
+		}
+		if detailOf == 0 && ev.Reason != "" {
+			detailOf = seq
 		}
 	}
 	return result, nil, nil
@@ -254,12 +264,18 @@ func (t *txn) indexRefs(ev *state.AgencyEvent, container string) error {
 }
 
 func (t *txn) journal(e state.JournalEntry) error {
+	_, err := t.journalSeq(e)
+	return err
+}
+
+// journalSeq appends e to the journal and returns its sequence.
+func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 	e.At = t.now
-	if err := t.tx.Journal(e); err != nil {
-		return err
+	if err := t.tx.Journal(&e); err != nil {
+		return 0, err
 	}
 	t.c.journal = append(t.c.journal, e)
-	return nil
+	return e.Seq, nil
 }
 
 // countClearedInYard names the store counter of cleared containers in

@@ -142,7 +142,7 @@ func TestListsArePaged(t *testing.T) {
 	fill(t, h, func(tx *state.Tx) error {
 		for i := range n {
 			id := fmt.Sprintf("TEST%07d", i)
-			if err := tx.Journal(state.JournalEntry{At: time.Now(), Kind: state.JournalAgencyEvent, Container: c1, EventID: fmt.Sprintf("E-%d", i)}); err != nil {
+			if err := tx.Journal(&state.JournalEntry{At: time.Now(), Kind: state.JournalAgencyEvent, Container: c1, EventID: fmt.Sprintf("E-%d", i)}); err != nil {
 				return err
 			}
 			if err := tx.PutMismatch(state.Mismatch{Container: id, Agency: "customs", Kind: state.KindStaleHold, Since: time.Now()}); err != nil {
@@ -216,8 +216,10 @@ func TestOverviewStaysBounded(t *testing.T) {
 				return err
 			}
 		}
-		for range 30 {
-			if err := tx.PutDeadLetter(&state.DeadLetter{Source: "customs-mqtt", Code: state.CodeMalformed, Reason: long[:4000], Payload: long, ReceivedAt: time.Now()}); err != nil {
+		for i := range 30 {
+			// Distinct payloads: identical ones would count as one dead letter.
+			payload := fmt.Sprint(i) + long
+			if err := tx.PutDeadLetter(&state.DeadLetter{Source: "customs-mqtt", Code: state.CodeMalformed, Reason: long[:4000], Payload: payload, ReceivedAt: time.Now()}); err != nil {
 				return err
 			}
 		}
@@ -272,7 +274,7 @@ func TestOverviewStaysBounded(t *testing.T) {
 		Deadletters []state.DeadLetter `json:"deadletters"`
 	}
 	h.get("/api/v1/deadletters?limit=1", &dl)
-	if len(dl.Deadletters) != 1 || dl.Deadletters[0].Payload != long {
+	if len(dl.Deadletters) != 1 || len(dl.Deadletters[0].Payload) < len(long) {
 		t.Errorf("the dead-letter endpoint no longer has the full payload")
 	}
 }

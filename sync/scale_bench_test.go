@@ -218,7 +218,7 @@ func scPutContainer(tx *state.Tx, i int, cleared bool, at time.Time) error {
 	if err := tx.MarkSeen("tos-events", arrival, at); err != nil {
 		return err
 	}
-	err := tx.Journal(state.JournalEntry{
+	err := tx.Journal(&state.JournalEntry{
 		At: at, Kind: state.JournalTOSEvent, Container: id, Source: "tos-events", EventID: arrival,
 		Status: state.TOSArrived, EventAt: at, Holds: c.TOSHolds, Result: ResultApplied,
 	})
@@ -233,7 +233,7 @@ func scPutContainer(tx *state.Tx, i int, cleared bool, at time.Time) error {
 			if err := tx.MarkSeen(ag[1], ev, at); err != nil {
 				return err
 			}
-			err := tx.Journal(state.JournalEntry{
+			err := tx.Journal(&state.JournalEntry{
 				At: at, Kind: state.JournalAgencyEvent, Container: id, Source: ag[1], EventID: ev,
 				Agency: ag[0], Status: string(state.Released), EventAt: at, Result: ResultApplied,
 			})

@@ -52,7 +52,7 @@ func ctFill(t *testing.T, path string) uint64 {
 				c := []string{"MSCU1234566", "TGHU1234567"}[j%2]
 				e := state.JournalEntry{At: ctT0.Add(time.Duration(j) * time.Second), Kind: state.JournalAgencyEvent,
 					Container: c, EventID: fmt.Sprintf("EV-%05d", j), Detail: pad}
-				if err := tx.Journal(e); err != nil {
+				if err := tx.Journal(&e); err != nil {
 					return err
 				}
 				if err := tx.MarkSeen("customs-mqtt", e.EventID, e.At); err != nil {
@@ -179,7 +179,7 @@ func TestCompactShrinksStoreAndKeepsEverything(t *testing.T) {
 		if id, err := tx.NextCommandID(); err != nil || !strings.HasPrefix(id, "cmd-000000000004-") {
 			t.Errorf("NextCommandID after compaction = %q, %v; want cmd-000000000004-EPOCH", id, err)
 		}
-		if err := tx.Journal(state.JournalEntry{At: ctT0, Kind: state.JournalTOSEvent, Container: "CSQU3054383", EventID: "NEXT"}); err != nil {
+		if err := tx.Journal(&state.JournalEntry{At: ctT0, Kind: state.JournalTOSEvent, Container: "CSQU3054383", EventID: "NEXT"}); err != nil {
 			return err
 		}
 		h, err = tx.History("CSQU3054383")
