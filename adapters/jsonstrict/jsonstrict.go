@@ -32,9 +32,9 @@ func (e *DuplicateKeyError) Error() string {
 }
 
 // Check reports whether data is exactly one JSON value in which no object
-// repeats a member name. The error is a *DuplicateKeyError for the first
-// repeat, or encoding/json's own error (as json.Unmarshal words it) for
-// anything that is not one valid JSON value.
+// repeats a member name. The error is encoding/json's own (as
+// json.Unmarshal words it) for anything that is not one valid JSON value,
+// else a *DuplicateKeyError for the first repeat.
 func Check(data []byte) error { return check(data, "") }
 
 // CheckExcept is Check without looking inside the value of the top-level
@@ -110,6 +110,11 @@ func check(data []byte, skip string) error {
 		if top >= 0 && stack[top].object && !stack[top].inValue && tok != json.Delim('}') {
 			name := tok.(string)
 			if !stack[top].add(name) {
+				// A document broken further on is reported as broken,
+				// whatever it repeats before the break.
+				if !json.Valid(data) {
+					return syntaxError(data, nil)
+				}
 				return &DuplicateKeyError{Key: name, Path: path(stack[:top])}
 			}
 			stack[top].key, stack[top].inValue = name, true
