@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/state"
 )
 
@@ -34,6 +36,13 @@ func Signed(inner Decoder, key []byte) Decoder {
 }
 
 func (s *signedDecoder) Decode(payload []byte) []Record {
+	// A repeated "event" would let the HMAC vouch for one event while a
+	// reader that keeps the other name's value (gjson keeps the first,
+	// encoding/json the last) acts on another.
+	var dup *jsonstrict.DuplicateKeyError
+	if errors.As(jsonstrict.Check(payload), &dup) {
+		return []Record{{Err: state.Reject(state.CodeMalformed, "%v", dup)}}
+	}
 	var env struct {
 		Event json.RawMessage `json:"event"`
 		HMAC  string          `json:"hmac_sha256"`

@@ -34,6 +34,11 @@ func TestSignedDecoder(t *testing.T) {
 		{"signature not hex", `{"event":` + release + `,"hmac_sha256":"zz"}`, adapters.CodeBadSignature},
 		{"not JSON", `release me`, adapters.CodeBadSignature},
 		{"signed but invalid event", string(adapters.Sign([]byte(`{"id":"x"}`), key)), state.CodeInvalidField},
+		// A second "event" before the signed one: encoding/json reads the
+		// last, a reader that keeps the first (gjson) would see a hold.
+		{"two events, the signed one last", `{"event":` + strings.Replace(release, "released", "held", 1) + `,` + string(signed[1:]), state.CodeMalformed},
+		{"two signatures", strings.TrimSuffix(string(signed), "}") + `,"hmac_sha256":"00"}`, state.CodeMalformed},
+		{"signed event with a repeated key", string(adapters.Sign([]byte(strings.TrimSuffix(release, "}")+`,"status":"held"}`), key)), state.CodeMalformed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,6 +59,9 @@ func TestSignedDecoder(t *testing.T) {
 			}
 			if rej.Reason == "" {
 				t.Fatal("empty reason")
+			}
+			if rej.Code == state.CodeMalformed && !strings.Contains(rej.Reason, "duplicate key") {
+				t.Fatalf("reason %q names no repeated key", rej.Reason)
 			}
 		})
 	}

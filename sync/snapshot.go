@@ -35,7 +35,10 @@ package sync
 // snapshot with such an entry is used as incomplete (nothing is marked
 // departed from it); an entry with a valid number but unreadable holds,
 // or two entries for one container that disagree, keep the container
-// present but its holds are not compared.
+// present but its holds are not compared. No object may repeat a name
+// (package jsonstrict): a repeat among the snapshot's own fields or inside
+// an unknown one fails the snapshot, and an entry with one is skipped like
+// an entry without a valid number.
 
 import (
 	"bytes"
@@ -46,10 +49,12 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -206,11 +211,20 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 	}
 	var snap Snapshot
 	seenContainers, unidentified, i := false, 0, 0
+	// The entries are checked one by one, as they are read, rather than
+	// the whole answer first: one entry with a repeat is skipped, not the
+	// snapshot.
+	names := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return notSnapshot(err)
 		}
+		name, _ := tok.(string)
+		if names[name] {
+			return notSnapshot(&jsonstrict.DuplicateKeyError{Key: name, Path: "$"})
+		}
+		names[name] = true
 		switch tok {
 		case "complete":
 			if err := dec.Decode(&snap.Complete); err != nil {
@@ -224,6 +238,12 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 			t, err := time.Parse(time.RFC3339Nano, at)
 			if err != nil || t.Year() < 1970 {
 				return Snapshot{}, fmt.Errorf(`field "at": want an RFC 3339 time with offset such as 2026-11-28T10:25:00+08:00, got %q`, at)
+			}
+			// Repairs are stored with this time, which JSON cannot write
+			// with an offset of 24 hours or more.
+			if err := state.CheckOffset("at", t); err != nil {
+				_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+				return Snapshot{}, fmt.Errorf(`field "at": %q: %s`, at, detail)
 			}
 			snap.At = t
 		case "containers":
@@ -254,6 +274,11 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 			if err := dec.Decode(&skip); err != nil {
 				return notSnapshot(err)
 			}
+			var dup *jsonstrict.DuplicateKeyError
+			if errors.As(jsonstrict.Check(skip), &dup) {
+				dup.Path = "$[" + strconv.Quote(name) + "]" + dup.Path[1:]
+				return notSnapshot(dup)
+			}
 		}
 	}
 	if !seenContainers {
@@ -270,6 +295,11 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 // snapshotItem checks one entry of the list; ok is false when it names no
 // valid container.
 func snapshotItem(snap *Snapshot, i int, raw json.RawMessage) (SnapshotEntry, bool) {
+	var dup *jsonstrict.DuplicateKeyError
+	if errors.As(jsonstrict.Check(raw), &dup) {
+		snap.problem("entry %d: duplicate key %q in the object at $.containers[%d]%s", i, dup.Key, i, dup.Path[1:])
+		return SnapshotEntry{}, false
+	}
 	var item struct {
 		Container *string         `json:"container"`
 		Holds     json.RawMessage `json:"holds"`

@@ -37,15 +37,18 @@
 //     (customs declaration number), else AAE (goods declaration number).
 //   - bl: the first RFF with qualifier BM (bill of lading number), else MB
 //     (master bill of lading), else BH (house bill of lading).
+//     A reference of either kind longer than state.MaxRefLen (70) rejects
+//     the message.
 //   - at: the first header DTM with date/time qualifier 2005 = 137
 //     (document/message date/time), else 9 (processing date/time), in
 //     format 2379 101 (YYMMDD), 102 (CCYYMMDD), 201 (YYMMDDHHMM), 202
 //     (YYMMDDHHMMSS), 203 (CCYYMMDDHHMM) or 204 (CCYYMMDDHHMMSS); without
 //     one, the interchange's date and time of preparation (UNB S004).
 //     EDIFACT times carry no offset: they are read in the daemon's local
-//     time zone (TZ), which at a terminal is the port's.
+//     time zone (TZ), which at a terminal is the port's, or the source's
+//     time_zone. A zone whose offset is outside ±23:59 rejects the message.
 //   - reason: the BGM document number, the status codes and any header
-//     FTX text.
+//     FTX text, cut to state.MaxReasonLen bytes with a marker.
 //   - a BGM message function (1225) of 1 (cancellation) or 3 (deletion)
 //     rejects the message: withdrawing an earlier response states no
 //     status, and guessing one could free held cargo.
@@ -77,6 +80,7 @@
 package edifact
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -267,11 +271,6 @@ var oldHeaderTags = []string{"BGM", "NAD", "LOC", "DTM", "GIS", "FTX", "EQD"}
 // oldReleases are the directory releases with the old CUSRES header.
 var oldReleases = []string{"93A", "94A", "94B", "95A", "95B", "96A"}
 
-const (
-	maxRefLen    = 70 // RFF 1154 is an..70 in the later directories
-	maxReasonLen = 512
-)
-
 // message maps one message to an event, or gives the rejection and the
 // segment it concerns.
 func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Segment, error) {
@@ -330,8 +329,13 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 			if !slices.Contains(declarationQualifiers, q) && !slices.Contains(blQualifiers, q) {
 				continue
 			}
-			if len(v) > maxRefLen {
-				return nil, s, state.Reject(state.CodeInvalidField, "RFF %s reference %q... is %d characters, longer than %d", q, cut(v, 40), len(v), maxRefLen)
+			// RFF 1154 is an..70 in the later directories, state.MaxRefLen.
+			field := "bl"
+			if slices.Contains(declarationQualifiers, q) {
+				field = "declaration"
+			}
+			if err := state.CheckRef(field, v); err != nil {
+				return nil, s, state.Reject(state.CodeInvalidField, "RFF %s reference: %s", q, err.(*state.Rejection).Reason)
 			}
 			if _, seen := refs[q]; !seen && v != "" {
 				refs[q] = v
@@ -393,10 +397,7 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	if len(freeText) > 0 {
 		reason += ": " + strings.Join(freeText, " ")
 	}
-	if len(reason) > maxReasonLen {
-		reason = strings.ToValidUTF8(reason[:maxReasonLen], "") + "..."
-	}
-	ev.Reason = reason
+	ev.Reason = state.CutText(reason, state.MaxReasonLen)
 	return ev, unh, nil
 }
 
@@ -474,16 +475,37 @@ func (d *Decoder) at(ic *Interchange, dates map[string]*Segment) (timeAt, error)
 		if t.Year() < 1970 {
 			return timeAt{seg: s}, state.Reject(state.CodeInvalidField, "DTM %s C507 (date/time/period): %q is before 1970", q, s.Value(0, 1))
 		}
+		if err := checkOffset(t); err != nil {
+			return timeAt{seg: s}, state.Reject(state.CodeInvalidField, "DTM %s C507 (date/time/period): %q in time_zone %s: %v", q, s.Value(0, 1), d.loc, err)
+		}
 		return timeAt{t: t, seg: s}, nil
 	}
 	t, err := PreparedAt(ic.Date, ic.Time, d.loc)
 	if err == nil && t.Year() < 1970 {
 		err = fmt.Errorf("%s %s is before 1970", ic.Date, ic.Time)
 	}
+	if err == nil {
+		if err = checkOffset(t); err != nil {
+			err = fmt.Errorf("%s %s in time_zone %s: %w", ic.Date, ic.Time, d.loc, err)
+		}
+	}
 	if err != nil {
 		return timeAt{}, state.Reject(state.CodeInvalidField, "no header DTM 137 or 9, and UNB S004 (date and time of preparation): %v", err)
 	}
 	return timeAt{t: t}, nil
+}
+
+// checkOffset applies state.CheckOffset to a time read in the source's
+// zone. EDIFACT times carry no offset, but the zone's tzdata gives one, and
+// time.LoadLocation reads whatever TZif file ZONEINFO names; a time the
+// store cannot write as JSON must be refused here. The error is the
+// check's finding, for the caller to word with its segment.
+func checkOffset(t time.Time) error {
+	if err := state.CheckOffset("at", t); err != nil {
+		_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+		return errors.New(detail)
+	}
+	return nil
 }
 
 // dtmLayouts are the date/time formats (2379) the decoder reads, as Go

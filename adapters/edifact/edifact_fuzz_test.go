@@ -1,6 +1,7 @@
 package edifact_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -32,6 +33,11 @@ func FuzzEDIFACT(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Issue 9: references and text too long to store.
+	long := "UNA:+.? '\nUNB+UNOA:3+SND+RCV+261128:0900+IC1'\nUNH+1+CUSRES:D:96B:UN'\nBGM+962+X'\nFTX+AAI+++" +
+		strings.Repeat("x", 1<<20) + "'\nGIS+4'\nEQD+CN+MSCU1234566'\nRFF+BM:" + strings.Repeat("B", 40<<10) + "'\nUNT+7+1'\nUNZ+1+IC1'\n"
+	f.Add([]byte(long))
+	f.Add([]byte(strings.Replace(long, "RFF+BM:", "RFF+XX:", 1)))
 	dec := decoder(f, map[string]string{"4": "released", "7": "held", "1:120": "released", "2:120": "held"})
 
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -161,13 +167,22 @@ func checkEvent(t *testing.T, ev *state.AgencyEvent) {
 			t.Fatalf("container %q twice", c)
 		}
 	}
-	if ev.At.IsZero() || ev.At.Year() < 1970 {
+	if ev.At.IsZero() || ev.At.Year() < 1970 || ev.At.Year() > 9999 {
 		t.Fatalf("time %v", ev.At)
 	}
+	if _, off := ev.At.Zone(); off > 23*3600+59*60 || off < -(23*3600+59*60) {
+		t.Fatalf("time %v: offset %ds outside ±23:59", ev.At, off)
+	}
 	for _, s := range []string{ev.BL, ev.Declaration, ev.Reason} {
-		if !utf8.ValidString(s) || len(s) > 600 {
+		if !utf8.ValidString(s) {
 			t.Fatalf("bad text %q", s)
 		}
+	}
+	if len(ev.BL) > state.MaxRefLen || len(ev.Declaration) > state.MaxRefLen || len(ev.Reason) > state.MaxReasonLen+64 {
+		t.Fatalf("bl, declaration and reason of %d, %d and %d bytes", len(ev.BL), len(ev.Declaration), len(ev.Reason))
+	}
+	if _, err := json.Marshal(ev); err != nil {
+		t.Fatalf("marshal: %v", err)
 	}
 }
 

@@ -78,6 +78,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -540,6 +541,13 @@ func (s *source) parseEvents(body []byte, cur string) (page, error) {
 		obj, err := object(body)
 		if err != nil {
 			return page{}, err
+		}
+		// The page's own names must not repeat; each event is checked by
+		// its decoder, so one bad event is a dead letter, not a page that
+		// fails (and is retried from the same cursor) for ever.
+		var dup *jsonstrict.DuplicateKeyError
+		if errors.As(jsonstrict.CheckExcept(trimmed, "events"), &dup) {
+			return page{}, malformed("%v", dup)
 		}
 		raw, ok := obj["events"]
 		if !ok {

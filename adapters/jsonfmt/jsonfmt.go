@@ -7,12 +7,14 @@ package jsonfmt
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -23,8 +25,6 @@ func init() {
 
 // MaxContainers is the most containers one agency event may name.
 const MaxContainers = 1000
-
-const maxIDLen = 256
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	if cfg.Kind == config.KindTOS {
@@ -61,11 +61,23 @@ func parseObject(payload []byte) (fields, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, state.Reject(state.CodeMalformed, "payload is not a JSON object: %s", quote(trimmed))
 	}
+	if err := jsonstrict.Check(trimmed); err != nil {
+		return nil, Malformed(err)
+	}
 	var f fields
 	if err := json.Unmarshal(trimmed, &f); err != nil {
 		return nil, state.Reject(state.CodeMalformed, "payload is not valid JSON: %v", err)
 	}
 	return f, nil
+}
+
+// Malformed is the rejection of a payload that jsonstrict.Check refused:
+// a repeated name is named with its place, anything else is bad JSON.
+func Malformed(err error) error {
+	if dup := (*jsonstrict.DuplicateKeyError)(nil); errors.As(err, &dup) {
+		return state.Reject(state.CodeMalformed, "%v", dup)
+	}
+	return state.Reject(state.CodeMalformed, "payload is not valid JSON: %v", err)
 }
 
 // quote shows a raw JSON value in a reason, cut to a readable length.
@@ -98,8 +110,8 @@ func (f fields) str(name string, required bool) (string, error) {
 
 func (f fields) id() (string, error) {
 	id, err := f.str("id", true)
-	if err == nil && len(id) > maxIDLen {
-		err = state.Reject(state.CodeInvalidField, "field \"id\": %q... is %d characters, longer than %d", id[:40], len(id), maxIDLen)
+	if err == nil && len(id) > state.MaxIDLen {
+		err = state.Reject(state.CodeInvalidField, "field \"id\": %q... is %d characters, longer than %d", id[:40], len(id), state.MaxIDLen)
 	}
 	return id, err
 }
@@ -118,7 +130,30 @@ func (f fields) at() (time.Time, error) {
 	if t.Year() < 1970 {
 		return time.Time{}, state.Reject(state.CodeInvalidField, "field \"at\": %q is before 1970", s)
 	}
+	// Go reads offsets up to +99:59 (and +23:60), which time.Time cannot
+	// write back as JSON: the store could never commit such an event.
+	if err := state.CheckOffset("at", t); err != nil {
+		return time.Time{}, state.Reject(state.CodeInvalidField, "field \"at\": %q: %s", s, offsetReason(err))
+	}
 	return t, nil
+}
+
+// ref reads an optional reference (B/L, declaration): it becomes a store
+// key, so its length is bounded.
+func (f fields) ref(name string) (string, error) {
+	v, err := f.str(name, false)
+	if err == nil {
+		err = state.CheckRef(name, v)
+	}
+	return v, err
+}
+
+// offsetReason is what state.CheckOffset found, without its field prefix,
+// for a reason that quotes the value as sent (Go shows +23:60 as +24:00).
+func offsetReason(err error) string {
+	rej := err.(*state.Rejection)
+	_, after, _ := strings.Cut(rej.Reason, ": ")
+	return after
 }
 
 func (f fields) strings(name string) ([]string, bool, error) {
@@ -175,15 +210,16 @@ func DecodeAgencyEvent(payload []byte) (*state.AgencyEvent, error) {
 	if ev.Containers, err = parseContainers(list); err != nil {
 		return nil, err
 	}
-	if ev.BL, err = f.str("bl", false); err != nil {
+	if ev.BL, err = f.ref("bl"); err != nil {
 		return nil, err
 	}
-	if ev.Declaration, err = f.str("declaration", false); err != nil {
+	if ev.Declaration, err = f.ref("declaration"); err != nil {
 		return nil, err
 	}
 	if ev.Reason, err = f.str("reason", false); err != nil {
 		return nil, err
 	}
+	ev.Reason = state.CutText(ev.Reason, state.MaxReasonLen)
 	if ev.At, err = f.at(); err != nil {
 		return nil, err
 	}
@@ -250,13 +286,18 @@ func DecodeTOSEvent(payload []byte) (*state.TOSEvent, error) {
 }
 
 // NormaliseHolds trims, upper-cases, de-duplicates and sorts hold codes, so
-// that two snapshots of the same holds compare equal.
+// that two snapshots of the same holds compare equal. A list longer than
+// state.MaxHolds is refused as sent, repeats included, so the work done
+// on it is bounded.
 func NormaliseHolds(holds []string) ([]string, error) {
+	if len(holds) > state.MaxHolds {
+		return nil, state.Reject(state.CodeInvalidField, "field \"holds\": %d hold codes, more than %d", len(holds), state.MaxHolds)
+	}
 	out := make([]string, 0, len(holds))
 	for i, h := range holds {
 		code := strings.ToUpper(strings.TrimSpace(h))
-		if code == "" || len(code) > 64 {
-			return nil, state.Reject(state.CodeInvalidField, "field \"holds\": item %d: want a hold code of 1 to 64 characters, got %q", i, h)
+		if code == "" || len(code) > state.MaxHoldLen {
+			return nil, state.Reject(state.CodeInvalidField, "field \"holds\": item %d: want a hold code of 1 to %d characters, got %q", i, state.MaxHoldLen, h)
 		}
 		out = append(out, code)
 	}

@@ -102,6 +102,37 @@ func agencySeeds() [][]byte {
 		[]byte(`{`),
 		[]byte(`{}`),
 		[]byte(`{} {}`),
+		// Issue 9: shapes that got past the decoder and then wedged the
+		// store writer, or meant one thing here and another elsewhere.
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00","status":"released"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00","x":{"y":[{"z":1,"z":2}]}}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+24:00"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"9999-12-31T23:59:59-23:59"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z","bl":"` + strings.Repeat("B", 40<<10) + `"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z","reason":"` + strings.Repeat("\\u00e9", 1<<20/6) + `"}`),
+	}
+}
+
+// markerRoom bounds what state.CutText adds to a cut text.
+const markerRoom = 64
+
+// checkLimits checks what the store needs of every accepted event (issue
+// 9): a time JSON can write (offset within ±23:59, a four-digit year) and
+// bounded references and text. Marshalling the whole event is checked by
+// the caller.
+func checkLimits(t *testing.T, at time.Time, bl, declaration, reason string) {
+	t.Helper()
+	if _, off := at.Zone(); off > 23*3600+59*60 || off < -(23*3600+59*60) {
+		t.Fatalf("time %v: offset %ds outside ±23:59", at, off)
+	}
+	if y := at.Year(); y < 1970 || y > 9999 {
+		t.Fatalf("time %v: year outside 1970..9999", at)
+	}
+	if len(bl) > state.MaxRefLen || len(declaration) > state.MaxRefLen {
+		t.Fatalf("references of %d and %d bytes, more than %d", len(bl), len(declaration), state.MaxRefLen)
+	}
+	if len(reason) > state.MaxReasonLen+markerRoom || !utf8.ValidString(reason) {
+		t.Fatalf("reason of %d bytes", len(reason))
 	}
 }
 
@@ -121,6 +152,9 @@ func tosSeeds() [][]byte {
 		[]byte(`{"container":["MSCU1234566"]}`),
 		[]byte(`1`),
 		[]byte(``),
+		[]byte(`{"id":"1","container":"MSCU1234566","event":"holds","holds":["CUSTOMS"],"holds":[],"at":"2026-11-28T10:20:00Z"}`),
+		[]byte(`{"id":"1","container":"MSCU1234566","event":"holds","holds":[],"at":"2026-11-28T10:20:00-24:00"}`),
+		[]byte(`{"id":"1","container":"MSCU1234566","event":"holds","holds":[` + strings.Repeat(`"H",`, 100) + `"H"],"at":"2026-11-28T10:20:00Z"}`),
 	}
 }
 
@@ -181,6 +215,7 @@ func FuzzDecodeAgencyEvent(f *testing.F) {
 			seen[c] = true
 		}
 		checkTime(t, ev.At)
+		checkLimits(t, ev.At, ev.BL, ev.Declaration, ev.Reason)
 
 		// The event names every container of the payload, as a whole.
 		var items []string
@@ -206,7 +241,9 @@ func FuzzDecodeAgencyEvent(f *testing.F) {
 		}
 		if !ev2.At.Equal(ev.At) || ev2.ID != ev.ID || ev2.Agency != ev.Agency || ev2.Status != ev.Status ||
 			!slices.Equal(ev2.Containers, ev.Containers) || ev2.BL != ev.BL ||
-			ev2.Declaration != ev.Declaration || ev2.Reason != ev.Reason {
+			// A cut reason is longer than the limit with its marker,
+			// so it is cut again.
+			ev2.Declaration != ev.Declaration || ev2.Reason != state.CutText(ev.Reason, state.MaxReasonLen) {
 			t.Fatalf("re-decoded %+v, want %+v", ev2, ev)
 		}
 		if r := recs[0].Agency; r == nil || r.ID != ev.ID || !slices.Equal(r.Containers, ev.Containers) {
@@ -291,6 +328,10 @@ func FuzzDecodeTOSEvent(f *testing.F) {
 			t.Fatalf("NormaliseHolds(%q) = %q, %v; want it unchanged", ev.Holds, again, err)
 		}
 		checkTime(t, ev.At)
+		checkLimits(t, ev.At, "", "", "")
+		if len(ev.Holds) > state.MaxHolds {
+			t.Fatalf("%d holds", len(ev.Holds))
+		}
 
 		again, err := json.Marshal(ev)
 		if err != nil {

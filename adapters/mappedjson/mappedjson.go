@@ -45,8 +45,8 @@
 // A value that is missing or null is absent. Strings are trimmed of
 // surrounding white space.
 //
-//   - id: a non-empty string of at most 256 bytes, or a JSON number (its
-//     text, as sent, is the id).
+//   - id: a non-empty string of at most state.MaxIDLen (256) bytes, or a
+//     JSON number (its text, as sent, is the id).
 //   - status: a string, number or boolean, matched against the keys of
 //     status_values by its text: exactly first, then ignoring case. Keys
 //     that differ only in case must map to the same status (CheckMapping
@@ -59,17 +59,21 @@
 //   - at: a string in at_layout. A layout with a UTC offset (the default
 //     RFC 3339 does) is read as such and at_zone must be empty; a layout
 //     without one is read in at_zone, which is then required. Times before
-//     1970 are refused.
-//   - bl, declaration: optional strings or numbers; reason: an optional
-//     string.
+//     1970, and offsets outside ±23:59 (Go reads up to +24:00 from a
+//     layout's -0700), are refused.
+//   - bl, declaration: optional strings or numbers of at most
+//     state.MaxRefLen bytes; reason: an optional string, cut to
+//     state.MaxReasonLen bytes with a marker.
 //   - agency: when the mapping names a path, a required non-empty string,
 //     which the engine checks against the source's agency as for any event;
 //     otherwise the source's agency.
 //
 // Strings are unescaped by encoding/json, as in the canonical format, and
-// a document must be valid JSON in encoding/json's sense (with the first of
-// duplicate keys winning, as gjson reads). Time stamps as numbers (Unix
-// seconds) are not supported.
+// a document must be valid JSON in encoding/json's sense. No object may
+// repeat a name (package jsonstrict): gjson would read the first and the
+// canonical format the last. A repeat inside a record rejects that record;
+// anywhere else it rejects the document, whose records it makes
+// uncertain. Time stamps as numbers (Unix seconds) are not supported.
 package mappedjson
 
 import (
@@ -86,6 +90,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -105,8 +110,6 @@ const MaxContainers = jsonfmt.MaxContainers
 // record is a dead letter of its own, so the limit bounds what one bad
 // document can write.
 const MaxRecords = 10000
-
-const maxIDLen = 256
 
 // defaultLayout is the layout of at when the mapping names none.
 const defaultLayout = time.RFC3339Nano
@@ -310,6 +313,9 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 		if !gjson.Parse(doc).IsObject() {
 			return reject(state.Reject(state.CodeMalformed, "payload is not a JSON object: %s (set mapping.records for a list of records)", quoteRaw(strings.TrimSpace(doc))))
 		}
+		if err := jsonstrict.Check(payload); err != nil {
+			return reject(jsonfmt.Malformed(err))
+		}
 		ev, err := d.record(doc)
 		return []adapters.Record{{Agency: ev, Err: err}}
 	}
@@ -321,6 +327,19 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 	case !list.IsArray():
 		return reject(state.Reject(state.CodeMalformed, "records (path %q): want an array, got %s", d.m.Records, quoteRaw(list.Raw)))
 	}
+	// The document around the records is checked with the records left
+	// out, as an empty array in their place; each record is checked on its
+	// own below. A list gjson computed (a modifier, a query) has no place
+	// in the document (Index 0), so then the whole document is checked.
+	shell := payload
+	if list.Index > 0 {
+		shell = []byte(doc[:list.Index] + "[]" + doc[list.Index+len(list.Raw):])
+	}
+	if list.Raw != doc {
+		if err := jsonstrict.Check(shell); err != nil {
+			return reject(jsonfmt.Malformed(err))
+		}
+	}
 	items := list.Array()
 	if len(items) > MaxRecords {
 		return reject(state.Reject(state.CodeMalformed, "records (path %q): %d records, more than %d in one document", d.m.Records, len(items), MaxRecords))
@@ -330,6 +349,10 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 		recs[i].Position = fmt.Sprintf("record %d", i+1)
 		if !item.IsObject() {
 			recs[i].Err = state.Reject(state.CodeMalformed, "record is not a JSON object: %s", quoteRaw(item.Raw))
+			continue
+		}
+		if err := jsonstrict.Check([]byte(item.Raw)); err != nil {
+			recs[i].Err = state.Reject(state.CodeMalformed, "record: %v", err)
 			continue
 		}
 		recs[i].Agency, recs[i].Err = d.record(item.Raw)
@@ -391,6 +414,27 @@ func (f field) text(rec string, required bool, accept int) (string, error) {
 	return s, nil
 }
 
+// ref reads an optional reference (B/L, declaration), which becomes a
+// store key and so is bounded.
+func (f field) ref(rec string) (string, error) {
+	v, err := f.text(rec, false, numbers)
+	if err != nil {
+		return "", err
+	}
+	if err := state.CheckRef(f.name, v); err != nil {
+		return "", f.reject(state.CodeInvalidField, "%s", detail(err))
+	}
+	return v, nil
+}
+
+// detail is the reason of a shared check's rejection (state.CheckRef and
+// the like) without its 'field "name": ' prefix, to be worded with the
+// field's path.
+func detail(err error) string {
+	_, d, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+	return d
+}
+
 // str unescapes a string result as encoding/json does, so that mapped and
 // canonical events read the same text from the same JSON string.
 func str(r gjson.Result) string {
@@ -410,8 +454,8 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	if ev.ID, err = idf.text(rec, true, numbers); err != nil {
 		return nil, err
 	}
-	if len(ev.ID) > maxIDLen {
-		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), maxIDLen)
+	if len(ev.ID) > state.MaxIDLen {
+		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), state.MaxIDLen)
 	}
 
 	if d.m.Agency != "" {
@@ -434,15 +478,16 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	if ev.Containers, err = d.containers(rec); err != nil {
 		return nil, err
 	}
-	if ev.BL, err = (field{"bl", d.m.BL}).text(rec, false, numbers); err != nil {
+	if ev.BL, err = (field{"bl", d.m.BL}).ref(rec); err != nil {
 		return nil, err
 	}
-	if ev.Declaration, err = (field{"declaration", d.m.Declaration}).text(rec, false, numbers); err != nil {
+	if ev.Declaration, err = (field{"declaration", d.m.Declaration}).ref(rec); err != nil {
 		return nil, err
 	}
 	if ev.Reason, err = (field{"reason", d.m.Reason}).text(rec, false, onlyStrings); err != nil {
 		return nil, err
 	}
+	ev.Reason = state.CutText(ev.Reason, state.MaxReasonLen)
 	if ev.At, err = d.at(rec); err != nil {
 		return nil, err
 	}
@@ -525,6 +570,10 @@ func (d *decoder) at(rec string) (time.Time, error) {
 	// every real event.
 	if t.Year() < 1970 {
 		return time.Time{}, f.reject(state.CodeInvalidField, "%s is before 1970", quoteStr(s))
+	}
+	// The reason quotes the value as sent: Go shows +23:60 as +24:00.
+	if err := state.CheckOffset(f.name, t); err != nil {
+		return time.Time{}, f.reject(state.CodeInvalidField, "%s: %s", quoteStr(s), detail(err))
 	}
 	return t, nil
 }

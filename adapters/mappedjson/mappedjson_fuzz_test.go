@@ -2,16 +2,16 @@ package mappedjson_test
 
 import (
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/adapters/jsonstrict"
 	"github.com/portsync/portsync/adapters/mappedjson"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -43,6 +43,21 @@ func FuzzMappedJSON(f *testing.F) {
 		f.Add(readFile(f, file), shape)
 	}
 	f.Add(readFile(f, "paged_with_bad_records.json"), uint8(2))
+	// Issue 9: repeated keys, offsets Go reads but JSON cannot write, and
+	// references and text too long to store.
+	const canonical = `{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00"`
+	for _, doc := range []string{
+		canonical + `,"status":"released"}`,
+		canonical + `,"x":[{"y":1,"y":2}]}`,
+		strings.Replace(canonical, "+08:00", "+24:00", 1) + `}`,
+		strings.Replace(canonical, "+08:00", "+23:60", 1) + `}`,
+		canonical + `,"bl":"` + strings.Repeat("B", 40<<10) + `"}`,
+		canonical + `,"reason":"` + strings.Repeat("é", 1<<19) + `"}`,
+	} {
+		f.Add([]byte(doc), uint8(0))
+	}
+	f.Add([]byte(`{"data":{"items":[{"ref":"1","state":"HOLD","state":"RELEASE","container":"MSCU1234566","ts":"2026-11-28T10:15:00Z"}],"items":[]}}`), uint8(2))
+	f.Add([]byte(`{"data":{"items":[{"ref":"1","state":"HOLD","state":"RELEASE","container":"MSCU1234566","ts":"2026-11-28T10:15:00Z"}]}}`), uint8(2))
 
 	decoders := make([]adapters.Decoder, len(fuzzMappings))
 	for i, m := range fuzzMappings {
@@ -153,15 +168,30 @@ func checkFuzzEvent(t *testing.T, m *config.Mapping, ev *state.AgencyEvent) {
 		}
 		seen[c] = true
 	}
-	if ev.At.IsZero() || ev.At.Year() < 1970 {
+	if ev.At.IsZero() || ev.At.Year() < 1970 || ev.At.Year() > 9999 {
 		t.Fatalf("at %v", ev.At)
+	}
+	if _, off := ev.At.Zone(); off > 23*3600+59*60 || off < -(23*3600+59*60) {
+		t.Fatalf("at %v: offset %ds outside ±23:59", ev.At, off)
 	}
 	for _, s := range []string{ev.BL, ev.Declaration, ev.Reason} {
 		if s != strings.TrimSpace(s) || !utf8.ValidString(s) {
 			t.Fatalf("optional field %q not trimmed valid text", s)
 		}
 	}
+	if len(ev.BL) > state.MaxRefLen || len(ev.Declaration) > state.MaxRefLen {
+		t.Fatalf("references of %d and %d bytes", len(ev.BL), len(ev.Declaration))
+	}
+	if len(ev.Reason) > state.MaxReasonLen+markerRoom {
+		t.Fatalf("reason of %d bytes", len(ev.Reason))
+	}
+	if _, err := json.Marshal(ev); err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
 }
+
+// markerRoom bounds what state.CutText adds to a cut text.
+const markerRoom = 64
 
 // compareWithCanonical checks that, mapped onto itself, the canonical event
 // decodes as jsonfmt decodes it: whatever jsonfmt accepts, mapped_json
@@ -170,8 +200,16 @@ func checkFuzzEvent(t *testing.T, m *config.Mapping, ev *state.AgencyEvent) {
 func compareWithCanonical(t *testing.T, payload []byte, recs []adapters.Record) {
 	t.Helper()
 	ev, err := jsonfmt.DecodeAgencyEvent(payload)
-	if err != nil || hasDuplicateKeys(payload) {
-		// With duplicate keys encoding/json keeps the last, gjson the first.
+	var dup *jsonstrict.DuplicateKeyError
+	if errors.As(jsonstrict.Check(payload), &dup) {
+		// encoding/json would keep the last value and gjson the first:
+		// both formats refuse the document instead.
+		if len(recs) != 1 || recs[0].Err == nil || recs[0].Err.(*state.Rejection).Code != state.CodeMalformed {
+			t.Fatalf("a repeated key (%v) gave %+v, want one malformed rejection", dup, recs)
+		}
+		return
+	}
+	if err != nil {
 		return
 	}
 	if len(recs) != 1 || recs[0].Agency == nil {
@@ -182,20 +220,4 @@ func compareWithCanonical(t *testing.T, payload []byte, recs []adapters.Record) 
 		got.BL != ev.BL || got.Declaration != ev.Declaration || got.Reason != ev.Reason || !got.At.Equal(ev.At) {
 		t.Fatalf("mapped_json decodes\n %+v\njsonfmt decodes\n %+v", *got, *ev)
 	}
-}
-
-// hasDuplicateKeys reports whether a JSON object repeats a top-level key.
-func hasDuplicateKeys(payload []byte) bool {
-	var dup bool
-	seen := map[string]bool{}
-	gjson.ParseBytes(payload).ForEach(func(key, _ gjson.Result) bool {
-		var k string
-		if json.Unmarshal([]byte(key.Raw), &k) != nil {
-			k = key.Str
-		}
-		dup = dup || seen[k]
-		seen[k] = true
-		return !dup
-	})
-	return dup
 }

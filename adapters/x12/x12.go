@@ -51,7 +51,8 @@
 //     (time, HHMM[SS[D[D]]]; absent means 00:00), in the zone X417 names
 //     (X12 time codes UT, GM, ET, ES, ED, CT, ..., NT). Without X417, or
 //     with LT (local time), in the daemon's local time zone (TZ), which at
-//     a terminal is the port's, as the edifact format reads its times.
+//     a terminal is the port's, as the edifact format reads its times. A
+//     zone whose offset is outside ±23:59 rejects the X4.
 //   - containers: the equipment of the X4 itself (X411 initial + X412
 //     number) and of the N7 segments of its loop (N701 + N702); when it
 //     has none, the VID segments of its P4 loop (VID02 + VID03), which is
@@ -63,7 +64,9 @@
 //   - bl: X401 (bill of lading), else X408 (house bill), else the N902 of
 //     an N9 with qualifier BM or MB in the X4 loop.
 //   - declaration: X404 (customs entry number).
-//   - reason: the code, its name and the first K1 remark of the loop.
+//     Either reference longer than state.MaxRefLen (70) rejects the X4.
+//   - reason: the code, its name and the first K1 remark of the loop
+//     (cut to 80 bytes, well inside state.MaxReasonLen).
 //   - id: "ISA06:ISA13:GS06:ST02:k", k the X4's ordinal in its
 //     transaction set. ISA13 is unique per sender (ISA06), GS06 per
 //     interchange and ST02 per group, so the id is unique per source and

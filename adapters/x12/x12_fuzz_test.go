@@ -1,6 +1,7 @@
 package x12
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,6 +35,9 @@ func FuzzX12350(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Issue 9: references and text too long to store.
+	f.Add(interchange350("P4*2704", "X4*"+strings.Repeat("B", 40<<10)+"*1**"+strings.Repeat("7", 71)+"*20261128*1015*1C**MSCU", "N7*MSCU*1234566", "K1*"+strings.Repeat("r", 1<<20)))
+	f.Add(interchange350("P4*2704", "X4**1***99991231*2359*1C**MSCU********NT", "N9*MB*"+strings.Repeat("M", 71), "N7*MSCU*1234566"))
 	cfg := source()
 	cfg.StatusCodes = map[string]string{"1I": "released"}
 	dec, err := New(cfg)
@@ -88,8 +92,17 @@ func FuzzX12350(f *testing.F) {
 					t.Fatalf("record %d: container %q twice", i, c)
 				}
 			}
-			if ev.At.IsZero() || ev.At.Year() < 1970 {
+			if ev.At.IsZero() || ev.At.Year() < 1970 || ev.At.Year() > 9999 {
 				t.Fatalf("record %d: at %v", i, ev.At)
+			}
+			if _, off := ev.At.Zone(); off > 23*3600+59*60 || off < -(23*3600+59*60) {
+				t.Fatalf("record %d: at %v: offset %ds outside ±23:59", i, ev.At, off)
+			}
+			if len(ev.BL) > state.MaxRefLen || len(ev.Declaration) > state.MaxRefLen || len(ev.Reason) > state.MaxReasonLen+64 {
+				t.Fatalf("record %d: bl, declaration and reason of %d, %d and %d bytes", i, len(ev.BL), len(ev.Declaration), len(ev.Reason))
+			}
+			if _, err := json.Marshal(ev); err != nil {
+				t.Fatalf("record %d: marshal: %v", i, err)
 			}
 			if !strings.HasPrefix(ev.Reason, "disposition ") {
 				t.Fatalf("record %d: reason %q", i, ev.Reason)

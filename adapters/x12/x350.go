@@ -156,6 +156,12 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 	if err != nil {
 		return nil, x4, err
 	}
+	if err := state.CheckOffset("at", at); err != nil {
+		// X12 times carry no offset, but the zone's tzdata gives one and
+		// time.LoadLocation reads whatever TZif file ZONEINFO names.
+		_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+		return nil, x4, state.Reject(state.CodeInvalidField, "X405/X406 (date and time) %q %q in zone %s: %s", x4.el(5), x4.el(6), at.Location(), detail)
+	}
 
 	equip := l.equip
 	if len(equip) == 0 && l.p4 != nil {
@@ -179,14 +185,22 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 		return nil, x4, state.Reject(state.CodeInvalidField, "the X4 with disposition %s names %d containers, more than %d", code, len(containers), MaxContainers)
 	}
 
-	bl := strings.TrimSpace(x4.el(1))
+	bl, blAt, blSeg := strings.TrimSpace(x4.el(1)), "X401 (bill of lading)", x4
 	if bl == "" {
-		bl = strings.TrimSpace(x4.el(8))
+		bl, blAt = strings.TrimSpace(x4.el(8)), "X408 (house bill of lading)"
 	}
 	for _, n9 := range l.refs {
 		if q := n9.el(1); bl == "" && (q == "BM" || q == "MB") {
-			bl = strings.TrimSpace(n9.el(2))
+			bl, blAt, blSeg = strings.TrimSpace(n9.el(2)), "N902 (reference)", n9
 		}
+	}
+	// References become store keys: state.MaxRefLen bounds them.
+	if err := state.CheckRef("bl", bl); err != nil {
+		return nil, blSeg, state.Reject(state.CodeInvalidField, "%s: %s", blAt, err.(*state.Rejection).Reason)
+	}
+	decl := strings.TrimSpace(x4.el(4))
+	if err := state.CheckRef("declaration", decl); err != nil {
+		return nil, x4, state.Reject(state.CodeInvalidField, "X404 (entry number): %s", err.(*state.Rejection).Reason)
 	}
 	return &state.AgencyEvent{
 		ID:          fmt.Sprintf("%s:%s:%s:%s:%d", ic.sender, ic.control, g.control, ctl, l.n),
@@ -194,7 +208,7 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 		Status:      status,
 		Containers:  containers,
 		BL:          bl,
-		Declaration: strings.TrimSpace(x4.el(4)),
+		Declaration: decl,
 		Reason:      reason(code, status, l.remark),
 		At:          at,
 	}, nil, nil
