@@ -38,8 +38,11 @@ func CheckOffset(field string, t time.Time) error {
 	if d := time.Duration(off) * time.Second; d > maxOffset || d < -maxOffset {
 		return Reject(CodeInvalidField, "field %q: zone offset %s is outside -23:59..+23:59", field, t.Format("-07:00"))
 	}
-	if y := t.Year(); y < 1970 || y > 9999 {
-		return Reject(CodeInvalidField, "field %q: year %d is outside 1970..9999", field, y)
+	// Both in its own zone and in UTC: the store may write either.
+	for _, y := range []int{t.Year(), t.UTC().Year()} {
+		if y < 1970 || y > 9999 {
+			return Reject(CodeInvalidField, "field %q: year %d is outside 1970..9999", field, y)
+		}
 	}
 	return nil
 }

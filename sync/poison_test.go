@@ -307,3 +307,22 @@ func TestLongReasonIsCut(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot stamped far ahead is refused whole: its repairs would make
+// every real TOS event after them stale.
+func TestSnapshotFromTheFutureIsRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	tos, cfg := newSnapTOS(t)
+	tos.serve(http.StatusOK, snapshotJSON(true, "2099-01-01T00:00:00Z", map[string][]string{c1: {"CUSTOMS"}}))
+	snap, err := FetchSnapshot(context.Background(), cfg, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.daemon.engine.ApplySnapshot(context.Background(), snap, snap.At)
+	if err == nil || !strings.Contains(err.Error(), "max_clock_skew") {
+		t.Fatalf("ApplySnapshot from 2099 = %v, want a max_clock_skew refusal", err)
+	}
+	if _, ok := h.snapLookup(c1); ok {
+		t.Fatalf("%s was repaired from a snapshot stamped 2099", c1)
+	}
+}

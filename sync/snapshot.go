@@ -402,6 +402,11 @@ func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time)
 	if at.IsZero() {
 		return res, errors.New("snapshot: no time to apply it at")
 	}
+	// Repairs are TOS events stamped at: a time far ahead would make every
+	// later real TOS event stale, as it would from any other source.
+	if err := state.CheckClock("at", at, e.now(), e.policy.Load().MaxClockSkew, time.Time{}); err != nil {
+		return res, fmt.Errorf("snapshot: %w", err)
+	}
 	for _, p := range snap.Problems {
 		e.log.Warn("TOS snapshot entry skipped", "problem", p)
 	}
