@@ -115,6 +115,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := d.alerts.Load(store); err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
 	}
+	d.reviveSinkDown()
 	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)

@@ -63,7 +63,7 @@ type Dispatcher struct {
 	mu      stdsync.Mutex
 	entries map[string]*outboxEntry
 	wake    chan struct{}
-	resolve []string // command_rejected alerts to resolve, by id
+	resolve []string // alerts to resolve, by id: command_rejected, or sink_down of a renamed sink
 
 	down downTracker
 }
@@ -167,10 +167,14 @@ type EndpointStatus struct {
 }
 
 // SetSink swaps the sink after a reload. Pending commands stay and go to
-// the new sink; a renamed sink gets a breaker of its own.
+// the new sink; a renamed sink gets a breaker of its own, and the old
+// name's sink_down resolves.
 func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config) {
 	d.mu.Lock()
 	if name != d.name {
+		if d.down.alerted {
+			d.resolve = append(d.resolve, AlertID(state.KindSinkDown, d.name, ""))
+		}
 		d.breaker = newBreaker("sink:"+name, d.metrics, d.log)
 		d.down = downTracker{name: name, what: "TOS sink"}
 	}
@@ -241,7 +245,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 		case <-timer.C:
 		}
-		d.resolveRejected()
+		d.resolveQueued()
 		due, next := d.due(time.Now())
 		for chunk := range slices.Chunk(due, sendChunk) {
 			d.send(ctx, chunk)
@@ -369,10 +373,11 @@ type rejection struct {
 	why error
 }
 
-// resolveRejected resolves the command_rejected alerts of commands that
-// left the outbox. It runs on the dispatcher's goroutine: Committed runs on
-// the writer's, which must not wait for itself.
-func (d *Dispatcher) resolveRejected() {
+// resolveQueued resolves the command_rejected alerts of commands that left
+// the outbox, and a renamed sink's sink_down. It runs on the dispatcher's
+// goroutine: Committed runs on the writer's, which must not wait for
+// itself.
+func (d *Dispatcher) resolveQueued() {
 	d.mu.Lock()
 	ids := d.resolve
 	d.resolve = nil

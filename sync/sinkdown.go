@@ -41,6 +41,42 @@ func (t *downTracker) observe(err error, start, now time.Time, window time.Durat
 	return t.alert(now, err), true, true
 }
 
+// revive takes over a sink_down alert a process before this one fired: the
+// endpoint counts as failing since the alert's since, so that its first
+// success resolves the alert and a failure keeps it firing unchanged.
+func (t *downTracker) revive(a state.Alert) {
+	t.since, t.alerted = a.Since, true
+}
+
+// reviveSinkDown hands each sink_down alert still firing in the store to
+// the tracker of the endpoint it is about. Trackers live in memory, so
+// without this an alert firing at shutdown would never resolve: the next
+// process has no failure to recover from. An alert about an endpoint that
+// no longer exists resolves. Call after the alerts are loaded, before Run.
+func (d *Daemon) reviveSinkDown() {
+	am, disp := d.alerts, d.dispatcher
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	byID := map[string]*downTracker{}
+	for _, ch := range am.channels {
+		byID[AlertID(state.KindSinkDown, ch.name, "")] = &ch.down
+	}
+	disp.mu.Lock()
+	defer disp.mu.Unlock()
+	byID[AlertID(state.KindSinkDown, disp.name, "")] = &disp.down
+	for _, id := range sortedKeys(am.alerts) {
+		a := am.alerts[id]
+		if a.Kind != state.KindSinkDown || a.State != state.Firing {
+			continue
+		}
+		if t, ok := byID[id]; ok {
+			t.revive(a)
+		} else {
+			am.resolve = append(am.resolve, id)
+		}
+	}
+}
+
 func (t *downTracker) alert(now time.Time, err error) state.Alert {
 	a := state.Alert{
 		ID: AlertID(state.KindSinkDown, t.name, ""), Kind: state.KindSinkDown, Severity: "critical",
