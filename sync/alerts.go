@@ -48,7 +48,7 @@ type alertChannel struct {
 func newAlertChannel(name string, m *Metrics, log *slog.Logger) *alertChannel {
 	return &alertChannel{
 		name: name, breaker: newBreaker("channel:"+name, m, log),
-		down: downTracker{name: name, what: "alert channel"},
+		down: channelTracker(name, log),
 	}
 }
 
@@ -235,13 +235,12 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 		defer cancel()
 		return struct{}{}, notifier.Notify(sctx, due)
 	})
-	am.channelHealth(ch, err, now, time.Now())
+	if err == nil || ctx.Err() == nil { // a send cut short by shutdown says nothing of the channel
+		am.channelHealth(ch, err, now, time.Now())
+	}
 	if err != nil {
 		am.metrics.Notifications.WithLabelValues(ch.name, "failed").Add(float64(len(due)))
 		ch.retryAt = now.Add(time.Second)
-		if ctx.Err() == nil {
-			am.log.Warn("alert channel failed; notices wait in the store", "channel", ch.name, "alerts", len(due), "err", err)
-		}
 		return ch.retryAt
 	}
 	am.metrics.Notifications.WithLabelValues(ch.name, "sent").Add(float64(len(due)))

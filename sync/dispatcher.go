@@ -40,7 +40,9 @@ func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBre
 		IsSuccessful: func(err error) bool { return err == nil || adapters.OnlyRejected(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			m.Breaker.WithLabelValues(name).Set(breakerState(to))
-			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+			// Debug only: an open breaker probes every ten seconds, and
+			// the endpoint's tracker logs the outage as a whole.
+			log.Debug("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
 		},
 	})
 }
@@ -83,9 +85,9 @@ type outboxEntry struct {
 // NewDispatcher returns a dispatcher for the TOS sink named name.
 func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engine, m *Metrics, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
-		name: name, sink: sink, engine: e, metrics: m, log: log.With("sink", name),
+		name: name, sink: sink, engine: e, metrics: m, log: log,
 		breaker:     newBreaker("sink:"+name, m, log),
-		down:        downTracker{name: name, what: "TOS sink"},
+		down:        sinkTracker(name, log),
 		retryAfter:  cfg.SLA.RetryAfter,
 		applyWithin: cfg.SLA.ApplyWithin,
 		entries:     map[string]*outboxEntry{},
@@ -176,7 +178,7 @@ func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config
 			d.resolve = append(d.resolve, AlertID(state.KindSinkDown, d.name, ""))
 		}
 		d.breaker = newBreaker("sink:"+name, d.metrics, d.log)
-		d.down = downTracker{name: name, what: "TOS sink"}
+		d.down = sinkTracker(name, d.log)
 	}
 	d.name, d.sink = name, sink
 	d.retryAfter, d.applyWithin = cfg.SLA.RetryAfter, cfg.SLA.ApplyWithin
@@ -298,7 +300,6 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	d.mu.Lock()
 	var sent []outboxEntry
 	var rejected []rejection
-	failed := 0
 	for _, c := range cmds {
 		e, ok := d.entries[c.ID]
 		if !ok {
@@ -321,7 +322,6 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			d.metrics.Commands.WithLabelValues(name, c.Action, "rejected").Inc()
 			rejected = append(rejected, rejection{cmd: c, why: cerr})
 		default:
-			failed++
 			e.next = now.Add(min(retryAfter, time.Second))
 			d.metrics.Commands.WithLabelValues(name, c.Action, "failed").Inc()
 		}
@@ -331,10 +331,12 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	if adapters.OnlyRejected(err) {
 		healthErr = nil // the TOS answered: the sink is up
 	}
-	d.health(healthErr, start, now)
+	if healthErr == nil || ctx.Err() == nil { // a send cut short by shutdown says nothing of the sink
+		d.health(healthErr, start, now)
+	}
 	if len(rejected) > 0 {
 		d.log.Warn("the TOS rejected commands; they stay in the outbox but are not sent again until the next sweep",
-			"rejected", len(rejected), "first", rejected[0].why)
+			"sink", name, "rejected", len(rejected), "first", rejected[0].why)
 		d.engine.enqueue(func(t *txn) error {
 			for _, r := range rejected {
 				if err := t.commandRejected(name, r.cmd, r.why); err != nil {
@@ -344,14 +346,11 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			return nil
 		})
 	}
-	if failed > 0 && !errors.Is(err, gobreaker.ErrOpenState) && ctx.Err() == nil {
-		d.log.Warn("sending commands failed; they stay in the outbox", "commands", failed, "err", err)
-	}
 	if len(sent) == 0 {
 		return
 	}
 	for _, e := range sent {
-		d.log.Debug("command sent", "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
+		d.log.Debug("command sent", "sink", name, "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
 	}
 	d.engine.enqueue(func(t *txn) error {
 		for _, e := range sent {
