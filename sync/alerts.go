@@ -141,6 +141,7 @@ func (am *AlertManager) Status() []EndpointStatus {
 		out = append(out, EndpointStatus{
 			Name: ch.name, Role: "channel", Breaker: st.String(),
 			Healthy: st == gobreaker.StateClosed && ch.down.since.IsZero(), FailingSince: ch.down.since,
+			Failures: ch.down.failures, LastError: ch.down.lastError(),
 		})
 	}
 	return out

@@ -166,6 +166,9 @@ type EndpointStatus struct {
 	Breaker      string    `json:"breaker,omitempty"` // closed, half-open, open
 	Healthy      bool      `json:"healthy"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
+	Failures     int       `json:"consecutive_failures,omitempty"` // attempts failed in a row
+	LastError    string    `json:"last_error,omitempty"`           // the last failed attempt's, while failing
+	LastMessage  time.Time `json:"last_message,omitzero"`          // sources: when the last message came
 }
 
 // SetSink swaps the sink after a reload. Pending commands stay and go to
@@ -193,7 +196,8 @@ func (d *Dispatcher) Status() EndpointStatus {
 	st := d.breaker.State()
 	return EndpointStatus{
 		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.down.since.IsZero(),
-		FailingSince: d.down.since, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
+		FailingSince: d.down.since, Failures: d.down.failures, LastError: d.down.lastError(),
+		Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
 	}
 }
 

@@ -148,6 +148,10 @@ func TestOutageLogsStateChangesNotAttempts(t *testing.T) {
 		}
 	}
 
+	if st := h.daemon.dispatcher.Status(); st.Healthy || st.Failures == 0 || !strings.Contains(st.LastError, "503") {
+		t.Errorf("sink status %+v, want failing with its streak and last error", st)
+	}
+
 	hook.up.Store(true)
 	tosUp.Store(true)
 	for _, name := range []string{"ops-hook", "tos-http"} {

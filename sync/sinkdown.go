@@ -75,6 +75,15 @@ func (t *downTracker) observe(err error, start, now time.Time, window time.Durat
 	return t.alert(now, cause), true, true
 }
 
+// lastError is the last attempt's error for the dashboard, "" while the
+// endpoint works.
+func (t *downTracker) lastError() string {
+	if t.lastErr == nil {
+		return ""
+	}
+	return t.lastErr.Error()
+}
+
 func sinkTracker(name string, log *slog.Logger) downTracker {
 	return downTracker{name: name, what: "TOS sink", key: "sink", waits: "commands stay in the outbox and are retried", log: log}
 }
