@@ -112,9 +112,15 @@ type Env struct {
 	// BreakerChanged reports an adapter's own circuit breaker's new state
 	// (portsync_breaker_state{name}); nil in tests.
 	BreakerChanged func(name string, to gobreaker.State)
-	// SourceFailed counts a failure of a source's own transport, such as a
-	// poll (portsync_source_failures_total{source,reason}); nil in tests.
-	SourceFailed func(source, reason string)
+	// SourceFailed reports a failure of a source's own transport, such as
+	// a poll: reason labels it (portsync_source_failures_total{source,reason})
+	// and err says what went wrong. It starts or extends the source's
+	// failure streak, which source_down and the dashboard follow; nil in
+	// tests.
+	SourceFailed func(source, reason string, err error)
+	// SourceOK reports that a source's own transport worked (a poll was
+	// answered), which ends its failure streak; nil in tests.
+	SourceOK func(source string)
 	// BrokerSession is given to every broker connection built with this
 	// environment; nil in tests.
 	BrokerSession SessionFunc
@@ -128,9 +134,16 @@ func (e *Env) ReportBreaker(name string, to gobreaker.State) {
 }
 
 // ReportFailure calls SourceFailed if it is set.
-func (e *Env) ReportFailure(source, reason string) {
+func (e *Env) ReportFailure(source, reason string, err error) {
 	if e != nil && e.SourceFailed != nil {
-		e.SourceFailed(source, reason)
+		e.SourceFailed(source, reason, err)
+	}
+}
+
+// ReportOK calls SourceOK if it is set.
+func (e *Env) ReportOK(source string) {
+	if e != nil && e.SourceOK != nil {
+		e.SourceOK(source)
 	}
 }
 

@@ -126,6 +126,10 @@ type Source struct {
 	// Rescan is how often a file_drop directory is rescanned besides
 	// watching it; default 30s.
 	Rescan time.Duration `yaml:"rescan"`
+	// SilentAfter raises source_silent when the source has delivered no
+	// message for this long (since the start or its last message); 0, the
+	// default, never does. Any source type.
+	SilentAfter time.Duration `yaml:"silent_after"`
 }
 
 // Mapping says where the fields of an agency event are in a foreign JSON

@@ -32,6 +32,9 @@ type AlertManager struct {
 	mu     stdsync.Mutex
 	alerts map[string]state.Alert
 	wake   chan struct{}
+	// resolve holds the sink_down alerts of channels that are gone, by
+	// id, for Run to resolve: the engine calls Committed, which takes mu.
+	resolve []string
 }
 
 type alertChannel struct {
@@ -45,7 +48,7 @@ type alertChannel struct {
 func newAlertChannel(name string, m *Metrics, log *slog.Logger) *alertChannel {
 	return &alertChannel{
 		name: name, breaker: newBreaker("channel:"+name, m, log),
-		down: downTracker{name: name, what: "alert channel"},
+		down: channelTracker(name, log),
 	}
 }
 
@@ -97,7 +100,8 @@ func (am *AlertManager) setGauge() {
 
 // SetChannels swaps the channels after a reload. A channel that keeps its
 // name keeps its breaker and failure history; a new one gets every firing
-// alert, since it has had none of them.
+// alert, since it has had none of them. The sink_down of a channel that is
+// gone resolves: nothing is left to recover.
 func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window time.Duration) {
 	am.mu.Lock()
 	old := map[string]*alertChannel{}
@@ -110,8 +114,14 @@ func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window tim
 		if !ok {
 			ch = newAlertChannel(nn.Name, am.metrics, am.log)
 		}
+		delete(old, nn.Name)
 		ch.notifier = nn.Notifier
 		am.channels = append(am.channels, ch)
+	}
+	for _, name := range sortedKeys(old) {
+		if old[name].down.alerted {
+			am.resolve = append(am.resolve, AlertID(state.KindSinkDown, name, ""))
+		}
 	}
 	am.repeat, am.window = repeat, window
 	am.mu.Unlock()
@@ -131,6 +141,7 @@ func (am *AlertManager) Status() []EndpointStatus {
 		out = append(out, EndpointStatus{
 			Name: ch.name, Role: "channel", Breaker: st.String(),
 			Healthy: st == gobreaker.StateClosed && ch.down.since.IsZero(), FailingSince: ch.down.since,
+			Failures: ch.down.failures, LastError: ch.down.lastError(),
 		})
 	}
 	return out
@@ -189,11 +200,15 @@ func (am *AlertManager) Run(ctx context.Context) {
 		case <-am.wake:
 		case <-timer.C:
 		}
+		am.mu.Lock()
+		channels, resolve := slices.Clone(am.channels), am.resolve
+		am.resolve = nil
+		am.mu.Unlock()
+		for _, id := range resolve {
+			am.engine.SystemAlert(state.Alert{ID: id}, false)
+		}
 		now := time.Now()
 		next := now.Add(time.Minute)
-		am.mu.Lock()
-		channels := slices.Clone(am.channels)
-		am.mu.Unlock()
 		for _, ch := range channels {
 			if at := am.deliver(ctx, ch, now); at.Before(next) {
 				next = at
@@ -221,13 +236,12 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 		defer cancel()
 		return struct{}{}, notifier.Notify(sctx, due)
 	})
-	am.channelHealth(ch, err, now, time.Now())
+	if err == nil || ctx.Err() == nil { // a send cut short by shutdown says nothing of the channel
+		am.channelHealth(ch, err, now, time.Now())
+	}
 	if err != nil {
 		am.metrics.Notifications.WithLabelValues(ch.name, "failed").Add(float64(len(due)))
 		ch.retryAt = now.Add(time.Second)
-		if ctx.Err() == nil {
-			am.log.Warn("alert channel failed; notices wait in the store", "channel", ch.name, "alerts", len(due), "err", err)
-		}
 		return ch.retryAt
 	}
 	am.metrics.Notifications.WithLabelValues(ch.name, "sent").Add(float64(len(due)))

@@ -46,6 +46,7 @@ type Daemon struct {
 	alerts     *AlertManager
 	status     *StatusPublisher
 	sessions   *sessionWatch
+	health     *SourceHealth
 
 	reload       stdsync.Mutex // one reload at a time
 	set          atomic.Pointer[adapterSet]
@@ -97,12 +98,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 			d.closeAll()
 		}
 	}()
+	// The engine and source health come first: adapters report to them
+	// as they are built.
+	d.engine = NewEngine(store, cfg, d.metrics, log)
+	d.health = NewSourceHealth(d.engine, log)
 	set, err := buildAdapters(cfg, log, d.adapterEnv)
 	if err != nil {
 		return nil, err
 	}
 	d.set.Store(set)
-	d.engine = NewEngine(store, cfg, d.metrics, log)
+	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
 	d.dispatcher = NewDispatcher(cfg.TOS.Sink.Name, set.sink, cfg, d.engine, d.metrics, log)
 	d.alerts = NewAlertManager(set.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
 	d.status = NewStatusPublisher(d.engine, log)
@@ -121,6 +126,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	}
 	if err := d.loadLostSessions(); err != nil {
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
+	}
+	d.reviveSinkDown()
+	if err := d.health.Load(store); err != nil {
+		return nil, fmt.Errorf("load source alerts: %w", err)
 	}
 	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -229,9 +238,15 @@ func (s *adapterSet) statusPublisher() adapters.Publisher {
 
 // start registers every source with its broker, then connects: a
 // persistent session's backlog must find its routes from the first packet.
-func (s *adapterSet) start(ctx context.Context, e *Engine) error {
+// Each message is reported to health on its way to the engine.
+func (s *adapterSet) start(ctx context.Context, e *Engine, health *SourceHealth) error {
 	for _, src := range s.sources {
-		if err := src.source.Start(ctx, e.Deliver(src.info)); err != nil {
+		deliver, name := e.Deliver(src.info), src.info.Name
+		err := src.source.Start(ctx, func(m adapters.Message) {
+			health.Received(name)
+			deliver(m)
+		})
+		if err != nil {
 			return fmt.Errorf("start source %s: %w", src.info.Name, err)
 		}
 	}
@@ -265,11 +280,14 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
 		BreakerChanged: func(name string, to gobreaker.State) {
 			d.metrics.Breaker.WithLabelValues(name).Set(breakerState(to))
+			d.health.Breaker(name, to)
 		},
-		SourceFailed: func(source, reason string) {
+		SourceFailed: func(source, reason string, err error) {
 			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
+			d.health.Failed(source, err)
 		},
 		BrokerSession: d.brokerSession,
+		SourceOK: d.health.OK,
 	}
 }
 
@@ -293,7 +311,7 @@ func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 // first, then the writer after the group in flight, then the rest.
 func (d *Daemon) Run(ctx context.Context) error {
 	set := d.current()
-	if err := set.start(ctx, d.engine); err != nil {
+	if err := set.start(ctx, d.engine, d.health); err != nil {
 		d.closeAll()
 		return err
 	}
@@ -316,6 +334,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Go(func() { d.alerts.Run(workCtx) })
 	workers.Go(func() { d.status.Run(workCtx) })
 	workers.Go(func() { d.watchSessions(workCtx) })
+	workers.Go(func() { d.health.Run(workCtx) })
 	d.sched.Start()
 	serveErr := make(chan error, 1)
 	go func() {

@@ -185,11 +185,12 @@ func (d *Daemon) endpoints() []EndpointStatus {
 		if sc.Agency != "" {
 			detail += " for " + sc.Agency
 		}
-		healthy := true
-		if b, ok := set.brokers[sc.Broker]; ok {
+		st, healthy := d.health.Status(sc.Name)
+		if b, ok := set.brokers[sc.Broker]; ok && healthy {
 			healthy, _ = b.Ready()
 		}
-		out = append(out, EndpointStatus{Name: sc.Name, Role: "source", Type: sc.Type, Detail: detail, Healthy: healthy})
+		st.Name, st.Role, st.Type, st.Detail, st.Healthy = sc.Name, "source", sc.Type, detail, healthy
+		out = append(out, st)
 	}
 	sink := d.dispatcher.Status()
 	sink.Type = set.cfg.TOS.Sink.Type

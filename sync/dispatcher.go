@@ -40,7 +40,9 @@ func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBre
 		IsSuccessful: func(err error) bool { return err == nil || adapters.OnlyRejected(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			m.Breaker.WithLabelValues(name).Set(breakerState(to))
-			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+			// Debug only: an open breaker probes every ten seconds, and
+			// the endpoint's tracker logs the outage as a whole.
+			log.Debug("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
 		},
 	})
 }
@@ -63,7 +65,7 @@ type Dispatcher struct {
 	mu      stdsync.Mutex
 	entries map[string]*outboxEntry
 	wake    chan struct{}
-	resolve []string // command_rejected alerts to resolve, by id
+	resolve []string // alerts to resolve, by id: command_rejected, or sink_down of a renamed sink
 
 	down downTracker
 }
@@ -83,9 +85,9 @@ type outboxEntry struct {
 // NewDispatcher returns a dispatcher for the TOS sink named name.
 func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engine, m *Metrics, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{
-		name: name, sink: sink, engine: e, metrics: m, log: log.With("sink", name),
+		name: name, sink: sink, engine: e, metrics: m, log: log,
 		breaker:     newBreaker("sink:"+name, m, log),
-		down:        downTracker{name: name, what: "TOS sink"},
+		down:        sinkTracker(name, log),
 		retryAfter:  cfg.SLA.RetryAfter,
 		applyWithin: cfg.SLA.ApplyWithin,
 		entries:     map[string]*outboxEntry{},
@@ -164,15 +166,22 @@ type EndpointStatus struct {
 	Breaker      string    `json:"breaker,omitempty"` // closed, half-open, open
 	Healthy      bool      `json:"healthy"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
+	Failures     int       `json:"consecutive_failures,omitempty"` // attempts failed in a row
+	LastError    string    `json:"last_error,omitempty"`           // the last failed attempt's, while failing
+	LastMessage  time.Time `json:"last_message,omitzero"`          // sources: when the last message came
 }
 
 // SetSink swaps the sink after a reload. Pending commands stay and go to
-// the new sink; a renamed sink gets a breaker of its own.
+// the new sink; a renamed sink gets a breaker of its own, and the old
+// name's sink_down resolves.
 func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config) {
 	d.mu.Lock()
 	if name != d.name {
+		if d.down.alerted {
+			d.resolve = append(d.resolve, AlertID(state.KindSinkDown, d.name, ""))
+		}
 		d.breaker = newBreaker("sink:"+name, d.metrics, d.log)
-		d.down = downTracker{name: name, what: "TOS sink"}
+		d.down = sinkTracker(name, d.log)
 	}
 	d.name, d.sink = name, sink
 	d.retryAfter, d.applyWithin = cfg.SLA.RetryAfter, cfg.SLA.ApplyWithin
@@ -187,7 +196,8 @@ func (d *Dispatcher) Status() EndpointStatus {
 	st := d.breaker.State()
 	return EndpointStatus{
 		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.down.since.IsZero(),
-		FailingSince: d.down.since, Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
+		FailingSince: d.down.since, Failures: d.down.failures, LastError: d.down.lastError(),
+		Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
 	}
 }
 
@@ -241,7 +251,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		case <-d.wake:
 		case <-timer.C:
 		}
-		d.resolveRejected()
+		d.resolveQueued()
 		due, next := d.due(time.Now())
 		for chunk := range slices.Chunk(due, sendChunk) {
 			d.send(ctx, chunk)
@@ -294,7 +304,6 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	d.mu.Lock()
 	var sent []outboxEntry
 	var rejected []rejection
-	failed := 0
 	for _, c := range cmds {
 		e, ok := d.entries[c.ID]
 		if !ok {
@@ -317,7 +326,6 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			d.metrics.Commands.WithLabelValues(name, c.Action, "rejected").Inc()
 			rejected = append(rejected, rejection{cmd: c, why: cerr})
 		default:
-			failed++
 			e.next = now.Add(min(retryAfter, time.Second))
 			d.metrics.Commands.WithLabelValues(name, c.Action, "failed").Inc()
 		}
@@ -327,10 +335,12 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	if adapters.OnlyRejected(err) {
 		healthErr = nil // the TOS answered: the sink is up
 	}
-	d.health(healthErr, start, now)
+	if healthErr == nil || ctx.Err() == nil { // a send cut short by shutdown says nothing of the sink
+		d.health(healthErr, start, now)
+	}
 	if len(rejected) > 0 {
 		d.log.Warn("the TOS rejected commands; they stay in the outbox but are not sent again until the next sweep",
-			"rejected", len(rejected), "first", rejected[0].why)
+			"sink", name, "rejected", len(rejected), "first", rejected[0].why)
 		d.engine.enqueue(func(t *txn) error {
 			for _, r := range rejected {
 				if err := t.commandRejected(name, r.cmd, r.why); err != nil {
@@ -340,14 +350,11 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 			return nil
 		})
 	}
-	if failed > 0 && !errors.Is(err, gobreaker.ErrOpenState) && ctx.Err() == nil {
-		d.log.Warn("sending commands failed; they stay in the outbox", "commands", failed, "err", err)
-	}
 	if len(sent) == 0 {
 		return
 	}
 	for _, e := range sent {
-		d.log.Debug("command sent", "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
+		d.log.Debug("command sent", "sink", name, "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
 	}
 	d.engine.enqueue(func(t *txn) error {
 		for _, e := range sent {
@@ -369,10 +376,11 @@ type rejection struct {
 	why error
 }
 
-// resolveRejected resolves the command_rejected alerts of commands that
-// left the outbox. It runs on the dispatcher's goroutine: Committed runs on
-// the writer's, which must not wait for itself.
-func (d *Dispatcher) resolveRejected() {
+// resolveQueued resolves the command_rejected alerts of commands that left
+// the outbox, and a renamed sink's sink_down. It runs on the dispatcher's
+// goroutine: Committed runs on the writer's, which must not wait for
+// itself.
+func (d *Dispatcher) resolveQueued() {
 	d.mu.Lock()
 	ids := d.resolve
 	d.resolve = nil

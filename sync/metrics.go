@@ -73,7 +73,7 @@ func NewMetrics() *Metrics {
 		}),
 		Breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "portsync_breaker_state",
-			Help: "Circuit breaker state of each sink and channel: 0 closed, 1 half-open, 2 open.",
+			Help: "Circuit breaker state of each sink, channel and polling source: 0 closed, 1 half-open, 2 open.",
 		}, []string{"name"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portsync_deadletters_total",

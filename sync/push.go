@@ -43,6 +43,7 @@ func (d *Daemon) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if len(data) > adapters.MaxPayload || tooLarge != nil {
 		m.Payload, m.TooLarge = data[:min(len(data), 1024)], true
 	}
+	d.health.Received(src.Name)
 	o := d.engine.Submit(r.Context(), src, m)
 	switch {
 	case o.Err != nil:

@@ -51,7 +51,8 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	// client id, and the new connections usually reuse it.
 	old.stopSources()
 	old.disconnect()
-	if err := next.start(d.workCtx, d.engine); err != nil {
+	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
+	if err := next.start(d.workCtx, d.engine, d.health); err != nil {
 		d.metrics.setConfig(nil, false)
 		return fmt.Errorf("reload: %w", err)
 	}

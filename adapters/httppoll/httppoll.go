@@ -217,6 +217,10 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 			env.ReportBreaker(name, to)
 		},
 	})
+	// Reported from the start, not only on a change: the gauge and the
+	// dashboard show the breaker of a source that has never failed, and a
+	// reload's new breaker replaces the old one's state.
+	env.ReportBreaker(s.breaker.Name(), gobreaker.StateClosed)
 	return s, nil
 }
 
@@ -272,18 +276,19 @@ func (s *source) round() {
 	pages, err := s.poll(s.ctx)
 	switch {
 	case err == nil:
+		s.env.ReportOK(s.name)
 		if pages > 0 {
 			s.log.Debug("poll done", "pages", pages)
 		}
 	case s.ctx.Err() != nil || errors.Is(err, errStopped):
 		s.log.Debug("poll stopped", "pages", pages, "err", err)
 	case errors.Is(err, gobreaker.ErrOpenState):
-		s.env.ReportFailure(s.name, "breaker_open")
+		s.env.ReportFailure(s.name, "breaker_open", err)
 		if s.openLog.Allow(time.Now()) {
 			s.log.Warn("poll skipped: circuit breaker open after repeated failures", "err", err)
 		}
 	default:
-		s.env.ReportFailure(s.name, failureReason(err))
+		s.env.ReportFailure(s.name, failureReason(err), err)
 		s.log.Error("poll failed; the cursor stays and the next round retries", "err", err, "pages", pages)
 	}
 }
@@ -367,11 +372,11 @@ func (s *source) poll(ctx context.Context) (int, error) {
 // invalid_input alert); its payload names the endpoint only, so that the
 // report of every round is the same dead letter, counted.
 func (s *source) cursorLoop(next string, req, first int) {
-	s.env.ReportFailure(s.name, CodeCursorLoop)
 	shown := next
 	if len(shown) > maxErrBody {
 		shown = shown[:maxErrBody] + "..."
 	}
+	s.env.ReportFailure(s.name, CodeCursorLoop, fmt.Errorf("next cursor %q of page %d was already sent this round", shown, req))
 	s.log.Warn("poll stopped: the answer's next cursor was already sent this round; the cursor stays", "cursor", shown, "page", req, "sent_for_page", first)
 	endpoint := url.URL{Scheme: s.url.Scheme, Host: s.url.Host, Path: s.url.Path}
 	s.deliver(adapters.Message{

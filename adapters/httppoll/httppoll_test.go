@@ -662,7 +662,7 @@ func TestCursorLoopStopsTheRoundAndIsReportedOnce(t *testing.T) {
 	s := build(t, baseCfg(srv.URL+"/releases"), fe)
 	var failures []string
 	var fmu stdsync.Mutex
-	s.env.SourceFailed = func(source, reason string) {
+	s.env.SourceFailed = func(source, reason string, _ error) {
 		fmu.Lock()
 		failures = append(failures, source+"/"+reason)
 		fmu.Unlock()

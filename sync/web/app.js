@@ -178,9 +178,24 @@ function renderOverview(o) {
     <tr><th>name</th><th>role</th><th>state</th><th>detail</th></tr>` +
     o.endpoints.map(e => `<tr><td>${esc(e.name)}</td><td>${esc(e.role)} <span class="muted">${esc(e.type)}</span></td>
       <td>${e.breaker ? pill("breaker " + e.breaker, e.breaker) : ""} ${pill(e.healthy ? "healthy" : "failing", e.healthy ? "ok" : "bad")}</td>
-      <td class="muted">${esc(e.detail || "")}${e.failing_since ? " failing since " + esc(fmtTime(e.failing_since)) : ""}</td></tr>`).join("") +
+      <td class="muted">${esc(endpointDetail(e))}</td></tr>`).join("") +
     `</table></div></section>`;
   view.innerHTML = html;
+}
+
+// endpointDetail is an endpoint's detail with its failure streak: since
+// when, how many attempts in a row, the last error, and for a source when
+// it last delivered.
+function endpointDetail(e) {
+  const parts = [e.detail || ""];
+  if (e.failing_since) {
+    let streak = "failing since " + fmtTime(e.failing_since);
+    if (e.consecutive_failures) streak += `, ${e.consecutive_failures} in a row`;
+    parts.push(streak);
+  }
+  if (e.last_error) parts.push("last error: " + e.last_error);
+  if (e.role === "source") parts.push(e.last_message ? "last message " + fmtTime(e.last_message) : "no message yet");
+  return parts.filter(Boolean).join("; ");
 }
 
 // ---- container ------------------------------------------------------------
