@@ -287,7 +287,7 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 			d.health.Failed(source, err)
 		},
 		BrokerSession: d.brokerSession,
-		SourceOK: d.health.OK,
+		SourceOK:      d.health.OK,
 	}
 }
 
