@@ -15,6 +15,14 @@ const (
 	Released Status = "released"
 )
 
+// Agency event statuses besides released and held (DESIGN 3.1): an
+// agency removes one of its holds (of the event's hold type), or takes its
+// release back. Neither is a status a container can have.
+const (
+	HoldRemoved Status = "hold_removed"
+	Revoked     Status = "revoked"
+)
+
 // Presence says where a container is, as far as the TOS has told us.
 type Presence string
 
@@ -65,9 +73,12 @@ const CausePolicyUnknown = "policy:when_unknown"
 // AgencyEvent is a decision of an agency on one or more containers (DESIGN
 // 3.1), decoded and validated.
 type AgencyEvent struct {
-	ID          string    `json:"id"`
-	Agency      string    `json:"agency"`
-	Status      Status    `json:"status"`
+	ID     string `json:"id"`
+	Agency string `json:"agency"`
+	Status Status `json:"status"`
+	// Hold is the hold type a held or hold_removed event is about (CBP
+	// 1H, 7H, an inspection); empty is the agency's general hold.
+	Hold        string    `json:"hold,omitempty"`
 	Containers  []string  `json:"containers"`
 	BL          string    `json:"bl,omitempty"`
 	Declaration string    `json:"declaration,omitempty"`
