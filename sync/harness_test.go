@@ -50,6 +50,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// harnessRetention is baseConfig's retention line, for tests that change it.
+const harnessRetention = "retention: {journal: 87600h}\n"
+
 // baseConfig is the configuration integration tests start from: customs
 // (hold when unknown) and quarantine (ignore when unknown), both required,
 // MQTT in and out, a short SLA.
@@ -79,6 +82,9 @@ alerts:
     - {type: mqtt, broker: main, topic: portsync/alerts}
 status_topic: portsync/status
 http: {listen: "127.0.0.1:0"}
+# Event times written into tests must stay inside the retention horizon,
+# which also bounds how old an accepted event may be.
+retention: {journal: 87600h}
 `
 
 // harness runs a daemon in-process against a real broker and watches

@@ -226,7 +226,9 @@ brokers:
 // a reason, and the good events after them apply.
 func TestHostileTimesAndLengths(t *testing.T) {
 	drop := t.TempDir()
-	h := newHarness(t, withDropSource(drop))
+	h := newHarness(t, func(y string) string {
+		return strings.Replace(withDropSource(drop)(y), harnessRetention, "retention: {journal: 2160h}\n", 1)
+	})
 	now := time.Now()
 	farFuture := "2099-01-01T00:00:00Z"
 	ancient := now.Add(-200 * 24 * time.Hour).Format(time.RFC3339) // before the 90-day retention horizon

@@ -217,12 +217,12 @@ func TestRetentionPrunesOldJournalAndDedupeKeys(t *testing.T) {
 		return h.metricValue("portsync_events_total", "source", "customs-mqtt", "result", ResultDuplicate) == dups+1
 	})
 
-	// The daemon's own retention run, with the default 90 days, finds
+	// The daemon's own retention run, with the harness's long horizon, finds
 	// nothing to prune and the writer is still healthy.
 	journal, _, dedupe := h.storeLens()
 	h.daemon.retention(context.Background())
 	if j, _, d := h.storeLens(); j < journal || d < dedupe {
-		t.Errorf("retention with 90 days pruned young data: journal %d -> %d, dedupe %d -> %d", journal, j, dedupe, d)
+		t.Errorf("retention with a long horizon pruned young data: journal %d -> %d, dedupe %d -> %d", journal, j, dedupe, d)
 	}
 	if err := h.daemon.engine.Healthy(); err != nil {
 		t.Errorf("writer unhealthy after retention: %v", err)
@@ -233,11 +233,12 @@ func TestRetentionPrunesOldJournalAndDedupeKeys(t *testing.T) {
 // the test's with a one-second schedule and retention.journal of 1s: it
 // prunes the journal of events older than that on its own.
 func TestRetentionScheduleUsesConfig(t *testing.T) {
-	h := newHarness(t, func(y string) string { return y + "retention: {journal: 1s}\n" })
+	h := newHarness(t, func(y string) string { return strings.Replace(y, harnessRetention, "retention: {journal: 1s}\n", 1) })
 	if got := h.metricValue("portsync_retention_pruned_total"); got != 0 {
 		t.Fatalf("portsync_retention_pruned_total before any run = %v", got)
 	}
-	h.agency("HLD-1", "customs", state.Held, "2026-11-28T08:00:00Z", c1)
+	// Inside the one-second horizon, which also bounds accepted times.
+	h.agency("HLD-1", "customs", state.Held, time.Now().UTC().Format(time.RFC3339Nano), c1)
 	h.eventually("event applied", func() bool { return h.seen("customs-mqtt", "HLD-1") })
 
 	sched := cron.New(cron.WithParser(config.CronParser))
