@@ -59,6 +59,10 @@ type Log struct {
 type Agency struct {
 	TOSHold     string `yaml:"tos_hold"`
 	WhenUnknown string `yaml:"when_unknown"` // hold (default) or ignore
+	// HoldCodes maps a hold type of the agency's (CBP 7H, an exam) to a
+	// TOS hold code of its own, which an N4 terminal keeps apart from the
+	// agency's general hold (7H -> CBP_EXAM). Unmapped types use TOSHold.
+	HoldCodes map[string]string `yaml:"hold_codes"`
 }
 
 // Policies for an agency whose status is unknown.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -219,10 +220,10 @@ func TestParseDesignExample(t *testing.T) {
 	if c.Log != (config.Log{Level: "info", Format: "json"}) {
 		t.Errorf("log = %+v", c.Log)
 	}
-	if got := c.Agencies["customs"]; got != (config.Agency{TOSHold: "CUSTOMS", WhenUnknown: "hold"}) {
+	if got := c.Agencies["customs"]; !reflect.DeepEqual(got, config.Agency{TOSHold: "CUSTOMS", WhenUnknown: "hold"}) {
 		t.Errorf("agencies.customs = %+v", got)
 	}
-	if got := c.Agencies["quarantine"]; got != (config.Agency{TOSHold: "CIQ", WhenUnknown: "ignore"}) {
+	if got := c.Agencies["quarantine"]; !reflect.DeepEqual(got, config.Agency{TOSHold: "CIQ", WhenUnknown: "ignore"}) {
 		t.Errorf("agencies.quarantine = %+v", got)
 	}
 	if !slices.Equal(c.ReleasePolicy.Required, []string{"customs", "quarantine"}) {

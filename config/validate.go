@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -124,6 +125,24 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 			holds[a.TOSHold] = name
 		}
 		v.oneOf(key+".when_unknown", a.WhenUnknown, WhenUnknownHold, WhenUnknownIgnore)
+	}
+	// A TOS code belongs to one agency: the engine adds and removes it on
+	// that agency's word alone. An agency's types may share one code.
+	for _, name := range c.AgencyNames() {
+		a, key := c.Agencies[name], "agencies."+name+".hold_codes"
+		for _, typ := range slices.Sorted(maps.Keys(a.HoldCodes)) {
+			code := a.HoldCodes[typ]
+			switch other, dup := holds[code]; {
+			case typ == "" || strings.TrimSpace(typ) != typ:
+				v.fail(key, "hold type %q must be a non-empty word", typ)
+			case code == "":
+				v.fail(key+"."+typ, "TOS hold code required")
+			case dup && other != name:
+				v.fail(key+"."+typ, "hold code %q is already used by agency %s", code, other)
+			default:
+				holds[code] = name
+			}
+		}
 	}
 	for i, name := range c.ReleasePolicy.Required {
 		v.agency(fmt.Sprintf("release_policy.required[%d]", i), name)

@@ -98,15 +98,43 @@ type TOSEvent struct {
 	At        time.Time `json:"at"`
 }
 
-// AgencyState is one agency's status on one container, with the event that
-// set it.
+// AgencyState is one agency's decisions on one container: a small ledger
+// of its release and its holds by type (DESIGN section 1), the status
+// derived from them, and the event that last changed them. Real agencies
+// release and hold separately: CBP's 1C release stands while a 7H exam
+// hold is open, and the cargo may not leave until the hold is removed.
 type AgencyState struct {
-	Status     Status    `json:"status"`
-	At         time.Time `json:"at"`          // the agency's time
-	EventID    string    `json:"event_id"`    // the event that set it
+	Status     Status    `json:"status"`      // derived from Release and Holds
+	At         time.Time `json:"at"`          // the agency's time of the last change
+	EventID    string    `json:"event_id"`    // the event of the last change
 	Source     string    `json:"source"`      // the source it came from
 	ReceivedAt time.Time `json:"received_at"` // our clock when it arrived
+	// Release is the agency's release: granted, or revoked (taken back).
+	Release LedgerEntry `json:"release,omitzero"`
+	// Holds are the agency's holds by hold type ("" is its general hold),
+	// open or removed; a removed hold is kept so that an older placement
+	// arriving late is recognised as stale.
+	Holds map[string]LedgerEntry `json:"holds,omitempty"`
 }
+
+// LedgerEntry is one line of an agency's ledger: its state and the event
+// that last set it.
+type LedgerEntry struct {
+	State      string    `json:"state"` // granted or revoked; open or removed
+	At         time.Time `json:"at"`    // the agency's time: an older event is stale
+	EventID    string    `json:"event_id"`
+	Source     string    `json:"source,omitempty"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+}
+
+// Ledger entry states: a release is granted or revoked, a hold open or
+// removed.
+const (
+	ReleaseGranted = "granted"
+	ReleaseRevoked = "revoked"
+	HoldOpen       = "open"
+	HoldLifted     = "removed"
+)
 
 // Mismatch is a difference between the hold the TOS has and the one it
 // should have, for one agency on one container in the yard.
@@ -157,6 +185,10 @@ func (c *Container) HasHold(code string) bool {
 // Clone returns a deep copy of c, so a decision can change it freely.
 func (c Container) Clone() Container {
 	c.Agencies = cloneMap(c.Agencies)
+	for name, a := range c.Agencies {
+		a.Holds = cloneMap(a.Holds)
+		c.Agencies[name] = a
+	}
 	c.Mismatches = cloneMap(c.Mismatches)
 	c.Pending = cloneMap(c.Pending)
 	c.TOSHolds = slices.Clone(c.TOSHolds)
