@@ -299,4 +299,7 @@ type JournalEntry struct {
 	// an agency event's reason is stored once however many containers it
 	// names. The store's readers fill Detail in and clear DetailOf.
 	DetailOf uint64 `json:"detail_of,omitempty"`
+	// ReusedID marks an event whose id was seen before with other content:
+	// a new decision under a reused entry number.
+	ReusedID bool `json:"reused_id,omitempty"`
 }

@@ -95,7 +95,7 @@ func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err erro
 // deletes at most max keys and examines at most DedupeScanFactor*max, and
 // returns the last key it examined as next, to pass as after to the next
 // call; next is nil when the scan reached the end of the bucket. A value
-// that is not a timestamp is kept.
+// that does not start with a timestamp is kept.
 func (t *Tx) PruneDedupe(before time.Time, after []byte, max int) (n int, next []byte, err error) {
 	if max <= 0 {
 		return 0, nil, nil
@@ -116,7 +116,7 @@ func (t *Tx) PruneDedupe(before time.Time, after []byte, max int) (n int, next [
 	examined := 0
 	for ; k != nil; k, v = c.Next() {
 		examined++
-		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < cutoff {
+		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) < cutoff {
 			victims = append(victims, bytes.Clone(k))
 		}
 		if len(victims) == max || examined == DedupeScanFactor*max {

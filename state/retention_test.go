@@ -199,7 +199,7 @@ func TestPruneDedupeByAgeInChunks(t *testing.T) {
 			if k.old {
 				at = rtCutoff.Add(-time.Duration(i+1) * time.Second)
 			}
-			if err := tx.MarkSeen(k.source, k.id, at); err != nil {
+			if err := tx.MarkSeen(k.source, k.id, at, nil); err != nil {
 				return err
 			}
 		}
@@ -263,7 +263,7 @@ func TestPruneDedupeScanIsBounded(t *testing.T) {
 	const n, max = 100, 2
 	stUpdate(t, s, func(tx *state.Tx) error {
 		for i := range n {
-			if err := tx.MarkSeen("src", fmt.Sprintf("%04d", i), stT0); err != nil {
+			if err := tx.MarkSeen("src", fmt.Sprintf("%04d", i), stT0, nil); err != nil {
 				return err
 			}
 		}
@@ -294,7 +294,7 @@ func TestPruneDedupeScanIsBounded(t *testing.T) {
 func TestPruneDedupeInOneCall(t *testing.T) {
 	s := stOpen(t, stPath(t))
 	stUpdate(t, s, func(tx *state.Tx) error {
-		if err := tx.MarkSeen("src", "old", rtCutoff.Add(-time.Hour)); err != nil {
+		if err := tx.MarkSeen("src", "old", rtCutoff.Add(-time.Hour), nil); err != nil {
 			return err
 		}
 		n, next, err := tx.PruneDedupe(rtCutoff, nil, 10)

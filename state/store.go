@@ -315,9 +315,25 @@ func (t *Tx) Seen(source, id string) bool {
 	return t.tx.Bucket(bucketDedupe).Get(dedupeKey(source, id)) != nil
 }
 
-// MarkSeen records the event id from source, with our clock, for dedupe.
-func (t *Tx) MarkSeen(source, id string, at time.Time) error {
-	return t.tx.Bucket(bucketDedupe).Put(dedupeKey(source, id), binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())))
+// SeenContent reports whether the event id from source has been recorded
+// before, and whether with the same content digest. A re-delivery is a
+// duplicate only if its content is the same: senders reuse an entry
+// number for a new decision (DESIGN 3.1). An id recorded without a digest
+// (before digests were kept) matches any content.
+func (t *Tx) SeenContent(source, id string, digest []byte) (seen, same bool) {
+	v := t.tx.Bucket(bucketDedupe).Get(dedupeKey(source, id))
+	if v == nil {
+		return false, false
+	}
+	return true, len(v) == 8 || bytes.Equal(v[8:], digest)
+}
+
+// MarkSeen records the event id from source, with our clock and the
+// content's digest (nil: none), for dedupe. The value starts with the
+// clock so that retention reads it whatever follows.
+func (t *Tx) MarkSeen(source, id string, at time.Time, digest []byte) error {
+	v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
+	return t.tx.Bucket(bucketDedupe).Put(dedupeKey(source, id), append(v, digest...))
 }
 
 // Journal appends e to the journal, numbering it. The journal is keyed by

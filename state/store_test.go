@@ -222,7 +222,7 @@ func TestUpdateErrorRollsBack(t *testing.T) {
 		if err := tx.Journal(&state.JournalEntry{Container: "MSCU1234566", Kind: state.JournalTOSEvent, At: stT0}); err != nil {
 			return err
 		}
-		if err := tx.MarkSeen("tos", "N4-1", stT0); err != nil {
+		if err := tx.MarkSeen("tos", "N4-1", stT0, nil); err != nil {
 			return err
 		}
 		return boom
@@ -336,7 +336,7 @@ func (f *stFixture) populate(t *testing.T, s *state.Store) {
 			}
 		}
 		for _, k := range f.seen {
-			if err := tx.MarkSeen(k[0], k[1], stT0); err != nil {
+			if err := tx.MarkSeen(k[0], k[1], stT0, nil); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -180,12 +182,38 @@ func (t *txn) checkAgency(src *SourceInfo, ev *state.AgencyEvent) error {
 	return t.policy.CheckAgency(src, ev)
 }
 
-func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *state.Rejection, error) {
-	if t.tx.Seen(src.Name, ev.ID) {
-		return ResultDuplicate, nil, nil
+// firstSeen records an event's id and content for dedupe. It reports
+// whether the event is a duplicate (the same id with the same content) and
+// whether it reuses an id seen before with other content: a new decision
+// under an old entry number, applied by the usual rules, never dropped.
+func (t *txn) firstSeen(source, id string, ev any) (duplicate, reused bool, err error) {
+	digest, err := contentDigest(ev)
+	if err != nil {
+		return false, false, err
 	}
-	if err := t.tx.MarkSeen(src.Name, ev.ID, t.now); err != nil {
-		return "", nil, err
+	seen, same := t.tx.SeenContent(source, id, digest)
+	if seen && same {
+		return true, false, nil
+	}
+	return false, seen, t.tx.MarkSeen(source, id, t.now, digest)
+}
+
+// contentDigest is the SHA-256 of an event's canonical JSON, as decoded:
+// two deliveries that decode alike are the same content, whatever their
+// bytes (key order, white space, a format's envelope).
+func contentDigest(ev any) ([]byte, error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("digest event: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return sum[:], nil
+}
+
+func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *state.Rejection, error) {
+	dup, reused, err := t.firstSeen(src.Name, ev.ID, ev)
+	if err != nil || dup {
+		return ResultDuplicate, nil, err
 	}
 	result := ResultStale
 	var detailOf uint64 // the journal entry that holds ev.Reason
@@ -205,7 +233,7 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 		t.dirty[id] = true
 		entry := state.JournalEntry{
 			Kind: state.JournalAgencyEvent, Container: id, Source: src.Name, EventID: ev.ID,
-			Agency: ev.Agency, Status: string(ev.Status), EventAt: ev.At, Result: r,
+			Agency: ev.Agency, Status: string(ev.Status), Hold: ev.Hold, EventAt: ev.At, Result: r, ReusedID: reused,
 		}
 		if detailOf == 0 {
 			entry.Detail = ev.Reason
@@ -224,11 +252,9 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 }
 
 func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Rejection, error) {
-	if t.tx.Seen(src.Name, ev.ID) {
-		return ResultDuplicate, nil, nil
-	}
-	if err := t.tx.MarkSeen(src.Name, ev.ID, t.now); err != nil {
-		return "", nil, err
+	dup, reused, err := t.firstSeen(src.Name, ev.ID, ev)
+	if err != nil || dup {
+		return ResultDuplicate, nil, err
 	}
 	w, err := t.load(ev.Container)
 	if err != nil {
@@ -244,7 +270,7 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 	t.dirty[ev.Container] = true
 	err = t.journal(state.JournalEntry{
 		Kind: state.JournalTOSEvent, Container: ev.Container, Source: src.Name, EventID: ev.ID,
-		Status: ev.Event, EventAt: ev.At, Holds: ev.Holds, Result: result,
+		Status: ev.Event, EventAt: ev.At, Holds: ev.Holds, Result: result, ReusedID: reused,
 	})
 	return result, nil, err
 }

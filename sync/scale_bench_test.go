@@ -215,7 +215,7 @@ func scPutContainer(tx *state.Tx, i int, cleared bool, at time.Time) error {
 		c.TOSHolds = []string{}
 	}
 	arrival := "N4-" + id
-	if err := tx.MarkSeen("tos-events", arrival, at); err != nil {
+	if err := tx.MarkSeen("tos-events", arrival, at, nil); err != nil {
 		return err
 	}
 	err := tx.Journal(&state.JournalEntry{
@@ -230,7 +230,7 @@ func scPutContainer(tx *state.Tx, i int, cleared bool, at time.Time) error {
 		for _, ag := range [][2]string{{"customs", "customs-mqtt"}, {"quarantine", "ciq-mqtt"}} {
 			ev := "REL-" + ag[0] + "-" + id
 			c.Agencies[ag[0]] = state.AgencyState{Status: state.Released, At: at, EventID: ev, Source: ag[1], ReceivedAt: at}
-			if err := tx.MarkSeen(ag[1], ev, at); err != nil {
+			if err := tx.MarkSeen(ag[1], ev, at, nil); err != nil {
 				return err
 			}
 			err := tx.Journal(&state.JournalEntry{

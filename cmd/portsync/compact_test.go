@@ -55,7 +55,7 @@ func ctFill(t *testing.T, path string) uint64 {
 				if err := tx.Journal(&e); err != nil {
 					return err
 				}
-				if err := tx.MarkSeen("customs-mqtt", e.EventID, e.At); err != nil {
+				if err := tx.MarkSeen("customs-mqtt", e.EventID, e.At, nil); err != nil {
 					return err
 				}
 			}
