@@ -44,9 +44,9 @@ func TestFromBuildInfo(t *testing.T) {
 			want: Info{Version: "0.0~git20261128.6a0d356", Revision: "6a0d356", Modified: true, GoVersion: "go1.26.8"},
 		},
 		{
-			name: "a bare go build from a checkout",
-			bi:   checkout,
-			want: Info{Version: "devel", Revision: "unknown", GoVersion: "go1.26.8"},
+			name:       "a bare go build from a checkout",
+			bi:         checkout,
+			want:       Info{Version: "devel", Revision: "unknown", GoVersion: "go1.26.8"},
 			wantLabels: map[string]string{"version": "devel", "revision": "unknown", "goversion": "go1.26.8"},
 		},
 		{
