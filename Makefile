@@ -4,6 +4,7 @@
 #   make test            the tests, as CI runs them
 #   sudo make install    copy the built binary, unit, sysusers entry and
 #                        example config; create the portsync user
+#   make deb             dist/portsync_VERSION_amd64.deb (nfpm, pinned below)
 #
 # make install never builds: run make first, as yourself. DESTDIR and PREFIX
 # work as usual for packaging; with DESTDIR set, no user is created and
@@ -20,13 +21,44 @@ BINARY      ?= portsync
 # The unit's User= and Group= (systemd/portsync.service, portsync.sysusers).
 SERVICE     := portsync
 
-.PHONY: all build test install uninstall
+# What `portsync version` and the package say. VERSION is the tag on HEAD
+# (v1.2.0 -> 1.2.0), else 0.0~gitDATE.COMMIT, which sorts before any
+# release; REVISION is the commit, -dirty with uncommitted changes. The
+# binary also reads the commit git stamps itself (vcs.revision) where the
+# build can; these ldflags cover builds that cannot (-buildvcs=false).
+VERSION     ?= $(shell v=$$(git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null) && echo $${v\#v} || \
+                 git log -1 --format='0.0~git%cd.%h' --date=format:%Y%m%d 2>/dev/null || echo 0.0~unknown)
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git status --porcelain 2>/dev/null | grep -q . && echo -dirty)
+LDFLAGS     := -X github.com/portsync/portsync/internal/buildinfo.version=$(VERSION) \
+               -X github.com/portsync/portsync/internal/buildinfo.revision=$(REVISION)
+# make deb: nfpm is run at a pinned version with `go run pkg@version`, so it
+# is not a dependency of the portsync module (go.mod stays as it is); DIST
+# is where the package goes.
+NFPM_VERSION ?= v2.48.0
+DIST        ?= dist
+
+.PHONY: all build test install uninstall deb
 
 all: build
 
 build:
 	@if [ "$$(id -u)" = 0 ]; then echo "make build: building as root; build as yourself, then sudo make install" >&2; fi
-	go build -o $(BINARY) ./cmd/portsync
+	go build -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/portsync
+
+# The Debian package: the binary (static, /usr/bin), the unit, a drop-in that
+# lets it write /var/spool/portsync, the sysusers entry, the example
+# configuration as a conffile, the store and spool directories, the man page
+# and the docs; postinst creates the user and sets the owners (see
+# packaging/). Needs go and network to the Go module proxy the first time.
+deb:
+	rm -rf $(DIST)/stage
+	mkdir -p $(DIST)/stage
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/stage/portsync ./cmd/portsync
+	sed 's|/usr/local/bin/portsync|/usr/bin/portsync|g' systemd/portsync.service > $(DIST)/stage/portsync.service
+	$(DIST)/stage/portsync man | gzip -9n > $(DIST)/stage/portsync.1.gz
+	VERSION='$(VERSION)' STAGE='$(DIST)/stage' go run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) \
+		package --config packaging/nfpm.yaml --packager deb --target '$(DIST)/portsync_$(VERSION)_amd64.deb'
+	rm -rf $(DIST)/stage
 
 test:
 	go vet ./...

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sony/gobreaker/v2"
@@ -120,6 +121,11 @@ func NewMetrics() *Metrics {
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
 		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "portsync_build_info",
+		Help:        "Always 1; its labels say which portsync runs: version, revision (commit, -dirty if modified) and goversion.",
+		ConstLabels: buildinfo.Read().Labels(),
+	}, func() float64 { return 1 }))
 	return m
 }
 

@@ -21,6 +21,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/mqtt"
 	_ "github.com/portsync/portsync/adapters/webhook"
 	_ "github.com/portsync/portsync/adapters/x12"
+	"github.com/portsync/portsync/internal/buildinfo"
 )
 
 const usage = `usage: portsync VERB [flags]
@@ -36,6 +37,7 @@ verbs:
   compact -config FILE                 rewrite the store without its free pages (daemon stopped)
   dlq [-addr URL] list|retry ID|retry-all   dead letters, and retrying them after a fix
   replay -config FILE -source NAME INPUT...  decode recorded inputs as a source would, touching no store
+  version                              version, commit and Go version of this binary (also -version)
 
 Query verbs print a table; -json prints JSON. The API token comes from
 -token-file or PORTSYNC_TOKEN.
@@ -69,6 +71,12 @@ func main() {
 		code = cmdDLQ(args)
 	case "replay":
 		code = cmdReplay(args)
+	case "version", "-version", "--version":
+		fmt.Print(buildinfo.Read())
+	case "man":
+		// Hidden: the portsync(1) man page, rendered from the help of
+		// every verb (make deb ships it).
+		code = cmdMan(args)
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:
