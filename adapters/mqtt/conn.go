@@ -49,9 +49,14 @@ type Conn struct {
 	subs      map[string]byte // topic -> qos
 	acked     map[string]bool // topic -> SUBACK received on this connection
 	connected bool
-	lastErr   string
-	running   bool // Connect started run
-	stopped   bool // Disconnect was called; no connection may start after it
+	// resumed is set once paho's connect has finished, its resume of the
+	// packets in its store included. A publish before then races with
+	// that resume inside paho (eclipse-paho/paho.mqtt.golang#703: resume
+	// sets Dup on a packet the writer is sending), so Publish waits for it.
+	resumed bool
+	lastErr string
+	running bool // Connect started run
+	stopped bool // Disconnect was called; no connection may start after it
 	// down is closed when the connection in use is lost: paho keeps QoS 1
 	// publish tokens open across a reconnect, and a sender must not wait
 	// out its whole timeout on a connection that is gone.
@@ -207,6 +212,7 @@ func (c *Conn) onLost(_ paho.Client, err error) {
 		close(c.down)
 	}
 	c.connected = false
+	c.resumed = false
 	c.lastErr = "connection lost: " + err.Error()
 	for t := range c.acked {
 		c.acked[t] = false
@@ -268,6 +274,9 @@ func (c *Conn) run() {
 			wait = min(2*wait, maxRetryWait)
 			continue
 		}
+		c.mu.Lock()
+		c.resumed = true
+		c.mu.Unlock()
 		present := tok.(*paho.ConnectToken).SessionPresent()
 		c.log.Info("connected to broker", "client_id", c.clientID, "session_present", present, "failed_attempts", fails.n)
 		fails = failureLog{}
@@ -367,12 +376,12 @@ func (c *Conn) Ready() (bool, string) {
 // acknowledged them all. Publishing them together rather than one by one
 // turns n round trips into one.
 func (c *Conn) Publish(ctx context.Context, qos byte, msgs ...adapters.Outgoing) error {
-	if !c.client.IsConnectionOpen() {
+	c.mu.Lock()
+	down, resumed := c.down, c.resumed
+	c.mu.Unlock()
+	if !resumed || !c.client.IsConnectionOpen() {
 		return fmt.Errorf("broker %s: not connected", c.name)
 	}
-	c.mu.Lock()
-	down := c.down
-	c.mu.Unlock()
 	toks := make([]paho.Token, len(msgs))
 	for i, m := range msgs {
 		toks[i] = c.client.Publish(m.Topic, qos, m.Retained, m.Payload)
