@@ -122,9 +122,7 @@ func (d *Dispatcher) Load(store *state.Store) error {
 		}
 		// A rejected command that left the outbox just before a crash:
 		// its alert is resolved once Run starts.
-		for _, id := range sortedKeys(rejected) {
-			d.resolve = append(d.resolve, id)
-		}
+		d.resolve = append(d.resolve, sortedKeys(rejected)...)
 		d.metrics.OutboxCommands.Set(float64(len(d.entries)))
 		return nil
 	})

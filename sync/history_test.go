@@ -560,8 +560,8 @@ func (m *hcModel) wantHolds(container string, initial []string) []string {
 
 // hcReport is what a check found, for the test log.
 type hcReport struct {
-	events, dups, commands, copies, resends, dropped, applied, ignored int
-	inYard, departed, expected                                         int
+	events, dups, commands, copies, dropped, applied, ignored int
+	inYard, departed, expected                                int
 }
 
 func (r hcReport) String() string {
