@@ -246,8 +246,7 @@ type PendingDetail struct {
 func (d *Daemon) containerID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id, err := state.ParseContainer(r.PathValue("id"))
 	if err != nil {
-		var rej *state.Rejection
-		errors.As(err, &rej)
+		rej := state.AsRejection(err)
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": rej.Reason, "code": rej.Code})
 		return "", false
 	}

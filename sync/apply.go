@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -166,10 +165,7 @@ func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, e
 }
 
 func asRejection(err error, position string) *state.Rejection {
-	var rej *state.Rejection
-	if !errors.As(err, &rej) {
-		rej = &state.Rejection{Code: state.CodeMalformed, Reason: err.Error()}
-	}
+	rej := state.AsRejection(err)
 	if position != "" {
 		rej = &state.Rejection{Code: rej.Code, Reason: position + ": " + rej.Reason}
 	}

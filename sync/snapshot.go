@@ -242,7 +242,7 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 			// Repairs are stored with this time, which JSON cannot write
 			// with an offset of 24 hours or more.
 			if err := state.CheckOffset("at", t); err != nil {
-				_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+				_, detail, _ := strings.Cut(state.AsRejection(err).Reason, ": ")
 				return Snapshot{}, fmt.Errorf(`field "at": %q: %s`, at, detail)
 			}
 			snap.At = t
@@ -359,13 +359,7 @@ func (s *Snapshot) listed(id string) bool {
 	return found
 }
 
-func rejectionReason(err error) string {
-	var rej *state.Rejection
-	if errors.As(err, &rej) {
-		return rej.Reason
-	}
-	return err.Error()
-}
+func rejectionReason(err error) string { return state.AsRejection(err).Reason }
 
 func oneLine(b []byte, n int) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
