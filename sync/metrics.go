@@ -32,6 +32,7 @@ type Metrics struct {
 	ConfigHash     prometheus.Gauge
 	ReloadOK       prometheus.Gauge
 	ReloadTime     prometheus.Gauge
+	Pruned         *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric on a new registry.
@@ -115,10 +116,19 @@ func NewMetrics() *Metrics {
 			Name: "portsync_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration in force was loaded.",
 		}),
+		Pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portsync_retention_pruned_total",
+			Help: "Journal entries, dedupe keys and dead letters deleted by the retention job because they were older than retention.journal.",
+		}, []string{"what"}),
+	}
+	// Every series of a labelled counter whose values are known exists
+	// from the start, at 0, for rate() and alerts.
+	for _, what := range []string{prunedJournal, prunedDedupe, prunedDeadLetters} {
+		m.Pruned.WithLabelValues(what)
 	}
 	m.Registry.MustRegister(m.Events, m.Commands, m.Mismatches, m.MismatchAge, m.ReleaseToTOS,
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
-		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime,
+		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime, m.Pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -25,7 +25,6 @@ import (
 // example Grafana dashboard is checked against the same metrics.
 func TestMetricsPassPromtool(t *testing.T) {
 	h := newHarness(t, nil)
-	retentionCounter(h.daemon.metrics)
 
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1) // duplicate

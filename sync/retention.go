@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/portsync/portsync/config"
@@ -26,37 +25,12 @@ const (
 	prunedDeadLetters = "deadletters"
 )
 
-// retentionCounter returns portsync_retention_pruned_total on the
-// daemon's registry, registering it the first time.
-func retentionCounter(m *Metrics) *prometheus.CounterVec {
-	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "portsync_retention_pruned_total",
-		Help: "Journal entries, dedupe keys and dead letters deleted by the retention job because they were older than retention.journal.",
-	}, []string{"what"})
-	if err := m.Registry.Register(cv); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-		panic(fmt.Sprintf("register portsync_retention_pruned_total: %v", err))
-	}
-	// Every series exists from the start, at 0, for rate() and alerts.
-	cv.WithLabelValues(prunedJournal)
-	cv.WithLabelValues(prunedDedupe)
-	cv.WithLabelValues(prunedDeadLetters)
-	return cv
-}
-
 // scheduleRetention installs the retention job on sched at
 // cfg.Schedules.Retention, replacing the job prev (0 for none), and returns
 // the new job's id; the job runs with ctx. Call it wherever the sweep is
 // scheduled (Run and Reload). The job reads retention.journal from the
-// configuration in force when it runs. It also puts
-// portsync_retention_pruned_total on /metrics, at 0, before the first run.
+// configuration in force when it runs.
 func (d *Daemon) scheduleRetention(ctx context.Context, sched *cron.Cron, cfg *config.Config, prev cron.EntryID) (cron.EntryID, error) {
-	retentionCounter(d.metrics)
 	id, err := sched.AddFunc(cfg.Schedules.Retention, func() { d.retention(ctx) })
 	if err != nil {
 		return prev, fmt.Errorf("schedules.retention: %w", err)
@@ -104,7 +78,7 @@ type pruned struct {
 // commits. A problem is handed back instead, and what was deleted before it
 // commits.
 func (d *Daemon) prune(ctx context.Context, before time.Time, chunk int) (pruned, error) {
-	counter := retentionCounter(d.metrics)
+	counter := d.metrics.Pruned
 	var r pruned
 	jerr := func() error {
 		for more := true; more; {
@@ -156,7 +130,7 @@ func stopped(err error) bool {
 // committed chunk deleted is added to *total and to the counter's series
 // what.
 func (d *Daemon) pruneScan(ctx context.Context, what string, r *pruned, total *int, step func(tx *state.Tx, after []byte) (int, []byte, error)) error {
-	counter := retentionCounter(d.metrics)
+	counter := d.metrics.Pruned
 	var after []byte
 	for first := true; first || after != nil; first = false {
 		if err := ctx.Err(); err != nil {

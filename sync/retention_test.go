@@ -237,7 +237,9 @@ func TestRetentionScheduleUsesConfig(t *testing.T) {
 	if got := h.metricValue("portsync_retention_pruned_total"); got != 0 {
 		t.Fatalf("portsync_retention_pruned_total before any run = %v", got)
 	}
-	h.agency("HLD-1", "customs", state.Held, "2026-11-28T08:00:00Z", c1)
+	// Sent now: with retention.journal 1s, an older sender time is refused
+	// as beyond the horizon.
+	h.agency("HLD-1", "customs", state.Held, time.Now().UTC().Format(time.RFC3339), c1)
 	h.eventually("event applied", func() bool { return h.seen("customs-mqtt", "HLD-1") })
 
 	sched := cron.New(cron.WithParser(config.CronParser))
