@@ -48,7 +48,11 @@ type Daemon struct {
 	sessions   *sessionWatch
 	health     *SourceHealth
 
-	reload       stdsync.Mutex // one reload at a time
+	// reload is held by a reload, and by Run while it starts and stops:
+	// running, sched, the job ids and workCtx are read and written under
+	// it.
+	reload       stdsync.Mutex
+	running      bool
 	set          atomic.Pointer[adapterSet]
 	sched        *cron.Cron
 	sweepJob     cron.EntryID
@@ -310,17 +314,10 @@ func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 // Run runs the daemon until ctx is done, then stops in order: sources
 // first, then the writer after the group in flight, then the rest.
 func (d *Daemon) Run(ctx context.Context) error {
-	set := d.current()
-	if err := set.start(ctx, d.engine, d.health); err != nil {
-		d.closeAll()
-		return err
-	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
-	d.workCtx = workCtx
-	d.sched = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
-		cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
-	if err := d.schedule(set.cfg); err != nil {
+	set, err := d.start(ctx, workCtx)
+	if err != nil {
 		d.closeAll()
 		return err
 	}
@@ -346,7 +343,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	d.log.Info("portsync running", "terminal", set.cfg.Terminal, "http", d.Addr(), "sources", len(set.sources), "store", d.store.Path())
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -356,6 +352,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-d.sched.Stop().Done()
 	d.reload.Lock() // no reload while stopping
 	defer d.reload.Unlock()
+	d.running = false
 	d.current().stopSources()
 	stopEngine()
 	engineDone.Wait()
@@ -369,6 +366,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.closeAll()
 	d.log.Info("stopped")
 	return err
+}
+
+// start starts the adapters in force and installs the schedules, under
+// the reload lock: a reload (SIGHUP) that comes while Run starts waits for
+// it, and one that came before it only swapped the adapters Run starts.
+func (d *Daemon) start(ctx, workCtx context.Context) (*adapterSet, error) {
+	d.reload.Lock()
+	defer d.reload.Unlock()
+	set := d.current()
+	if err := set.start(ctx, d.engine, d.health); err != nil {
+		return nil, err
+	}
+	d.workCtx = workCtx
+	d.sched = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+		cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
+	if err := d.schedule(set.cfg); err != nil {
+		return nil, err
+	}
+	d.running = true
+	return set, nil
 }
 
 // schedule (re)installs the cron jobs of cfg.

@@ -48,19 +48,24 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		return fmt.Errorf("reload: %w", err)
 	}
 	// The old connections go first: a broker allows one session per
-	// client id, and the new connections usually reuse it.
-	old.stopSources()
+	// client id, and the new connections usually reuse it. Before Run has
+	// started, nothing runs yet: Run starts the new set.
+	if d.running {
+		old.stopSources()
+	}
 	old.disconnect()
 	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
-	if err := next.start(d.workCtx, d.engine, d.health); err != nil {
-		d.metrics.setConfig(nil, false)
-		return fmt.Errorf("reload: %w", err)
+	if d.running {
+		if err := next.start(d.workCtx, d.engine, d.health); err != nil {
+			d.metrics.setConfig(nil, false)
+			return fmt.Errorf("reload: %w", err)
+		}
 	}
 	d.engine.SetPolicy(cfg)
 	d.dispatcher.SetSink(cfg.TOS.Sink.Name, next.sink, cfg)
 	d.alerts.SetChannels(next.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin)
 	d.status.SetTarget(next.statusPublisher(), cfg.StatusTopic)
-	if d.sched != nil {
+	if d.running {
 		if err := d.schedule(cfg); err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}

@@ -1,11 +1,15 @@
 package sync
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
@@ -68,4 +72,39 @@ func TestReloadRefusesAnInvalidFile(t *testing.T) {
 	}
 	h.agency("REL-2", "customs", state.Released, "2026-11-28T10:15:00+08:00", c3)
 	h.eventually("still consuming after a refused reload", func() bool { return h.get("/api/v1/containers/"+c3, nil) == http.StatusOK })
+}
+
+// TestReloadRightAfterStart reloads while Run is still starting, as a
+// SIGHUP right after start does: Run installs the work context and the
+// scheduler under the reload lock, so under -race the two do not race, and
+// the reloaded schedules are the ones that run.
+func TestReloadRightAfterStart(t *testing.T) {
+	b := testBroker(t)
+	dir := t.TempDir()
+	clientSeq++
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(baseConfig, dir, b.URL(), clientSeq)), adapters.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	if err := d.Reload(cfg); err != nil {
+		t.Errorf("reload right after start: %v", err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for ok, why := d.Ready(); !ok; ok, why = d.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after reload: %v", why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("daemon stopped with %v", err)
+	}
 }
