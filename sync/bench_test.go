@@ -20,6 +20,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/broker"
+	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -188,43 +189,22 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 	b.ReportMetric(0, "ns/op") // one op is 2n messages; the rates are the figures
 }
 
-// benchConfig mirrors the harness's baseConfig, with what a throughput run
+// benchYAML is the harness's configuration with what a throughput run
 // needs changed: log level warn, an SLA long enough that no command is
 // re-sent and no alert fires during the run, and no sweep (a sweep would
 // re-send the whole outbox mid-run).
-const benchConfig = `
-terminal: CNSHA-T1
-state_dir: %s
-log: {level: warn, format: text}
-agencies:
-  customs:    {tos_hold: CUSTOMS}
-  quarantine: {tos_hold: CIQ, when_unknown: ignore}
-release_policy:
-  required: [customs, quarantine]
-brokers:
-  main:
-    url: %s
-    client_id: portsync-bench
-sources:
-  - {name: customs-mqtt, type: mqtt, broker: main, topic: customs/releases, kind: agency, agency: customs}
-  - {name: ciq-mqtt, type: mqtt, broker: main, topic: ciq/releases, kind: agency, agency: quarantine}
-  - {name: tos-events, type: mqtt, broker: main, topic: tos/events, kind: tos}
-tos:
-  sink: {type: mqtt, broker: main, topic: tos/commands}
-sla: {apply_within: 30m, retry_after: 5m}
-alerts:
-  repeat_interval: 3s
-  channels:
-    - {type: mqtt, broker: main, topic: portsync/alerts}
-schedules: {sweep: "@yearly"}
-http: {listen: "127.0.0.1:0"}
-`
+func benchYAML(dir, url string) string {
+	return testcfg.Daemon{
+		StateDir: dir, BrokerURL: url, ClientID: "portsync-bench", LogLevel: "warn",
+		ApplyWithin: "30m", RetryAfter: "5m", Extra: []string{`schedules: {sweep: "@yearly"}`},
+	}.YAML()
+}
 
 // startBenchDaemon starts a daemon on a fresh store and waits until it is
 // ready. The returned function stops it.
 func startBenchDaemon(b *testing.B, br *broker.Broker, statusTopic bool) (*Daemon, *commitListener, func()) {
 	b.Helper()
-	yaml := fmt.Sprintf(benchConfig, b.TempDir(), br.URL())
+	yaml := benchYAML(b.TempDir(), br.URL())
 	if statusTopic {
 		yaml += "status_topic: portsync/status\n"
 	}

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -27,7 +26,7 @@ func init() {
 // the daemon's constructors, so what only a constructor refuses still
 // fails `portsync check`, at the line of the element that has it.
 func TestCheckAdaptersReportsConstructorErrorsAtTheirLine(t *testing.T) {
-	text := strings.Replace(fmt.Sprintf(baseConfig, "/nonexistent/state", "tcp://127.0.0.1:1", 1),
+	text := strings.Replace(testYAML("/nonexistent/state", "tcp://127.0.0.1:1"),
 		"    - {type: mqtt, broker: main, topic: portsync/alerts}",
 		"    - {type: mqtt, broker: main, topic: portsync/alerts}\n    - {type: "+refusingType+", name: refuser}", 1)
 	cfg, err := config.Parse("check.yaml", []byte(text), adapters.Registry)

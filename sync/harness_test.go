@@ -20,6 +20,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/broker"
+	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -50,36 +51,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// baseConfig is the configuration integration tests start from: customs
-// (hold when unknown) and quarantine (ignore when unknown), both required,
-// MQTT in and out, a short SLA.
-const baseConfig = `
-terminal: CNSHA-T1
-state_dir: %s
-log: {level: debug, format: text}
-agencies:
-  customs:    {tos_hold: CUSTOMS}
-  quarantine: {tos_hold: CIQ, when_unknown: ignore}
-release_policy:
-  required: [customs, quarantine]
-brokers:
-  main:
-    url: %s
-    client_id: portsync-test-%d
-sources:
-  - {name: customs-mqtt, type: mqtt, broker: main, topic: customs/releases, kind: agency, agency: customs}
-  - {name: ciq-mqtt, type: mqtt, broker: main, topic: ciq/releases, kind: agency, agency: quarantine}
-  - {name: tos-events, type: mqtt, broker: main, topic: tos/events, kind: tos}
-tos:
-  sink: {type: mqtt, broker: main, topic: tos/commands}
-sla: {apply_within: 2s, retry_after: 1s}
-alerts:
-  repeat_interval: 3s
-  channels:
-    - {type: mqtt, broker: main, topic: portsync/alerts}
-status_topic: portsync/status
-http: {listen: "127.0.0.1:0"}
-`
+// testYAML is the configuration integration tests start from
+// (testcfg's defaults: customs and quarantine, MQTT in and out, a short
+// SLA), with integrated status published, for a store in dir and a
+// broker at url.
+func testYAML(dir, url string) string {
+	return testcfg.Daemon{
+		StateDir: dir, BrokerURL: url, ClientID: fmt.Sprintf("portsync-test-%d", clientSeq),
+		Extra: []string{"status_topic: portsync/status"},
+	}.YAML()
+}
 
 // harness runs a daemon in-process against a real broker and watches
 // what it publishes with a client of its own.
@@ -111,7 +92,7 @@ func newHarness(t *testing.T, edit func(string) string) *harness {
 	t.Helper()
 	h := &harness{t: t, broker: testBroker(t), dir: t.TempDir(), status: map[string]View{}}
 	clientSeq++
-	h.yaml = fmt.Sprintf(baseConfig, h.dir, h.broker.URL(), clientSeq)
+	h.yaml = testYAML(h.dir, h.broker.URL())
 	if edit != nil {
 		h.yaml = edit(h.yaml)
 	}

@@ -26,7 +26,7 @@ func startDaemon(t *testing.T, edit func(string) string, before func(*Daemon)) *
 	t.Helper()
 	h := &harness{t: t, broker: testBroker(t), dir: t.TempDir(), status: map[string]View{}}
 	clientSeq++
-	h.yaml = fmt.Sprintf(baseConfig, h.dir, h.broker.URL(), clientSeq)
+	h.yaml = testYAML(h.dir, h.broker.URL())
 	if edit != nil {
 		h.yaml = edit(h.yaml)
 	}

@@ -966,9 +966,11 @@ func (h *harness) itBarrier() {
 	h.t.Helper()
 	n := int(itBarrierSeq.Add(1))
 	id := itContainer("BARU", n)
-	h.tos(fmt.Sprintf("BARRIER-%d-a", n), id, state.TOSArrived, "2026-01-01T00:00:00Z")
+	// Sender times within the retention horizon whenever the test runs.
+	now := time.Now().UTC().Truncate(time.Second)
+	h.tos(fmt.Sprintf("BARRIER-%d-a", n), id, state.TOSArrived, now.Format(time.RFC3339))
 	h.waitCommand(id, state.AddHold, "CUSTOMS")
-	h.tos(fmt.Sprintf("BARRIER-%d-b", n), id, state.TOSHolds, "2026-01-01T00:01:00Z", "CUSTOMS")
+	h.tos(fmt.Sprintf("BARRIER-%d-b", n), id, state.TOSHolds, now.Add(time.Second).Format(time.RFC3339), "CUSTOMS")
 	h.eventually("barrier confirmed", func() bool {
 		d, ok := h.itLookup(id)
 		return ok && len(d.PendingCommands) == 0 && !d.Mismatch

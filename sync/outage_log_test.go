@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -119,7 +118,7 @@ func TestOutageLogsStateChangesNotAttempts(t *testing.T) {
 
 	h := &harness{t: t, broker: testBroker(t), dir: t.TempDir(), status: map[string]View{}}
 	clientSeq++
-	h.yaml = withWebhook(hook.URL)(fmt.Sprintf(baseConfig, h.dir, h.broker.URL(), clientSeq))
+	h.yaml = withWebhook(hook.URL)(testYAML(h.dir, h.broker.URL()))
 	h.yaml = strings.Replace(h.yaml, "sink: {type: mqtt, broker: main, topic: tos/commands}", "sink: {type: http, url: "+tos.URL+"}", 1)
 	h.watch()
 	logs := newCaptureHandler()

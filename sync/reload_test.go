@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -82,7 +81,7 @@ func TestReloadRightAfterStart(t *testing.T) {
 	b := testBroker(t)
 	dir := t.TempDir()
 	clientSeq++
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(baseConfig, dir, b.URL(), clientSeq)), adapters.Registry)
+	cfg, err := config.Parse("test.yaml", []byte(testYAML(dir, b.URL())), adapters.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func (w *scWarnings) log(b *testing.B) {
 // directory and broker.
 func scConfig(b *testing.B, dir, url string) *config.Config {
 	b.Helper()
-	cfg, err := config.Parse("bench.yaml", []byte(fmt.Sprintf(benchConfig, dir, url)), adapters.Registry)
+	cfg, err := config.Parse("bench.yaml", []byte(benchYAML(dir, url)), adapters.Registry)
 	if err != nil {
 		b.Fatalf("config: %v", err)
 	}
