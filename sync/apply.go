@@ -274,9 +274,9 @@ func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 	return e.Seq, nil
 }
 
-// countClearedInYard names the store counter of cleared containers in
+// CountClearedInYard names the store counter of cleared containers in
 // the yard, for the dashboard.
-const countClearedInYard = "cleared_in_yard"
+const CountClearedInYard = "cleared_in_yard"
 
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -487,7 +487,7 @@ func (t *txn) decide(w *work) error {
 		if !now {
 			delta = -1
 		}
-		if err := t.tx.AddCount(countClearedInYard, delta); err != nil {
+		if err := t.tx.AddCount(CountClearedInYard, delta); err != nil {
 			return err
 		}
 		w.cleared = now

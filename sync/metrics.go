@@ -3,10 +3,11 @@ package sync
 import (
 	"encoding/hex"
 
-	"github.com/portsync/portsync/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/config"
 )
 
 // Metrics are the daemon's Prometheus metrics (DESIGN section 7), on a
@@ -133,9 +134,9 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// setConfig records a (re)load: the hash and time of cfg when ok, or a
+// SetConfig records a (re)load: the hash and time of cfg when ok, or a
 // refused reload (cfg nil) that leaves the configuration in force.
-func (m *Metrics) setConfig(cfg *config.Config, ok bool) {
+func (m *Metrics) SetConfig(cfg *config.Config, ok bool) {
 	if !ok {
 		m.ReloadOK.Set(0)
 		return
@@ -145,6 +146,11 @@ func (m *Metrics) setConfig(cfg *config.Config, ok bool) {
 	if sum, err := hex.DecodeString(cfg.Hash); err == nil && len(sum) >= 6 {
 		m.ConfigHash.Set(float64(uint64(sum[0])<<40 | uint64(sum[1])<<32 | uint64(sum[2])<<24 | uint64(sum[3])<<16 | uint64(sum[4])<<8 | uint64(sum[5])))
 	}
+}
+
+// SetBreaker sets portsync_breaker_state of name.
+func (m *Metrics) SetBreaker(name string, to gobreaker.State) {
+	m.Breaker.WithLabelValues(name).Set(breakerState(to))
 }
 
 // breakerState maps gobreaker states to the gauge values of DESIGN 7.

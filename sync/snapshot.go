@@ -377,7 +377,7 @@ type SnapshotResult struct {
 
 // ApplySnapshot compares snap, taken by the TOS at at, with the store and
 // repairs every difference, snapshotGroup containers per transaction, and
-// returns how many containers it repaired. A container in the snapshot
+// returns what it repaired. A container in the snapshot
 // that portsync does not have in the yard, or whose TOS holds differ, gets
 // the TOS event that was lost: "holds" (or "arrived" for one that had
 // departed) with the snapshot's holds. A container portsync has in the yard
@@ -386,12 +386,7 @@ type SnapshotResult struct {
 // newer than the snapshot wins; it is journalled as a tos_event of source
 // tos-snapshot, and the container is decided again, so that its commands,
 // mismatches and alerts follow.
-func (e *Engine) ApplySnapshot(ctx context.Context, snap Snapshot, at time.Time) (repaired int, err error) {
-	r, err := e.applySnapshot(ctx, snap, at)
-	return r.Repaired, err
-}
-
-func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time) (SnapshotResult, error) {
+func (e *Engine) ApplySnapshot(ctx context.Context, snap Snapshot, at time.Time) (SnapshotResult, error) {
 	var res SnapshotResult
 	if at.IsZero() {
 		return res, errors.New("snapshot: no time to apply it at")

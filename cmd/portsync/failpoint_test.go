@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -107,7 +107,7 @@ type fpCommand struct {
 // fpCommands records what arrives on the TOS command topic.
 type fpCommands struct {
 	restarted atomic.Bool
-	mu        stdsync.Mutex
+	mu        sync.Mutex
 	got       []fpCommand
 	bad       []string
 }
