@@ -64,13 +64,13 @@ func (e *Engine) Prune(ctx context.Context, before time.Time, chunk int) (Pruned
 		}
 		return nil
 	}()
-	if Stopped(jerr) {
+	if stopped(jerr) {
 		return r, jerr
 	}
 	derr := e.pruneScan(ctx, prunedDedupe, &r, &r.Dedupe, func(tx *state.Tx, after []byte) (int, []byte, error) {
 		return tx.PruneDedupe(before, after, chunk)
 	})
-	if Stopped(derr) {
+	if stopped(derr) {
 		return r, errors.Join(jerr, derr)
 	}
 	lerr := e.pruneScan(ctx, prunedDeadLetters, &r, &r.DeadLetters, func(tx *state.Tx, after []byte) (int, []byte, error) {
@@ -79,9 +79,9 @@ func (e *Engine) Prune(ctx context.Context, before time.Time, chunk int) (Pruned
 	return r, errors.Join(jerr, derr, lerr)
 }
 
-// Stopped reports whether err says a run through the writer was stopped
+// stopped reports whether err says a run through the writer was stopped
 // (its context done, or the writer stopping) rather than failed.
-func Stopped(err error) bool {
+func stopped(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStopped)
 }
 
