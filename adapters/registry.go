@@ -10,7 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -192,7 +192,7 @@ type Format struct {
 }
 
 var (
-	mu       stdsync.RWMutex
+	mu       sync.RWMutex
 	sources  = map[string]SourceType{}
 	sinks    = map[string]SinkType[Sink]{}
 	channels = map[string]SinkType[Notifier]{}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // compactTxSize bounds the data one transaction of the copy carries, so a
@@ -46,7 +47,7 @@ func Compact(path string, lockTimeout time.Duration) (CompactResult, error) {
 	// Read-only: a shared lock, which a daemon's exclusive lock excludes
 	// either way, and the original cannot be changed by accident.
 	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return res, fmt.Errorf("compact %s: %w", path, ErrLocked)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 )
 
@@ -114,6 +115,20 @@ const (
 )
 
 func (r *Rejection) Error() string { return r.Code + ": " + r.Reason }
+
+// AsRejection is the rejection err carries, or, for an error that carries
+// none (a decoder bug, a failed read), a malformed rejection with err's
+// text: every refused input ends with a code and a reason. Nil for nil.
+func AsRejection(err error) *Rejection {
+	if err == nil {
+		return nil
+	}
+	var rej *Rejection
+	if errors.As(err, &rej) {
+		return rej
+	}
+	return &Rejection{Code: CodeMalformed, Reason: err.Error()}
+}
 
 func reject(code, format string, args ...any) *Rejection {
 	return &Rejection{Code: code, Reason: fmt.Sprintf(format, args...)}

@@ -3,7 +3,6 @@ package sync
 import (
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -168,10 +167,7 @@ func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, e
 }
 
 func asRejection(err error, position string) *state.Rejection {
-	var rej *state.Rejection
-	if !errors.As(err, &rej) {
-		rej = &state.Rejection{Code: state.CodeMalformed, Reason: err.Error()}
-	}
+	rej := state.AsRejection(err)
 	if position != "" {
 		rej = &state.Rejection{Code: rej.Code, Reason: position + ": " + rej.Reason}
 	}
@@ -304,9 +300,9 @@ func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 	return e.Seq, nil
 }
 
-// countClearedInYard names the store counter of cleared containers in
+// CountClearedInYard names the store counter of cleared containers in
 // the yard, for the dashboard.
-const countClearedInYard = "cleared_in_yard"
+const CountClearedInYard = "cleared_in_yard"
 
 func plural(n int, noun string) string {
 	if n == 1 {
@@ -517,7 +513,7 @@ func (t *txn) decide(w *work) error {
 		if !now {
 			delta = -1
 		}
-		if err := t.tx.AddCount(countClearedInYard, delta); err != nil {
+		if err := t.tx.AddCount(CountClearedInYard, delta); err != nil {
 			return err
 		}
 		w.cleared = now

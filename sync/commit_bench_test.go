@@ -13,6 +13,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -27,7 +28,7 @@ import (
 //	go test -run XXX -bench GroupCommit -benchtime 20x ./sync/
 func BenchmarkGroupCommit(b *testing.B) {
 	const group, containers = 1000, 20000
-	yaml := strings.Replace(fmt.Sprintf(baseConfig, b.TempDir(), "tcp://127.0.0.1:1", 0), "apply_within: 2s", "apply_within: 1h", 1)
+	yaml := strings.Replace(testcfg.Daemon{StateDir: b.TempDir(), BrokerURL: "tcp://127.0.0.1:1", ClientID: "portsync-bench"}.YAML(), "apply_within: 2s", "apply_within: 1h", 1)
 	cfg, err := config.Parse("bench.yaml", []byte(yaml), adapters.Registry)
 	if err != nil {
 		b.Fatal(err)

@@ -1,10 +1,3 @@
-// Package sync owns portsync's engine: the pure decision over one
-// container's state, the single writer that applies inbound events to the
-// store in group commits, the command dispatcher, the alert manager, the
-// SLA timer, the HTTP API and the daemon that wires them to the adapters.
-//
-// It shadows the standard library's sync; files that need both import the
-// standard one as stdsync.
 package sync
 
 import (

@@ -39,7 +39,7 @@ func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBre
 		// hold back every other container's commands.
 		IsSuccessful: func(err error) bool { return err == nil || adapters.OnlyRejected(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
-			m.Breaker.WithLabelValues(name).Set(breakerState(to))
+			m.SetBreaker(name, to)
 			// Debug only: an open breaker probes every ten seconds, and
 			// the endpoint's tracker logs the outage as a whole.
 			log.Debug("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
@@ -122,9 +122,7 @@ func (d *Dispatcher) Load(store *state.Store) error {
 		}
 		// A rejected command that left the outbox just before a crash:
 		// its alert is resolved once Run starts.
-		for _, id := range sortedKeys(rejected) {
-			d.resolve = append(d.resolve, id)
-		}
+		d.resolve = append(d.resolve, sortedKeys(rejected)...)
 		d.metrics.OutboxCommands.Set(float64(len(d.entries)))
 		return nil
 	})

@@ -3,11 +3,12 @@ package sync
 import (
 	"encoding/hex"
 
-	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/config"
 )
 
 // Metrics are the daemon's Prometheus metrics (DESIGN section 7), on a
@@ -33,6 +34,7 @@ type Metrics struct {
 	ConfigHash     prometheus.Gauge
 	ReloadOK       prometheus.Gauge
 	ReloadTime     prometheus.Gauge
+	Pruned         *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric on a new registry.
@@ -116,10 +118,19 @@ func NewMetrics() *Metrics {
 			Name: "portsync_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration in force was loaded.",
 		}),
+		Pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portsync_retention_pruned_total",
+			Help: "Journal entries, dedupe keys and dead letters deleted by the retention job because they were older than retention.journal.",
+		}, []string{"what"}),
+	}
+	// Every series of a labelled counter whose values are known exists
+	// from the start, at 0, for rate() and alerts.
+	for _, what := range []string{prunedJournal, prunedDedupe, prunedDeadLetters} {
+		m.Pruned.WithLabelValues(what)
 	}
 	m.Registry.MustRegister(m.Events, m.Commands, m.Mismatches, m.MismatchAge, m.ReleaseToTOS,
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
-		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime,
+		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime, m.Pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "portsync_build_info",
@@ -129,9 +140,9 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// setConfig records a (re)load: the hash and time of cfg when ok, or a
+// SetConfig records a (re)load: the hash and time of cfg when ok, or a
 // refused reload (cfg nil) that leaves the configuration in force.
-func (m *Metrics) setConfig(cfg *config.Config, ok bool) {
+func (m *Metrics) SetConfig(cfg *config.Config, ok bool) {
 	if !ok {
 		m.ReloadOK.Set(0)
 		return
@@ -141,6 +152,11 @@ func (m *Metrics) setConfig(cfg *config.Config, ok bool) {
 	if sum, err := hex.DecodeString(cfg.Hash); err == nil && len(sum) >= 6 {
 		m.ConfigHash.Set(float64(uint64(sum[0])<<40 | uint64(sum[1])<<32 | uint64(sum[2])<<24 | uint64(sum[3])<<16 | uint64(sum[4])<<8 | uint64(sum[5])))
 	}
+}
+
+// SetBreaker sets portsync_breaker_state of name.
+func (m *Metrics) SetBreaker(name string, to gobreaker.State) {
+	m.Breaker.WithLabelValues(name).Set(breakerState(to))
 }
 
 // breakerState maps gobreaker states to the gauge values of DESIGN 7.

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
+	_ "github.com/portsync/portsync/adapters/jsonfmt" // the decoder of the sources
+	_ "github.com/portsync/portsync/adapters/mqtt"    // the sink type of the configuration
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -20,12 +21,17 @@ import (
 // write: a zone offset of 24 hours.
 var unencodable = time.Date(2026, 11, 28, 10, 15, 0, 0, time.FixedZone("", 24*3600))
 
+// Container numbers with valid check digits.
+const (
+	c1 = "MSCU1234566"
+	c2 = "TGHU1234567"
+	c3 = "CSQU3054383"
+)
+
 // poisonIDs makes every record whose event id starts with POISON one the
 // store can never take, after the engine's own checks passed it.
 func poisonIDs(t *testing.T) {
 	testHookAdmitted = func(r *adapters.Record) {
-		// Copies: the message's own records stay as decoded, so every
-		// attempt meets the same poison.
 		switch {
 		case r.Agency != nil && strings.HasPrefix(r.Agency.ID, "POISON"):
 			ev := *r.Agency
@@ -38,76 +44,6 @@ func poisonIDs(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { testHookAdmitted = nil })
-}
-
-func deadLetters(h *harness) []state.DeadLetter {
-	h.t.Helper()
-	var dl struct {
-		DeadLetters []state.DeadLetter `json:"deadletters"`
-	}
-	h.get("/api/v1/deadletters", &dl)
-	return dl.DeadLetters
-}
-
-func waitDeadLetter(h *harness, code, contains string) state.DeadLetter {
-	h.t.Helper()
-	var found state.DeadLetter
-	h.eventually(fmt.Sprintf("dead letter %s with %q", code, contains), func() bool {
-		for _, d := range deadLetters(h) {
-			if d.Code == code && strings.Contains(d.Reason+d.Payload, contains) {
-				found = d
-				return true
-			}
-		}
-		return false
-	})
-	return found
-}
-
-func waitStatus(h *harness, container, agency string, want state.Status) {
-	h.t.Helper()
-	h.eventually(fmt.Sprintf("%s %s %s", container, agency, want), func() bool {
-		var v View
-		return h.get("/api/v1/containers/"+container, &v) == http.StatusOK && v.Agencies[agency] == want
-	})
-}
-
-// A record the store refuses must be dead-lettered as unstorable and must
-// not stop the records after it, from any source, nor after a restart.
-func TestPoisonRecordDoesNotWedgeWriter(t *testing.T) {
-	poisonIDs(t)
-	drop := t.TempDir()
-	h := newHarness(t, withDropSource(drop))
-
-	h.agency("POISON-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
-	h.agency("GOOD-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c2)
-	d := waitDeadLetter(h, state.CodeUnstorable, "POISON-1")
-	if !strings.Contains(d.Reason, "timezone") {
-		t.Errorf("reason should carry the store's error: %s", d.Reason)
-	}
-	waitStatus(h, c2, "customs", state.Released)
-
-	h.tos("POISON-TOS", c3, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
-	h.tos("GOOD-TOS", c2, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
-	waitDeadLetter(h, state.CodeUnstorable, "POISON-TOS")
-	h.waitCommand(c2, state.ReleaseHold, "CUSTOMS")
-
-	dropWrite(t, filepath.Join(drop, "poison.json"), dropEvent("POISON-FILE", "released", c3))
-	dropWrite(t, filepath.Join(drop, "good.json"), dropEvent("GOOD-FILE", "released", c3))
-	waitDeadLetter(h, state.CodeUnstorable, "POISON-FILE")
-	waitStatus(h, c3, "customs", state.Released)
-	h.eventually("poison file filed as rejected", func() bool {
-		return dropExists(filepath.Join(drop, "rejected", "poison.json"))
-	})
-
-	// Acknowledged, so the broker does not deliver it again after a restart.
-	h.stop()
-	h.start()
-	h.agency("GOOD-2", "quarantine", state.Released, "2026-11-28T10:16:00+08:00", c2)
-	waitStatus(h, c2, "quarantine", state.Released)
-	if code := h.getStatus("/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz = %d after poison records", code)
-	}
 }
 
 // Inside one message of many records (an EDI file, a poll page), only the
@@ -221,110 +157,3 @@ tos:
 brokers:
   main: {url: "tcp://127.0.0.1:1", client_id: t}
 `
-
-// Hostile times and lengths from every kind of source are rejected with
-// a reason, and the good events after them apply.
-func TestHostileTimesAndLengths(t *testing.T) {
-	drop := t.TempDir()
-	h := newHarness(t, func(y string) string {
-		return strings.Replace(withDropSource(drop)(y), harnessRetention, "retention: {journal: 2160h}\n", 1)
-	})
-	now := time.Now()
-	farFuture := "2099-01-01T00:00:00Z"
-	ancient := now.Add(-200 * 24 * time.Hour).Format(time.RFC3339) // before the 90-day retention horizon
-	cases := []struct {
-		name, topic, payload, code, want string
-	}{
-		{"agency offset +24:00", "customs/releases",
-			`{"id":"H1","agency":"customs","status":"released","containers":["` + c1 + `"],"at":"2026-11-28T10:15:00+24:00"}`,
-			state.CodeInvalidField, "+24:00"},
-		{"tos offset -24:00", "tos/events",
-			`{"id":"H2","container":"` + c1 + `","event":"arrived","holds":[],"at":"2026-11-28T10:15:00-24:00"}`,
-			state.CodeInvalidField, "-24:00"},
-		{"bl of 40 KiB", "customs/releases",
-			`{"id":"H3","agency":"customs","status":"held","containers":["` + c1 + `"],"bl":"` + strings.Repeat("B", 40<<10) + `","at":"2026-11-28T10:15:00+08:00"}`,
-			state.CodeInvalidField, `"bl"`},
-		{"declaration of 40 KiB", "customs/releases",
-			`{"id":"H4","agency":"customs","status":"held","containers":["` + c1 + `"],"declaration":"` + strings.Repeat("7", 40<<10) + `","at":"2026-11-28T10:15:00+08:00"}`,
-			state.CodeInvalidField, `"declaration"`},
-		{"release stamped 2099", "customs/releases",
-			`{"id":"H5","agency":"customs","status":"released","containers":["` + c1 + `"],"at":"` + farFuture + `"}`,
-			state.CodeInvalidField, "max_clock_skew"},
-		{"arrival stamped 2099", "tos/events",
-			`{"id":"H6","container":"` + c1 + `","event":"arrived","holds":[],"at":"` + farFuture + `"}`,
-			state.CodeInvalidField, "max_clock_skew"},
-		{"release before the retention horizon", "customs/releases",
-			`{"id":"H7","agency":"customs","status":"released","containers":["` + c1 + `"],"at":"` + ancient + `"}`,
-			state.CodeInvalidField, "retention horizon"},
-	}
-	for _, c := range cases {
-		h.publish(c.topic, c.payload)
-		d := waitDeadLetter(h, c.code, c.want)
-		if len(d.Reason) > 2000 {
-			t.Errorf("%s: reason of %d bytes", c.name, len(d.Reason))
-		}
-	}
-	dropWrite(t, filepath.Join(drop, "offset.json"),
-		`{"id":"H8","agency":"customs","status":"released","containers":["`+c1+`"],"at":"2026-11-28T10:15:00+24:00"}`)
-	waitDeadLetter(h, state.CodeInvalidField, "+24:00")
-
-	h.agency("GOOD", "customs", state.Held, now.Add(-time.Minute).Format(time.RFC3339), c1)
-	h.tos("GOOD-TOS", c1, state.TOSArrived, now.Format(time.RFC3339))
-	h.waitCommand(c1, state.AddHold, "CUSTOMS")
-	waitStatus(h, c1, "customs", state.Held)
-	if code := h.getStatus("/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz = %d", code)
-	}
-	var a struct {
-		Alerts []state.Alert `json:"alerts"`
-	}
-	h.get("/api/v1/alerts", &a)
-	found := false
-	for _, al := range a.Alerts {
-		found = found || al.ID == "invalid_input/customs-mqtt"
-	}
-	if !found {
-		t.Errorf("no invalid_input alert for customs-mqtt among %+v", a.Alerts)
-	}
-}
-
-// A reason of a megabyte is kept cut to its bound, not copied whole into
-// the journal of every container the event names.
-func TestLongReasonIsCut(t *testing.T) {
-	h := newHarness(t, nil)
-	containers := []string{c1, c2, c3}
-	h.publish("customs/releases", map[string]any{
-		"id": "LONG", "agency": "customs", "status": "held", "containers": containers,
-		"reason": strings.Repeat("x", 1<<20-300), "at": "2026-11-28T10:15:00+08:00",
-	})
-	for _, c := range containers {
-		waitStatus(h, c, "customs", state.Held)
-		for _, e := range dropJournal(h, c) {
-			if len(e.Detail) > state.MaxReasonLen+100 {
-				t.Errorf("%s: journal detail of %d bytes", c, len(e.Detail))
-			}
-			if e.Kind == state.JournalAgencyEvent && !strings.Contains(e.Detail, "cut") {
-				t.Errorf("%s: detail not marked as cut: %.60q", c, e.Detail)
-			}
-		}
-	}
-}
-
-// A snapshot stamped far ahead is refused whole: its repairs would make
-// every real TOS event after them stale.
-func TestSnapshotFromTheFutureIsRefused(t *testing.T) {
-	h := newHarness(t, nil)
-	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, snapshotJSON(true, "2099-01-01T00:00:00Z", map[string][]string{c1: {"CUSTOMS"}}))
-	snap, err := FetchSnapshot(context.Background(), cfg, http.DefaultClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = h.daemon.engine.ApplySnapshot(context.Background(), snap, snap.At)
-	if err == nil || !strings.Contains(err.Error(), "max_clock_skew") {
-		t.Fatalf("ApplySnapshot from 2099 = %v, want a max_clock_skew refusal", err)
-	}
-	if _, ok := h.snapLookup(c1); ok {
-		t.Fatalf("%s was repaired from a snapshot stamped 2099", c1)
-	}
-}

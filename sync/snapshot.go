@@ -242,7 +242,7 @@ func DecodeSnapshot(data []byte) (Snapshot, error) {
 			// Repairs are stored with this time, which JSON cannot write
 			// with an offset of 24 hours or more.
 			if err := state.CheckOffset("at", t); err != nil {
-				_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+				_, detail, _ := strings.Cut(state.AsRejection(err).Reason, ": ")
 				return Snapshot{}, fmt.Errorf(`field "at": %q: %s`, at, detail)
 			}
 			snap.At = t
@@ -359,13 +359,7 @@ func (s *Snapshot) listed(id string) bool {
 	return found
 }
 
-func rejectionReason(err error) string {
-	var rej *state.Rejection
-	if errors.As(err, &rej) {
-		return rej.Reason
-	}
-	return err.Error()
-}
+func rejectionReason(err error) string { return state.AsRejection(err).Reason }
 
 func oneLine(b []byte, n int) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
@@ -383,7 +377,7 @@ type SnapshotResult struct {
 
 // ApplySnapshot compares snap, taken by the TOS at at, with the store and
 // repairs every difference, snapshotGroup containers per transaction, and
-// returns how many containers it repaired. A container in the snapshot
+// returns what it repaired. A container in the snapshot
 // that portsync does not have in the yard, or whose TOS holds differ, gets
 // the TOS event that was lost: "holds" (or "arrived" for one that had
 // departed) with the snapshot's holds. A container portsync has in the yard
@@ -392,12 +386,7 @@ type SnapshotResult struct {
 // newer than the snapshot wins; it is journalled as a tos_event of source
 // tos-snapshot, and the container is decided again, so that its commands,
 // mismatches and alerts follow.
-func (e *Engine) ApplySnapshot(ctx context.Context, snap Snapshot, at time.Time) (repaired int, err error) {
-	r, err := e.applySnapshot(ctx, snap, at)
-	return r.Repaired, err
-}
-
-func (e *Engine) applySnapshot(ctx context.Context, snap Snapshot, at time.Time) (SnapshotResult, error) {
+func (e *Engine) ApplySnapshot(ctx context.Context, snap Snapshot, at time.Time) (SnapshotResult, error) {
 	var res SnapshotResult
 	if at.IsZero() {
 		return res, errors.New("snapshot: no time to apply it at")

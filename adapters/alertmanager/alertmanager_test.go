@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +65,7 @@ func newChannel(t *testing.T, cfg config.Sink, env *adapters.Env) adapters.Notif
 }
 
 func TestPostedJSON(t *testing.T) {
-	var mu stdsync.Mutex
+	var mu sync.Mutex
 	var bodies [][]byte
 	var paths []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +251,7 @@ func freePort(t *testing.T) int {
 }
 
 type lockedBuffer struct {
-	mu stdsync.Mutex
+	mu sync.Mutex
 	b  bytes.Buffer
 }
 

@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,8 +57,8 @@ type smtpServer struct {
 	pass     string
 	stall    atomic.Bool // never answer EHLO
 	l        net.Listener
-	wg       stdsync.WaitGroup
-	mu       stdsync.Mutex
+	wg       sync.WaitGroup
+	mu       sync.Mutex
 	msgs     []received
 	commands []string
 }

@@ -211,9 +211,21 @@ func TestCustomPartialSuffix(t *testing.T) {
 	fe := &fakeEngine{}
 	start(t, cfg, fe)
 	write(t, filepath.Join(dir, "a.json.uploading"), `{"id":"A"}`)
-	time.Sleep(400 * time.Millisecond)
-	if len(fe.payloads()) != 0 {
-		t.Fatal("a file with the partial suffix was delivered")
+	// The default suffix is an ordinary name once another is configured:
+	// this file is delivered, which shows the source is running.
+	write(t, filepath.Join(dir, "b.json.part"), `{"id":"B"}`)
+	eventually(t, "b.json.part delivered", func() bool { return len(fe.payloads()) >= 1 })
+	time.Sleep(300 * time.Millisecond)
+	if got := fe.payloads(); len(got) != 1 || got[0] != `{"id":"B"}` {
+		t.Fatalf("delivered %q, want only b.json.part while a.json.uploading is partial", got)
+	}
+	// The upload completes: renamed without its suffix, it is delivered.
+	if err := os.Rename(filepath.Join(dir, "a.json.uploading"), filepath.Join(dir, "a.json")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "done/a.json", func() bool { return exists(filepath.Join(dir, DoneDir, "a.json")) })
+	if got := fe.payloads(); len(got) != 2 || got[1] != `{"id":"A"}` {
+		t.Fatalf("delivered %q, want b.json.part then a.json", got)
 	}
 }
 

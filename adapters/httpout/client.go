@@ -16,7 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/portsync/portsync/config"
@@ -269,7 +269,7 @@ func Unused(cfg config.Sink, kind string, keys ...string) []config.KeyError {
 type Throttle struct {
 	Every time.Duration
 
-	mu   stdsync.Mutex
+	mu   sync.Mutex
 	last time.Time
 }
 

@@ -69,7 +69,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -155,7 +155,7 @@ type source struct {
 	breaker  *gobreaker.CircuitBreaker[page]
 	openLog  httpout.Throttle
 
-	mu      stdsync.Mutex
+	mu      sync.Mutex
 	token   string // last token read from token_file
 	memCur  string // the cursor, where the environment stores none (tests)
 	started bool
@@ -166,7 +166,7 @@ type source struct {
 	ctx     context.Context // canceled by Stop: ends a request in flight
 	cancel  context.CancelFunc
 	kill    chan struct{} // closed stopGrace after Stop: ends a wait for acks
-	first   stdsync.WaitGroup
+	first   sync.WaitGroup
 }
 
 func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +26,7 @@ import (
 // fakeEngine stands in for the engine: it keeps the cursor a message
 // carries, as the store does in the message's transaction, and then acks.
 type fakeEngine struct {
-	mu     stdsync.Mutex
+	mu     sync.Mutex
 	cursor string
 	msgs   []adapters.Message
 	hold   bool     // keep commits until release
@@ -90,7 +90,7 @@ func (f *fakeEngine) messages() []adapters.Message {
 // none) to the answer. It logs the cursors asked for and the headers.
 type server struct {
 	*httptest.Server
-	mu     stdsync.Mutex
+	mu     sync.Mutex
 	pages  map[string]string
 	asked  []string
 	auth   []string
@@ -661,7 +661,7 @@ func TestCursorLoopStopsTheRoundAndIsReportedOnce(t *testing.T) {
 	fe := &fakeEngine{cursor: "c5"}
 	s := build(t, baseCfg(srv.URL+"/releases"), fe)
 	var failures []string
-	var fmu stdsync.Mutex
+	var fmu sync.Mutex
 	s.env.SourceFailed = func(source, reason string, _ error) {
 		fmu.Lock()
 		failures = append(failures, source+"/"+reason)

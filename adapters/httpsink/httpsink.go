@@ -29,7 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
@@ -72,7 +72,7 @@ type Sink struct {
 
 	refusedLog httpout.Throttle
 
-	mu         stdsync.Mutex
+	mu         sync.Mutex
 	rejectSeen map[string]time.Time // command id -> when its rejection was last logged
 }
 
@@ -134,7 +134,7 @@ func (s *Sink) Send(ctx context.Context, cmds []state.Command) error {
 	}
 	errs := make([]error, len(cmds))
 	next := make(chan []int)
-	var wg stdsync.WaitGroup
+	var wg sync.WaitGroup
 	for range min(Parallel, len(lanes)) {
 		wg.Go(func() {
 			for lane := range next {

@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +43,7 @@ type request struct {
 
 // tos is a fake TOS API: answer decides the status for each command.
 type tos struct {
-	mu     stdsync.Mutex
+	mu     sync.Mutex
 	reqs   []request
 	answer func(cmd state.Command) (int, string)
 }
@@ -78,7 +78,7 @@ func (s *tos) requests() []request {
 
 // logBuffer collects log output, safe for the sink's goroutines.
 type logBuffer struct {
-	mu  stdsync.Mutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 

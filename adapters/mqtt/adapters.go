@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	stdsync "sync"
+	"sync"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
@@ -45,7 +45,7 @@ type source struct {
 	topic  string
 	qos    byte
 
-	mu      stdsync.Mutex
+	mu      sync.Mutex
 	stopped bool
 }
 

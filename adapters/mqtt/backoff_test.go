@@ -7,7 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,12 +19,12 @@ import (
 // countingHandler is a slog handler that keeps every record, across the
 // loggers derived from it with With.
 type countingHandler struct {
-	mu      *stdsync.Mutex
+	mu      *sync.Mutex
 	records *[]slog.Record
 }
 
 func newCountingHandler() countingHandler {
-	return countingHandler{mu: new(stdsync.Mutex), records: new([]slog.Record)}
+	return countingHandler{mu: new(sync.Mutex), records: new([]slog.Record)}
 }
 
 func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }

@@ -14,7 +14,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -45,7 +45,7 @@ type Conn struct {
 	lost chan struct{} // a connection was lost (buffered: paho must not wait)
 	stop chan struct{} // closed by Disconnect
 
-	mu        stdsync.Mutex
+	mu        sync.Mutex
 	subs      map[string]byte // topic -> qos
 	acked     map[string]bool // topic -> SUBACK received on this connection
 	connected bool

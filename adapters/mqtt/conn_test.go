@@ -20,7 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +46,7 @@ func requireMosquitto(t *testing.T) {
 // testLogWriter forwards log lines to t.Log until the test ends; paho's
 // goroutines may still log after that, which t.Log does not allow.
 type testLogWriter struct {
-	mu   stdsync.Mutex
+	mu   sync.Mutex
 	t    *testing.T
 	done bool
 }
@@ -72,7 +72,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // syncBuffer is a bytes.Buffer safe for mosquitto's output goroutines.
 type syncBuffer struct {
-	mu  stdsync.Mutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 

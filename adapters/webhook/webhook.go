@@ -36,7 +36,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
@@ -159,7 +159,7 @@ func (c *Channel) notifyEach(ctx context.Context, alerts []state.Alert) error {
 	}
 	errs := make([]error, len(alerts))
 	next := make(chan int)
-	var wg stdsync.WaitGroup
+	var wg sync.WaitGroup
 	for range min(parallel, len(alerts)) {
 		wg.Go(func() {
 			for i := range next {

@@ -17,7 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +62,7 @@ type request struct {
 
 // recorder is an endpoint that records requests and answers status.
 type recorder struct {
-	mu     stdsync.Mutex
+	mu     sync.Mutex
 	reqs   []request
 	status int
 	reply  string
@@ -410,7 +410,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestPartialFailureIsAnError(t *testing.T) {
-	var mu stdsync.Mutex
+	var mu sync.Mutex
 	count := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

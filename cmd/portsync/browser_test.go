@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,7 +216,7 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 
 // jsErrorLog collects the page's uncaught exceptions and console errors.
 type jsErrorLog struct {
-	mu   stdsync.Mutex
+	mu   sync.Mutex
 	errs []string
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/testpki"
-	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/daemon"
 )
 
 // runPortsyncCheck runs `portsync check -config file` and returns its exit
@@ -537,7 +537,7 @@ func TestCheckPassesThenAdaptersBuild(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if err := sync.CheckAdapters(cfg); err != nil {
+			if err := daemon.CheckAdapters(cfg); err != nil {
 				t.Errorf("validation passes, the adapters do not build:\n%v", err)
 			}
 			if cfg.HTTP.TLS.CertFile != "" {

@@ -23,6 +23,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/portsync/portsync/internal/broker"
+	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -289,32 +290,15 @@ func crashDumpLog(t *testing.T, what, path string, lines int) {
 	t.Logf("last %d lines of the %s log:\n%s", len(tail), what, strings.Join(tail, "\n"))
 }
 
-const crashConfig = `
-terminal: CNSHA-T1
-state_dir: %s
-log: {level: info, format: text}
-agencies:
-  customs:    {tos_hold: CUSTOMS}
-  quarantine: {tos_hold: CIQ, when_unknown: ignore}
-release_policy:
-  required: [customs, quarantine]
-brokers:
-  main:
-    url: %s
-    client_id: portsync-crash-%d
-sources:
-  - {name: customs-mqtt, type: mqtt, broker: main, topic: customs/releases, kind: agency, agency: customs}
-  - {name: ciq-mqtt, type: mqtt, broker: main, topic: ciq/releases, kind: agency, agency: quarantine}
-  - {name: tos-events, type: mqtt, broker: main, topic: tos/events, kind: tos}
-tos:
-  sink: {type: mqtt, broker: main, topic: tos/commands}
-sla: {apply_within: 2m, retry_after: 15s}
-alerts:
-  repeat_interval: 30m
-  channels:
-    - {type: mqtt, broker: main, topic: portsync/alerts}
-http: {listen: "127.0.0.1:%d"}
-`
+// crashConfigFor is the integration tests' configuration for the real
+// binary: a fixed port, an SLA and repeat interval long enough that nothing
+// is re-sent during a run.
+func crashConfigFor(stateDir, url, clientID string, port int) testcfg.Daemon {
+	return testcfg.Daemon{
+		StateDir: stateDir, BrokerURL: url, ClientID: clientID, LogLevel: "info",
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), ApplyWithin: "2m", RetryAfter: "15s", RepeatInterval: "30m",
+	}
+}
 
 // TestCrashKill9LosesNothing is DESIGN section 8's first promise with the
 // real binary: SIGKILL twice while events stream in, restart on the same
@@ -364,7 +348,7 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 	if b.Kind == "mosquitto" {
 		mosquittoLog = brokerLog
 	}
-	r := newCrashRig(t, bin, dir, fmt.Sprintf(crashConfig, stateDir, b.URL(), os.Getpid(), port), port, mosquittoLog)
+	r := newCrashRig(t, bin, dir, crashConfigFor(stateDir, b.URL(), fmt.Sprintf("portsync-crash-%d", os.Getpid()), port).YAML(), port, mosquittoLog)
 
 	// The daemon's session must exist, with its subscriptions, before the
 	// first event is published.

@@ -16,7 +16,7 @@ import (
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/broker"
 	"github.com/portsync/portsync/internal/demo"
-	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/daemon"
 )
 
 // demoConfig is the daemon's configuration in the demo: the same file a
@@ -103,7 +103,7 @@ func cmdDemo(args []string) int {
 
 // startDemo starts the embedded broker and builds the daemon on it, with
 // the same configuration file a terminal would write.
-func startDemo(opts demoOptions) (*sync.Daemon, *broker.Broker, error) {
+func startDemo(opts demoOptions) (*daemon.Daemon, *broker.Broker, error) {
 	if opts.StateDir == "" {
 		dir, err := os.MkdirTemp("", "portsync-demo-")
 		if err != nil {
@@ -126,7 +126,7 @@ func startDemo(opts demoOptions) (*sync.Daemon, *broker.Broker, error) {
 	return d, b, nil
 }
 
-func newDemoDaemon(opts demoOptions, b *broker.Broker) (*sync.Daemon, error) {
+func newDemoDaemon(opts demoOptions, b *broker.Broker) (*daemon.Daemon, error) {
 	file := filepath.Join(opts.StateDir, "portsync-demo.yaml")
 	text := fmt.Appendf(nil, demoConfig, opts.StateDir, b.URL(), opts.ApplyWithin, opts.RetryAfter, opts.HTTP)
 	if err := os.WriteFile(file, text, 0o600); err != nil {
@@ -136,7 +136,7 @@ func newDemoDaemon(opts demoOptions, b *broker.Broker) (*sync.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := sync.New(cfg, opts.Log)
+	d, err := daemon.New(cfg, opts.Log)
 	if err != nil {
 		return nil, err
 	}

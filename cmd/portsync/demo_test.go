@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +24,8 @@ import (
 	"github.com/portsync/portsync/internal/broker"
 	"github.com/portsync/portsync/internal/demo"
 	"github.com/portsync/portsync/state"
-	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/daemon"
+	"github.com/portsync/portsync/sync/httpapi"
 )
 
 // The demo tests run `portsync demo` as a real process (it starts, prints
@@ -95,7 +96,7 @@ func TestDemoCommandStarts(t *testing.T) {
 		t.Errorf("GET / = %d %q, body %.200q; want 200 text/html mentioning portsync", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	resp, body = httpGet(t, client, base+"api/v1/overview")
-	var o sync.Overview
+	var o httpapi.Overview
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("GET /api/v1/overview = %d %q; want 200 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
 	} else if err := json.Unmarshal(body, &o); err != nil || o.Terminal != "DEMO-T1" {
@@ -228,7 +229,7 @@ func (r *demoRig) missingBehaviours() []string {
 // simulation and a client watching the broker.
 type demoRig struct {
 	t      *testing.T
-	d      *sync.Daemon
+	d      *daemon.Daemon
 	b      *broker.Broker
 	sim    *demo.Sim
 	world  *demoWorld
@@ -238,7 +239,7 @@ type demoRig struct {
 	simRan chan struct{}
 	logs   *lockedBuffer
 	http   *http.Client
-	once   stdsync.Once
+	once   sync.Once
 }
 
 // startDemoRig starts the demo as cmdDemo does, with a client that watches
@@ -352,8 +353,8 @@ func (r *demoRig) getJSON(path string, v any) error {
 	return nil
 }
 
-func (r *demoRig) overview() (sync.Overview, error) {
-	var o sync.Overview
+func (r *demoRig) overview() (httpapi.Overview, error) {
+	var o httpapi.Overview
 	err := r.getJSON("/api/v1/overview", &o)
 	return o, err
 }
@@ -410,7 +411,7 @@ func (p promText) sum(metric, label string) float64 {
 // a client of the broker: arrivals, agency decisions before and after
 // discharge, and the alerts on the alert topic in the order they came.
 type demoWorld struct {
-	mu          stdsync.Mutex
+	mu          sync.Mutex
 	arrived     map[string]bool
 	batchOf     map[string]string // container -> B/L of its vessel's batch
 	batchSize   map[string]int    // B/L -> containers arrived
@@ -553,7 +554,7 @@ func httpGet(t *testing.T, c *http.Client, url string) (*http.Response, []byte) 
 
 // lockedBuffer is a buffer several goroutines write to.
 type lockedBuffer struct {
-	mu  stdsync.Mutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 

@@ -3,15 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/portsync/portsync/state"
 )
 
 const dlqUsage = "usage: portsync dlq [-addr URL] [-json] list | retry ID | retry-all"
@@ -33,7 +30,7 @@ func cmdDLQ(args []string) int {
 	case fs.NArg() == 2 && fs.Arg(0) == "retry":
 		return dlqRetry(c, []string{fs.Arg(1)})
 	case fs.NArg() == 1 && fs.Arg(0) == "retry-all":
-		dls, _, err := getAll[state.DeadLetter](c, "/api/v1/deadletters", "deadletters")
+		dls, _, err := c.DeadLetters()
 		if err != nil {
 			return fail("dlq", err)
 		}
@@ -48,7 +45,7 @@ func cmdDLQ(args []string) int {
 }
 
 func dlqList(c *client) int {
-	dls, raw, err := getAll[state.DeadLetter](c, "/api/v1/deadletters", "deadletters")
+	dls, raw, err := c.DeadLetters()
 	if err != nil {
 		return fail("dlq", err)
 	}
@@ -73,7 +70,7 @@ func dlqList(c *client) int {
 func dlqRetry(c *client, ids []string) int {
 	code, applied := 0, 0
 	for _, id := range ids {
-		status, body, err := c.post("/api/v1/deadletters/" + url.PathEscape(id) + "/retry")
+		status, body, err := c.Post("/api/v1/deadletters/" + url.PathEscape(id) + "/retry")
 		if err != nil {
 			return fail("dlq", err)
 		}
@@ -99,23 +96,4 @@ func dlqRetry(c *client, ids []string) int {
 		fmt.Printf("%d of %d dead letters applied\n", applied, len(ids))
 	}
 	return code
-}
-
-// post sends an empty POST and returns the status and body, whatever the
-// status.
-func (c *client) post(path string) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, c.addr+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, body, err
 }

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/portsync/portsync/internal/broker"
+	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -66,32 +67,14 @@ var fpCases = []struct {
 	{spec: "filedrop.beforemove@1", files: true},
 }
 
-const fpConfig = `
-terminal: CNSHA-T1
-state_dir: %s
-log: {level: info, format: text}
-agencies:
-  customs:    {tos_hold: CUSTOMS}
-  quarantine: {tos_hold: CIQ, when_unknown: ignore}
-release_policy:
-  required: [customs, quarantine]
-brokers:
-  main:
-    url: %s
-    client_id: portsync-fp-%d-%d
-sources:
-  - {name: customs-mqtt, type: mqtt, broker: main, topic: customs/releases, kind: agency, agency: customs}
-  - {name: tos-events, type: mqtt, broker: main, topic: tos/events, kind: tos}
-  - {name: customs-drop, type: file_drop, dir: %s, kind: agency, agency: customs, format: json, rescan: 1s}
-tos:
-  sink: {type: mqtt, broker: main, topic: tos/commands}
-sla: {apply_within: 2m, retry_after: 15s}
-alerts:
-  repeat_interval: 30m
-  channels:
-    - {type: mqtt, broker: main, topic: portsync/alerts}
-http: {listen: "127.0.0.1:%d"}
-`
+// fpYAML is the crash test's configuration with a file-drop source in
+// dropDir in place of the quarantine source.
+func fpYAML(stateDir, url, clientID, dropDir string, port int) string {
+	d := crashConfigFor(stateDir, url, clientID, port)
+	d.Sources = []string{testcfg.CustomsMQTT, testcfg.TOSEvents,
+		fmt.Sprintf("{name: customs-drop, type: file_drop, dir: %s, kind: agency, agency: customs, format: json, rescan: 1s}", dropDir)}
+	return d.YAML()
+}
 
 // TestFailpointCrashes builds the daemon with -tags failpoints once and
 // crashes it at each point of fpCases.
@@ -124,7 +107,7 @@ type fpCommand struct {
 // fpCommands records what arrives on the TOS command topic.
 type fpCommands struct {
 	restarted atomic.Bool
-	mu        stdsync.Mutex
+	mu        sync.Mutex
 	got       []fpCommand
 	bad       []string
 }
@@ -228,7 +211,7 @@ func fpRun(t *testing.T, bin string, idx int, spec string, files bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newCrashRig(t, bin, dir, fmt.Sprintf(fpConfig, stateDir, b.URL(), os.Getpid(), idx, dropDir, port), port, brokerLog)
+	r := newCrashRig(t, bin, dir, fpYAML(stateDir, b.URL(), fmt.Sprintf("portsync-fp-%d-%d", os.Getpid(), idx), dropDir, port), port, brokerLog)
 
 	// The test's TOS: it only listens; it never confirms, so commands stay
 	// pending and are sent again after the restart.

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+
 	// Zones for time_zone and mapping.at_zone, also on hosts without
 	// zoneinfo.
 	_ "time/tzdata"

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,14 +17,13 @@ import (
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/httpapi"
 )
 
-// client talks to a running daemon's API.
+// client is the API client with the verb's output choice.
 type client struct {
-	addr  string
-	token string
-	json  bool
-	http  *http.Client
+	*httpapi.Client
+	json bool
 }
 
 func queryFlags(name string) (*flag.FlagSet, func() (*client, error)) {
@@ -34,126 +32,17 @@ func queryFlags(name string) (*flag.FlagSet, func() (*client, error)) {
 	tokenFile := fs.String("token-file", "", "read the API token from `file` (default $PORTSYNC_TOKEN)")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	return fs, func() (*client, error) {
-		c := &client{addr: strings.TrimRight(*addr, "/"), json: *asJSON, http: &http.Client{Timeout: 30 * time.Second}}
-		c.token = strings.TrimSpace(os.Getenv("PORTSYNC_TOKEN"))
+		c := &client{Client: &httpapi.Client{Addr: strings.TrimRight(*addr, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}, json: *asJSON}
+		c.Token = strings.TrimSpace(os.Getenv("PORTSYNC_TOKEN"))
 		if *tokenFile != "" {
 			t, err := config.ReadSecret(*tokenFile)
 			if err != nil {
 				return nil, fmt.Errorf("token file: %w", err)
 			}
-			c.token = t
+			c.Token = t
 		}
 		return c, nil
 	}
-}
-
-// apiError is an error answer of the API.
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.msg, e.status) }
-
-func (c *client) get(path string) (*http.Response, error) {
-	req, err := http.NewRequest(http.MethodGet, c.addr+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		var body struct {
-			Error string `json:"error"`
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &body) != nil || body.Error == "" {
-			body.Error = strings.TrimSpace(string(data))
-		}
-		return nil, &apiError{status: resp.StatusCode, msg: body.Error}
-	}
-	return resp, nil
-}
-
-func (c *client) getJSON(path string, v any) (json.RawMessage, error) {
-	resp, err := c.get(path)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return raw, json.Unmarshal(raw, v)
-}
-
-// getAll fetches every page of a paged list, following next_cursor to
-// the end, and returns its items under key and the whole answer as one
-// page would have it, for -json.
-func getAll[T any](c *client, path, key string) ([]T, json.RawMessage, error) {
-	sep := "?"
-	if strings.Contains(path, "?") {
-		sep = "&"
-	}
-	var items []json.RawMessage
-	var first map[string]json.RawMessage
-	cursor := ""
-	for {
-		q := path + sep + "limit=1000"
-		if cursor != "" {
-			q += "&cursor=" + url.QueryEscape(cursor)
-		}
-		var page map[string]json.RawMessage
-		if _, err := c.getJSON(q, &page); err != nil {
-			return nil, nil, err
-		}
-		var got []json.RawMessage
-		if err := json.Unmarshal(page[key], &got); err != nil {
-			return nil, nil, fmt.Errorf("GET %s: %q is not a list: %w", path, key, err)
-		}
-		items = append(items, got...)
-		if first == nil {
-			first = page
-		}
-		var next string
-		if raw, ok := page["next_cursor"]; ok {
-			if err := json.Unmarshal(raw, &next); err != nil {
-				return nil, nil, fmt.Errorf("GET %s: next_cursor: %w", path, err)
-			}
-		}
-		if next == "" {
-			break
-		}
-		if next == cursor {
-			return nil, nil, fmt.Errorf("GET %s: the server gave the same cursor twice", path)
-		}
-		cursor = next
-	}
-	if items == nil {
-		items = []json.RawMessage{}
-	}
-	all, err := json.Marshal(items)
-	if err != nil {
-		return nil, nil, err
-	}
-	first[key] = all
-	delete(first, "next_cursor")
-	whole, err := json.MarshalIndent(first, "", "  ")
-	if err != nil {
-		return nil, nil, err
-	}
-	var out []T
-	if err := json.Unmarshal(all, &out); err != nil {
-		return nil, nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	return out, append(whole, '\n'), nil
 }
 
 func fail(verb string, err error) int {
@@ -176,10 +65,9 @@ func cmdStatus(args []string) int {
 	}
 	code := 0
 	var raws []json.RawMessage
-	var details []sync.ContainerDetail
+	var details []httpapi.ContainerDetail
 	for _, id := range fs.Args() {
-		var d sync.ContainerDetail
-		raw, err := c.getJSON("/api/v1/containers/"+url.PathEscape(id), &d)
+		d, raw, err := c.Container(id)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "portsync status: %s: %v\n", id, err)
 			code = 1
@@ -235,7 +123,7 @@ func cmdMismatches(args []string) int {
 	if err != nil {
 		return fail("mismatches", err)
 	}
-	mismatches, raw, err := getAll[state.Mismatch](c, "/api/v1/mismatches", "mismatches")
+	mismatches, raw, err := c.Mismatches()
 	if err != nil {
 		return fail("mismatches", err)
 	}
@@ -269,7 +157,7 @@ func cmdHistory(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: portsync history [-addr URL] [-json] CONTAINER")
 		return 2
 	}
-	history, raw, err := getAll[state.JournalEntry](c, "/api/v1/containers/"+url.PathEscape(fs.Arg(0))+"/history", "history")
+	history, raw, err := c.History(fs.Arg(0))
 	if err != nil {
 		return fail("history", err)
 	}
@@ -325,8 +213,8 @@ func cmdBackup(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: portsync backup [-addr URL] -o FILE")
 		return 2
 	}
-	c.http.Timeout = 0 // a large store takes a while; the server streams it
-	resp, err := c.get("/api/v1/backup")
+	c.HTTP.Timeout = 0 // a large store takes a while; the server streams it
+	resp, err := c.Get("/api/v1/backup")
 	if err != nil {
 		return fail("backup", err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,10 +65,7 @@ func cmdReplay(args []string) int {
 			}
 			if r.Err != nil {
 				dead++
-				var rej *state.Rejection
-				if !errors.As(r.Err, &rej) {
-					rej = &state.Rejection{Code: state.CodeMalformed, Reason: r.Err.Error()}
-				}
+				rej := state.AsRejection(r.Err)
 				if *asJSON {
 					out.Encode(map[string]string{"input": where, "deadletter": rej.Code, "reason": rej.Reason})
 				} else {

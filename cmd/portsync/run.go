@@ -13,7 +13,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/daemon"
 )
 
 func cmdRun(args []string) int {
@@ -34,7 +34,7 @@ func cmdRun(args []string) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	d, err := sync.New(cfg, log)
+	d, err := daemon.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
@@ -87,7 +87,7 @@ func cmdCheck(args []string) int {
 	if err == nil {
 		// The daemon's own constructors, without the network: whatever
 		// they refuse would make run exit (a restart loop under systemd).
-		err = sync.CheckAdapters(cfg)
+		err = daemon.CheckAdapters(cfg)
 	}
 	if err != nil {
 		printConfigErrors(err)

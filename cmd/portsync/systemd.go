@@ -8,7 +8,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/portsync/portsync/sync"
+	psdaemon "github.com/portsync/portsync/sync/daemon"
 )
 
 // Intervals of the service-manager conversation.
@@ -31,7 +31,7 @@ func notify(log *slog.Logger, state string) {
 // makes progress (a stuck writer stops the pings, and systemd restarts the
 // service), and RELOADING=1 ... READY=1 around a reload on SIGHUP. It
 // returns when ctx is done. hup delivers SIGHUP.
-func superviseService(ctx context.Context, d *sync.Daemon, log *slog.Logger, hup <-chan os.Signal) {
+func superviseService(ctx context.Context, d *psdaemon.Daemon, log *slog.Logger, hup <-chan os.Signal) {
 	watchdog, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
 		log.Warn("systemd watchdog settings unreadable", "err", err)

@@ -12,7 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -46,7 +46,7 @@ type Sim struct {
 	client paho.Client
 	log    *slog.Logger
 
-	mu       stdsync.Mutex
+	mu       sync.Mutex
 	tick     int
 	seq      int
 	agenda   map[int][]func() // tick -> actions

@@ -1,0 +1,555 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	stdsync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httppush"
+	"github.com/portsync/portsync/adapters/mqtt"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/httpapi"
+)
+
+// stuckAfter is how long the writer may go without finishing a pass of its
+// loop (it passes at least every second when idle) before /readyz says so.
+const stuckAfter = 30 * time.Second
+
+// lockTimeout is how long Open waits for another process to let go of the
+// store before it gives up with a clear message.
+const lockTimeout = 2 * time.Second
+
+// Daemon is a running portsync: the store, the engine and its workers, the
+// adapters and the HTTP API, wired from one configuration. The adapters
+// (brokers, sources, sink, channels) can be swapped by Reload; the store,
+// the engine and the HTTP listener stay for the life of the process.
+type Daemon struct {
+	log     *slog.Logger
+	store   *state.Store
+	metrics *sync.Metrics
+
+	engine     *sync.Engine
+	dispatcher *sync.Dispatcher
+	alerts     *sync.AlertManager
+	status     *sync.StatusPublisher
+	sessions   *sessionWatch
+	health     *sync.SourceHealth
+
+	// reload is held by a reload, and by Run while it starts and stops:
+	// running, sched, the job ids and workCtx are read and written under
+	// it.
+	reload       stdsync.Mutex
+	running      bool
+	set          atomic.Pointer[adapterSet]
+	sched        *cron.Cron
+	sweepJob     cron.EntryID
+	snapshotJob  cron.EntryID // tos.snapshot.schedule, when set
+	retentionJob cron.EntryID
+	workCtx      context.Context
+
+	listener net.Listener
+	api      *httpapi.Server
+	server   *http.Server
+}
+
+// adapterSet is everything one configuration builds that a reload
+// replaces whole.
+type adapterSet struct {
+	cfg      *config.Config
+	token    string
+	brokers  map[string]adapters.Broker
+	sources  []runningSource
+	byName   map[string]*sync.SourceInfo
+	sink     adapters.Sink
+	channels []sync.NamedNotifier
+	// pushTokens maps the token of each http_push source that has one to
+	// the source's name.
+	pushTokens map[string]string
+}
+
+type runningSource struct {
+	info   *sync.SourceInfo
+	source adapters.Source
+}
+
+// New opens the store, builds every adapter and binds the HTTP listener;
+// nothing runs until Run.
+func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	d := &Daemon{log: log, metrics: sync.NewMetrics(), workCtx: context.Background(), sessions: newSessionWatch()}
+	store, err := state.Open(filepath.Join(cfg.StateDir, state.FileName), lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	d.store = store
+	ok := false
+	defer func() {
+		if !ok {
+			d.closeAll()
+		}
+	}()
+	// The engine and source health come first: adapters report to them
+	// as they are built.
+	d.engine = sync.NewEngine(store, cfg, d.metrics, log)
+	d.health = sync.NewSourceHealth(d.engine, log)
+	set, err := buildAdapters(cfg, log, d.adapterEnv)
+	if err != nil {
+		return nil, err
+	}
+	d.set.Store(set)
+	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
+	d.dispatcher = sync.NewDispatcher(cfg.TOS.Sink.Name, set.sink, cfg, d.engine, d.metrics, log)
+	d.alerts = sync.NewAlertManager(set.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
+	d.status = sync.NewStatusPublisher(d.engine, log)
+	d.status.SetTarget(set.statusPublisher(), cfg.StatusTopic)
+	d.engine.AddListener(d.dispatcher)
+	d.engine.AddListener(d.alerts)
+	d.engine.AddListener(d.status)
+	if err := d.engine.Load(); err != nil {
+		return nil, fmt.Errorf("load engine state: %w", err)
+	}
+	if err := d.dispatcher.Load(store); err != nil {
+		return nil, fmt.Errorf("load outbox: %w", err)
+	}
+	if err := d.alerts.Load(store); err != nil {
+		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	if err := d.loadLostSessions(); err != nil {
+		return nil, fmt.Errorf("load lost broker sessions: %w", err)
+	}
+	sync.ReviveSinkDown(d.alerts, d.dispatcher)
+	if err := d.health.Load(store); err != nil {
+		return nil, fmt.Errorf("load source alerts: %w", err)
+	}
+	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	d.api = &httpapi.Server{
+		Backend: (*backend)(d), Store: store, Engine: d.engine, Dispatcher: d.dispatcher, Alerts: d.alerts,
+		Health: d.health, Metrics: d.metrics, Log: log, BodyTimeout: httpapi.BodyTimeout,
+	}
+	// Reading a request is bounded (headers 10 s, the whole request 30 s,
+	// each body BodyTimeout); writing is not, since a backup streams the
+	// whole store.
+	d.server = &http.Server{
+		Handler: d.api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	d.metrics.SetConfig(cfg, true)
+	ok = true
+	return d, nil
+}
+
+// buildAdapters builds the brokers, sources, sink and channels cfg
+// describes, without connecting anything. An error is a config.Errors
+// naming the element, for `portsync check` (CheckAdapters) and the log.
+func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Config, map[string]adapters.Broker) *adapters.Env) (*adapterSet, error) {
+	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*sync.SourceInfo{}, pushTokens: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			set.disconnect()
+		}
+	}()
+	if cfg.HTTP.TokenFile != "" {
+		token, err := config.ReadSecret(cfg.HTTP.TokenFile)
+		if err != nil {
+			return nil, cfg.ErrorAt("http.token_file", err)
+		}
+		set.token = token
+	}
+	env := envFor(cfg, set.brokers)
+	for name, bc := range cfg.Brokers {
+		conn, err := mqtt.NewConn(name, bc, log, env.BrokerSession)
+		if err != nil {
+			return nil, cfg.ErrorAt("brokers."+name, err)
+		}
+		set.brokers[name] = conn
+	}
+	for i, sc := range cfg.Sources {
+		key := fmt.Sprintf("sources[%d]", i)
+		src, err := adapters.NewSource(env, sc)
+		if err != nil {
+			return nil, cfg.ErrorAt(key, err)
+		}
+		info, err := sync.NewSourceInfo(sc)
+		if err != nil {
+			return nil, cfg.ErrorAt(key, err)
+		}
+		if sc.Type == httppush.Type && sc.TokenFile != "" {
+			token, err := config.ReadSecret(sc.TokenFile)
+			if err != nil {
+				return nil, cfg.ErrorAt(key+".token_file", err)
+			}
+			set.pushTokens[token] = sc.Name
+		}
+		set.sources = append(set.sources, runningSource{info: info, source: src})
+		set.byName[sc.Name] = info
+	}
+	sink, err := adapters.NewSink(env, cfg.TOS.Sink)
+	if err != nil {
+		return nil, cfg.ErrorAt("tos.sink", err)
+	}
+	set.sink = sink
+	for i, cc := range cfg.Alerts.Channels {
+		n, err := adapters.NewChannel(env, cc)
+		if err != nil {
+			return nil, cfg.ErrorAt(fmt.Sprintf("alerts.channels[%d]", i), err)
+		}
+		set.channels = append(set.channels, sync.NamedNotifier{Name: cc.Name, Notifier: n})
+	}
+	ok = true
+	return set, nil
+}
+
+// statusPublisher is where integrated status goes: broker main, if
+// status_topic is set.
+func (s *adapterSet) statusPublisher() adapters.Publisher {
+	if s.cfg.StatusTopic == "" {
+		return nil
+	}
+	return s.brokers["main"]
+}
+
+// start registers every source with its broker, then connects: a
+// persistent session's backlog must find its routes from the first packet.
+// Each message is reported to health on its way to the engine.
+func (s *adapterSet) start(ctx context.Context, e *sync.Engine, health *sync.SourceHealth) error {
+	for _, src := range s.sources {
+		deliver, name := e.Deliver(src.info), src.info.Name
+		err := src.source.Start(ctx, func(m adapters.Message) {
+			health.Received(name)
+			deliver(m)
+		})
+		if err != nil {
+			return fmt.Errorf("start source %s: %w", src.info.Name, err)
+		}
+	}
+	for _, b := range s.brokers {
+		if err := b.Connect(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopSources stops deliveries. Messages already delivered are still
+// committed; their acknowledgements go out while the connection lasts, and
+// the broker delivers again what it did not get (dedupe makes that safe).
+func (s *adapterSet) stopSources() {
+	for _, src := range s.sources {
+		src.source.Stop()
+	}
+}
+
+func (s *adapterSet) disconnect() {
+	for _, b := range s.brokers {
+		b.Disconnect()
+	}
+}
+
+// adapterEnv is what adapters built for cfg get from the daemon: the
+// brokers, stored cursors and the daemon's metrics.
+func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Broker) *adapters.Env {
+	return &adapters.Env{
+		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
+		BreakerChanged: func(name string, to gobreaker.State) {
+			d.metrics.SetBreaker(name, to)
+			d.health.Breaker(name, to)
+		},
+		SourceFailed: func(source, reason string, err error) {
+			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
+			d.health.Failed(source, err)
+		},
+		BrokerSession: d.brokerSession,
+		SourceOK:      d.health.OK,
+	}
+}
+
+// cursor reads a polling source's stored cursor.
+func (d *Daemon) cursor(source string) (string, error) {
+	var c string
+	err := d.store.View(func(tx *state.Tx) error {
+		c = tx.Cursor(source)
+		return nil
+	})
+	return c, err
+}
+
+// current returns the adapters and configuration in force.
+func (d *Daemon) current() *adapterSet { return d.set.Load() }
+
+// Addr is the address the HTTP API listens on.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// Run runs the daemon until ctx is done, then stops in order: sources
+// first, then the writer after the group in flight, then the rest.
+func (d *Daemon) Run(ctx context.Context) error {
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	set, err := d.start(ctx, workCtx)
+	if err != nil {
+		d.closeAll()
+		return err
+	}
+	// The writer gets a context of its own: it stops after the sources, so
+	// that the group in flight is committed and acknowledged.
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	defer stopEngine()
+	var engineDone, workers stdsync.WaitGroup
+	engineDone.Go(func() { d.engine.Run(engineCtx) })
+	workers.Go(func() { d.dispatcher.Run(workCtx) })
+	workers.Go(func() { d.alerts.Run(workCtx) })
+	workers.Go(func() { d.status.Run(workCtx) })
+	workers.Go(func() { d.watchSessions(workCtx) })
+	workers.Go(func() { d.health.Run(workCtx) })
+	d.sched.Start()
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsCfg := set.cfg.HTTP.TLS; tlsCfg.CertFile != "" {
+			serveErr <- d.server.ServeTLS(d.listener, tlsCfg.CertFile, tlsCfg.KeyFile)
+			return
+		}
+		serveErr <- d.server.Serve(d.listener)
+	}()
+	d.log.Info("portsync running", "terminal", set.cfg.Terminal, "http", d.Addr(), "sources", len(set.sources), "store", d.store.Path())
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	d.log.Info("stopping")
+	<-d.sched.Stop().Done()
+	d.reload.Lock() // no reload while stopping
+	defer d.reload.Unlock()
+	d.running = false
+	d.current().stopSources()
+	stopEngine()
+	engineDone.Wait()
+	stopWork()
+	workers.Wait()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if serr := d.server.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		d.log.Warn("http shutdown", "err", serr)
+	}
+	d.closeAll()
+	d.log.Info("stopped")
+	return err
+}
+
+// start starts the adapters in force and installs the schedules, under
+// the reload lock: a reload (SIGHUP) that comes while Run starts waits for
+// it, and one that came before it only swapped the adapters Run starts.
+func (d *Daemon) start(ctx, workCtx context.Context) (*adapterSet, error) {
+	d.reload.Lock()
+	defer d.reload.Unlock()
+	set := d.current()
+	if err := set.start(ctx, d.engine, d.health); err != nil {
+		return nil, err
+	}
+	d.workCtx = workCtx
+	d.sched = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+		cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
+	if err := d.schedule(set.cfg); err != nil {
+		return nil, err
+	}
+	d.running = true
+	return set, nil
+}
+
+// schedule (re)installs the cron jobs of cfg.
+func (d *Daemon) schedule(cfg *config.Config) error {
+	id, err := d.sched.AddFunc(cfg.Schedules.Sweep, func() { d.sweep(d.workCtx) })
+	if err != nil {
+		return fmt.Errorf("schedules.sweep: %w", err)
+	}
+	if d.sweepJob != 0 {
+		d.sched.Remove(d.sweepJob)
+	}
+	d.sweepJob = id
+	rid, err := d.scheduleRetention(d.workCtx, d.sched, cfg, d.retentionJob)
+	if err != nil {
+		return err
+	}
+	d.retentionJob = rid
+	// tos.snapshot.schedule, when set, fetches the snapshot between sweeps
+	// too (every sweep fetches it anyway).
+	var sid cron.EntryID
+	if s := cfg.TOS.Snapshot; s != nil && s.Schedule != "" {
+		if sid, err = d.sched.AddFunc(s.Schedule, func() { d.snapshotOnly(d.workCtx) }); err != nil {
+			return fmt.Errorf("tos.snapshot.schedule: %w", err)
+		}
+	}
+	if d.snapshotJob != 0 {
+		d.sched.Remove(d.snapshotJob)
+	}
+	d.snapshotJob = sid
+	return nil
+}
+
+func (d *Daemon) snapshotOnly(ctx context.Context) {
+	if _, err := d.snapshotSweep(ctx); err != nil {
+		d.log.Error("TOS snapshot failed", "err", err)
+	}
+}
+
+// sweep runs the full sweep and reports whether it completed.
+func (d *Daemon) sweep(ctx context.Context) bool {
+	res, err := d.fullSweep(ctx)
+	if err != nil {
+		d.log.Error("sweep failed", "err", err)
+		return false
+	}
+	d.log.Info("sweep done", "containers", res.Containers)
+	return true
+}
+
+// fullSweep repairs from the TOS snapshot, when tos.snapshot is set (its
+// failure is logged and the sweep goes on), re-decides every container,
+// sends the outbox again and resolves the lost sessions it began after.
+// The cron job and POST /api/v1/sweep run it.
+func (d *Daemon) fullSweep(ctx context.Context) (httpapi.SweepResult, error) {
+	lost := d.sessions.pending()
+	var res httpapi.SweepResult
+	if res.Snapshot, res.SnapshotErr = d.snapshotSweep(ctx); res.SnapshotErr != nil {
+		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", res.SnapshotErr)
+	}
+	n, err := d.engine.Sweep(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Containers = n
+	d.dispatcher.ResendAll()
+	d.sessionsSwept(lost)
+	return res, nil
+}
+
+// snapshotSweep fetches the TOS snapshot, when tos.snapshot is set, and
+// repairs the store from it; nil, nil when there is none to fetch.
+func (d *Daemon) snapshotSweep(ctx context.Context) (*sync.SnapshotResult, error) {
+	cfg := d.current().cfg.TOS.Snapshot
+	if cfg == nil {
+		return nil, nil
+	}
+	snap, err := sync.FetchSnapshot(ctx, *cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.engine.ApplySnapshot(ctx, snap, snap.At)
+	if err != nil {
+		return nil, err
+	}
+	d.log.Info("TOS snapshot applied", "containers", len(snap.Containers), "complete", snap.Complete,
+		"at", snap.At, "repaired", res.Repaired, "departed", res.Departed, "skipped", snap.Skipped)
+	return &res, nil
+}
+
+func (d *Daemon) closeAll() {
+	if set := d.current(); set != nil {
+		set.disconnect()
+	}
+	if d.listener != nil {
+		d.listener.Close()
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			d.log.Warn("closing store", "err", err)
+		}
+	}
+}
+
+// Ready reports whether the daemon can do its job: the store commits, the
+// writer makes progress, every broker is connected with its subscriptions
+// acknowledged, and no broker's lost session still waits for its sweep.
+func (d *Daemon) Ready() (bool, []string) {
+	var reasons []string
+	if err := d.engine.Healthy(); err != nil {
+		reasons = append(reasons, "store: "+err.Error())
+	}
+	if idle := time.Since(d.engine.LastProgress()); idle > stuckAfter {
+		reasons = append(reasons, fmt.Sprintf("writer: no progress for %s", idle.Round(time.Second)))
+	}
+	for _, b := range d.current().brokers {
+		if ok, why := b.Ready(); !ok {
+			reasons = append(reasons, why)
+		}
+	}
+	reasons = append(reasons, d.sessions.readyReasons()...)
+	slices.Sort(reasons)
+	return len(reasons) == 0, reasons
+}
+
+// Summary is a one-line picture for systemd's STATUS= and the logs.
+func (d *Daemon) Summary() string { return d.api.Summary() }
+
+// Progress is when the writer last went round its loop, for the watchdog.
+func (d *Daemon) Progress() time.Time { return d.engine.LastProgress() }
+
+// backend is the daemon as the HTTP API sees it (httpapi.Backend).
+type backend Daemon
+
+func (b *backend) d() *Daemon              { return (*Daemon)(b) }
+func (b *backend) Ready() (bool, []string) { return b.d().Ready() }
+func (b *backend) Addr() string            { return b.d().Addr() }
+func (b *backend) Sweep(ctx context.Context) (httpapi.SweepResult, error) {
+	return b.d().fullSweep(ctx)
+}
+
+func (b *backend) Current() httpapi.Current {
+	set := b.d().current()
+	return httpapi.Current{Config: set.cfg, Token: set.token, Sources: set.byName, PushTokens: set.pushTokens}
+}
+
+// Endpoints lists every source, the sink, every channel and every broker
+// with its health.
+func (b *backend) Endpoints() []sync.EndpointStatus {
+	d := b.d()
+	set := d.current()
+	var out []sync.EndpointStatus
+	for _, name := range slices.Sorted(maps.Keys(set.brokers)) {
+		ok, why := set.brokers[name].Ready()
+		out = append(out, sync.EndpointStatus{Name: name, Role: "broker", Type: "mqtt", Healthy: ok, Detail: why})
+	}
+	for _, sc := range set.cfg.Sources {
+		detail := sc.Kind
+		if sc.Agency != "" {
+			detail += " for " + sc.Agency
+		}
+		st, healthy := d.health.Status(sc.Name)
+		if b, ok := set.brokers[sc.Broker]; ok && healthy {
+			healthy, _ = b.Ready()
+		}
+		st.Name, st.Role, st.Type, st.Detail, st.Healthy = sc.Name, "source", sc.Type, detail, healthy
+		out = append(out, st)
+	}
+	sink := d.dispatcher.Status()
+	sink.Type = set.cfg.TOS.Sink.Type
+	out = append(out, sink)
+	types := map[string]string{}
+	for _, ch := range set.cfg.Alerts.Channels {
+		types[ch.Name] = ch.Type
+	}
+	for _, ch := range d.alerts.Status() {
+		ch.Type = types[ch.Name]
+		out = append(out, ch)
+	}
+	return out
+}

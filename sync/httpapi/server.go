@@ -1,0 +1,64 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync"
+)
+
+// Backend is what the API needs of the daemon beyond the engine and the
+// store: the configuration and adapters in force (a reload swaps them),
+// readiness, the listener's address and the full sweep. The daemon
+// implements it; httpapi does not import the daemon.
+type Backend interface {
+	Current() Current
+	Ready() (bool, []string)
+	Addr() string
+	Endpoints() []sync.EndpointStatus
+	Sweep(ctx context.Context) (SweepResult, error)
+}
+
+// Current is the part of the configuration in force the API answers
+// from.
+type Current struct {
+	Config *config.Config
+	// Token is the API token, "" when none is configured.
+	Token string
+	// Sources are the configured sources by name.
+	Sources map[string]*sync.SourceInfo
+	// PushTokens maps the token of each http_push source that has one to
+	// the source's name.
+	PushTokens map[string]string
+}
+
+// SweepResult is what a full sweep did: the TOS snapshot's repairs (nil
+// without tos.snapshot) or why it failed, and the containers swept.
+type SweepResult struct {
+	Snapshot    *sync.SnapshotResult
+	SnapshotErr error
+	Containers  int
+}
+
+// Server serves the API. Every field is required.
+type Server struct {
+	Backend    Backend
+	Store      *state.Store
+	Engine     *sync.Engine
+	Dispatcher *sync.Dispatcher
+	Alerts     *sync.AlertManager
+	Health     *sync.SourceHealth
+	Metrics    *sync.Metrics
+	Log        *slog.Logger
+	// BodyTimeout bounds the arrival of each request body (tests shorten
+	// it).
+	BodyTimeout time.Duration
+}
+
+// BodyTimeout is how long a request's body may take to arrive after its
+// headers: a gateway's event is small, and a client that trickles it must
+// not hold a connection for the whole ReadTimeout.
+const BodyTimeout = 20 * time.Second
