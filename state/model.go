@@ -141,8 +141,9 @@ const (
 type Mismatch struct {
 	Container string    `json:"container"`
 	Agency    string    `json:"agency"`
-	Kind      string    `json:"kind"`  // stale_hold or missing_hold
-	Since     time.Time `json:"since"` // our clock when first seen
+	Hold      string    `json:"hold,omitempty"` // the TOS hold code
+	Kind      string    `json:"kind"`           // stale_hold or missing_hold
+	Since     time.Time `json:"since"`          // our clock when first seen
 }
 
 // PendingCommand is a command issued for a container and not yet confirmed

@@ -142,7 +142,7 @@ func TestMismatchesAndAlertsPages(t *testing.T) {
 		for i := range 30 {
 			id := fmt.Sprintf("TEST%07d", i)
 			for _, agency := range []string{"customs", "quarantine"} {
-				if err := tx.PutMismatch(state.Mismatch{Container: id, Agency: agency, Kind: state.KindStaleHold, Since: stT0}); err != nil {
+				if err := tx.PutMismatch(agency, state.Mismatch{Container: id, Agency: agency, Kind: state.KindStaleHold, Since: stT0}); err != nil {
 					return err
 				}
 				mismatches = append(mismatches, id+" "+agency)

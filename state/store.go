@@ -464,16 +464,17 @@ func (t *Tx) DeleteCommand(id string) error {
 // Commands returns every command in the outbox, oldest first.
 func (t *Tx) Commands() ([]Command, error) { return collect[Command](t, bucketOutbox, nil) }
 
-func mismatchKey(container, agency string) string { return container + "/" + agency }
+func mismatchKey(container, slot string) string { return container + "/" + slot }
 
-// PutMismatch records an open mismatch in the index.
-func (t *Tx) PutMismatch(m Mismatch) error {
-	return t.put(bucketMismatches, mismatchKey(m.Container, m.Agency), m)
+// PutMismatch records an open mismatch in the index under its slot (the
+// agency for its main hold code, agency/CODE for a typed one).
+func (t *Tx) PutMismatch(slot string, m Mismatch) error {
+	return t.put(bucketMismatches, mismatchKey(m.Container, slot), m)
 }
 
 // DeleteMismatch removes a closed mismatch from the index.
-func (t *Tx) DeleteMismatch(container, agency string) error {
-	return t.tx.Bucket(bucketMismatches).Delete([]byte(mismatchKey(container, agency)))
+func (t *Tx) DeleteMismatch(container, slot string) error {
+	return t.tx.Bucket(bucketMismatches).Delete([]byte(mismatchKey(container, slot)))
 }
 
 // Mismatches returns every open mismatch, by container and agency.

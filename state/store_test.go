@@ -331,7 +331,7 @@ func (f *stFixture) populate(t *testing.T, s *state.Store) {
 			f.deadLetters[i].ID = d.ID
 		}
 		for _, m := range f.mismatches {
-			if err := tx.PutMismatch(m); err != nil {
+			if err := tx.PutMismatch(m.Agency, m); err != nil {
 				return err
 			}
 		}

@@ -476,12 +476,12 @@ func (t *txn) decide(w *work) error {
 	}
 	t.c.confirmed = append(t.c.confirmed, d.Confirmed...)
 	for _, m := range d.Closed {
-		if err := t.tx.DeleteMismatch(m.Container, m.Agency); err != nil {
+		if err := t.tx.DeleteMismatch(m.Container, t.policy.MismatchSlot(m)); err != nil {
 			return err
 		}
 	}
 	for _, m := range d.Opened {
-		if err := t.tx.PutMismatch(m); err != nil {
+		if err := t.tx.PutMismatch(t.policy.MismatchSlot(m), m); err != nil {
 			return err
 		}
 	}

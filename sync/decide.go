@@ -75,25 +75,18 @@ func Cleared(c *state.Container, p Policy) bool {
 	return true
 }
 
-// ApplyAgencyEvent folds an agency event into one of the containers it
-// names and reports whether the container's state changed. The event with
-// the latest agency time wins; on equal times held wins, so that a release
-// and a hold stamped alike fail safe.
+// ApplyAgencyEvent folds an agency event into the agency's ledger on one
+// of the containers it names (see applyLedger) and reports whether the
+// container's state changed.
 func ApplyAgencyEvent(c *state.Container, ev *state.AgencyEvent, source string, now time.Time) bool {
-	if cur, ok := c.Agencies[ev.Agency]; ok && cur.Status != state.Unknown {
-		if ev.At.Before(cur.At) {
-			return false
-		}
-		if ev.At.Equal(cur.At) && (ev.Status != state.Held || cur.Status == state.Held) {
-			return false
-		}
-	}
 	if c.Agencies == nil {
 		c.Agencies = map[string]state.AgencyState{}
 	}
-	c.Agencies[ev.Agency] = state.AgencyState{
-		Status: ev.Status, At: ev.At, EventID: ev.ID, Source: source, ReceivedAt: now,
+	a := c.Agencies[ev.Agency]
+	if !applyLedger(&a, ev, source, now) {
+		return false
 	}
+	c.Agencies[ev.Agency] = a
 	c.BLs = addRef(c.BLs, ev.BL)
 	c.Declarations = addRef(c.Declarations, ev.Declaration)
 	return true
@@ -185,47 +178,52 @@ func Decide(in state.Container, p Policy, now time.Time, newID func() string) (s
 	pending := map[string]state.PendingCommand{}
 	if c.Presence == state.InYard {
 		for _, name := range p.agencyNames() {
-			hold := p.Agencies[name].TOSHold
-			old, hasPending := c.Pending[hold]
-			wantHold, cause, opinion := desired(&c, name, p.Agencies[name])
-			have := c.HasHold(hold)
-			if !opinion || wantHold == have {
-				if hasPending && opinion && old.Action == actionFor(have) {
-					d.Confirmed = append(d.Confirmed, old)
-				} else if hasPending {
+			cfg := p.Agencies[name]
+			st, known := c.Agencies[name]
+			wants := wanted(st, known, cfg)
+			for _, hold := range ownedCodes(cfg) {
+				w, opinion := wants[hold]
+				old, hasPending := c.Pending[hold]
+				have := c.HasHold(hold)
+				if !opinion || w.hold == have {
+					if hasPending && opinion && old.Action == actionFor(have) {
+						d.Confirmed = append(d.Confirmed, old)
+					} else if hasPending {
+						d.Superseded = append(d.Superseded, old)
+					}
+					continue
+				}
+				kind := state.KindMissingHold
+				if have {
+					kind = state.KindStaleHold
+				}
+				slot := p.slot(name, hold)
+				m, ok := c.Mismatches[slot]
+				if !ok || m.Kind != kind {
+					m = state.Mismatch{Container: c.ID, Agency: name, Hold: hold, Kind: kind, Since: now}
+				}
+				mismatches[slot] = m
+				if due := m.Since.Add(p.ApplyWithin); !now.Before(due) {
+					a := mismatchAlert(&c, m, slot, p, now)
+					want[a.ID] = a
+				} else if d.Deadline.IsZero() || due.Before(d.Deadline) {
+					d.Deadline = due
+				}
+
+				action := actionFor(w.hold)
+				if hasPending && old.Action == action {
+					pending[hold] = old
+					continue
+				}
+				if hasPending {
 					d.Superseded = append(d.Superseded, old)
 				}
-				continue
-			}
-			kind := state.KindMissingHold
-			if have {
-				kind = state.KindStaleHold
-			}
-			m, ok := c.Mismatches[name]
-			if !ok || m.Kind != kind {
-				m = state.Mismatch{Container: c.ID, Agency: name, Kind: kind, Since: now}
-			}
-			mismatches[name] = m
-			if due := m.Since.Add(p.ApplyWithin); !now.Before(due) {
-				a := mismatchAlert(&c, m, p, now)
-				want[a.ID] = a
-			} else if d.Deadline.IsZero() || due.Before(d.Deadline) {
-				d.Deadline = due
-			}
-
-			action := actionFor(wantHold)
-			if hasPending && old.Action == action {
-				pending[hold] = old
-				continue
-			}
-			if hasPending {
-				d.Superseded = append(d.Superseded, old)
-			}
-			cmd := newCommand(&c, p, name, hold, action, cause, newID(), now)
-			d.Commands = append(d.Commands, cmd)
-			pending[hold] = state.PendingCommand{
-				ID: cmd.ID, Action: action, Hold: hold, Agency: name, Cause: cause, IssuedAt: now,
-				CauseReceivedAt: c.Agencies[name].ReceivedAt,
+				cmd := newCommand(&c, p, name, hold, action, w.cause, newID(), now)
+				d.Commands = append(d.Commands, cmd)
+				pending[hold] = state.PendingCommand{
+					ID: cmd.ID, Action: action, Hold: hold, Agency: name, Cause: w.cause, IssuedAt: now,
+					CauseReceivedAt: st.ReceivedAt,
+				}
 			}
 		}
 	}
@@ -238,14 +236,14 @@ func Decide(in state.Container, p Policy, now time.Time, newID func() string) (s
 		}
 	}
 
-	for _, name := range slices.Sorted(maps.Keys(c.Mismatches)) {
-		if m, ok := mismatches[name]; !ok || m.Kind != c.Mismatches[name].Kind {
-			d.Closed = append(d.Closed, c.Mismatches[name])
+	for _, slot := range slices.Sorted(maps.Keys(c.Mismatches)) {
+		if m, ok := mismatches[slot]; !ok || m.Kind != c.Mismatches[slot].Kind {
+			d.Closed = append(d.Closed, c.Mismatches[slot])
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(mismatches)) {
-		if old, ok := c.Mismatches[name]; !ok || old.Kind != mismatches[name].Kind {
-			d.Opened = append(d.Opened, mismatches[name])
+	for _, slot := range slices.Sorted(maps.Keys(mismatches)) {
+		if old, ok := c.Mismatches[slot]; !ok || old.Kind != mismatches[slot].Kind {
+			d.Opened = append(d.Opened, mismatches[slot])
 		}
 	}
 
@@ -281,21 +279,31 @@ func containsID(list []state.PendingCommand, id string) bool {
 	return slices.ContainsFunc(list, func(p state.PendingCommand) bool { return p.ID == id })
 }
 
-// desired says whether the agency wants its hold on c, the cause to cite,
-// and whether it has an opinion at all (when_unknown: ignore has none).
-func desired(c *state.Container, agency string, a config.Agency) (hold bool, cause string, opinion bool) {
-	st, ok := c.Agencies[agency]
-	switch {
-	case ok && st.Status == state.Released:
-		return false, st.EventID, true
-	case ok && st.Status == state.Held:
-		return true, st.EventID, true
-	case a.WhenUnknown == config.WhenUnknownIgnore:
-		return false, "", false
-	default:
-		return true, state.CausePolicyUnknown, true
+// ownedCodes are the TOS hold codes an agency owns: its tos_hold and the
+// codes its hold_codes map types to, sorted, each once.
+func ownedCodes(a config.Agency) []string {
+	codes := []string{a.TOSHold}
+	for _, code := range a.HoldCodes {
+		if !slices.Contains(codes, code) {
+			codes = append(codes, code)
+		}
 	}
+	slices.Sort(codes)
+	return codes
 }
+
+// slot names an agency's TOS code among a container's mismatches and in
+// alert ids: the agency alone for its tos_hold (as before typed holds
+// existed), agency/CODE for a code of its hold_codes.
+func (p Policy) slot(agency, code string) string {
+	if code == "" || code == p.Agencies[agency].TOSHold {
+		return agency
+	}
+	return agency + "/" + code
+}
+
+// MismatchSlot is the key of m among its container's mismatches.
+func (p Policy) MismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
 
 func actionFor(hold bool) string {
 	if hold {
@@ -305,16 +313,40 @@ func actionFor(hold bool) string {
 }
 
 func newCommand(c *state.Container, p Policy, agency, hold, action, cause, id string, now time.Time) state.Command {
-	var reason string
-	if st, ok := c.Agencies[agency]; ok && st.Status != state.Unknown {
-		reason = fmt.Sprintf("%s %s at %s", agency, st.Status, st.At.Format(time.RFC3339))
-	} else {
-		reason = fmt.Sprintf("%s has not decided; its policy when unknown is to hold", agency)
-	}
 	return state.Command{
 		ID: id, Terminal: p.Terminal, Container: c.ID, Action: action, Hold: hold,
-		Agency: agency, Cause: cause, Reason: reason, IssuedAt: now.UTC(),
+		Agency: agency, Cause: cause, Reason: describeCause(c, agency, cause), IssuedAt: now.UTC(),
 	}
+}
+
+// describeCause says in words what the agency did that a command follows.
+func describeCause(c *state.Container, agency, cause string) string {
+	st := c.Agencies[agency]
+	if cause == state.CausePolicyUnknown || cause == "" {
+		return fmt.Sprintf("%s has not decided; its policy when unknown is to hold", agency)
+	}
+	fromLegacy(&st)
+	if st.Release.EventID == cause {
+		if st.Release.State == state.ReleaseRevoked {
+			return fmt.Sprintf("%s revoked its release at %s", agency, st.Release.At.Format(time.RFC3339))
+		}
+		return fmt.Sprintf("%s released at %s", agency, st.Release.At.Format(time.RFC3339))
+	}
+	for _, typ := range slices.Sorted(maps.Keys(st.Holds)) {
+		h := st.Holds[typ]
+		if h.EventID != cause {
+			continue
+		}
+		what := "its hold"
+		if typ != "" {
+			what = "hold " + typ
+		}
+		if h.State == state.HoldOpen {
+			return fmt.Sprintf("%s held (%s) at %s", agency, what, h.At.Format(time.RFC3339))
+		}
+		return fmt.Sprintf("%s removed %s at %s", agency, what, h.At.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%s %s at %s", agency, st.Status, st.At.Format(time.RFC3339))
 }
 
 // AlertID is the stable id of an alert about a container (and agency).
@@ -325,15 +357,22 @@ func AlertID(kind, container, agency string) string {
 	return kind + "/" + container + "/" + agency
 }
 
-func mismatchAlert(c *state.Container, m state.Mismatch, p Policy, now time.Time) state.Alert {
-	hold := p.Agencies[m.Agency].TOSHold
+func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p Policy, now time.Time) state.Alert {
+	hold := m.Hold
+	if hold == "" {
+		hold = p.Agencies[m.Agency].TOSHold
+	}
 	age := now.Sub(m.Since).Round(time.Second)
 	var summary string
 	st, known := c.Agencies[m.Agency]
+	fromLegacy(&st)
 	switch {
-	case m.Kind == state.KindStaleHold:
+	case m.Kind == state.KindStaleHold && st.Status == state.Released:
 		summary = fmt.Sprintf("%s released %s at %s but the terminal still holds it (%s) after %s",
-			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
+			m.Agency, c.ID, st.Release.At.Format("15:04"), hold, age)
+	case m.Kind == state.KindStaleHold:
+		summary = fmt.Sprintf("%s no longer wants %s on %s but the terminal still has it after %s",
+			m.Agency, hold, c.ID, age)
 	case known && st.Status == state.Held:
 		summary = fmt.Sprintf("%s held %s at %s but the terminal has no %s hold after %s",
 			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
@@ -342,7 +381,7 @@ func mismatchAlert(c *state.Container, m state.Mismatch, p Policy, now time.Time
 			m.Agency, c.ID, hold, age)
 	}
 	return state.Alert{
-		ID: AlertID(m.Kind, c.ID, m.Agency), Kind: m.Kind, Severity: "warning", State: state.Firing,
+		ID: AlertID(m.Kind, c.ID, slot), Kind: m.Kind, Severity: "warning", State: state.Firing,
 		Terminal: p.Terminal, Container: c.ID, Agency: m.Agency, Since: m.Since.UTC(), Summary: summary, At: now.UTC(),
 	}
 }

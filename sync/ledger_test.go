@@ -54,9 +54,9 @@ func TestLedgerStatus(t *testing.T) {
 		{"release then later hold", []lev{{R, "", 1}, {H, "", 2}}, state.Held, "aa"},
 		{"hold then later release", []lev{{H, "", 1}, {R, "", 2}}, state.Released, "aa"},
 		{"release then older hold (out of order)", []lev{{R, "", 2}, {H, "", 1}}, state.Released, "as"},
-		{"hold then older release (out of order)", []lev{{H, "", 2}, {R, "", 1}}, state.Held, "aa"},
+		{"hold then older release (out of order)", []lev{{H, "", 2}, {R, "", 1}}, state.Held, "as"},
 		{"release and hold tie", []lev{{R, "", 1}, {H, "", 1}}, state.Held, "aa"},
-		{"hold and release tie", []lev{{H, "", 1}, {R, "", 1}}, state.Held, "aa"},
+		{"hold and release tie", []lev{{H, "", 1}, {R, "", 1}}, state.Held, "as"},
 		{"repeated release", []lev{{R, "", 1}, {R, "", 1}}, state.Released, "as"},
 		{"older release after release", []lev{{R, "", 2}, {R, "", 1}}, state.Released, "as"},
 

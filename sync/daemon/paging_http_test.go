@@ -146,7 +146,7 @@ func TestListsArePaged(t *testing.T) {
 			if err := tx.Journal(&state.JournalEntry{At: time.Now(), Kind: state.JournalAgencyEvent, Container: c1, EventID: fmt.Sprintf("E-%d", i)}); err != nil {
 				return err
 			}
-			if err := tx.PutMismatch(state.Mismatch{Container: id, Agency: "customs", Kind: state.KindStaleHold, Since: time.Now()}); err != nil {
+			if err := tx.PutMismatch("customs", state.Mismatch{Container: id, Agency: "customs", Kind: state.KindStaleHold, Since: time.Now()}); err != nil {
 				return err
 			}
 			mismatches = append(mismatches, id)
@@ -209,7 +209,7 @@ func TestOverviewStaysBounded(t *testing.T) {
 			if err := tx.PutContainer(state.Container{ID: id, Presence: state.InYard}, ""); err != nil {
 				return err
 			}
-			if err := tx.PutMismatch(state.Mismatch{Container: id, Agency: "customs", Kind: state.KindStaleHold, Since: time.Now()}); err != nil {
+			if err := tx.PutMismatch("customs", state.Mismatch{Container: id, Agency: "customs", Kind: state.KindStaleHold, Since: time.Now()}); err != nil {
 				return err
 			}
 			if err := tx.PutAlert(state.Alert{ID: "a/" + id, Kind: state.KindStaleHold, Severity: "warning", State: state.Firing,
