@@ -224,6 +224,11 @@ type Alerts struct {
 type HTTP struct {
 	Listen    string `yaml:"listen"`
 	TokenFile string `yaml:"token_file"`
+	// OverrideTokenFile holds the token POST /api/v1/containers/{id}/override
+	// (portsync override) needs, and nothing else accepts; without it
+	// manual overrides are off. It must differ from the API token and from
+	// every push source's token.
+	OverrideTokenFile string `yaml:"override_token_file"`
 	// Hosts are the Host names accepted besides the listen address and
 	// loopback, compared without case and port; any other Host is
 	// refused, which defeats DNS rebinding.
