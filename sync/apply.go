@@ -243,6 +243,11 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 		if detailOf == 0 && ev.Reason != "" {
 			detailOf = seq
 		}
+		if r == ResultApplied {
+			if err := t.manualOverride(src, ev, id); err != nil {
+				return "", nil, err
+			}
+		}
 	}
 	return result, nil, nil
 }
