@@ -186,8 +186,8 @@ type source struct {
 	suffix   string
 	maxBytes int64
 	rescan   time.Duration
-	settle time.Duration
-	log    *slog.Logger
+	settle   time.Duration
+	log      *slog.Logger
 	// noWatch leaves fsnotify out, for tests of the rescan.
 	noWatch bool
 	// open opens a file to read; tests wrap it to change the directory
