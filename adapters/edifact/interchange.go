@@ -354,7 +354,20 @@ func tokenize(data []byte, d Delimiters, line int, atUNZ bool) ([]Segment, int, 
 			segs = append(segs, seg)
 			elems, comps, val, started = nil, nil, val[:0], false
 			if atUNZ && seg.Tag == "UNZ" {
-				return segs, i + 1, line, nil
+				// What carries nothing between segments carries nothing
+				// after the UNZ either: white space and the terminators
+				// of empty segments.
+				j := i + 1
+				for ; j < len(data); j++ {
+					c := data[j]
+					if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != d.Segment {
+						break
+					}
+					if c == '\n' {
+						line++
+					}
+				}
+				return segs, j, line, nil
 			}
 		case d.Element:
 			comps = append(comps, string(val))
