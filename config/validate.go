@@ -212,6 +212,12 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
 			}
 		}
+		switch {
+		case s.MaxBytes < 0:
+			v.fail(key+".max_bytes", "must not be negative (0 is the default, 64 MiB)")
+		case s.MaxBytes > 0 && s.Type != "file_drop":
+			v.fail(key+".max_bytes", "only used by file_drop sources, and this source's type is %q", s.Type)
+		}
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")
