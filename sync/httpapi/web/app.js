@@ -91,9 +91,25 @@ function stat(label, value, cls) {
   return `<div class="stat ${cls || ""}"><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
 }
 
+// OVERRIDE marks the source of an operator's manual override
+// (portsync override): "override:" and who made it.
+const OVERRIDE = "override:";
+
+function overrideBy(source) {
+  return typeof source === "string" && source.startsWith(OVERRIDE) ? source.slice(OVERRIDE.length) : null;
+}
+
+// holdName names a hold type; "" is the agency's general hold.
+function holdName(type) {
+  return type === "" ? "general" : type;
+}
+
 function describe(e) {
   switch (e.kind) {
-    case "agency_event": return `${e.agency} ${e.status}${e.result && e.result !== "applied" ? " (" + e.result + ")" : ""}`;
+    case "agency_event": {
+      const by = overrideBy(e.source);
+      return `${e.agency} ${e.status}${e.hold ? " " + e.hold : ""}${by !== null ? " — manual override by " + by : ""}${e.result && e.result !== "applied" ? " (" + e.result + ")" : ""}`;
+    }
     case "tos_event": return `TOS ${e.status} [${(e.holds || []).join(", ")}]${e.result && e.result !== "applied" ? " (" + e.result + ")" : ""}`;
     case "command": return `command ${e.action} ${e.hold} issued`;
     case "command_sent": return `command ${e.action} ${e.hold} sent (${e.detail || ""})`;
@@ -220,7 +236,7 @@ function markerClass(e) {
 
 function shortLabel(e) {
   switch (e.kind) {
-    case "agency_event": return `${e.agency} ${e.status}`;
+    case "agency_event": return `${overrideBy(e.source) !== null ? "OVERRIDE " : ""}${e.agency} ${e.status}${e.hold ? " " + e.hold : ""}`;
     case "tos_event": return `${e.status} [${(e.holds || []).join(",")}]`;
     case "command": return `${e.action === "release_hold" ? "release" : "add"} ${e.hold}`;
     case "command_sent": return "sent";
@@ -260,8 +276,12 @@ function timeline(history, live) {
       const anchor = cx > W - right - 60 ? "end" : cx < left + 40 ? "start" : "middle";
       const fill = markerClass(e);
       const r = e.kind === "command_sent" ? 4 : 6;
-      svg += `<g class="mark ${esc(e.kind)}"><title>${esc(fmtDateTime(e.at))}: ${esc(describe(e))}${e.event_id ? " (" + esc(e.event_id) + ")" : ""}</title>
-        <circle cx="${cx}" cy="${y}" r="${r}" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>
+      // An override is a diamond, so it never passes for the agency's own word.
+      const shape = overrideBy(e.source) !== null
+        ? `<rect class="override" x="${cx - r}" y="${y - r}" width="${2 * r}" height="${2 * r}" transform="rotate(45 ${cx} ${y})" fill="${fill}" stroke="var(--warn)" stroke-width="2" fill-opacity="${e.result === "stale" ? 0 : 1}"/>`
+        : `<circle cx="${cx}" cy="${y}" r="${r}" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>`;
+      svg += `<g class="mark ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><title>${esc(fmtDateTime(e.at))}: ${esc(describe(e))}${e.event_id ? " (" + esc(e.event_id) + ")" : ""}</title>
+        ${shape}
         <text x="${cx}" y="${ly}" text-anchor="${anchor}">${esc(shortLabel(e))}</text></g>`;
     });
   });
@@ -288,10 +308,34 @@ async function loadHistory(id) {
   return {history, more: true};
 }
 
+// sourceCell names where a ledger entry came from, an override marked.
+function sourceCell(source) {
+  const by = overrideBy(source);
+  return by !== null ? `${pill("override", "warn")} by ${esc(by)}` : esc(source || "");
+}
+
+// ledgerRow is one line of an agency's ledger.
+function ledgerRow(what, entry, open) {
+  return `<tr class="ledger-entry${overrideBy(entry.source) !== null ? " override" : ""}"><td>${what}</td><td>${pill(entry.state, open ? "held" : "released")}</td>
+    <td>${esc(fmtDateTime(entry.at))}</td><td class="mono">${esc(entry.event_id)}</td><td>${sourceCell(entry.source)}</td></tr>`;
+}
+
+// ledger shows an agency's release and its holds by type, open first.
+function ledger(det) {
+  const rows = [];
+  if (det.release && det.release.state) rows.push(ledgerRow("release", det.release, det.release.state === "revoked"));
+  const holds = Object.entries(det.holds || {}).sort(([ta, a], [tb, b]) =>
+    (a.state === "open" ? 0 : 1) - (b.state === "open" ? 0 : 1) || ta.localeCompare(tb));
+  for (const [type, h] of holds) rows.push(ledgerRow(`hold <span class="mono">${esc(holdName(type))}</span>`, h, h.state === "open"));
+  if (!rows.length) return "";
+  return `<table class="ledger"><tr><th>entry</th><th>state</th><th>agency time</th><th>event</th><th>source</th></tr>${rows.join("")}</table>`;
+}
+
 function renderContainer(d, history, more) {
   const agencies = Object.keys(d.agencies).sort().map(a => {
     const det = (d.agency_detail || {})[a];
-    return `<dt>${esc(a)}</dt><dd>${pill(d.agencies[a])}${det ? ` <span class="muted">at ${esc(fmtDateTime(det.at))}, event <span class="mono">${esc(det.event_id)}</span> from ${esc(det.source)}</span>` : ""}</dd>`;
+    const open = (d.holds || {})[a] || [];
+    return `<dt>${esc(a)}</dt><dd>${pill(d.agencies[a])}${open.length ? ` open holds: <span class="mono">${esc(open.map(holdName).join(", "))}</span>` : ""}${det ? ` <span class="muted">last change at ${esc(fmtDateTime(det.at))}, event <span class="mono">${esc(det.event_id)}</span> from</span> ${sourceCell(det.source)}${ledger(det)}` : ""}</dd>`;
   }).join("");
   let html = `<section class="card wide" id="container"><h2>Container <span class="mono">${esc(d.container)}</span></h2>
     <dl class="kv">
@@ -299,7 +343,7 @@ function renderContainer(d, history, more) {
       <dt>cleared</dt><dd>${pill(d.cleared ? "cleared" : "not cleared", d.cleared ? "ok" : "bad")}</dd>
       ${agencies}
       <dt>TOS holds</dt><dd class="mono">${esc((d.tos_holds || []).join(", ") || "none")}</dd>
-      <dt>mismatch</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(m.kind + " " + m.agency, "warn")).join(" ") : pill("none", "ok")}</dd>
+      <dt>mismatch</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(m.kind + " " + m.agency + (m.hold ? " " + m.hold : ""), "warn")).join(" ") : pill("none", "ok")}</dd>
       <dt>pending commands</dt><dd>${d.pending_commands.length ? d.pending_commands.map(p =>
         `<span class="mono">${esc(p.id)}</span> ${esc(p.action)} ${esc(p.hold)} (cause ${esc(p.cause)}, sent ${p.attempts}×)`).join("<br>") : "none"}</dd>
       <dt>open alerts</dt><dd>${d.open_alerts.length ? d.open_alerts.map(a => `${pill(a.severity)} ${esc(a.summary)}`).join("<br>") : "none"}</dd>
@@ -307,15 +351,15 @@ function renderContainer(d, history, more) {
       ${d.declarations && d.declarations.length ? `<dt>declarations</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
     </dl></section>
     <section class="card wide timeline" id="timeline"><h2>Timeline</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
-      <div class="legend muted"><span><b class="ok">●</b> release / confirmed / resolved</span><span><b class="bad">●</b> hold / alert</span><span><b style="color:var(--info)">●</b> TOS / command</span><span>○ stale (changed nothing)</span></div>
+      <div class="legend muted"><span><b class="ok">●</b> release / confirmed / resolved</span><span><b class="bad">●</b> hold / alert</span><span><b style="color:var(--info)">●</b> TOS / command</span><span>○ stale (changed nothing)</span><span><b class="warn">◆</b> manual override</span></div>
     </section>
     <section class="card wide" id="journal"><h2>Journal</h2>
       ${more ? `<p class="muted">the oldest ${history.length} entries; <code>portsync history ${esc(d.container)}</code> prints them all</p>` : ""}
       <div class="scroll"><table>
       <tr><th>time</th><th>kind</th><th>what</th><th>event</th><th>source</th></tr>` +
-    history.map(e => `<tr class="entry ${esc(e.kind)}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(e.kind)}</td>
+    history.map(e => `<tr class="entry ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(e.kind)}</td>
       <td>${esc(describe(e))}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted">${esc(e.detail)}</span>` : ""}</td>
-      <td class="mono">${esc(e.event_id || "")}</td><td>${esc(e.source || "")}</td></tr>`).join("") +
+      <td class="mono">${esc(e.event_id || "")}</td><td>${sourceCell(e.source)}</td></tr>`).join("") +
     `</table></div></section>`;
   view.innerHTML = html;
 }
