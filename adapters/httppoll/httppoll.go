@@ -395,7 +395,7 @@ func (s *source) deliverPage(p page) error {
 	now := time.Now()
 	for _, m := range p.msgs {
 		m.ReceivedAt = now
-		m.Ack = func() { acks <- struct{}{} }
+		m.Done = func(adapters.Outcome) { acks <- struct{}{} }
 		s.deliver(m)
 	}
 	for range p.msgs {

@@ -41,8 +41,8 @@ func (f *fakeEngine) deliver(m adapters.Message) {
 			f.cursor = m.Cursor
 			f.mu.Unlock()
 		}
-		if m.Ack != nil {
-			m.Ack()
+		if m.Done != nil {
+			m.Done(adapters.Outcome{})
 		}
 	}
 	f.mu.Lock()
