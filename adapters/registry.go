@@ -30,22 +30,26 @@ const MaxPayload = 1 << 20
 // for its dead letter (the store keeps no more of any payload).
 const MaxKept = 64 << 10
 
-// Message is one inbound message from a source. Ack tells the source that
-// the message is durable in the store; it is nil where the transport needs
-// no acknowledgement. Ack is called exactly once, after the commit.
+// Outcome is what became of a message once it is durable in the store.
+type Outcome struct {
+	// Reject is the first rejection among the message's records (nil if
+	// none), for sources that file a message by its outcome.
+	Reject *state.Rejection
+}
+
+// Message is one inbound message from a source. Done tells the source that
+// the message is durable in the store, and what became of it; it is nil
+// where the transport needs to know neither. Done is called exactly once,
+// after the commit.
 type Message struct {
 	Payload    []byte
 	TooLarge   bool // Payload was cut at MaxPayload
-	Ack        func()
+	Done       func(Outcome)
 	ReceivedAt time.Time
 	// Cursor, when set, is stored as the source's cursor in the same
 	// transaction as the message's events, so that a crash neither loses
 	// nor repeats a page.
 	Cursor string
-	// Settled, when set, is called after the commit with the first
-	// rejection among the message's records (nil if none), for sources
-	// that file a message by its outcome.
-	Settled func(reject *state.Rejection)
 	// Body, when set, opens the whole message, which is too large to be
 	// held in Payload: Payload then holds only its first MaxKept bytes,
 	// for the dead letter. DecodeMessage reads it, as a stream when the

@@ -527,11 +527,8 @@ func (e *Engine) finish(b *batch, c *committed) {
 		if i == 1 {
 			failpoint.Hit("ack.partial")
 		}
-		if in.msg.Ack != nil {
-			in.msg.Ack()
-		}
-		if in.msg.Settled != nil {
-			in.msg.Settled(c.outcomes[i].Reject)
+		if in.msg.Done != nil {
+			in.msg.Done(adapters.Outcome{Reject: c.outcomes[i].Reject})
 		}
 		if in.done != nil {
 			in.done <- c.outcomes[i]

@@ -63,17 +63,18 @@ type Channel struct {
 // (http://127.0.0.1:9093, or with its --web.route-prefix); a URL that
 // already ends in /api/v2/alerts is taken as it is.
 func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
-	client, err := httpout.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
-	}
 	c := &Channel{
-		name: cfg.Name, url: Endpoint(cfg.URL), hold: MinHold, client: client,
+		name: cfg.Name, url: Endpoint(cfg.URL), hold: MinHold,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
 	}
 	if env != nil && env.Logger != nil {
 		c.log = env.Logger
 	}
+	client, err := httpout.New(cfg, c.log.With("channel", cfg.Name))
+	if err != nil {
+		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
+	}
+	c.client = client
 	if env != nil && env.Config != nil {
 		c.hold = max(MinHold, 3*env.Config.Alerts.RepeatInterval)
 	}

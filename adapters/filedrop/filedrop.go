@@ -487,7 +487,7 @@ func (s *source) deliverFile(name string) (changed bool) {
 	s.mu.Unlock()
 	m := adapters.Message{
 		Payload: data, ReceivedAt: time.Now(),
-		Settled: func(rej *state.Rejection) { s.settled(name, l, rej) },
+		Done: func(o adapters.Outcome) { s.settled(name, l, o.Reject) },
 	}
 	switch {
 	case l.size > s.maxBytes:
@@ -641,7 +641,7 @@ func (s *source) report(o odd, what, reason string) {
 	s.log.Warn("spool entry not read; reported as "+CodeUnreadableFile, "file", o.id.name, "what", what)
 	s.deliver(adapters.Message{
 		Payload: []byte(what), Reject: rej, ReceivedAt: time.Now(),
-		Settled: func(*state.Rejection) { s.settledOdd(o, rej) },
+		Done: func(adapters.Outcome) { s.settledOdd(o, rej) },
 	})
 }
 

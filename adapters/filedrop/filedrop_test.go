@@ -50,7 +50,7 @@ func (f *fakeEngine) deliver(m adapters.Message) {
 		case strings.Contains(string(m.Payload), "BAD"):
 			rej = &state.Rejection{Code: state.CodeInvalidField, Reason: `field "containers": "BAD" is not an ISO 6346 container number`}
 		}
-		m.Settled(rej)
+		m.Done(adapters.Outcome{Reject: rej})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

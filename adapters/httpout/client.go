@@ -1,10 +1,18 @@
-// Package httpout owns portsync's outbound HTTP client for alert channels
-// and other HTTP endpoints: the per-request timeout, TLS (a private CA,
-// a client certificate for mutual TLS), extra headers and the bearer token
-// read from token_file, and the checks of those keys. A reply other than
-// 2xx is a *StatusError, which says whether the endpoint refused the request
-// for good (4xx) or may take it later (5xx, 408, 429). It also builds the
-// TLS configuration that other outbound transports (SMTP) share.
+// Package httpout owns portsync's one outbound HTTP client, used by every
+// adapter that speaks HTTP: the http_poll source, the TOS snapshot fetch,
+// the http TOS sink and the webhook and alertmanager channels. It owns the
+// per-request timeout, TLS (a private CA, a client certificate for mutual
+// TLS), extra headers and the bearer token read from token_file, and the
+// checks of those keys. A reply other than 2xx is a *StatusError, which says
+// whether the endpoint refused the request for good (4xx) or may take it
+// later (5xx, 408, 429). It also builds the TLS configuration that other
+// outbound transports (SMTP) share.
+//
+// The token rule, for every user: token_file is read when the client is
+// built (a file that cannot be read then fails the build) and again before
+// every request, so that a rotated token is used without a reload; if it
+// cannot be read at a request, the last token read is sent and a warning
+// logged.
 package httpout
 
 import (
@@ -13,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,18 +37,30 @@ const DefaultTimeout = 10 * time.Second
 // maxReply is how much of a reply body is kept for errors and checks.
 const maxReply = 4 << 10
 
-// Client posts to one configured endpoint.
+// SnippetLen is how much of a body a Snippet keeps by default.
+const SnippetLen = 200
+
+// Client sends requests to one configured endpoint.
 type Client struct {
-	http    *http.Client
-	headers map[string]string
-	token   string
-	timeout time.Duration
+	http      *http.Client
+	headers   map[string]string
+	tokenFile string
+	timeout   time.Duration
+	log       *slog.Logger
+	tokenLog  Throttle
+
+	mu    sync.Mutex
+	token string // the last token read from tokenFile
 }
 
 // New builds the client cfg describes: timeout (default 10s), tls, headers
-// and token_file. It reads the token and TLS files now.
-func New(cfg config.Sink) (*Client, error) {
-	c := &Client{headers: cfg.Headers, timeout: cfg.Timeout}
+// and token_file. It reads the token and TLS files now. log receives the
+// warning about a token_file that cannot be read again; nil discards it.
+func New(cfg config.Sink, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{headers: cfg.Headers, tokenFile: cfg.TokenFile, timeout: cfg.Timeout, log: log}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -63,17 +84,27 @@ func New(cfg config.Sink) (*Client, error) {
 		Transport: tr,
 		// A redirected POST turns into a GET without the body (301, 302,
 		// 303) and would look like a delivery: take the first answer and
-		// let the operator configure the final URL.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// let the operator configure the final URL. A GET is followed, as
+		// any HTTP client does, at most 10 times.
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if via[0].Method != http.MethodGet {
+				return http.ErrUseLastResponse
+			}
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		},
 	}
 	return c, nil
 }
 
-// CloseIdle closes idle connections, e.g. when the channel is replaced on
-// reload.
+// CloseIdle closes idle connections, e.g. when the adapter is replaced on
+// reload or stops.
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
-// Reply is a 2xx answer: its status and the start of its body.
+// Reply is a 2xx answer: its status and its body (Post: the start of it;
+// Get: up to the limit asked for, see Get).
 type Reply struct {
 	Status int
 	Body   []byte
@@ -81,14 +112,16 @@ type Reply struct {
 
 // StatusError is a reply other than 2xx.
 type StatusError struct {
+	Method string // GET or POST
 	URL    string // redacted of any password
 	Status int
-	Body   string // the start of the reply body, for the log
+	Body   string // the start of the reply body, on one line, for the log
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("POST %s: HTTP %d %s", e.URL, e.Status, http.StatusText(e.Status))
-	if e.Refused() {
+	msg := fmt.Sprintf("%s %s: HTTP %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	if e.Method == http.MethodPost && e.Refused() {
+		// A refused delivery is retried for ever: say what to fix.
 		msg += " (the endpoint refused the request; check the channel's url, token and format)"
 	}
 	if e.Body != "" {
@@ -123,17 +156,11 @@ func (c *Client) Post(ctx context.Context, rawURL, contentType string, body []by
 	if err != nil {
 		return Reply{}, err
 	}
-	req.Header.Set("User-Agent", "portsync")
-	for k, v := range c.headers {
-		req.Header.Set(k, v)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("Content-Type", contentType)
+	h := http.Header{"Content-Type": {contentType}}
 	for k, vs := range extra {
-		req.Header[k] = vs
+		h[k] = vs
 	}
+	c.setHeaders(req, h)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// url.Error names the URL (redacted) and says timeout or refused.
@@ -142,14 +169,84 @@ func (c *Client) Post(ctx context.Context, rawURL, contentType string, body []by
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		se := &StatusError{URL: redact(rawURL), Status: resp.StatusCode, Body: snippet(data)}
-		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
-			se.Body = "redirected to " + redact(loc) + "; configure that URL instead"
-		}
-		return Reply{}, se
+	if err := statusError(req, resp, data); err != nil {
+		return Reply{}, err
 	}
 	return Reply{Status: resp.StatusCode, Body: data}, nil
+}
+
+// Get asks rawURL, with Accept: application/json, the configured headers,
+// token and timeout (which bounds the body too). It returns the reply for
+// a 2xx status, with at most limit+1 bytes of its body: a Body longer than
+// limit says the answer was larger, and was cut. Other answers are as for
+// Post.
+func (c *Client) Get(ctx context.Context, rawURL string, limit int64) (Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return Reply{}, err
+	}
+	c.setHeaders(req, http.Header{"Accept": {"application/json"}})
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Reply{}, err // a url.Error: names the URL, says timeout or refused
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+		return Reply{}, statusError(req, resp, data)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return Reply{}, fmt.Errorf("GET %s: reading the answer: %w", req.URL.Redacted(), err)
+	}
+	return Reply{Status: resp.StatusCode, Body: data}, nil
+}
+
+// setHeaders sets User-Agent, the configured headers, the token and then
+// extra.
+func (c *Client) setHeaders(req *http.Request, extra http.Header) {
+	req.Header.Set("User-Agent", "portsync")
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	if tok := c.currentToken(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for k, vs := range extra {
+		req.Header[k] = vs
+	}
+}
+
+// currentToken reads token_file again (see the package comment).
+func (c *Client) currentToken() string {
+	if c.tokenFile == "" {
+		return ""
+	}
+	tok, err := config.ReadSecret(c.tokenFile)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		if c.tokenLog.Allow(time.Now()) {
+			c.log.Warn("cannot read token_file; using the last token read", "err", err)
+		}
+		return c.token
+	}
+	c.token = tok
+	return tok
+}
+
+// statusError is the *StatusError of a reply other than 2xx, nil for 2xx.
+func statusError(req *http.Request, resp *http.Response, data []byte) error {
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	se := &StatusError{Method: req.Method, URL: req.URL.Redacted(), Status: resp.StatusCode, Body: Snippet(data, SnippetLen)}
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		se.Body = "redirected to " + redact(loc) + "; configure that URL instead"
+	}
+	return se
 }
 
 func redact(raw string) string {
@@ -160,11 +257,12 @@ func redact(raw string) string {
 	return u.Redacted()
 }
 
-// snippet is the start of a reply body on one line.
-func snippet(b []byte) string {
+// Snippet is the start of a body on one line, at most n characters and
+// "..." when cut, for errors and logs.
+func Snippet(b []byte, n int) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "..."
+	if len(s) > n {
+		s = s[:n] + "..."
 	}
 	return s
 }

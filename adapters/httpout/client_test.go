@@ -22,7 +22,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, err := httpout.New(config.Sink{URL: srv.URL})
+	c, err := httpout.New(config.Sink{URL: srv.URL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestStatusErrorRedactsPassword(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-	c, _ := httpout.New(config.Sink{})
+	c, _ := httpout.New(config.Sink{}, nil)
 	u := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1)
 	_, err := c.Post(context.Background(), u, "text/plain", nil, nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || httpout.IsRefused(err) {

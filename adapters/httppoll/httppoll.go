@@ -64,11 +64,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +111,7 @@ const (
 )
 
 func check(cfg config.Source) []config.KeyError {
-	errs := httpout.Check(config.Sink{URL: cfg.URL, Headers: cfg.Headers, TokenFile: cfg.TokenFile, Timeout: cfg.Timeout}, "http_poll sources")
+	errs := httpout.Check(clientConfig(cfg), "http_poll sources")
 	if cfg.Schedule == "" {
 		errs = append(errs, config.KeyError{Key: "schedule", Msg: `required for http_poll sources, e.g. "@every 30s"`})
 	}
@@ -136,6 +133,16 @@ func check(cfg config.Source) []config.KeyError {
 	return errs
 }
 
+// clientConfig is the part of a source's configuration its HTTP client
+// takes, with the source's default timeout.
+func clientConfig(cfg config.Source) config.Sink {
+	c := config.Sink{URL: cfg.URL, Headers: cfg.Headers, TokenFile: cfg.TokenFile, Timeout: cfg.Timeout}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
 // source polls one URL.
 type source struct {
 	name     string
@@ -145,18 +152,14 @@ type source struct {
 	field    string
 	perEvent bool   // format json: one message per event of a page
 	records  string // mapped_json: gjson path of the records array, for "empty"
-	headers  map[string]string
-	tokenFn  string
-	timeout  time.Duration
 	cursorOf func(string) (string, error)
 	env      *adapters.Env
 	log      *slog.Logger
-	client   *http.Client
+	client   *httpout.Client
 	breaker  *gobreaker.CircuitBreaker[page]
 	openLog  httpout.Throttle
 
 	mu      sync.Mutex
-	token   string // last token read from token_file
 	memCur  string // the cursor, where the environment stores none (tests)
 	started bool
 	stopped bool
@@ -185,26 +188,15 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		name: cfg.Name, url: u, spec: cfg.Schedule,
 		param: cfg.Cursor.Param, field: cfg.Cursor.Field,
 		perEvent: cfg.Format == "" || cfg.Format == config.DefaultFormat,
-		headers:  cfg.Headers, tokenFn: cfg.TokenFile, timeout: cfg.Timeout,
 		cursorOf: env.Cursor, env: env, log: log.With("source", cfg.Name),
 		kill: make(chan struct{}),
 	}
 	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
 		s.records = cfg.Mapping.Records
 	}
-	if s.timeout <= 0 {
-		s.timeout = DefaultTimeout
+	if s.client, err = httpout.New(clientConfig(cfg), s.log); err != nil {
+		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
-	if s.tokenFn != "" {
-		tok, err := config.ReadSecret(s.tokenFn)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: token_file: %w", cfg.Name, err)
-		}
-		s.token = tok
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = s.timeout
-	s.client = &http.Client{Transport: tr}
 	s.breaker = gobreaker.NewCircuitBreaker[page](gobreaker.Settings{
 		Name:        "source:" + cfg.Name,
 		MaxRequests: 1,
@@ -268,7 +260,7 @@ func (s *source) Stop() {
 	defer grace.Stop()
 	<-done.Done()
 	s.first.Wait()
-	s.client.CloseIdleConnections()
+	s.client.CloseIdle()
 }
 
 // round is one scheduled poll.
@@ -295,7 +287,7 @@ func (s *source) round() {
 
 // failureReason is the reason label of a failed poll.
 func failureReason(err error) string {
-	var status *StatusError
+	var status *httpout.StatusError
 	var malformed *MalformedError
 	var netErr interface{ Timeout() bool }
 	switch {
@@ -403,7 +395,7 @@ func (s *source) deliverPage(p page) error {
 	now := time.Now()
 	for _, m := range p.msgs {
 		m.ReceivedAt = now
-		m.Ack = func() { acks <- struct{}{} }
+		m.Done = func(adapters.Outcome) { acks <- struct{}{} }
 		s.deliver(m)
 	}
 	for range p.msgs {
@@ -421,60 +413,23 @@ func (s *source) deliverPage(p page) error {
 	return nil
 }
 
-// StatusError is a reply other than 2xx.
-type StatusError struct {
-	URL    string
-	Status int
-	Body   string
-}
-
-func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.Status, http.StatusText(e.Status))
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
-	return msg
-}
-
 // fetch GETs the URL with the cursor and returns the body of a 2xx reply.
 func (s *source) fetch(ctx context.Context, cur string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
 	u := *s.url
 	if s.param != "" && cur != "" {
 		q := u.Query()
 		q.Set(s.param, cur)
 		u.RawQuery = q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", "portsync")
-	req.Header.Set("Accept", "application/json")
-	for k, v := range s.headers {
-		req.Header.Set(k, v)
-	}
-	if tok := s.currentToken(); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, err // a url.Error: names the URL, says timeout or refused
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return nil, &StatusError{URL: u.Redacted(), Status: resp.StatusCode, Body: snippet(data)}
-	}
 	limit := int64(adapters.MaxPayload)
 	if s.perEvent {
 		limit = maxPage
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	reply, err := s.client.Get(ctx, u.String(), limit)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: reading the answer: %w", u.Redacted(), err)
+		return nil, err
 	}
+	body := reply.Body
 	if int64(len(body)) > limit {
 		if s.field == "" && !s.perEvent {
 			// One message without a cursor: the engine dead-letters it
@@ -484,23 +439,6 @@ func (s *source) fetch(ctx context.Context, cur string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: the answer is larger than %d bytes; ask the server for smaller pages", u.Redacted(), limit)
 	}
 	return body, nil
-}
-
-// currentToken reads token_file again, so a rotated token is used without
-// a reload; if the file cannot be read the last good token stays.
-func (s *source) currentToken() string {
-	if s.tokenFn == "" {
-		return ""
-	}
-	tok, err := config.ReadSecret(s.tokenFn)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		s.log.Warn("cannot read token_file; using the last token read", "err", err)
-		return s.token
-	}
-	s.token = tok
-	return tok
 }
 
 // parse turns an answer into a page (see the package comment).
@@ -629,14 +567,7 @@ func (s *source) cursorIn(body []byte) (string, error) {
 	return str, nil
 }
 
-// snippet is the start of a body on one line, for errors.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > maxErrBody {
-		s = s[:maxErrBody] + "..."
-	}
-	return s
-}
+func snippet(b []byte) string { return httpout.Snippet(b, maxErrBody) }
 
 // cronLogger sends cron's own messages (skipped ticks, recovered panics) to
 // the source's logger.

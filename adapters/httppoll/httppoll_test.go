@@ -20,6 +20,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/config"
 )
 
@@ -40,8 +41,8 @@ func (f *fakeEngine) deliver(m adapters.Message) {
 			f.cursor = m.Cursor
 			f.mu.Unlock()
 		}
-		if m.Ack != nil {
-			m.Ack()
+		if m.Done != nil {
+			m.Done(adapters.Outcome{})
 		}
 	}
 	f.mu.Lock()
@@ -336,7 +337,7 @@ func TestServerErrorThenRecovers(t *testing.T) {
 	s := build(t, baseCfg(srv.URL), fe)
 	for i := range 2 {
 		_, err := s.poll(s.ctx)
-		var se *StatusError
+		var se *httpout.StatusError
 		if !errors.As(err, &se) || se.Status != 500 || !strings.Contains(err.Error(), "database down") {
 			t.Fatalf("round %d: error %v, want HTTP 500 with the body", i, err)
 		}

@@ -17,8 +17,8 @@
 //     backoff behind its circuit breaker.
 //
 // Keys: url (required, http or https), headers, token_file (sent as
-// "Authorization: Bearer <token>", read when the sink is built, so a reload
-// picks up a new token), timeout (per request, default 10s) and tls
+// "Authorization: Bearer <token>", read again before every request, see
+// package httpout), timeout (per request, default 10s) and tls
 // (ca_file, cert_file and key_file for mutual TLS).
 package httpsink
 
@@ -77,20 +77,21 @@ type Sink struct {
 }
 
 // New builds the http sink cfg describes; it reads token_file and the TLS
-// files now.
+// files now, and token_file again before every request.
 func New(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
-	client, err := httpout.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
-	}
 	s := &Sink{
-		name: cfg.Name, url: cfg.URL, client: client, now: time.Now,
+		name: cfg.Name, url: cfg.URL, now: time.Now,
 		log:        slog.New(slog.DiscardHandler),
 		rejectSeen: map[string]time.Time{},
 	}
 	if env != nil && env.Logger != nil {
 		s.log = env.Logger.With("sink", cfg.Name)
 	}
+	client, err := httpout.New(cfg, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
+	}
+	s.client = client
 	return s, nil
 }
 

@@ -155,7 +155,7 @@ func routeTopic(topic string) string {
 }
 
 func toMessage(m paho.Message) adapters.Message {
-	msg := adapters.Message{Payload: m.Payload(), Ack: m.Ack, ReceivedAt: time.Now()}
+	msg := adapters.Message{Payload: m.Payload(), Done: func(adapters.Outcome) { m.Ack() }, ReceivedAt: time.Now()}
 	if len(msg.Payload) > adapters.MaxPayload {
 		// paho has read it already: paho v1.5.1 has no limit on incoming
 		// packets (packets.ReadPacket allocates the whole remaining

@@ -425,10 +425,10 @@ func TestTLSWithClientCertificateAndPassword(t *testing.T) {
 	if m.TooLarge {
 		t.Error("TooLarge = true for a small message")
 	}
-	if m.Ack == nil {
-		t.Fatal("Ack is nil for a QoS 1 message")
+	if m.Done == nil {
+		t.Fatal("Done is nil for a QoS 1 message")
 	}
-	m.Ack()
+	m.Done(adapters.Outcome{})
 }
 
 func TestTLSWrongCAIsNotReady(t *testing.T) {
@@ -594,7 +594,7 @@ func TestPersistentSessionRedeliversUnacked(t *testing.T) {
 		if string(m.Payload) != w {
 			t.Fatalf("B: message %d = %q, want %q", i, m.Payload, w)
 		}
-		m.Ack()
+		m.Done(adapters.Outcome{})
 	}
 	// Disconnect at once: it must flush the acknowledgements just queued.
 	bConn.Disconnect()
@@ -616,7 +616,7 @@ func TestPersistentSessionRedeliversUnacked(t *testing.T) {
 	publish(t, pub, adapters.Outgoing{Topic: topic, Payload: []byte("m4")})
 	for {
 		m := receive(t, chC)
-		m.Ack()
+		m.Done(adapters.Outcome{})
 		if string(m.Payload) == "m4" {
 			break
 		}

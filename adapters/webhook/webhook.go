@@ -95,19 +95,21 @@ type Channel struct {
 }
 
 // New builds the webhook channel cfg describes; it reads token_file,
-// secret_file and the TLS files now.
+// secret_file and the TLS files now, and token_file again before every
+// request.
 func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
-	client, err := httpout.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
-	}
 	c := &Channel{
-		name: cfg.Name, url: cfg.URL, template: cfg.Template, client: client,
+		name: cfg.Name, url: cfg.URL, template: cfg.Template,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
 	}
 	if env != nil && env.Logger != nil {
 		c.log = env.Logger
 	}
+	client, err := httpout.New(cfg, c.log.With("channel", cfg.Name))
+	if err != nil {
+		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
+	}
+	c.client = client
 	if env != nil && env.Config != nil {
 		c.terminal = env.Config.Terminal
 	}

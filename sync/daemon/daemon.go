@@ -21,6 +21,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httppush"
 	"github.com/portsync/portsync/adapters/mqtt"
+	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
@@ -459,7 +460,7 @@ func (d *Daemon) snapshotSweep(ctx context.Context) (*sync.SnapshotResult, error
 	if cfg == nil {
 		return nil, nil
 	}
-	snap, err := sync.FetchSnapshot(ctx, *cfg, nil)
+	snap, err := tossnapshot.Fetch(ctx, *cfg)
 	if err != nil {
 		return nil, err
 	}

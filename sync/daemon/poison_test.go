@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 )
@@ -202,7 +203,7 @@ func TestSnapshotFromTheFutureIsRefused(t *testing.T) {
 	h := newHarness(t, nil)
 	tos, cfg := newSnapTOS(t)
 	tos.serve(http.StatusOK, snapshotJSON(true, "2099-01-01T00:00:00Z", map[string][]string{c1: {"CUSTOMS"}}))
-	snap, err := sync.FetchSnapshot(context.Background(), cfg, http.DefaultClient)
+	snap, err := tossnapshot.Fetch(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/broker"
 	"github.com/portsync/portsync/state"
@@ -514,7 +515,7 @@ func scOpenAndScan(b *testing.B, path string) (total, open time.Duration, keys i
 //     reading and rewriting every value in transactions of 500.
 //   - snapshot: ApplySnapshot of a complete TOS snapshot that lists every
 //     container with the holds the store has (nothing to repair), after
-//     DecodeSnapshot of its JSON. Baseline: raw bbolt reading the same keys
+//     tossnapshot.Decode of its JSON. Baseline: raw bbolt reading the same keys
 //     in transactions of 500.
 //
 // Reported: time, the Go heap at its peak during the run (live and not yet
@@ -585,7 +586,7 @@ func BenchmarkSweep1M(b *testing.B) {
 
 	b.Run(fmt.Sprintf("snapshot/containers=%d", n), func(b *testing.B) {
 		data, ids := scSnapshotJSON(b, st.path)
-		b.Logf("snapshot of %d containers: %.1f MiB of JSON (MaxSnapshotBytes %d MiB)", len(ids), mib(int64(len(data))), sync.MaxSnapshotBytes>>20)
+		b.Logf("snapshot of %d containers: %.1f MiB of JSON (tossnapshot.MaxBytes %d MiB)", len(ids), mib(int64(len(data))), tossnapshot.MaxBytes>>20)
 		var ours, decode, base time.Duration
 		var peak, after, before, decodedHeap int64
 		var lis *scChanges
@@ -594,7 +595,7 @@ func BenchmarkSweep1M(b *testing.B) {
 				before = scReadMem(true).heap
 				stopPeak := scHeapPeak()
 				start := time.Now()
-				snap, err := sync.DecodeSnapshot(data)
+				snap, err := tossnapshot.Decode(data)
 				if err != nil {
 					b.Fatal(err)
 				}

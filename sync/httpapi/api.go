@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/httppush"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 )
@@ -33,7 +35,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	// Agency gateways push with their own tokens, checked by the handler.
-	mux.HandleFunc("POST /api/v1/events", s.handleEvents)
+	mux.Handle("POST "+httppush.Path, httppush.Handler(s.pushConfig))
 	// Manual overrides take their own token, never the API's.
 	mux.HandleFunc("POST /api/v1/containers/{id}/override", s.handleOverride)
 
@@ -53,6 +55,28 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("/", s.authorize(api))
 	return s.checkHost(sameSite(s.boundBody(mux)))
+}
+
+// pushConfig is what the http_push handler checks a request against and
+// hands its event to: the configuration in force now.
+func (s *Server) pushConfig() httppush.Config {
+	set := s.Backend.Current()
+	c := httppush.Config{Tokens: set.PushTokens, APIToken: set.Token, BodyTimeout: s.BodyTimeout}
+	for _, sc := range set.Config.Sources {
+		if sc.Type == httppush.Type {
+			c.Sources = append(c.Sources, sc.Name)
+		}
+	}
+	c.Submit = func(ctx context.Context, name string, m adapters.Message) httppush.Result {
+		src := set.Sources[name]
+		if src == nil {
+			return httppush.Result{Err: fmt.Errorf("source %s is not configured", name)}
+		}
+		s.Health.Received(name)
+		o := s.Engine.Submit(ctx, src, m)
+		return httppush.Result{Results: o.Results, Reject: o.Reject, Err: o.Err}
+	}
+	return c
 }
 
 // maxRequestBody bounds what the API reads from a request: an agency

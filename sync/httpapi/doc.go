@@ -1,7 +1,8 @@
 // Package httpapi is portsync's HTTP API and dashboard: the handlers, the
-// wire types they answer with (ContainerDetail, Overview, ...), the
-// http_push endpoint, the embedded dashboard, and Client, the typed client
-// the CLI's query verbs use.
+// wire types they answer with (ContainerDetail, Overview, ...), the mount
+// of the http_push endpoint (package adapters/httppush owns its handler),
+// the embedded dashboard, and Client, the typed client the CLI's query
+// verbs use.
 //
 // It reads the store and submits through the engine (package sync); what
 // only the running daemon knows (the configuration and adapters in force,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/portsync/portsync/adapters/httppush"
 	"net/http"
 	"os"
 	"strings"
@@ -73,7 +74,7 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "not stored: "+o.Err.Error())
 		return
 	case o.Reject != nil:
-		writeJSON(w, rejectStatus(o.Reject.Code), map[string]string{"error": o.Reject.Reason, "code": o.Reject.Code})
+		writeJSON(w, httppush.RejectStatus(o.Reject.Code), map[string]string{"error": o.Reject.Reason, "code": o.Reject.Code})
 		return
 	}
 	answer := OverrideAnswer{
