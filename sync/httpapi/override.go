@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/portsync/portsync/adapters/httppush"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/portsync/portsync/adapters/httppush"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 )
