@@ -179,6 +179,7 @@ func (e *Env) Broker(name string) (Broker, error) {
 type Record struct {
 	Agency   *state.AgencyEvent
 	TOS      *state.TOSEvent
+	Manifest *state.ManifestEvent
 	Err      error
 	Position string
 }

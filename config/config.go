@@ -175,6 +175,9 @@ type Mapping struct {
 const (
 	KindAgency = "agency"
 	KindTOS    = "tos"
+	// KindManifest sources link bills of lading to their containers
+	// (manifests, a TOS's B/L data).
+	KindManifest = "manifest"
 )
 
 // Cursor says how a polling source pages: the query parameter it sends and

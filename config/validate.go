@@ -183,7 +183,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if !v.required(key+".type", s.Type) {
 			continue
 		}
-		v.oneOf(key+".kind", s.Kind, KindAgency, KindTOS)
+		v.oneOf(key+".kind", s.Kind, KindAgency, KindTOS, KindManifest)
 		switch {
 		case s.Kind == KindAgency && s.Agency == "":
 			v.fail(key+".agency", "required for an agency source: name the one agency it speaks for")

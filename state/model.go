@@ -90,16 +90,28 @@ type AgencyEvent struct {
 	At          time.Time `json:"at"`
 }
 
+// ManifestEvent links a bill of lading to its containers (DESIGN 3.6): a
+// manifest, or a TOS's B/L data. The latest At per B/L wins and replaces
+// the B/L's container list.
+type ManifestEvent struct {
+	ID         string    `json:"id"`
+	BL         string    `json:"bl"`
+	Containers []string  `json:"containers"`
+	At         time.Time `json:"at"`
+}
+
 // TOSEvent is a report of the terminal operating system on one container
 // (DESIGN 3.2), decoded and validated. HasHolds tells an empty hold list
 // from an absent one, which matters for departed.
 type TOSEvent struct {
-	ID        string    `json:"id"`
-	Container string    `json:"container"`
-	Event     string    `json:"event"`
-	Holds     []string  `json:"holds"`
-	HasHolds  bool      `json:"-"`
-	At        time.Time `json:"at"`
+	ID        string   `json:"id"`
+	Container string   `json:"container"`
+	Event     string   `json:"event"`
+	Holds     []string `json:"holds"`
+	HasHolds  bool     `json:"-"`
+	// BL, when set, links the container to that bill of lading.
+	BL string    `json:"bl,omitempty"`
+	At time.Time `json:"at"`
 }
 
 // AgencyState is one agency's decisions on one container: a small ledger
