@@ -304,13 +304,6 @@ func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 // the yard, for the dashboard.
 const CountClearedInYard = "cleared_in_yard"
 
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // clearedInYard is what the cleared_in_yard counter counts.
 func clearedInYard(c *state.Container, p Policy) bool {
 	return c.Presence == state.InYard && Cleared(c, p)
@@ -340,82 +333,6 @@ func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
 	}
 	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
 	return t.invalidInput(in.src.Name, rej)
-}
-
-// invalidInput fires or refreshes the source's invalid_input alert; it
-// resolves once the source has sent nothing invalid for a repeat interval.
-func (t *txn) invalidInput(source string, rej *state.Rejection) error {
-	id := AlertID(state.KindInvalidInput, source, "")
-	a, ok, err := t.tx.Alert(id)
-	if err != nil {
-		return err
-	}
-	if !ok || a.State != state.Firing {
-		a = state.Alert{
-			ID: id, Kind: state.KindInvalidInput, Severity: "warning", State: state.Firing,
-			Terminal: t.policy.Terminal, Source: source, Since: t.now.UTC(),
-		}
-		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
-			return err
-		}
-	}
-	renotify := false
-	if rej.Code == adapters.CodeBadSignature && a.Severity != "critical" {
-		// A forged message is an attack, not a mapping mistake.
-		a.Severity, renotify = "critical", true
-	}
-	a.Count++
-	a.Summary = fmt.Sprintf("%s from source %s since %s; latest: %s: %s",
-		plural(a.Count, "invalid message"), source, a.Since.Format("15:04"), rej.Code, rej.Reason)
-	t.c.srcDue[source] = t.now.Add(time.Duration(t.e.repeat.Load()))
-	if a.At.IsZero() || renotify {
-		a.At = t.now.UTC()
-		return t.putAlert(a)
-	}
-	// Already firing: the repeat carries the new count; a notice per bad
-	// message would flood the channels.
-	if err := t.tx.PutAlert(a); err != nil {
-		return err
-	}
-	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
-	return nil
-}
-
-func (t *txn) resolveInvalidInput(source string) error {
-	return t.resolveAlert(AlertID(state.KindInvalidInput, source, ""))
-}
-
-// putAlert stores a and reports it to the alert manager. A changed alert
-// is delivered again on every channel.
-func (t *txn) putAlert(a state.Alert) error {
-	a.Notified = nil
-	if err := t.tx.PutAlert(a); err != nil {
-		return err
-	}
-	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
-	return nil
-}
-
-func (t *txn) resolveAlert(id string) error {
-	a, ok, err := t.tx.Alert(id)
-	if err != nil || !ok || a.State == state.Resolved {
-		return err
-	}
-	a.State = state.Resolved
-	a.At = t.now.UTC()
-	if err := t.journalAlert(a, state.JournalAlertResolve); err != nil {
-		return err
-	}
-	return t.putAlert(a)
-}
-
-func (t *txn) journalAlert(a state.Alert, kind string) error {
-	if a.Container == "" {
-		return nil // a system alert has no container journal to go in
-	}
-	return t.journal(state.JournalEntry{
-		Kind: kind, Container: a.Container, Agency: a.Agency, Status: a.Kind, Detail: a.Summary,
-	})
 }
 
 // decideAll decides every container this transaction touched and writes
@@ -489,10 +406,7 @@ func (t *txn) decide(w *work) error {
 	t.c.opened += len(d.Opened)
 	t.c.due[c.ID] = d.Deadline
 	for _, a := range d.Fire {
-		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
-			return err
-		}
-		if err := t.putAlert(a); err != nil {
+		if err := t.fire(a); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portsync/portsync/config"
@@ -347,56 +346,4 @@ func describeCause(c *state.Container, agency, cause string) string {
 		return fmt.Sprintf("%s removed %s at %s", agency, what, h.At.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("%s %s at %s", agency, st.Status, st.At.Format(time.RFC3339))
-}
-
-// AlertID is the stable id of an alert about a container (and agency).
-func AlertID(kind, container, agency string) string {
-	if agency == "" {
-		return kind + "/" + container
-	}
-	return kind + "/" + container + "/" + agency
-}
-
-func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p Policy, now time.Time) state.Alert {
-	hold := m.Hold
-	if hold == "" {
-		hold = p.Agencies[m.Agency].TOSHold
-	}
-	age := now.Sub(m.Since).Round(time.Second)
-	var summary string
-	st, known := c.Agencies[m.Agency]
-	fromLegacy(&st)
-	switch {
-	case m.Kind == state.KindStaleHold && st.Status == state.Released:
-		summary = fmt.Sprintf("%s released %s at %s but the terminal still holds it (%s) after %s",
-			m.Agency, c.ID, st.Release.At.Format("15:04"), hold, age)
-	case m.Kind == state.KindStaleHold:
-		summary = fmt.Sprintf("%s no longer wants %s on %s but the terminal still has it after %s",
-			m.Agency, hold, c.ID, age)
-	case known && st.Status == state.Held:
-		summary = fmt.Sprintf("%s held %s at %s but the terminal has no %s hold after %s",
-			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
-	default:
-		summary = fmt.Sprintf("%s has not decided on %s and its policy is to hold, but the terminal has no %s hold after %s",
-			m.Agency, c.ID, hold, age)
-	}
-	return state.Alert{
-		ID: AlertID(m.Kind, c.ID, slot), Kind: m.Kind, Severity: "warning", State: state.Firing,
-		Terminal: p.Terminal, Container: c.ID, Agency: m.Agency, Since: m.Since.UTC(), Summary: summary, At: now.UTC(),
-	}
-}
-
-func departureAlert(c *state.Container, p Policy, now time.Time) state.Alert {
-	var why []string
-	for _, name := range p.agencyNames() {
-		if st := Status(c, name); st != state.Released && (st == state.Held || slices.Contains(p.Required, name)) {
-			why = append(why, name+" "+string(st))
-		}
-	}
-	return state.Alert{
-		ID: AlertID(state.KindUnauthorizedDeparture, c.ID, ""), Kind: state.KindUnauthorizedDeparture,
-		Severity: "critical", State: state.Firing, Terminal: p.Terminal, Container: c.ID,
-		Since: now.UTC(), At: now.UTC(),
-		Summary: fmt.Sprintf("%s departed while not cleared (%s)", c.ID, strings.Join(why, ", ")),
-	}
 }

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -128,12 +127,5 @@ func ReviveSinkDown(am *AlertManager, disp *Dispatcher) {
 }
 
 func (t *downTracker) alert(now time.Time, err error) state.Alert {
-	a := state.Alert{
-		ID: AlertID(state.KindSinkDown, t.name, ""), Kind: state.KindSinkDown, Severity: "critical",
-		Source: t.name, Since: t.since.UTC(), At: now.UTC(),
-	}
-	if err != nil {
-		a.Summary = fmt.Sprintf("%s %s has failed since %s: %v", t.what, t.name, t.since.UTC().Format(time.RFC3339), err)
-	}
-	return a
+	return sinkDownAlert(t.what, t.name, t.since, now, err)
 }
