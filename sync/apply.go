@@ -257,7 +257,7 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 		return "", nil, err
 	}
 	result := ResultStale
-	if ApplyTOSEvent(&w.c, ev, *t.policy) {
+	if applyTOSEvent(&w.c, ev, *t.policy) {
 		result = ResultApplied
 		w.changed = true
 	}
@@ -333,111 +333,4 @@ func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
 	}
 	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
 	return t.invalidInput(in.src.Name, rej)
-}
-
-// decideAll decides every container this transaction touched and writes
-// the outcome: commands, confirmations, mismatches, alerts, state.
-func (t *txn) decideAll() error {
-	for _, id := range sortedKeys(t.dirty) {
-		if err := t.decide(t.work[id]); err != nil {
-			return err
-		}
-	}
-	t.c.presence = t.tx.PresenceCounts()
-	return nil
-}
-
-func (t *txn) decide(w *work) error {
-	var idErr error
-	newID := func() string {
-		id, err := t.tx.NextCommandID()
-		if err != nil {
-			idErr = err
-		}
-		return id
-	}
-	c, d := Decide(w.c, *t.policy, t.now, newID)
-	if idErr != nil {
-		return idErr
-	}
-	for _, cmd := range d.Commands {
-		if err := t.tx.PutCommand(cmd); err != nil {
-			return err
-		}
-		err := t.journal(state.JournalEntry{
-			Kind: state.JournalCommand, Container: c.ID, EventID: cmd.Cause, Agency: cmd.Agency,
-			Command: cmd.ID, Action: cmd.Action, Hold: cmd.Hold, Detail: cmd.Reason,
-		})
-		if err != nil {
-			return err
-		}
-		t.c.changes.Commands = append(t.c.changes.Commands, cmd)
-	}
-	for _, list := range []struct {
-		cmds []state.PendingCommand
-		kind string
-	}{{d.Confirmed, state.JournalConfirmed}, {d.Superseded, state.JournalSuperseded}} {
-		for _, p := range list.cmds {
-			if err := t.tx.DeleteCommand(p.ID); err != nil {
-				return err
-			}
-			err := t.journal(state.JournalEntry{
-				Kind: list.kind, Container: c.ID, EventID: p.Cause, Agency: p.Agency,
-				Command: p.ID, Action: p.Action, Hold: p.Hold,
-			})
-			if err != nil {
-				return err
-			}
-			t.c.changes.Removed = append(t.c.changes.Removed, p.ID)
-		}
-	}
-	t.c.confirmed = append(t.c.confirmed, d.Confirmed...)
-	for _, m := range d.Closed {
-		if err := t.tx.DeleteMismatch(m.Container, t.policy.MismatchSlot(m)); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.Opened {
-		if err := t.tx.PutMismatch(t.policy.MismatchSlot(m), m); err != nil {
-			return err
-		}
-	}
-	t.c.closed = append(t.c.closed, d.Closed...)
-	t.c.opened += len(d.Opened)
-	t.c.due[c.ID] = d.Deadline
-	for _, a := range d.Fire {
-		if err := t.fire(a); err != nil {
-			return err
-		}
-	}
-	for _, id := range d.Resolve {
-		if err := t.resolveAlert(id); err != nil {
-			return err
-		}
-	}
-	changed := w.changed || w.old == "" || !d.empty()
-	if changed {
-		c.UpdatedAt = t.now.UTC()
-		// Listeners get a copy: the cached container's maps are changed in
-		// place by the next transaction that touches it.
-		t.c.changes.Containers = append(t.c.changes.Containers, c.Clone())
-	}
-	if now := clearedInYard(&c, *t.policy); now != w.cleared {
-		delta := int64(1)
-		if !now {
-			delta = -1
-		}
-		if err := t.tx.AddCount(CountClearedInYard, delta); err != nil {
-			return err
-		}
-		w.cleared = now
-	}
-	t.c.stored = append(t.c.stored, c)
-	// A TOS event that changed nothing for people still moves the TOS time
-	// that orders the next one; otherwise an unchanged container (a sweep,
-	// an SLA check that fired nothing) is not rewritten.
-	if !changed && c.TOSAt.Equal(w.tosAt) {
-		return nil
-	}
-	return t.tx.PutContainer(c, w.old)
 }

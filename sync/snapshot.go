@@ -528,7 +528,7 @@ func (t *txn) snapshotEvent(ev *state.TOSEvent, detail string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !ApplyTOSEvent(&w.c, ev, *t.policy) {
+	if !applyTOSEvent(&w.c, ev, *t.policy) {
 		t.e.log.Debug("TOS snapshot difference left alone: a TOS event newer than the snapshot explains it",
 			"container", ev.Container, "snapshot_at", ev.At, "tos_at", w.c.TOSAt)
 		if w.old == "" {
