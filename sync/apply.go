@@ -10,6 +10,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // txn is the writer's work inside one store transaction: it applies
@@ -137,17 +138,13 @@ func (t *txn) messageOnly(in inbound, records []adapters.Record) error {
 	return err
 }
 
-// testHookAdmitted, when set by a test, sees every record after Admit; a
-// test uses it to hand the store a record that can never commit.
-var testHookAdmitted func(*adapters.Record)
-
 func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, error) {
 	err := r.Err
 	if err == nil {
-		err = t.policy.Admit(&r, t.now)
+		err = t.policy.admit(&r, t.now)
 	}
-	if err == nil && testHookAdmitted != nil {
-		testHookAdmitted(&r)
+	if err == nil && testseam.Admitted != nil {
+		testseam.Admitted(&r)
 	}
 	if err == nil && r.Agency != nil {
 		err = t.checkAgency(in.src, r.Agency)

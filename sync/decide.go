@@ -16,7 +16,7 @@ type Policy struct {
 	Agencies    map[string]config.Agency
 	Required    []string
 	ApplyWithin time.Duration
-	// MaxClockSkew and Retention bound the sender times Admit accepts.
+	// MaxClockSkew and Retention bound the sender times admit accepts.
 	MaxClockSkew time.Duration
 	Retention    time.Duration
 }
@@ -383,8 +383,8 @@ func (p Policy) slot(agency, code string) string {
 	return agency + "/" + code
 }
 
-// MismatchSlot is the key of m among its container's mismatches.
-func (p Policy) MismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
+// mismatchSlot is the key of m among its container's mismatches.
+func (p Policy) mismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
 
 func actionFor(hold bool) string {
 	if hold {

@@ -99,11 +99,12 @@ func (t *downTracker) revive(a state.Alert) {
 }
 
 // ReviveSinkDown hands each sink_down alert still firing in the store to
-// the tracker of the endpoint it is about. Trackers live in memory, so
-// without this an alert firing at shutdown would never resolve: the next
-// process has no failure to recover from. An alert about an endpoint that
-// no longer exists resolves. Call after the alerts are loaded, before Run.
-func ReviveSinkDown(am *AlertManager, disp *Dispatcher) {
+// the tracker of the endpoint it is about, one of am's channels or disp's
+// sink. Trackers live in memory, so without this an alert firing at
+// shutdown would never resolve: the next process has no failure to recover
+// from. An alert about an endpoint that no longer exists resolves. Call
+// after the alerts are loaded, before Run.
+func (am *AlertManager) ReviveSinkDown(disp *Dispatcher) {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	byID := map[string]*downTracker{}

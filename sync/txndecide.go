@@ -80,12 +80,12 @@ func (t *txn) retire(container string, cmds []state.PendingCommand, kind string)
 // sets the container's SLA deadline.
 func (t *txn) mismatches(container string, d *decision) error {
 	for _, m := range d.Closed {
-		if err := t.tx.DeleteMismatch(m.Container, t.policy.MismatchSlot(m)); err != nil {
+		if err := t.tx.DeleteMismatch(m.Container, t.policy.mismatchSlot(m)); err != nil {
 			return err
 		}
 	}
 	for _, m := range d.Opened {
-		if err := t.tx.PutMismatch(t.policy.MismatchSlot(m), m); err != nil {
+		if err := t.tx.PutMismatch(t.policy.mismatchSlot(m), m); err != nil {
 			return err
 		}
 	}
