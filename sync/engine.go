@@ -401,11 +401,7 @@ func (e *Engine) isolate(b *batch, cause error) bool {
 	}
 	b.reqs = reqs
 	for id := range b.touch {
-		err := e.trial(now, func(t *txn) error {
-			_, err := t.load(id)
-			t.dirty[id] = true
-			return err
-		})
+		err := e.trial(now, func(t *txn) error { return t.touch(id) })
 		if err != nil {
 			e.log.Error("container left out of this commit: deciding it can never commit", "container", id, "err", err)
 			delete(b.touch, id)
@@ -499,10 +495,9 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 			t.c.outcomes = append(t.c.outcomes, o)
 		}
 		for id := range b.touch {
-			if _, err := t.load(id); err != nil {
+			if err := t.touch(id); err != nil {
 				return err
 			}
-			t.dirty[id] = true
 		}
 		if err := t.decideAll(); err != nil {
 			return err

@@ -14,6 +14,16 @@ func (t *txn) decideAll() error {
 	return nil
 }
 
+// touch loads a container to be decided again although nothing happened
+// to it: its SLA deadline passed.
+func (t *txn) touch(id string) error {
+	if _, err := t.load(id); err != nil {
+		return err
+	}
+	t.dirty[id] = true
+	return nil
+}
+
 // decide decides one container and writes what follows, step by step.
 func (t *txn) decide(w *work) error {
 	next, d := decide(w.c, *t.policy, t.now)
