@@ -11,7 +11,7 @@ import (
 // (DESIGN 3.1).
 const maxEventContainers = 1000
 
-// Admit checks a decoded record against the limits every stored record
+// admit checks a decoded record against the limits every stored record
 // keeps, whichever decoder produced it, and cuts its free text to bound.
 // Decoders check the same limits in their own words; this second look
 // makes the class of "a record the store can never take" impossible, so a
@@ -19,7 +19,7 @@ const maxEventContainers = 1000
 // than max_clock_skew would freeze a container's state (a release stamped
 // 2099 could never be revoked), and times before the retention horizon
 // could not be deduplicated; both are rejected.
-func (p Policy) Admit(r *adapters.Record, now time.Time) error {
+func (p Policy) admit(r *adapters.Record, now time.Time) error {
 	notBefore := time.Time{}
 	if p.Retention > 0 {
 		notBefore = now.Add(-p.Retention)

@@ -260,7 +260,7 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 	}
 	am.mu.Unlock()
 	name := ch.name
-	am.engine.enqueue(func(t *txn) error { return t.notified(due, name, now) })
+	am.engine.enqueue(&alertsNotified{channel: name, alerts: due, at: now})
 	return now
 }
 
@@ -299,7 +299,7 @@ func (am *AlertManager) forgetDelivered() {
 	}
 	am.mu.Unlock()
 	if len(done) > 0 {
-		am.engine.enqueue(func(t *txn) error { return t.forgetAlerts(done) })
+		am.engine.enqueue(&alertsForgotten{alerts: done})
 	}
 }
 
@@ -320,45 +320,4 @@ func (am *AlertManager) channelHealth(ch *alertChannel, err error, start, now ti
 	if change {
 		am.engine.SystemAlert(alert, firing)
 	}
-}
-
-// notified records in the store that channel had alerts at time at, each
-// in the state it was sent in.
-func (t *txn) notified(alerts []state.Alert, channel string, at time.Time) error {
-	for _, sent := range alerts {
-		a, ok, err := t.tx.Alert(sent.ID)
-		if err != nil {
-			return err
-		}
-		if !ok || a.State != sent.State || !a.At.Equal(sent.At) {
-			continue
-		}
-		if a.Notified == nil {
-			a.Notified = map[string]time.Time{}
-		}
-		a.Notified[channel] = at
-		if err := t.tx.PutAlert(a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// forgetAlerts deletes resolved alerts whose resolution every channel has
-// had, unless they fired again meanwhile.
-func (t *txn) forgetAlerts(alerts []state.Alert) error {
-	for _, done := range alerts {
-		a, ok, err := t.tx.Alert(done.ID)
-		if err != nil {
-			return err
-		}
-		if !ok || a.State != state.Resolved || !a.At.Equal(done.At) {
-			continue
-		}
-		if err := t.tx.DeleteAlert(a.ID); err != nil {
-			return err
-		}
-		t.c.changes.Deleted = append(t.c.changes.Deleted, a.ID)
-	}
-	return nil
 }

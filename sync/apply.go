@@ -10,6 +10,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // txn is the writer's work inside one store transaction: it applies
@@ -137,17 +138,13 @@ func (t *txn) messageOnly(in inbound, records []adapters.Record) error {
 	return err
 }
 
-// testHookAdmitted, when set by a test, sees every record after Admit; a
-// test uses it to hand the store a record that can never commit.
-var testHookAdmitted func(*adapters.Record)
-
 func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, error) {
 	err := r.Err
 	if err == nil {
-		err = t.policy.Admit(&r, t.now)
+		err = t.policy.admit(&r, t.now)
 	}
-	if err == nil && testHookAdmitted != nil {
-		testHookAdmitted(&r)
+	if err == nil && testseam.Admitted != nil {
+		testseam.Admitted(&r)
 	}
 	if err == nil && r.Agency != nil {
 		err = t.checkAgency(in.src, r.Agency)
@@ -296,7 +293,7 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 		return "", nil, err
 	}
 	result := ResultStale
-	if ApplyTOSEvent(&w.c, ev, *t.policy) {
+	if applyTOSEvent(&w.c, ev, *t.policy) {
 		result = ResultApplied
 		w.changed = true
 	}
@@ -343,13 +340,6 @@ func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 // the yard, for the dashboard.
 const CountClearedInYard = "cleared_in_yard"
 
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
 // clearedInYard is what the cleared_in_yard counter counts.
 func clearedInYard(c *state.Container, p Policy) bool {
 	return c.Presence == state.InYard && Cleared(c, p)
@@ -379,190 +369,4 @@ func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {
 	}
 	t.e.log.Warn("message dead-lettered", "source", in.src.Name, "code", rej.Code, "reason", rej.Reason, "deadletter", d.ID)
 	return t.invalidInput(in.src.Name, rej)
-}
-
-// invalidInput fires or refreshes the source's invalid_input alert; it
-// resolves once the source has sent nothing invalid for a repeat interval.
-func (t *txn) invalidInput(source string, rej *state.Rejection) error {
-	id := AlertID(state.KindInvalidInput, source, "")
-	a, ok, err := t.tx.Alert(id)
-	if err != nil {
-		return err
-	}
-	if !ok || a.State != state.Firing {
-		a = state.Alert{
-			ID: id, Kind: state.KindInvalidInput, Severity: "warning", State: state.Firing,
-			Terminal: t.policy.Terminal, Source: source, Since: t.now.UTC(),
-		}
-		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
-			return err
-		}
-	}
-	renotify := false
-	if rej.Code == adapters.CodeBadSignature && a.Severity != "critical" {
-		// A forged message is an attack, not a mapping mistake.
-		a.Severity, renotify = "critical", true
-	}
-	a.Count++
-	a.Summary = fmt.Sprintf("%s from source %s since %s; latest: %s: %s",
-		plural(a.Count, "invalid message"), source, a.Since.Format("15:04"), rej.Code, rej.Reason)
-	t.c.srcDue[source] = t.now.Add(time.Duration(t.e.repeat.Load()))
-	if a.At.IsZero() || renotify {
-		a.At = t.now.UTC()
-		return t.putAlert(a)
-	}
-	// Already firing: the repeat carries the new count; a notice per bad
-	// message would flood the channels.
-	if err := t.tx.PutAlert(a); err != nil {
-		return err
-	}
-	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
-	return nil
-}
-
-func (t *txn) resolveInvalidInput(source string) error {
-	return t.resolveAlert(AlertID(state.KindInvalidInput, source, ""))
-}
-
-// putAlert stores a and reports it to the alert manager. A changed alert
-// is delivered again on every channel.
-func (t *txn) putAlert(a state.Alert) error {
-	a.Notified = nil
-	if err := t.tx.PutAlert(a); err != nil {
-		return err
-	}
-	t.c.changes.Alerts = append(t.c.changes.Alerts, a)
-	return nil
-}
-
-func (t *txn) resolveAlert(id string) error {
-	a, ok, err := t.tx.Alert(id)
-	if err != nil || !ok || a.State == state.Resolved {
-		return err
-	}
-	a.State = state.Resolved
-	a.At = t.now.UTC()
-	if err := t.journalAlert(a, state.JournalAlertResolve); err != nil {
-		return err
-	}
-	return t.putAlert(a)
-}
-
-func (t *txn) journalAlert(a state.Alert, kind string) error {
-	if a.Container == "" {
-		return nil // a system alert has no container journal to go in
-	}
-	return t.journal(state.JournalEntry{
-		Kind: kind, Container: a.Container, Agency: a.Agency, Status: a.Kind, Detail: a.Summary,
-	})
-}
-
-// decideAll decides every container this transaction touched and writes
-// the outcome: commands, confirmations, mismatches, alerts, state.
-func (t *txn) decideAll() error {
-	for _, id := range sortedKeys(t.dirty) {
-		if err := t.decide(t.work[id]); err != nil {
-			return err
-		}
-	}
-	t.c.presence = t.tx.PresenceCounts()
-	return nil
-}
-
-func (t *txn) decide(w *work) error {
-	var idErr error
-	newID := func() string {
-		id, err := t.tx.NextCommandID()
-		if err != nil {
-			idErr = err
-		}
-		return id
-	}
-	c, d := Decide(w.c, *t.policy, t.now, newID)
-	if idErr != nil {
-		return idErr
-	}
-	for _, cmd := range d.Commands {
-		if err := t.tx.PutCommand(cmd); err != nil {
-			return err
-		}
-		err := t.journal(state.JournalEntry{
-			Kind: state.JournalCommand, Container: c.ID, EventID: cmd.Cause, Agency: cmd.Agency,
-			Command: cmd.ID, Action: cmd.Action, Hold: cmd.Hold, Detail: cmd.Reason,
-		})
-		if err != nil {
-			return err
-		}
-		t.c.changes.Commands = append(t.c.changes.Commands, cmd)
-	}
-	for _, list := range []struct {
-		cmds []state.PendingCommand
-		kind string
-	}{{d.Confirmed, state.JournalConfirmed}, {d.Superseded, state.JournalSuperseded}} {
-		for _, p := range list.cmds {
-			if err := t.tx.DeleteCommand(p.ID); err != nil {
-				return err
-			}
-			err := t.journal(state.JournalEntry{
-				Kind: list.kind, Container: c.ID, EventID: p.Cause, Agency: p.Agency,
-				Command: p.ID, Action: p.Action, Hold: p.Hold,
-			})
-			if err != nil {
-				return err
-			}
-			t.c.changes.Removed = append(t.c.changes.Removed, p.ID)
-		}
-	}
-	t.c.confirmed = append(t.c.confirmed, d.Confirmed...)
-	for _, m := range d.Closed {
-		if err := t.tx.DeleteMismatch(m.Container, t.policy.MismatchSlot(m)); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.Opened {
-		if err := t.tx.PutMismatch(t.policy.MismatchSlot(m), m); err != nil {
-			return err
-		}
-	}
-	t.c.closed = append(t.c.closed, d.Closed...)
-	t.c.opened += len(d.Opened)
-	t.c.due[c.ID] = d.Deadline
-	for _, a := range d.Fire {
-		if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
-			return err
-		}
-		if err := t.putAlert(a); err != nil {
-			return err
-		}
-	}
-	for _, id := range d.Resolve {
-		if err := t.resolveAlert(id); err != nil {
-			return err
-		}
-	}
-	changed := w.changed || w.old == "" || !d.empty()
-	if changed {
-		c.UpdatedAt = t.now.UTC()
-		// Listeners get a copy: the cached container's maps are changed in
-		// place by the next transaction that touches it.
-		t.c.changes.Containers = append(t.c.changes.Containers, c.Clone())
-	}
-	if now := clearedInYard(&c, *t.policy); now != w.cleared {
-		delta := int64(1)
-		if !now {
-			delta = -1
-		}
-		if err := t.tx.AddCount(CountClearedInYard, delta); err != nil {
-			return err
-		}
-		w.cleared = now
-	}
-	t.c.stored = append(t.c.stored, c)
-	// A TOS event that changed nothing for people still moves the TOS time
-	// that orders the next one; otherwise an unchanged container (a sweep,
-	// an SLA check that fired nothing) is not rewritten.
-	if !changed && c.TOSAt.Equal(w.tosAt) {
-		return nil
-	}
-	return t.tx.PutContainer(c, w.old)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portsync/portsync/config"
@@ -17,7 +16,7 @@ type Policy struct {
 	Agencies    map[string]config.Agency
 	Required    []string
 	ApplyWithin time.Duration
-	// MaxClockSkew and Retention bound the sender times Admit accepts.
+	// MaxClockSkew and Retention bound the sender times admit accepts.
 	MaxClockSkew time.Duration
 	Retention    time.Duration
 }
@@ -103,9 +102,9 @@ func addRef(refs []string, ref string) []string {
 	return append(refs, ref)
 }
 
-// ApplyTOSEvent folds a TOS event into c and reports whether presence or
+// applyTOSEvent folds a TOS event into c and reports whether presence or
 // holds changed. A TOS event older than the last one applied is stale.
-func ApplyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
+func applyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
 	if !c.TOSAt.IsZero() && ev.At.Before(c.TOSAt) {
 		return false
 	}
@@ -138,10 +137,13 @@ func ApplyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
 	return before != c.Presence || !slices.Equal(beforeHolds, c.TOSHolds)
 }
 
-// Decision is what the engine must do after a container's state changed:
+// decision is what the engine must do after a container's state changed:
 // commands to issue, pending commands that are confirmed or superseded,
 // mismatches opened and closed, alerts that fire or resolve.
-type Decision struct {
+type decision struct {
+	// Commands are new, without ids: the transaction numbers them
+	// (numberCommands), and their entries in the container's pending
+	// commands with them.
 	Commands   []state.Command
 	Confirmed  []state.PendingCommand
 	Superseded []state.PendingCommand
@@ -154,118 +156,197 @@ type Decision struct {
 	Deadline time.Time
 }
 
-func (d *Decision) empty() bool {
+func (d *decision) empty() bool {
 	return len(d.Commands)+len(d.Confirmed)+len(d.Superseded)+len(d.Opened)+len(d.Closed)+len(d.Fire)+len(d.Resolve) == 0
 }
 
-// Decide computes the desired holds of c at time now and everything that
+// decide computes the desired holds of c at time now and everything that
 // follows from comparing them with the TOS holds. It returns c's new state
-// and the decision; it does no I/O. newID names new commands.
-func Decide(in state.Container, p Policy, now time.Time, newID func() string) (state.Container, Decision) {
-	c := in.Clone()
-	var d Decision
-	cleared := Cleared(&c, p)
-	if c.DepartedUncleared && cleared {
-		c.DepartedUncleared = false
+// and the decision; it does no I/O. New commands have no id yet.
+func decide(in state.Container, p Policy, now time.Time) (state.Container, decision) {
+	k := decider{
+		c: in.Clone(), p: p, now: now,
+		want:       map[string]state.Alert{},
+		pending:    map[string]state.PendingCommand{},
+		mismatches: map[string]state.Mismatch{},
 	}
-	want := map[string]state.Alert{} // alerts that should be firing now, by id
-	if c.Presence == state.Departed && c.DepartedUncleared {
-		a := departureAlert(&c, p, now)
-		want[a.ID] = a
-	}
-
-	mismatches := map[string]state.Mismatch{}
-	pending := map[string]state.PendingCommand{}
-	if c.Presence == state.InYard {
+	k.departure()
+	if k.c.Presence == state.InYard {
 		for _, name := range p.agencyNames() {
-			cfg := p.Agencies[name]
-			st, known := c.Agencies[name]
-			wants := wanted(st, known, cfg)
-			for _, hold := range ownedCodes(cfg) {
-				w, opinion := wants[hold]
-				old, hasPending := c.Pending[hold]
-				have := c.HasHold(hold)
-				if !opinion || w.hold == have {
-					if hasPending && opinion && old.Action == actionFor(have) {
-						d.Confirmed = append(d.Confirmed, old)
-					} else if hasPending {
-						d.Superseded = append(d.Superseded, old)
-					}
-					continue
-				}
-				kind := state.KindMissingHold
-				if have {
-					kind = state.KindStaleHold
-				}
-				slot := p.slot(name, hold)
-				m, ok := c.Mismatches[slot]
-				if !ok || m.Kind != kind {
-					m = state.Mismatch{Container: c.ID, Agency: name, Hold: hold, Kind: kind, Since: now}
-				}
-				mismatches[slot] = m
-				if due := m.Since.Add(p.ApplyWithin); !now.Before(due) {
-					a := mismatchAlert(&c, m, slot, p, now)
-					want[a.ID] = a
-				} else if d.Deadline.IsZero() || due.Before(d.Deadline) {
-					d.Deadline = due
-				}
-
-				action := actionFor(w.hold)
-				if hasPending && old.Action == action {
-					pending[hold] = old
-					continue
-				}
-				if hasPending {
-					d.Superseded = append(d.Superseded, old)
-				}
-				cmd := newCommand(&c, p, name, hold, action, w.cause, newID(), now)
-				d.Commands = append(d.Commands, cmd)
-				pending[hold] = state.PendingCommand{
-					ID: cmd.ID, Action: action, Hold: hold, Agency: name, Cause: w.cause, IssuedAt: now,
-					CauseReceivedAt: st.ReceivedAt,
-				}
-			}
+			k.agency(name)
 		}
 	}
-	// Pending commands for holds no longer configured, or for a container
-	// that left the yard, are void.
-	for _, hold := range slices.Sorted(maps.Keys(c.Pending)) {
-		old := c.Pending[hold]
-		if _, kept := pending[hold]; !kept && !containsID(d.Confirmed, old.ID) && !containsID(d.Superseded, old.ID) {
+	k.voidPending()
+	k.diffMismatches()
+	k.diffAlerts()
+	return k.c, k.d
+}
+
+// decider is one run of decide: the container's new state and the
+// decision so far, and what the container should have.
+type decider struct {
+	c   state.Container
+	p   Policy
+	now time.Time
+	d   decision
+
+	want       map[string]state.Alert          // alerts that should be firing now, by id
+	pending    map[string]state.PendingCommand // pending commands to keep or issue, by TOS code
+	mismatches map[string]state.Mismatch       // open mismatches, by slot
+}
+
+// departure clears the departed-uncleared mark of a container cleared
+// since, and wants the unauthorized_departure alert of one that is not.
+func (k *decider) departure() {
+	if k.c.DepartedUncleared && Cleared(&k.c, k.p) {
+		k.c.DepartedUncleared = false
+	}
+	if k.c.Presence == state.Departed && k.c.DepartedUncleared {
+		a := departureAlert(&k.c, k.p, k.now)
+		k.want[a.ID] = a
+	}
+}
+
+// agency compares each TOS code the agency owns with what it wants, for a
+// container in the yard.
+func (k *decider) agency(name string) {
+	cfg := k.p.Agencies[name]
+	st, known := k.c.Agencies[name]
+	wants := wanted(st, known, cfg)
+	for _, code := range ownedCodes(cfg) {
+		w, opinion := wants[code]
+		if !opinion || w.hold == k.c.HasHold(code) {
+			k.settled(code, opinion)
+			continue
+		}
+		k.mismatch(name, code)
+		k.command(name, code, w, st.ReceivedAt)
+	}
+}
+
+// settled retires the pending command of a code that is as the agency
+// wants it, or that it has no opinion on: confirmed if it did what the
+// code shows, superseded otherwise.
+func (k *decider) settled(code string, opinion bool) {
+	old, ok := k.c.Pending[code]
+	switch {
+	case !ok:
+	case opinion && old.Action == actionFor(k.c.HasHold(code)):
+		k.d.Confirmed = append(k.d.Confirmed, old)
+	default:
+		k.d.Superseded = append(k.d.Superseded, old)
+	}
+}
+
+// mismatch keeps the agency's mismatch on code open (since when it
+// began), wants its alert once it has outlived the SLA, and otherwise
+// moves the deadline to when it will.
+func (k *decider) mismatch(agency, code string) {
+	kind := state.KindMissingHold
+	if k.c.HasHold(code) {
+		kind = state.KindStaleHold
+	}
+	slot := k.p.slot(agency, code)
+	m, ok := k.c.Mismatches[slot]
+	if !ok || m.Kind != kind {
+		m = state.Mismatch{Container: k.c.ID, Agency: agency, Hold: code, Kind: kind, Since: k.now}
+	}
+	k.mismatches[slot] = m
+	if due := m.Since.Add(k.p.ApplyWithin); !k.now.Before(due) {
+		a := mismatchAlert(&k.c, m, slot, k.p, k.now)
+		k.want[a.ID] = a
+	} else if k.d.Deadline.IsZero() || due.Before(k.d.Deadline) {
+		k.d.Deadline = due
+	}
+}
+
+// command keeps a pending command that already does what the agency
+// wants of code, or supersedes it and issues a new one. receivedAt is
+// when the agency's latest event came, for the release-to-TOS metric.
+func (k *decider) command(agency, code string, w want, receivedAt time.Time) {
+	action := actionFor(w.hold)
+	old, hasPending := k.c.Pending[code]
+	if hasPending && old.Action == action {
+		k.pending[code] = old
+		return
+	}
+	if hasPending {
+		k.d.Superseded = append(k.d.Superseded, old)
+	}
+	cmd := newCommand(&k.c, k.p, agency, code, action, w.cause, k.now)
+	k.d.Commands = append(k.d.Commands, cmd)
+	k.pending[code] = state.PendingCommand{
+		Action: action, Hold: code, Agency: agency, Cause: w.cause, IssuedAt: k.now,
+		CauseReceivedAt: receivedAt,
+	}
+}
+
+// voidPending supersedes the pending commands for codes no longer
+// configured, or of a container that left the yard, and sets the
+// container's pending commands.
+func (k *decider) voidPending() {
+	d := &k.d
+	for _, code := range slices.Sorted(maps.Keys(k.c.Pending)) {
+		old := k.c.Pending[code]
+		if _, kept := k.pending[code]; !kept && !containsID(d.Confirmed, old.ID) && !containsID(d.Superseded, old.ID) {
 			d.Superseded = append(d.Superseded, old)
 		}
 	}
+	k.c.Pending = nilIfEmpty(k.pending)
+}
 
-	for _, slot := range slices.Sorted(maps.Keys(c.Mismatches)) {
-		if m, ok := mismatches[slot]; !ok || m.Kind != c.Mismatches[slot].Kind {
-			d.Closed = append(d.Closed, c.Mismatches[slot])
+// diffMismatches closes the mismatches that are gone or changed kind,
+// opens the new ones, and sets the container's.
+func (k *decider) diffMismatches() {
+	was, is := k.c.Mismatches, k.mismatches
+	for _, slot := range slices.Sorted(maps.Keys(was)) {
+		if m, ok := is[slot]; !ok || m.Kind != was[slot].Kind {
+			k.d.Closed = append(k.d.Closed, was[slot])
 		}
 	}
-	for _, slot := range slices.Sorted(maps.Keys(mismatches)) {
-		if old, ok := c.Mismatches[slot]; !ok || old.Kind != mismatches[slot].Kind {
-			d.Opened = append(d.Opened, mismatches[slot])
+	for _, slot := range slices.Sorted(maps.Keys(is)) {
+		if old, ok := was[slot]; !ok || old.Kind != is[slot].Kind {
+			k.d.Opened = append(k.d.Opened, is[slot])
 		}
 	}
+	k.c.Mismatches = nilIfEmpty(is)
+}
 
+// diffAlerts resolves the container's alerts no longer wanted, fires the
+// wanted ones not yet firing, and sets the container's.
+func (k *decider) diffAlerts() {
 	var firing []string
-	for _, id := range c.Alerts {
-		if _, ok := want[id]; ok {
+	for _, id := range k.c.Alerts {
+		if _, ok := k.want[id]; ok {
 			firing = append(firing, id)
-			delete(want, id)
+			delete(k.want, id)
 		} else {
-			d.Resolve = append(d.Resolve, id)
+			k.d.Resolve = append(k.d.Resolve, id)
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		d.Fire = append(d.Fire, want[id])
+	for _, id := range slices.Sorted(maps.Keys(k.want)) {
+		k.d.Fire = append(k.d.Fire, k.want[id])
 		firing = append(firing, id)
 	}
 	slices.Sort(firing)
+	k.c.Alerts = firing
+}
 
-	c.Mismatches = nilIfEmpty(mismatches)
-	c.Pending = nilIfEmpty(pending)
-	c.Alerts = firing
-	return c, d
+// numberCommands gives each new command of a decision its id from nextID,
+// in order, and the pending entry it left on c the same id.
+func numberCommands(c *state.Container, cmds []state.Command, nextID func() (string, error)) error {
+	for i := range cmds {
+		id, err := nextID()
+		if err != nil {
+			return err
+		}
+		cmds[i].ID = id
+		if p, ok := c.Pending[cmds[i].Hold]; ok && p.ID == "" && p.Agency == cmds[i].Agency {
+			p.ID = id
+			c.Pending[cmds[i].Hold] = p
+		}
+	}
+	return nil
 }
 
 func nilIfEmpty[V any](m map[string]V) map[string]V {
@@ -302,8 +383,8 @@ func (p Policy) slot(agency, code string) string {
 	return agency + "/" + code
 }
 
-// MismatchSlot is the key of m among its container's mismatches.
-func (p Policy) MismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
+// mismatchSlot is the key of m among its container's mismatches.
+func (p Policy) mismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
 
 func actionFor(hold bool) string {
 	if hold {
@@ -312,9 +393,9 @@ func actionFor(hold bool) string {
 	return state.ReleaseHold
 }
 
-func newCommand(c *state.Container, p Policy, agency, hold, action, cause, id string, now time.Time) state.Command {
+func newCommand(c *state.Container, p Policy, agency, hold, action, cause string, now time.Time) state.Command {
 	return state.Command{
-		ID: id, Terminal: p.Terminal, Container: c.ID, Action: action, Hold: hold,
+		Terminal: p.Terminal, Container: c.ID, Action: action, Hold: hold,
 		Agency: agency, Cause: cause, Reason: describeCause(c, agency, cause), IssuedAt: now.UTC(),
 	}
 }
@@ -347,56 +428,4 @@ func describeCause(c *state.Container, agency, cause string) string {
 		return fmt.Sprintf("%s removed %s at %s", agency, what, h.At.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("%s %s at %s", agency, st.Status, st.At.Format(time.RFC3339))
-}
-
-// AlertID is the stable id of an alert about a container (and agency).
-func AlertID(kind, container, agency string) string {
-	if agency == "" {
-		return kind + "/" + container
-	}
-	return kind + "/" + container + "/" + agency
-}
-
-func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p Policy, now time.Time) state.Alert {
-	hold := m.Hold
-	if hold == "" {
-		hold = p.Agencies[m.Agency].TOSHold
-	}
-	age := now.Sub(m.Since).Round(time.Second)
-	var summary string
-	st, known := c.Agencies[m.Agency]
-	fromLegacy(&st)
-	switch {
-	case m.Kind == state.KindStaleHold && st.Status == state.Released:
-		summary = fmt.Sprintf("%s released %s at %s but the terminal still holds it (%s) after %s",
-			m.Agency, c.ID, st.Release.At.Format("15:04"), hold, age)
-	case m.Kind == state.KindStaleHold:
-		summary = fmt.Sprintf("%s no longer wants %s on %s but the terminal still has it after %s",
-			m.Agency, hold, c.ID, age)
-	case known && st.Status == state.Held:
-		summary = fmt.Sprintf("%s held %s at %s but the terminal has no %s hold after %s",
-			m.Agency, c.ID, st.At.Format("15:04"), hold, age)
-	default:
-		summary = fmt.Sprintf("%s has not decided on %s and its policy is to hold, but the terminal has no %s hold after %s",
-			m.Agency, c.ID, hold, age)
-	}
-	return state.Alert{
-		ID: AlertID(m.Kind, c.ID, slot), Kind: m.Kind, Severity: "warning", State: state.Firing,
-		Terminal: p.Terminal, Container: c.ID, Agency: m.Agency, Since: m.Since.UTC(), Summary: summary, At: now.UTC(),
-	}
-}
-
-func departureAlert(c *state.Container, p Policy, now time.Time) state.Alert {
-	var why []string
-	for _, name := range p.agencyNames() {
-		if st := Status(c, name); st != state.Released && (st == state.Held || slices.Contains(p.Required, name)) {
-			why = append(why, name+" "+string(st))
-		}
-	}
-	return state.Alert{
-		ID: AlertID(state.KindUnauthorizedDeparture, c.ID, ""), Kind: state.KindUnauthorizedDeparture,
-		Severity: "critical", State: state.Firing, Terminal: p.Terminal, Container: c.ID,
-		Since: now.UTC(), At: now.UTC(),
-		Summary: fmt.Sprintf("%s departed while not cleared (%s)", c.ID, strings.Join(why, ", ")),
-	}
 }

@@ -1,4 +1,4 @@
-package sync_test
+package sync
 
 import (
 	"fmt"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
-	psync "github.com/portsync/portsync/sync"
 )
 
 // The fixed clock and container of the decision tests.
@@ -25,8 +24,8 @@ const (
 
 // dtPolicy has two required agencies that hold while unknown and one
 // optional agency (port) that has no opinion while unknown.
-func dtPolicy() psync.Policy {
-	return psync.Policy{
+func dtPolicy() Policy {
+	return Policy{
 		Terminal: dtTerminal,
 		Agencies: map[string]config.Agency{
 			"customs":    {TOSHold: "CUSTOMS", WhenUnknown: config.WhenUnknownHold},
@@ -38,10 +37,27 @@ func dtPolicy() psync.Policy {
 	}
 }
 
-// dtIDs returns a newID that counts cmd-1, cmd-2, ...
-func dtIDs() func() string {
+// dtIDs returns a newID that counts cmd-1, cmd-2, ..., as the store's
+// NextCommandID numbers the commands of a decision in the engine.
+func dtIDs() func() (string, error) {
 	n := 0
-	return func() string { n++; return fmt.Sprintf("cmd-%d", n) }
+	return func() (string, error) { n++; return fmt.Sprintf("cmd-%d", n), nil }
+}
+
+// dtDecide decides c at now and numbers the new commands with newID, as
+// the engine's transaction does.
+func dtDecide(t *testing.T, c state.Container, p Policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
+	t.Helper()
+	out, d := decide(c, p, now)
+	for _, cmd := range d.Commands {
+		if cmd.ID != "" {
+			t.Errorf("decide gave new command %+v an id; the transaction numbers them", cmd)
+		}
+	}
+	if err := numberCommands(&out, d.Commands, newID); err != nil {
+		t.Fatalf("numberCommands: %v", err)
+	}
+	return out, d
 }
 
 // dtAg is an agency state set by event id at agency time at.
@@ -164,11 +180,11 @@ func TestApplyAgencyEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dtBoxIn(state.Expected, nil, tt.start)
 			before := c.Clone()
-			changed := psync.ApplyAgencyEvent(&c, tt.ev, "customs-mqtt", now)
+			changed := ApplyAgencyEvent(&c, tt.ev, "customs-mqtt", now)
 			if changed != tt.wantChanged {
 				t.Errorf("ApplyAgencyEvent changed = %v, want %v", changed, tt.wantChanged)
 			}
-			got := psync.Status(&c, tt.ev.Agency)
+			got := Status(&c, tt.ev.Agency)
 			if got != tt.wantStatus {
 				t.Errorf("status of %s = %s, want %s", tt.ev.Agency, got, tt.wantStatus)
 			}
@@ -199,11 +215,11 @@ func TestApplyAgencyEvent(t *testing.T) {
 func TestApplyAgencyEventRecordsReferences(t *testing.T) {
 	c := dtBoxIn(state.Expected, nil, nil)
 	ev := &state.AgencyEvent{ID: "E1", Agency: "customs", Status: state.Released, BL: "MEDUSH123456", Declaration: "220120261000123456", At: dtAt}
-	if !psync.ApplyAgencyEvent(&c, ev, "s", dtT0) {
+	if !ApplyAgencyEvent(&c, ev, "s", dtT0) {
 		t.Fatal("first event not applied")
 	}
 	ev2 := &state.AgencyEvent{ID: "E2", Agency: "quarantine", Status: state.Released, BL: "MEDUSH123456", At: dtAt}
-	psync.ApplyAgencyEvent(&c, ev2, "s", dtT0)
+	ApplyAgencyEvent(&c, ev2, "s", dtT0)
 	if !slices.Equal(c.BLs, []string{"MEDUSH123456"}) || !slices.Equal(c.Declarations, []string{"220120261000123456"}) {
 		t.Errorf("refs = %v / %v, want one B/L and one declaration, no duplicates", c.BLs, c.Declarations)
 	}
@@ -349,7 +365,7 @@ func TestApplyTOSEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := tt.start.Clone()
 			before := c.Clone()
-			changed := psync.ApplyTOSEvent(&c, tt.ev, p)
+			changed := applyTOSEvent(&c, tt.ev, p)
 			if changed != tt.wantChanged {
 				t.Errorf("ApplyTOSEvent changed = %v, want %v", changed, tt.wantChanged)
 			}
@@ -408,7 +424,7 @@ func TestCleared(t *testing.T) {
 				pol.Required = tt.req
 			}
 			c := dtBoxIn(state.InYard, nil, tt.ag)
-			if got := psync.Cleared(&c, pol); got != tt.want {
+			if got := Cleared(&c, pol); got != tt.want {
 				t.Errorf("Cleared = %v, want %v (required %v, agencies %+v)", got, tt.want, pol.Required, tt.ag)
 			}
 		})
@@ -431,7 +447,7 @@ type dtAlert struct {
 
 type dtDecideCase struct {
 	name   string
-	policy func(*psync.Policy) // edits the policy when not nil
+	policy func(*Policy) // edits the policy when not nil
 	in     state.Container
 	now    time.Time // dtT0 when zero
 
@@ -870,11 +886,11 @@ func dtRunDecide(t *testing.T, tt dtDecideCase) {
 		now = dtT0
 	}
 	in := tt.in.Clone()
-	out, d := psync.Decide(in, p, now, dtIDs())
+	out, d := dtDecide(t, in, p, now, dtIDs())
 
-	// Decide is pure: it does not change its input.
+	// decide is pure: it does not change its input.
 	if !reflect.DeepEqual(in, tt.in) {
-		t.Errorf("Decide changed its input\n got %+v\nwant %+v", in, tt.in)
+		t.Errorf("decide changed its input\n got %+v\nwant %+v", in, tt.in)
 	}
 
 	// Commands.
@@ -1025,9 +1041,9 @@ func dtEqualMismatches(t *testing.T, what string, got, want []state.Mismatch) {
 
 // dtDecideAt decides c at now; the engine would store the new state it
 // returns and decide again on the next change.
-func dtDecideAt(t *testing.T, c state.Container, p psync.Policy, now time.Time, newID func() string) (state.Container, psync.Decision) {
+func dtDecideAt(t *testing.T, c state.Container, p Policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
 	t.Helper()
-	return psync.Decide(c, p, now, newID)
+	return dtDecide(t, c, p, now, newID)
 }
 
 func TestDecideReleaseBeforeArrivalAppliedOnArrival(t *testing.T) {
@@ -1040,7 +1056,7 @@ func TestDecideReleaseBeforeArrivalAppliedOnArrival(t *testing.T) {
 				{ID: "REL-C", Agency: "customs", Status: state.Released, Containers: []string{dtBox}, At: dtAt},
 				{ID: "REL-Q", Agency: "quarantine", Status: state.Released, Containers: []string{dtBox}, At: dtAt},
 			} {
-				if !psync.ApplyAgencyEvent(&c, ev, "agency", dtT0) {
+				if !ApplyAgencyEvent(&c, ev, "agency", dtT0) {
 					t.Fatalf("release %s not applied", ev.ID)
 				}
 			}
@@ -1048,13 +1064,13 @@ func TestDecideReleaseBeforeArrivalAppliedOnArrival(t *testing.T) {
 			if len(d.Commands) != 0 || len(d.Opened) != 0 || len(d.Fire) != 0 {
 				t.Fatalf("decision before arrival = %+v, want nothing", d)
 			}
-			if psync.Status(&c, "customs") != state.Released || psync.Status(&c, "quarantine") != state.Released {
+			if Status(&c, "customs") != state.Released || Status(&c, "quarantine") != state.Released {
 				t.Fatalf("release not kept before arrival: %+v", c.Agencies)
 			}
 
 			arrive := &state.TOSEvent{ID: "N4-1", Container: dtBox, Event: arrival, Holds: []string{"CUSTOMS", "PAYMENT", "QUARANTINE"}, HasHolds: true, At: dtT0}
 			now := dtT0.Add(time.Hour)
-			if !psync.ApplyTOSEvent(&c, arrive, p) {
+			if !applyTOSEvent(&c, arrive, p) {
 				t.Fatal("arrival not applied")
 			}
 			if c.Presence != state.InYard {
@@ -1121,7 +1137,7 @@ func TestDecideSLAAlertLifecycle(t *testing.T) {
 	}
 	// The TOS confirms: the command is confirmed, the mismatch closes and
 	// the alert resolves.
-	if !psync.ApplyTOSEvent(&c, &state.TOSEvent{ID: "N4-2", Container: dtBox, Event: state.TOSHolds, Holds: []string{}, HasHolds: true, At: dtT0.Add(time.Hour)}, p) {
+	if !applyTOSEvent(&c, &state.TOSEvent{ID: "N4-2", Container: dtBox, Event: state.TOSHolds, Holds: []string{}, HasHolds: true, At: dtT0.Add(time.Hour)}, p) {
 		t.Fatal("holds event not applied")
 	}
 	c, d = dtDecideAt(t, c, p, dtT0.Add(time.Hour+time.Second), newID)
@@ -1146,7 +1162,7 @@ func TestDecideUnauthorizedDepartureLifecycle(t *testing.T) {
 	}
 
 	// Departs while customs holds: critical alert at once.
-	if !psync.ApplyTOSEvent(&c, &state.TOSEvent{ID: "N4-9", Container: dtBox, Event: state.TOSDeparted, At: dtT0}, p) {
+	if !applyTOSEvent(&c, &state.TOSEvent{ID: "N4-9", Container: dtBox, Event: state.TOSDeparted, At: dtT0}, p) {
 		t.Fatal("departure not applied")
 	}
 	if !slices.Equal(c.TOSHolds, []string{"CUSTOMS"}) {
@@ -1172,7 +1188,7 @@ func TestDecideUnauthorizedDepartureLifecycle(t *testing.T) {
 	}
 
 	// Customs releases after departure: cleared, the alert resolves.
-	if !psync.ApplyAgencyEvent(&c, &state.AgencyEvent{ID: "REL-C2", Agency: "customs", Status: state.Released, At: dtHldC.At.Add(time.Hour)}, "agency", now) {
+	if !ApplyAgencyEvent(&c, &state.AgencyEvent{ID: "REL-C2", Agency: "customs", Status: state.Released, At: dtHldC.At.Add(time.Hour)}, "agency", now) {
 		t.Fatal("release not applied")
 	}
 	c, d = dtDecideAt(t, c, p, now.Add(2*time.Minute), newID)

@@ -339,14 +339,7 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	if len(rejected) > 0 {
 		d.log.Warn("the TOS rejected commands; they stay in the outbox but are not sent again until the next sweep",
 			"sink", name, "rejected", len(rejected), "first", rejected[0].why)
-		d.engine.enqueue(func(t *txn) error {
-			for _, r := range rejected {
-				if err := t.commandRejected(name, r.cmd, r.why); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		d.engine.enqueue(&commandsRejected{sink: name, rejected: rejected})
 	}
 	if len(sent) == 0 {
 		return
@@ -354,24 +347,7 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 	for _, e := range sent {
 		d.log.Debug("command sent", "sink", name, "container", e.cmd.Container, "command", e.cmd.ID, "action", e.cmd.Action, "hold", e.cmd.Hold, "attempt", e.attempts)
 	}
-	d.engine.enqueue(func(t *txn) error {
-		for _, e := range sent {
-			err := t.journal(state.JournalEntry{
-				Kind: state.JournalCommandSent, Container: e.cmd.Container, EventID: e.cmd.Cause,
-				Agency: e.cmd.Agency, Command: e.cmd.ID, Action: e.cmd.Action, Hold: e.cmd.Hold,
-				Detail: fmt.Sprintf("attempt %d via %s", e.attempts, name),
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-type rejection struct {
-	cmd state.Command
-	why error
+	d.engine.enqueue(&commandsSent{sink: name, sent: sent})
 }
 
 // resolveQueued resolves the command_rejected alerts of commands that left
@@ -386,32 +362,6 @@ func (d *Dispatcher) resolveQueued() {
 	for _, id := range ids {
 		d.engine.SystemAlert(state.Alert{ID: id}, false)
 	}
-}
-
-// commandRejected journals a rejected command and fires its container's
-// command_rejected alert, unless it fires already (a command sent again
-// after a sweep and rejected again is not news).
-func (t *txn) commandRejected(sink string, cmd state.Command, why error) error {
-	err := t.journal(state.JournalEntry{
-		Kind: state.JournalRejected, Container: cmd.Container, EventID: cmd.Cause, Agency: cmd.Agency,
-		Command: cmd.ID, Action: cmd.Action, Hold: cmd.Hold, Detail: why.Error(),
-	})
-	if err != nil {
-		return err
-	}
-	id := AlertID(state.KindCommandRejected, cmd.Container, cmd.Agency)
-	if a, ok, err := t.tx.Alert(id); err != nil || (ok && a.State == state.Firing) {
-		return err
-	}
-	a := state.Alert{
-		ID: id, Kind: state.KindCommandRejected, Severity: "warning", State: state.Firing, Terminal: t.policy.Terminal,
-		Container: cmd.Container, Agency: cmd.Agency, Source: sink, Since: t.now.UTC(), At: t.now.UTC(),
-		Summary: fmt.Sprintf("%v; portsync sends it again only after the next sweep", why),
-	}
-	if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
-		return err
-	}
-	return t.putAlert(a)
 }
 
 // backoff is the wait after the n-th send of a command: retryAfter,
@@ -434,17 +384,4 @@ func (d *Dispatcher) health(err error, start, now time.Time) {
 	if change {
 		d.engine.SystemAlert(alert, firing)
 	}
-}
-
-// SystemAlert fires or resolves an alert that is about portsync itself
-// rather than a container (sink_down).
-func (e *Engine) SystemAlert(a state.Alert, firing bool) {
-	e.enqueue(func(t *txn) error {
-		if !firing {
-			return t.resolveAlert(a.ID)
-		}
-		a.State = state.Firing
-		a.Terminal = t.policy.Terminal
-		return t.putAlert(a)
-	})
 }

@@ -64,17 +64,18 @@ type inbound struct {
 	retryOf string
 }
 
-// batch is one group commit: messages plus work other goroutines asked the
-// writer to do (journal notes, alert bookkeeping, SLA checks, sweeps).
+// batch is one group commit: messages plus requests other goroutines
+// made of the writer (journal notes, alert bookkeeping, sweeps) and the
+// containers whose SLA deadline passed.
 type batch struct {
 	msgs  []inbound
-	jobs  []func(*txn) error
+	reqs  []request
 	touch map[string]bool // containers to decide again
 	after []func(error)
 }
 
 func (b *batch) empty() bool {
-	return len(b.msgs) == 0 && len(b.jobs) == 0 && len(b.touch) == 0 && len(b.after) == 0
+	return len(b.msgs) == 0 && len(b.reqs) == 0 && len(b.touch) == 0 && len(b.after) == 0
 }
 
 // Listener is told what each commit changed, after it is durable.
@@ -188,15 +189,15 @@ func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
 
 var errStopped = errors.New("engine stopped")
 
-// do runs job in the writer's next transaction and waits for the commit.
-func (e *Engine) do(ctx context.Context, job func(*txn) error) error {
+// do applies r in the writer's next transaction and waits for the commit.
+func (e *Engine) do(ctx context.Context, r request) error {
 	done := make(chan error, 1)
-	req := func(b *batch) {
-		b.jobs = append(b.jobs, job)
+	add := func(b *batch) {
+		b.reqs = append(b.reqs, r)
 		b.after = append(b.after, func(err error) { done <- err })
 	}
 	select {
-	case e.control <- req:
+	case e.control <- add:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-e.stopping:
@@ -210,13 +211,23 @@ func (e *Engine) do(ctx context.Context, job func(*txn) error) error {
 	}
 }
 
-// enqueue runs job in a coming transaction without waiting; for
+// enqueue applies r in a coming transaction without waiting; for
 // bookkeeping that may be lost in a crash (it is redone after a restart).
-func (e *Engine) enqueue(job func(*txn) error) {
+func (e *Engine) enqueue(r request) {
 	select {
-	case e.control <- func(b *batch) { b.jobs = append(b.jobs, job) }:
+	case e.control <- func(b *batch) { b.reqs = append(b.reqs, r) }:
 	case <-e.stopping:
 	}
+}
+
+// Policy is the decision policy in force.
+func (e *Engine) Policy() Policy { return *e.policy.Load() }
+
+// Retry submits dead letter id's message again, decoded by its source's
+// current decoder; applied, the dead letter is removed in the same
+// transaction.
+func (e *Engine) Retry(ctx context.Context, src *SourceInfo, id string, m adapters.Message) Outcome {
+	return e.submit(ctx, inbound{src: src, msg: m, retryOf: id})
 }
 
 // Healthy returns the last store error, nil while commits succeed.
@@ -343,11 +354,11 @@ func (e *Engine) commitWithRetry(ctx context.Context, b *batch) {
 var errTrialDone = errors.New("trial transaction rolled back")
 
 // isolate looks for what in a failed group can never commit. It applies
-// each record, job and touched container alone in a transaction that is
+// each record, request and touched container alone in a transaction that is
 // rolled back, so nothing is written and nothing reaches the disk. A
 // record that fails alone is replaced by its rejection (code unstorable,
 // the store's error as the reason), so its message is dead-lettered and
-// acknowledged; a job or touched container that fails alone is dropped
+// acknowledged; a request or touched container that fails alone is dropped
 // with an error log (they are internal bookkeeping that a sweep redoes).
 // It reports whether it changed the group; if not, the fault is the
 // store's (a full disk, an I/O error: those only show at commit) and the
@@ -379,22 +390,18 @@ func (e *Engine) isolate(b *batch, cause error) bool {
 			e.log.Error("record dead-lettered: the store refused it", "source", in.src.Name, "event_id", recordID(r), "err", err)
 		}
 	}
-	jobs := b.jobs[:0]
-	for _, job := range b.jobs {
-		if err := e.trial(now, job); err != nil {
+	reqs := b.reqs[:0]
+	for _, r := range b.reqs {
+		if err := e.trial(now, r.apply); err != nil {
 			e.log.Error("internal store job dropped: it can never commit", "err", err, "group_err", cause)
 			changed = true
 			continue
 		}
-		jobs = append(jobs, job)
+		reqs = append(reqs, r)
 	}
-	b.jobs = jobs
+	b.reqs = reqs
 	for id := range b.touch {
-		err := e.trial(now, func(t *txn) error {
-			_, err := t.load(id)
-			t.dirty[id] = true
-			return err
-		})
+		err := e.trial(now, func(t *txn) error { return t.touch(id) })
 		if err != nil {
 			e.log.Error("container left out of this commit: deciding it can never commit", "container", id, "err", err)
 			delete(b.touch, id)
@@ -475,8 +482,8 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	start := time.Now()
 	err := e.store.Update(func(tx *state.Tx) error {
 		t := newTxn(e, tx, now)
-		for _, job := range b.jobs {
-			if err := job(t); err != nil {
+		for _, r := range b.reqs {
+			if err := r.apply(t); err != nil {
 				return err
 			}
 		}
@@ -488,10 +495,9 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 			t.c.outcomes = append(t.c.outcomes, o)
 		}
 		for id := range b.touch {
-			if _, err := t.load(id); err != nil {
+			if err := t.touch(id); err != nil {
 				return err
 			}
-			t.dirty[id] = true
 		}
 		if err := t.decideAll(); err != nil {
 			return err
@@ -643,8 +649,7 @@ func (e *Engine) dueWork(b *batch) {
 		if d.source {
 			if at, ok := e.sourceDue[d.id]; ok && at.Equal(d.at) {
 				delete(e.sourceDue, d.id)
-				src := d.id
-				b.jobs = append(b.jobs, func(t *txn) error { return t.resolveInvalidInput(src) })
+				b.reqs = append(b.reqs, &systemAlert{alert: state.Alert{ID: invalidInputID(d.id)}})
 			}
 			continue
 		}
@@ -712,33 +717,15 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	const group = 500
 	after, n := "", 0
 	for {
-		var done bool
-		err := e.do(ctx, func(t *txn) error {
-			ids := t.tx.ContainerIDs(after, group)
-			for _, id := range ids {
-				w, err := t.load(id)
-				if err != nil {
-					return err
-				}
-				c := &w.c
-				if c.Presence == state.InYard || len(c.Pending) > 0 || len(c.Alerts) > 0 || len(c.Mismatches) > 0 {
-					t.dirty[id] = true
-					n++
-				}
-			}
-			if len(ids) < group {
-				done = true
-			} else {
-				after = ids[len(ids)-1]
-			}
-			return nil
-		})
-		if err != nil {
+		r := &sweepGroup{after: after, size: group}
+		if err := e.do(ctx, r); err != nil {
 			return n, fmt.Errorf("sweep: %w", err)
 		}
-		if done {
+		n += r.decided
+		if r.last == "" {
 			return n, nil
 		}
+		after = r.last
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/mqtt"    // the sink type of the configuration
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // unencodable is a time that parses but that encoding/json refuses to
@@ -32,7 +33,7 @@ const (
 // poisonIDs makes every record whose event id starts with POISON one the
 // store can never take, after the engine's own checks passed it.
 func poisonIDs(t *testing.T) {
-	testHookAdmitted = func(r *adapters.Record) {
+	testseam.Admitted = func(r *adapters.Record) {
 		switch {
 		case r.Agency != nil && strings.HasPrefix(r.Agency.ID, "POISON"):
 			ev := *r.Agency
@@ -44,7 +45,7 @@ func poisonIDs(t *testing.T) {
 			r.TOS = &ev
 		}
 	}
-	t.Cleanup(func() { testHookAdmitted = nil })
+	t.Cleanup(func() { testseam.Admitted = nil })
 }
 
 // Inside one message of many records (an EDI file, a poll page), only the

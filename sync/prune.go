@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/portsync/portsync/state"
 )
 
 // RetentionChunk is how many journal entries, dedupe keys or dead letters
@@ -39,43 +37,16 @@ type Pruned struct {
 // commits. A problem is handed back instead, and what was deleted before it
 // commits.
 func (e *Engine) Prune(ctx context.Context, before time.Time, chunk int) (Pruned, error) {
-	counter := e.metrics.Pruned
 	var r Pruned
-	jerr := func() error {
-		for more := true; more; {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			var n int
-			var perr error
-			err := e.do(ctx, func(t *txn) error {
-				n, more, perr = t.tx.PruneJournal(before, chunk)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("prune journal: %w", err)
-			}
-			r.Chunks++
-			r.Journal += n
-			counter.WithLabelValues(prunedJournal).Add(float64(n))
-			if perr != nil {
-				return perr
-			}
-		}
-		return nil
-	}()
+	jerr := e.pruneAll(ctx, prunedJournal, before, chunk, &r, &r.Journal)
 	if stopped(jerr) {
 		return r, jerr
 	}
-	derr := e.pruneScan(ctx, prunedDedupe, &r, &r.Dedupe, func(tx *state.Tx, after []byte) (int, []byte, error) {
-		return tx.PruneDedupe(before, after, chunk)
-	})
+	derr := e.pruneAll(ctx, prunedDedupe, before, chunk, &r, &r.Dedupe)
 	if stopped(derr) {
 		return r, errors.Join(jerr, derr)
 	}
-	lerr := e.pruneScan(ctx, prunedDeadLetters, &r, &r.DeadLetters, func(tx *state.Tx, after []byte) (int, []byte, error) {
-		return tx.PruneDeadLetters(before, after, chunk)
-	})
+	lerr := e.pruneAll(ctx, prunedDeadLetters, before, chunk, &r, &r.DeadLetters)
 	return r, errors.Join(jerr, derr, lerr)
 }
 
@@ -85,37 +56,31 @@ func stopped(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStopped)
 }
 
-// pruneScan runs a scanning prune (dedupe keys, dead letters: buckets not
-// in time order) a chunk per transaction of the writer, from the start of
-// the bucket to its end. step does one chunk from the key after after and
-// returns what it deleted and where to go on (nil at the end). What each
-// committed chunk deleted is added to *total and to the counter's series
-// what.
-func (e *Engine) pruneScan(ctx context.Context, what string, r *Pruned, total *int, step func(tx *state.Tx, after []byte) (int, []byte, error)) error {
+// pruneAll prunes what a chunk per transaction of the writer: the
+// journal in time order until no entry older than before is left, a
+// scanned bucket (dedupe keys, dead letters: not in time order) from its
+// start to its end. What each committed chunk deleted is added to *total
+// and to the counter's series what.
+func (e *Engine) pruneAll(ctx context.Context, what string, before time.Time, chunk int, r *Pruned, total *int) error {
 	counter := e.metrics.Pruned
 	var after []byte
-	for first := true; first || after != nil; first = false {
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var n int
-		var next []byte
-		var perr error
-		from := after
-		err := e.do(ctx, func(t *txn) error {
-			n, next, perr = step(t.tx, from)
-			return nil
-		})
-		if err != nil {
+		c := &pruneChunk{what: what, before: before, after: after, chunk: chunk}
+		if err := e.do(ctx, c); err != nil {
 			return fmt.Errorf("prune %s: %w", what, err)
 		}
 		r.Chunks++
-		*total += n
-		counter.WithLabelValues(what).Add(float64(n))
-		if perr != nil {
-			return perr
+		*total += c.n
+		counter.WithLabelValues(what).Add(float64(c.n))
+		if c.err != nil {
+			return c.err
 		}
-		after = next
+		if !c.more && c.next == nil {
+			return nil
+		}
+		after = c.next
 	}
-	return nil
 }

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -100,11 +99,12 @@ func (t *downTracker) revive(a state.Alert) {
 }
 
 // ReviveSinkDown hands each sink_down alert still firing in the store to
-// the tracker of the endpoint it is about. Trackers live in memory, so
-// without this an alert firing at shutdown would never resolve: the next
-// process has no failure to recover from. An alert about an endpoint that
-// no longer exists resolves. Call after the alerts are loaded, before Run.
-func ReviveSinkDown(am *AlertManager, disp *Dispatcher) {
+// the tracker of the endpoint it is about, one of am's channels or disp's
+// sink. Trackers live in memory, so without this an alert firing at
+// shutdown would never resolve: the next process has no failure to recover
+// from. An alert about an endpoint that no longer exists resolves. Call
+// after the alerts are loaded, before Run.
+func (am *AlertManager) ReviveSinkDown(disp *Dispatcher) {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	byID := map[string]*downTracker{}
@@ -128,12 +128,5 @@ func ReviveSinkDown(am *AlertManager, disp *Dispatcher) {
 }
 
 func (t *downTracker) alert(now time.Time, err error) state.Alert {
-	a := state.Alert{
-		ID: AlertID(state.KindSinkDown, t.name, ""), Kind: state.KindSinkDown, Severity: "critical",
-		Source: t.name, Since: t.since.UTC(), At: now.UTC(),
-	}
-	if err != nil {
-		a.Summary = fmt.Sprintf("%s %s has failed since %s: %v", t.what, t.name, t.since.UTC().Format(time.RFC3339), err)
-	}
-	return a
+	return sinkDownAlert(t.what, t.name, t.since, now, err)
 }

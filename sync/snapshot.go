@@ -87,46 +87,24 @@ func (e *Engine) ApplySnapshot(ctx context.Context, snap tossnapshot.Snapshot, a
 		}
 	}
 
-	n, err := inGroups(ctx, e, snap.Containers, func(t *txn, s tossnapshot.Entry) (bool, error) {
-		return t.snapshotEntry(s, at, eventID)
-	})
-	res.Repaired += n
-	if err != nil {
-		return res, err
-	}
-	n, err = inGroups(ctx, e, gone, func(t *txn, id string) (bool, error) {
-		return t.snapshotMissing(id, at, eventID)
-	})
-	res.Repaired += n
-	res.Departed += n
-	return res, err
-}
-
-// inGroups repairs items in transactions of snapshotGroup, so that events
-// go on between them, and counts the repairs.
-func inGroups[T any](ctx context.Context, e *Engine, items []T, repair func(*txn, T) (bool, error)) (int, error) {
-	total := 0
-	for chunk := range slices.Chunk(items, snapshotGroup) {
-		var n int
-		err := e.do(ctx, func(t *txn) error {
-			n = 0 // the job runs again if the commit is retried
-			for _, item := range chunk {
-				ok, err := repair(t, item)
-				if err != nil {
-					return err
-				}
-				if ok {
-					n++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return total, fmt.Errorf("snapshot: %w", err)
+	// In transactions of snapshotGroup containers, so that events go on
+	// between them.
+	for listed := range slices.Chunk(snap.Containers, snapshotGroup) {
+		r := &snapshotRepair{listed: listed, at: at, eventID: eventID}
+		if err := e.do(ctx, r); err != nil {
+			return res, fmt.Errorf("snapshot: %w", err)
 		}
-		total += n
+		res.Repaired += r.repaired
 	}
-	return total, nil
+	for gone := range slices.Chunk(gone, snapshotGroup) {
+		r := &snapshotRepair{gone: gone, at: at, eventID: eventID}
+		if err := e.do(ctx, r); err != nil {
+			return res, fmt.Errorf("snapshot: %w", err)
+		}
+		res.Repaired += r.repaired
+		res.Departed += r.repaired
+	}
+	return res, nil
 }
 
 // peek returns a container as this transaction sees it without taking it
@@ -206,7 +184,7 @@ func (t *txn) snapshotEvent(ev *state.TOSEvent, detail string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if !ApplyTOSEvent(&w.c, ev, *t.policy) {
+	if !applyTOSEvent(&w.c, ev, *t.policy) {
 		t.e.log.Debug("TOS snapshot difference left alone: a TOS event newer than the snapshot explains it",
 			"container", ev.Container, "snapshot_at", ev.At, "tos_at", w.c.TOSAt)
 		if w.old == "" {

@@ -263,9 +263,7 @@ func (h *SourceHealth) evaluate(now time.Time) ([]sourceAlert, time.Time) {
 			out = append(out, sourceAlert{alert: state.Alert{ID: down}})
 		case !st.since.IsZero() && !st.downAlerted && !now.Before(st.since.Add(h.window)):
 			st.downAlerted = true
-			out = append(out, sourceAlert{firing: true, alert: newSourceAlert(down, state.KindSourceDown, name, st.since, now,
-				fmt.Sprintf("source %s has failed since %s, %d attempts in a row; last error: %s",
-					name, st.since.UTC().Format(time.RFC3339), st.failures, st.lastErr))})
+			out = append(out, sourceAlert{firing: true, alert: sourceDownAlert(name, st.since, now, st.failures, st.lastErr)})
 			h.log.Warn("source down", "source", name, "since", st.since.UTC(), "failures", st.failures, "err", st.lastErr)
 		case !st.since.IsZero() && !st.downAlerted:
 			next = earliest(next, st.since.Add(h.window))
@@ -287,19 +285,10 @@ func (h *SourceHealth) evaluate(now time.Time) ([]sourceAlert, time.Time) {
 			continue
 		}
 		st.silentFrom = st.quietSince
-		out = append(out, sourceAlert{firing: true, alert: newSourceAlert(silent, state.KindSourceSilent, name, st.quietSince, now,
-			fmt.Sprintf("source %s has delivered no message since %s (silent_after %s)",
-				name, st.quietSince.UTC().Format(time.RFC3339), st.silentAfter))})
+		out = append(out, sourceAlert{firing: true, alert: sourceSilentAlert(name, st.quietSince, now, st.silentAfter)})
 		h.log.Warn("source silent", "source", name, "since", st.quietSince.UTC(), "silent_after", st.silentAfter)
 	}
 	return out, next
-}
-
-func newSourceAlert(id, kind, source string, since, now time.Time, summary string) state.Alert {
-	return state.Alert{
-		ID: id, Kind: kind, Severity: "warning", Source: source,
-		Since: since.UTC(), At: now.UTC(), Summary: summary,
-	}
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -136,7 +136,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := d.loadLostSessions(); err != nil {
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
 	}
-	sync.ReviveSinkDown(d.alerts, d.dispatcher)
+	d.alerts.ReviveSinkDown(d.dispatcher)
 	if err := d.health.Load(store); err != nil {
 		return nil, fmt.Errorf("load source alerts: %w", err)
 	}

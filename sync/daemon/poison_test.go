@@ -13,6 +13,7 @@ import (
 	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // unencodable is a time that parses but that encoding/json refuses to
@@ -22,7 +23,7 @@ var unencodable = time.Date(2026, 11, 28, 10, 15, 0, 0, time.FixedZone("", 24*36
 // poisonIDs makes every record whose event id starts with POISON one the
 // store can never take, after the engine's own checks passed it.
 func poisonIDs(t *testing.T) {
-	sync.SetTestHookAdmitted(func(r *adapters.Record) {
+	testseam.Admitted = func(r *adapters.Record) {
 		// Copies: the message's own records stay as decoded, so every
 		// attempt meets the same poison.
 		switch {
@@ -35,8 +36,8 @@ func poisonIDs(t *testing.T) {
 			ev.At = unencodable
 			r.TOS = &ev
 		}
-	})
-	t.Cleanup(func() { sync.SetTestHookAdmitted(nil) })
+	}
+	t.Cleanup(func() { testseam.Admitted = nil })
 }
 
 func deadLetters(h *harness) []state.DeadLetter {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/state"
-	"github.com/portsync/portsync/sync"
 )
 
 // A broker that comes back without the persistent session it held for
@@ -180,14 +179,7 @@ func (d *Daemon) checkSession(ctx context.Context, r sessionReport) {
 	if d.sessions.markLost(r.broker) {
 		return // the alert fires already, and the sweep is still owed
 	}
-	at := r.at.UTC()
-	d.engine.SystemAlert(state.Alert{
-		ID: sync.AlertID(state.KindSessionLost, r.broker, ""), Kind: state.KindSessionLost, Severity: "critical",
-		Source: r.broker, Since: at, At: at,
-		Summary: fmt.Sprintf("broker %s came back without portsync's persistent session (client id %s): the messages it had queued "+
-			"for portsync are lost. A full sweep runs now; ask the agencies to send again what they sent while portsync was "+
-			"disconnected, and check that the broker persists its sessions", r.broker, r.clientID),
-	}, true)
+	d.engine.SessionLost(r.broker, r.clientID, r.at)
 }
 
 // sessionsSwept resolves the session_lost alerts a completed full sweep
@@ -195,6 +187,6 @@ func (d *Daemon) checkSession(ctx context.Context, r sessionReport) {
 func (d *Daemon) sessionsSwept(before map[string]uint64) {
 	for _, b := range d.sessions.swept(before) {
 		d.log.Info("full sweep after the lost session done", "broker", b)
-		d.engine.SystemAlert(state.Alert{ID: sync.AlertID(state.KindSessionLost, b, "")}, false)
+		d.engine.SessionSwept(b)
 	}
 }
