@@ -154,11 +154,11 @@ func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) 
 // transport delivers it again) once the engine stops.
 func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	return func(m adapters.Message) {
-		in := inbound{src: src, msg: m, records: Decode(src, m)}
-		select {
-		case e.inbox <- in:
-		case <-e.stopping:
+		if dec, ok := src.Decoder.(adapters.StreamDecoder); ok && m.Body != nil && m.Reject == nil && !m.TooLarge {
+			e.deliverStream(src, m, dec)
+			return
 		}
+		e.enqueueInbound(inbound{src: src, msg: m, records: Decode(src, m)})
 	}
 }
 

@@ -120,8 +120,8 @@ type records []adapters.Record
 
 func (r records) Decode([]byte) []adapters.Record { return append([]adapters.Record(nil), r...) }
 
-// startEngine runs an engine alone over a fresh store.
-func startEngine(t *testing.T) (*Engine, func()) {
+// startEngine runs an engine alone over a fresh store, with listeners.
+func startEngine(t testing.TB, listeners ...Listener) (*Engine, func()) {
 	t.Helper()
 	store, err := state.Open(filepath.Join(t.TempDir(), state.FileName), time.Second)
 	if err != nil {
@@ -132,6 +132,9 @@ func startEngine(t *testing.T) (*Engine, func()) {
 		t.Fatal(err)
 	}
 	e := NewEngine(store, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, l := range listeners {
+		e.AddListener(l)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
