@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,9 +20,15 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// MaxPayload is the largest inbound message portsync reads; larger ones are
-// dead-lettered as too_large without being read whole.
+// MaxPayload is the largest inbound message portsync reads into memory;
+// larger ones are dead-lettered as too_large without being read whole. A
+// file_drop source reads files up to its max_bytes instead, through
+// Message.Body.
 const MaxPayload = 1 << 20
+
+// MaxKept is how much of a message given as a Body is kept in its Payload,
+// for its dead letter (the store keeps no more of any payload).
+const MaxKept = 64 << 10
 
 // Message is one inbound message from a source. Ack tells the source that
 // the message is durable in the store; it is nil where the transport needs
@@ -39,6 +46,12 @@ type Message struct {
 	// rejection among the message's records (nil if none), for sources
 	// that file a message by its outcome.
 	Settled func(reject *state.Rejection)
+	// Body, when set, opens the whole message, which is too large to be
+	// held in Payload: Payload then holds only its first MaxKept bytes,
+	// for the dead letter. DecodeMessage reads it, as a stream when the
+	// decoder can. It is called while the message is being decoded (by
+	// the source's Deliver), never after.
+	Body func() (io.ReadCloser, error)
 	// Reject, when set, is the transport's own verdict on a message it
 	// could not read as one (a spool entry that is not a regular file, a
 	// poll whose cursor went round in a circle): the engine dead-letters
@@ -169,6 +182,41 @@ type Record struct {
 // Decoder turns a payload into records.
 type Decoder interface {
 	Decode(payload []byte) []Record
+}
+
+// StreamDecoder is a Decoder that can also read a message from a reader,
+// handing each record to emit as soon as it is decoded, so that a large
+// file is never held whole in memory.
+type StreamDecoder interface {
+	Decoder
+	DecodeStream(r io.Reader, emit func(Record))
+}
+
+// CodeUnreadable is the rejection of a message whose Body could not be
+// read (a spool file that vanished or failed while it was read).
+const CodeUnreadable = "unreadable_file"
+
+// DecodeMessage decodes a message with dec: its Body when it has one
+// (streamed if dec is a StreamDecoder, else read whole), else its Payload.
+func DecodeMessage(dec Decoder, m Message) []Record {
+	if m.Body == nil {
+		return dec.Decode(m.Payload)
+	}
+	body, err := m.Body()
+	if err != nil {
+		return []Record{{Err: state.Reject(CodeUnreadable, "the message could not be read: %v", err)}}
+	}
+	defer body.Close()
+	if sd, ok := dec.(StreamDecoder); ok {
+		var out []Record
+		sd.DecodeStream(body, func(r Record) { out = append(out, r) })
+		return out
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return []Record{{Err: state.Reject(CodeUnreadable, "the message could not be read: %v", err)}}
+	}
+	return dec.Decode(data)
 }
 
 // SourceType builds sources of one configuration type.

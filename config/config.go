@@ -118,7 +118,8 @@ type Source struct {
 	// X12); default the daemon's local zone.
 	TimeZone string `yaml:"time_zone"`
 	// StatusCodes overrides the default table of an EDI format's status or
-	// disposition codes: code -> released or held.
+	// disposition codes: code -> released, held[:TYPE],
+	// hold_removed[:TYPE] or revoked (x12_350 also takes info).
 	StatusCodes map[string]string `yaml:"status_codes"`
 	// Headers are sent with every poll (http_poll).
 	Headers map[string]string `yaml:"headers"`
@@ -130,6 +131,10 @@ type Source struct {
 	// Rescan is how often a file_drop directory is rescanned besides
 	// watching it; default 30s.
 	Rescan time.Duration `yaml:"rescan"`
+	// MaxBytes is the largest file a file_drop source reads; larger ones
+	// are dead-lettered as too_large without being read. 0 means the
+	// default, 64 MiB.
+	MaxBytes int `yaml:"max_bytes"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.
@@ -155,8 +160,15 @@ type Mapping struct {
 	// the IANA zone for layouts without an offset.
 	AtLayout string `yaml:"at_layout"`
 	AtZone   string `yaml:"at_zone"`
-	// StatusValues maps their status words to released or held.
+	// StatusValues maps their status words to released, held,
+	// hold_removed or revoked (held and hold_removed optionally with
+	// ":TYPE").
 	StatusValues map[string]string `yaml:"status_values"`
+	// Hold is the path of the hold type of held and hold_removed records
+	// (DESIGN 3.1 "hold"); HoldValues, when set, maps their hold words to
+	// hold types.
+	Hold       string            `yaml:"hold"`
+	HoldValues map[string]string `yaml:"hold_values"`
 }
 
 // Source kinds.
@@ -224,6 +236,11 @@ type Alerts struct {
 type HTTP struct {
 	Listen    string `yaml:"listen"`
 	TokenFile string `yaml:"token_file"`
+	// OverrideTokenFile holds the token POST /api/v1/containers/{id}/override
+	// (portsync override) needs, and nothing else accepts; without it
+	// manual overrides are off. It must differ from the API token and from
+	// every push source's token.
+	OverrideTokenFile string `yaml:"override_token_file"`
 	// Hosts are the Host names accepted besides the listen address and
 	// loopback, compared without case and port; any other Host is
 	// refused, which defeats DNS rebinding.

@@ -176,6 +176,9 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.fail(key+".name", "duplicate source name %q", s.Name)
 			}
 			names[s.Name] = true
+			if strings.HasPrefix(s.Name, OverridePrefix) {
+				v.fail(key+".name", "%q begins with %q, which marks an operator's override in the journal; choose another name", s.Name, OverridePrefix)
+			}
 		}
 		if !v.required(key+".type", s.Type) {
 			continue
@@ -209,6 +212,12 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
 			}
 		}
+		switch {
+		case s.MaxBytes < 0:
+			v.fail(key+".max_bytes", "must not be negative (0 is the default, 64 MiB)")
+		case s.MaxBytes > 0 && s.Type != "file_drop":
+			v.fail(key+".max_bytes", "only used by file_drop sources, and this source's type is %q", s.Type)
+		}
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")
@@ -218,6 +227,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	}
 
 	v.pushTokens()
+	v.overrideToken()
 
 	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
 	if s := c.TOS.Snapshot; s != nil {
@@ -245,6 +255,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		v.host(fmt.Sprintf("http.hosts[%d]", i), h)
 	}
 	v.secret("http.token_file", c.HTTP.TokenFile)
+	v.secret("http.override_token_file", c.HTTP.OverrideTokenFile)
 	v.secret("http.tls.cert_file", c.HTTP.TLS.CertFile)
 	v.secret("http.tls.key_file", c.HTTP.TLS.KeyFile)
 	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
@@ -398,6 +409,45 @@ func (v *validator) pushTokens() {
 		if api != nil && shares(h, *api) {
 			v.fail(key, "source %q's token (%s) is the API's too (http.token_file %s): the agency could read the whole API and API clients could push as %q; give the source a token of its own",
 				h.name, h.path, api.path, h.name)
+		}
+	}
+}
+
+// OverridePrefix begins the source name of an operator's override
+// (override:WHO); no configured source may begin with it.
+const OverridePrefix = "override:"
+
+// overrideToken refuses an override token that is also the API token or an
+// http_push source's: whoever holds the API token (every dashboard user)
+// or an agency's push token could then change any agency's ledger by hand.
+// A token is shared when the files are one (however the path is spelled)
+// or hold the same token; an unreadable file is reported by secret.
+func (v *validator) overrideToken() {
+	path := v.c.HTTP.OverrideTokenFile
+	if path == "" {
+		return
+	}
+	path = filepath.Clean(path)
+	token, _ := ReadSecret(path)
+	shares := func(other string) (string, bool) {
+		other = filepath.Clean(other)
+		t, _ := ReadSecret(other)
+		return other, other == path || (token != "" && t == token)
+	}
+	const key = "http.override_token_file"
+	if api := v.c.HTTP.TokenFile; api != "" {
+		if p, ok := shares(api); ok {
+			v.fail(key, "%s holds the API's token too (http.token_file %s): every API and dashboard user could override an agency's decision; give overrides a token of their own", path, p)
+			return
+		}
+	}
+	for _, s := range v.c.Sources {
+		if s.Type != "http_push" || s.TokenFile == "" {
+			continue
+		}
+		if p, ok := shares(s.TokenFile); ok {
+			v.fail(key, "%s holds source %q's push token too (%s): the agency's gateway could override by hand; give overrides a token of their own", path, s.Name, p)
+			return
 		}
 	}
 }

@@ -64,6 +64,10 @@ const (
 	// KindSourceSilent: a source has delivered nothing for its
 	// silent_after.
 	KindSourceSilent = "source_silent"
+	// KindManualOverride: an operator's override (portsync override) was
+	// applied to an agency's ledger on a container; it resolves when a
+	// newer decision of the agency itself changes that ledger.
+	KindManualOverride = "manual_override"
 )
 
 // CausePolicyUnknown is the cause of a hold asked for by an agency's

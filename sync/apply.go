@@ -243,8 +243,47 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 		if detailOf == 0 && ev.Reason != "" {
 			detailOf = seq
 		}
+		if r == ResultApplied {
+			if err := t.manualOverride(src, ev, id); err != nil {
+				return "", nil, err
+			}
+		}
 	}
 	return result, nil, nil
+}
+
+// manualOverride is the override step of an agency event's transaction,
+// for one container it changed: an operator's override fires (or
+// renews) the container's manual_override alert for the agency, and a
+// decision of the agency itself that changes the ledger resolves it, for
+// the agency has spoken since.
+func (t *txn) manualOverride(src *SourceInfo, ev *state.AgencyEvent, container string) error {
+	id := AlertID(state.KindManualOverride, container, ev.Agency)
+	by, override := IsOverride(src.Name)
+	if !override {
+		return t.resolveAlert(id)
+	}
+	what := string(ev.Status)
+	if ev.Hold != "" {
+		what += " " + ev.Hold
+	}
+	a := state.Alert{
+		ID: id, Kind: state.KindManualOverride, Severity: "warning", State: state.Firing,
+		Terminal: t.policy.Terminal, Container: container, Agency: ev.Agency, Since: t.now.UTC(), At: t.now.UTC(),
+		Summary: fmt.Sprintf("%s overrode %s on %s by hand: %s, because %q; a newer %s decision outranks it",
+			by, ev.Agency, container, what, state.CutText(ev.Reason, 200), ev.Agency),
+	}
+	old, ok, err := t.tx.Alert(id)
+	if err != nil {
+		return err
+	}
+	if ok && old.State == state.Firing {
+		a.Since = old.Since
+	}
+	if err := t.journalAlert(a, state.JournalAlertFiring); err != nil {
+		return err
+	}
+	return t.putAlert(a)
 }
 
 func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Rejection, error) {

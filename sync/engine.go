@@ -518,7 +518,7 @@ func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
 	if m.TooLarge {
 		return []adapters.Record{{Err: state.Reject(state.CodeTooLarge, "payload is larger than %d bytes", adapters.MaxPayload)}}
 	}
-	return src.Decoder.Decode(m.Payload)
+	return adapters.DecodeMessage(src.Decoder, m)
 }
 
 // finish acknowledges the batch's messages, in the order they arrived, and

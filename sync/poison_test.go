@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,3 +158,57 @@ tos:
 brokers:
   main: {url: "tcp://127.0.0.1:1", client_id: t}
 `
+
+// One event with a reason of a megabyte naming a thousand containers once
+// wrote a gigabyte of journal (the reason copied into every container's
+// entry). Cut to its bound and stored once, it writes a few hundred
+// kilobytes; the figure is logged beside the reason's size.
+func TestLongReasonOverManyContainersStaysSmall(t *testing.T) {
+	e, stop := startEngine(t)
+	defer stop()
+	var containers []string
+	for i := range 1000 {
+		prefix := fmt.Sprintf("BIGU%06d", i)
+		containers = append(containers, prefix+fmt.Sprint(state.CheckDigit(prefix)))
+	}
+	reason := strings.Repeat("x", 1<<20)
+	src := &SourceInfo{Name: "big", Kind: config.KindAgency, Agency: "customs", Decoder: records{
+		{Agency: &state.AgencyEvent{ID: "BIG", Agency: "customs", Status: state.Held, Containers: containers,
+			Reason: reason, At: time.Now().Add(-time.Hour)}},
+	}}
+	journalBytes := func() int {
+		n := 0
+		e.store.View(func(tx *state.Tx) error {
+			for _, c := range containers {
+				h, err := tx.History(c)
+				if err != nil {
+					return err
+				}
+				for _, entry := range h {
+					n += len(entry.Detail)
+				}
+			}
+			return nil
+		})
+		return n
+	}
+	o := e.Submit(context.Background(), src, adapters.Message{Payload: []byte("big")})
+	if o.Err != nil || o.Reject != nil {
+		t.Fatalf("outcome %+v", o)
+	}
+	var stored int
+	e.store.View(func(tx *state.Tx) error {
+		stored = tx.JournalLen()
+		return nil
+	})
+	fi, err := os.Stat(e.store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := fi.Size()
+	t.Logf("reason %d bytes x %d containers: store file %d bytes, %d journal entries, %d bytes of detail as read back",
+		len(reason), len(containers), size, stored, journalBytes())
+	if size > 16<<20 {
+		t.Errorf("store file is %d bytes after one event", size)
+	}
+}

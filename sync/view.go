@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"slices"
 	stdsync "sync"
 	"time"
@@ -18,9 +19,12 @@ type View struct {
 	Cleared   bool                    `json:"cleared"`
 	Presence  state.Presence          `json:"presence"`
 	Agencies  map[string]state.Status `json:"agencies"`
-	TOSHolds  []string                `json:"tos_holds"`
-	Mismatch  bool                    `json:"mismatch"`
-	UpdatedAt time.Time               `json:"updated_at"`
+	// Holds are each agency's open hold types, sorted; "" is its general
+	// hold (an event without hold), as on the wire.
+	Holds     map[string][]string `json:"holds"`
+	TOSHolds  []string            `json:"tos_holds"`
+	Mismatch  bool                `json:"mismatch"`
+	UpdatedAt time.Time           `json:"updated_at"`
 }
 
 // NewView builds the integrated status of c under policy p. Every
@@ -28,16 +32,40 @@ type View struct {
 func NewView(c *state.Container, p Policy) View {
 	v := View{
 		Container: c.ID, Cleared: Cleared(c, p), Presence: c.Presence,
-		Agencies: map[string]state.Status{}, TOSHolds: c.TOSHolds,
+		Agencies: map[string]state.Status{}, Holds: map[string][]string{}, TOSHolds: c.TOSHolds,
 		Mismatch: len(c.Mismatches) > 0, UpdatedAt: c.UpdatedAt.UTC(),
 	}
 	for name := range p.Agencies {
 		v.Agencies[name] = Status(c, name)
+		v.Holds[name] = OpenHolds(c.Agencies[name])
 	}
 	if v.TOSHolds == nil {
 		v.TOSHolds = []string{}
 	}
 	return v
+}
+
+// OpenHolds returns an agency's open hold types, sorted, [] when none is
+// open; "" is its general hold.
+func OpenHolds(a state.AgencyState) []string {
+	a = Ledger(a)
+	open := []string{}
+	for typ, h := range a.Holds {
+		if h.State == state.HoldOpen {
+			open = append(open, typ)
+		}
+	}
+	slices.Sort(open)
+	return open
+}
+
+// Ledger returns a with its ledger filled in, also for a state stored
+// before the ledger existed (one status, the latest event winning), for
+// those who show it.
+func Ledger(a state.AgencyState) state.AgencyState {
+	a.Holds = maps.Clone(a.Holds)
+	fromLegacy(&a)
+	return a
 }
 
 // StatusPublisher publishes each changed container's integrated status,

@@ -11,7 +11,11 @@
 // groups and the UNH/UNT messages, with their references matched and their
 // counts checked. A fault there rejects the whole interchange as
 // "malformed", positioned at the segment: nothing in a damaged interchange
-// is trusted. One payload is one interchange.
+// is trusted. A payload may hold several interchanges in a row, each with
+// its own UNA (ParseAll); each is decoded, and positions then begin with
+// "interchange N, ". A damaged interchange is refused alone when its UNZ
+// shows where it ends; a fault that hides its end (a segment that cannot
+// be read, a payload cut short) ends the reading there.
 //
 // # The messages
 //
@@ -22,14 +26,17 @@
 // CUSRES (directories D.96B and later share these segments) the decoder
 // takes:
 //
-//   - status: the GIS segments of the message header (segment table
-//     position 0070, before the NAD, RFF and later groups; up to D.96A,
-//     where NAD is in the header, before the ERP, RFF and later groups),
-//     not those of duty, tax or item groups; the first
-//     component of C529, data element 7365, looked up in the status table.
+//   - status (and hold type): the GIS segments of the message header
+//     (segment table position 0070, before the NAD, RFF and later groups;
+//     up to D.96A, where NAD is in the header, before the ERP, RFF and
+//     later groups), not those of duty, tax or item groups; their
+//     composite C529 (7365 processing indicator code, 1131 code list, 3055
+//     code list responsible agency) looked up in the status table below.
 //     Every header GIS code must be in the table, or the message is
 //     rejected: a code nobody mapped might be a hold. When the codes
-//     disagree, held wins.
+//     disagree, a hold wins over a release; codes that do not make one
+//     status (a hold removal beside a release, two hold types) reject the
+//     message.
 //   - containers: every EQD segment with equipment qualifier 8053 = CN,
 //     C237 8260 the container number, checked as ISO 6346 (1 to 1000 per
 //     message; repeats are dropped).
@@ -40,18 +47,27 @@
 //     A reference of either kind longer than state.MaxRefLen (70) rejects
 //     the message.
 //   - at: the first header DTM with date/time qualifier 2005 = 137
-//     (document/message date/time), else 9 (processing date/time), in
-//     format 2379 101 (YYMMDD), 102 (CCYYMMDD), 201 (YYMMDDHHMM), 202
-//     (YYMMDDHHMMSS), 203 (CCYYMMDDHHMM) or 204 (CCYYMMDDHHMMSS); without
-//     one, the interchange's date and time of preparation (UNB S004).
-//     EDIFACT times carry no offset: they are read in the daemon's local
-//     time zone (TZ), which at a terminal is the port's, or the source's
-//     time_zone. A zone whose offset is outside ±23:59 rejects the message.
+//     (document/message date/time), else 9 (processing date/time), in a
+//     format of code list 2379: 101 (YYMMDD), 102 (CCYYMMDD), 201
+//     (YYMMDDHHMM), 202 (YYMMDDHHMMSS), 203 (CCYYMMDDHHMM), 204
+//     (CCYYMMDDHHMMSS); with a zone, 205 (CCYYMMDDHHMMZHHMM), 206
+//     (YYMMDDHHMMZHHMM), 207 (YYMMDDHHMMSSZHHMM), 208
+//     (CCYYMMDDHHMMSSZHHMM), 301 to 304 ([CC]YYMMDDHHMM[SS]ZZZ, ZZZ read as
+//     ±HH, UTC or GMT); without one, the interchange's date and time of
+//     preparation (UNB S004). A time without a zone is read in the
+//     daemon's local time zone (TZ), which at a terminal is the port's, or
+//     the source's time_zone; a time with one in its own. An offset
+//     outside ±23:59 rejects the message.
 //   - reason: the BGM document number, the status codes and any header
 //     FTX text, cut to state.MaxReasonLen bytes with a marker.
-//   - a BGM message function (1225) of 1 (cancellation) or 3 (deletion)
-//     rejects the message: withdrawing an earlier response states no
-//     status, and guessing one could free held cargo.
+//   - a BGM message function (1225) of 1 (cancellation, "message
+//     cancelling a previous transmission for a given transaction") or 3
+//     (deletion, "message containing items to be deleted") withdraws an
+//     earlier response: the event is revoked (DESIGN 1), whatever its GIS
+//     codes say (they describe what is withdrawn and are not looked up).
+//     Revoking takes back a release and never frees cargo: if the
+//     withdrawn response was a hold, the hold stays until customs lifts
+//     it, and a new release is needed.
 //   - id: see MessageID.
 //
 // # The status table
@@ -69,14 +85,23 @@
 // Codes 1 to 3 (message accepted or rejected) and 10 and above are
 // acknowledgements, not decisions on the goods, and 8 (goods may move
 // under customs transfer) releases or keeps the terminal's hold depending
-// on local practice, so none of them is in the default table.
+// on local practice, so none of them is in the default table. The holds
+// are the agency's general hold, which a newer release lifts.
+//
+// A status code is matched as (code, code list, responsible agency), as
+// GIS C529 names it. UN 7365's codes apply only where GIS names list 7365
+// or no list, with no agency or UN/ECE (3055 code 6): GIS+4:120:ZZZ (code
+// 4 of a national list 120, agency ZZZ mutually defined) is not "goods
+// released", and a table without that code refuses it.
 //
 // A source's status_codes replaces the whole table (it is not merged), so
 // that a national list whose codes mean something else (many customs
 // administrations use their own list, named in C529 1131) can be used as
-// is. A key is a code ("4") or a code and its code list ("1:120"), the
-// latter matching only GIS segments that name that list, and taking
-// precedence; a value is released or held.
+// is. A key is a code ("4": UN 7365), a code and its code list ("1:120",
+// any agency), or a code, list and agency ("1:120:ZZZ"; "1::ZZZ" for a
+// GIS that names an agency and no list). The most specific key that
+// matches wins. A value is released, held, held:TYPE, hold_removed,
+// hold_removed:TYPE or revoked.
 package edifact
 
 import (
@@ -88,6 +113,7 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -112,8 +138,22 @@ var DefaultStatusCodes = map[string]state.Status{
 // Decoder decodes CUSRES interchanges for one agency source.
 type Decoder struct {
 	agency string
-	codes  map[string]state.Status
+	codes  map[string]entry
 	loc    *time.Location
+}
+
+// entry is what a status table maps a code to: a status of DESIGN 3.1 and,
+// for held and hold_removed, optionally a hold type.
+type entry struct {
+	status state.Status
+	hold   string
+}
+
+func (e entry) String() string {
+	if e.hold == "" {
+		return string(e.status)
+	}
+	return string(e.status) + ":" + e.hold
 }
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
@@ -136,7 +176,10 @@ func New(cfg config.Source) (*Decoder, error) {
 		}
 		return nil, fmt.Errorf("source %s: format edifact: %s", cfg.Name, strings.Join(msgs, "; "))
 	}
-	d := &Decoder{agency: cfg.Agency, codes: DefaultStatusCodes, loc: time.Local}
+	d := &Decoder{agency: cfg.Agency, codes: make(map[string]entry, len(DefaultStatusCodes)), loc: time.Local}
+	for k, st := range DefaultStatusCodes {
+		d.codes[k] = entry{status: st}
+	}
 	if cfg.TimeZone != "" {
 		loc, err := time.LoadLocation(cfg.TimeZone)
 		if err != nil {
@@ -145,9 +188,10 @@ func New(cfg config.Source) (*Decoder, error) {
 		d.loc = loc
 	}
 	if len(cfg.StatusCodes) > 0 {
-		d.codes = make(map[string]state.Status, len(cfg.StatusCodes))
+		d.codes = make(map[string]entry, len(cfg.StatusCodes))
 		for k, v := range cfg.StatusCodes {
-			d.codes[strings.TrimSpace(k)] = state.Status(v)
+			st, hold, _ := jsonfmt.ParseStatusSpec(v) // CheckConfig checked it
+			d.codes[strings.TrimSpace(k)] = entry{st, hold}
 		}
 	}
 	return d, nil
@@ -155,7 +199,8 @@ func New(cfg config.Source) (*Decoder, error) {
 
 // CheckConfig checks the settings of a source whose format is edifact, for
 // adapters.Format.Check: it must not be a tos source, and every
-// status_codes entry must map a well-formed code to released or held. Keys
+// status_codes entry must map a well-formed key to a status (with an
+// optional hold type for held and hold_removed). Keys
 // are relative to the source ("status_codes.4"). What config validation
 // already checks of every source (kind, agency) is not reported again.
 func CheckConfig(cfg config.Source) []config.KeyError {
@@ -169,22 +214,30 @@ func CheckConfig(cfg config.Source) []config.KeyError {
 		if err := checkCodeKey(strings.TrimSpace(k)); err != "" {
 			errs = append(errs, config.KeyError{Key: key, Msg: err})
 		}
-		if v != string(state.Released) && v != string(state.Held) {
-			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("code %q: want released or held, got %q", k, v)})
+		if _, _, err := jsonfmt.ParseStatusSpec(v); err != nil {
+			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("code %q: %v", k, err)})
 		}
 	}
 	return errs
 }
 
-// checkCodeKey checks a status table key: a 7365 code (an..3), optionally
-// followed by ':' and a code list (1131, an..17).
+// checkCodeKey checks a status table key: a processing indicator code
+// (7365, an..3), optionally followed by ':' and its code list (1131,
+// an..17), and optionally by ':' and the list's responsible agency (3055,
+// an..3): "4", "1:120", "1:120:ZZZ", "1::ZZZ".
 func checkCodeKey(k string) string {
-	code, list, qualified := strings.Cut(k, ":")
+	parts := strings.Split(k, ":")
 	switch {
-	case !codeChars(code, 3):
-		return fmt.Sprintf("key %q: want a processing indicator code of 1 to 3 letters or digits, optionally with its code list (\"1:120\")", k)
-	case qualified && !codeChars(list, 17):
+	case len(parts) > 3:
+		return fmt.Sprintf("key %q: want code, code:list or code:list:agency", k)
+	case !codeChars(parts[0], 3):
+		return fmt.Sprintf("key %q: want a processing indicator code of 1 to 3 letters or digits, optionally with its code list (\"1:120\") and agency (\"1:120:ZZZ\")", k)
+	case len(parts) == 2 && !codeChars(parts[1], 17):
 		return fmt.Sprintf("key %q: the code list after ':' must be 1 to 17 letters or digits", k)
+	case len(parts) == 3 && parts[1] != "" && !codeChars(parts[1], 17):
+		return fmt.Sprintf("key %q: the code list must be 1 to 17 letters or digits (or empty, for a GIS that names an agency and no list)", k)
+	case len(parts) == 3 && !codeChars(parts[2], 3):
+		return fmt.Sprintf("key %q: the responsible agency (3055) after the second ':' must be 1 to 3 letters or digits", k)
 	}
 	return ""
 }
@@ -201,25 +254,38 @@ func codeChars(s string, max int) bool {
 	return true
 }
 
-// Decode decodes an interchange: one record per message, or a single
-// malformed record when the interchange itself is damaged.
+// Decode decodes every interchange of the payload: one record per
+// message, or a single malformed record for an interchange that is
+// damaged. With several interchanges, positions start with "interchange
+// N, ".
 func (d *Decoder) Decode(payload []byte) []adapters.Record {
-	ic, err := Parse(payload)
-	if err != nil {
-		se := err.(*SyntaxError)
-		return []adapters.Record{{Err: state.Reject(state.CodeMalformed, "%s", se.Reason), Position: se.Position}}
+	items := ParseAll(payload)
+	prefix := func(k int) string {
+		if len(items) == 1 {
+			return ""
+		}
+		return fmt.Sprintf("interchange %d, ", k+1)
 	}
-	if len(ic.Messages) == 0 {
-		return []adapters.Record{{
-			Err:      state.Reject(state.CodeMalformed, "interchange %q from %q holds no messages", ic.ControlRef, ic.Sender),
-			Position: fmt.Sprintf("segment %d (UNZ)", ic.Segments),
-		}}
-	}
-	recs := make([]adapters.Record, len(ic.Messages))
-	for i := range ic.Messages {
-		m := &ic.Messages[i]
-		ev, at, err := d.message(ic, m)
-		recs[i] = adapters.Record{Agency: ev, Err: err, Position: fmt.Sprintf("message %d (UNH %s), %s", m.Number, m.Ref, at.Position())}
+	var recs []adapters.Record
+	for k, it := range items {
+		if it.Err != nil {
+			se := it.Err.(*SyntaxError)
+			recs = append(recs, adapters.Record{Err: state.Reject(state.CodeMalformed, "%s", se.Reason), Position: prefix(k) + se.Position})
+			continue
+		}
+		ic := it.Interchange
+		if len(ic.Messages) == 0 {
+			recs = append(recs, adapters.Record{
+				Err:      state.Reject(state.CodeMalformed, "interchange %q from %q holds no messages", ic.ControlRef, ic.Sender),
+				Position: prefix(k) + fmt.Sprintf("segment %d (UNZ)", ic.Segments),
+			})
+			continue
+		}
+		for i := range ic.Messages {
+			m := &ic.Messages[i]
+			ev, at, err := d.message(ic, m)
+			recs = append(recs, adapters.Record{Agency: ev, Err: err, Position: prefix(k) + fmt.Sprintf("message %d (UNH %s), %s", m.Number, m.Ref, at.Position())})
+		}
 	}
 	return recs
 }
@@ -286,8 +352,7 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	var (
 		bgm        *Segment
 		header     = true
-		statuses   []string
-		held       bool
+		gis        []*Segment
 		refs       = map[string]string{}
 		dates      = map[string]*Segment{}
 		freeText   []string
@@ -304,16 +369,11 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 				bgm = s
 			}
 		case "GIS":
-			if !header {
-				continue // a duty, tax or item indicator, not the message's status
+			if header {
+				gis = append(gis, s)
 			}
-			code, list := s.Value(0, 0), s.Value(0, 1)
-			st, ok := d.lookup(code, list)
-			if !ok {
-				return nil, s, state.Reject(state.CodeInvalidField, "GIS C529 7365 (processing indicator): status code %q%s is not in the status table (%s); map it in status_codes", cut(code, 20), listNote(list), d.known())
-			}
-			held = held || st == state.Held
-			statuses = append(statuses, fmt.Sprintf("%s (%s)", code, st))
+			// Outside the header: a duty, tax or item indicator, not the
+			// message's status.
 		case "DTM":
 			if q := s.Value(0, 0); header && dates[q] == nil {
 				dates[q] = s
@@ -364,20 +424,41 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	if bgm == nil {
 		return nil, unh, state.Reject(state.CodeInvalidField, "BGM (beginning of message) is missing")
 	}
-	if f := bgm.Value(2, 0); f == "1" || f == "3" {
-		// A cancelled release is not a hold, nor a cancelled hold a release:
-		// what the agency now decides is for a person to read.
-		return nil, bgm, state.Reject(state.CodeInvalidField, "BGM 1225 (message function) %q (%s) withdraws an earlier response; portsync applies only responses that state a status", f, map[string]string{"1": "cancellation", "3": "deletion"}[f])
-	}
-	if len(statuses) == 0 {
-		return nil, bgm, state.Reject(state.CodeInvalidField, "no GIS status segment in the message header: want GIS with a code of the status table (%s)", d.known())
+	var statuses []string
+	function := bgm.Value(2, 0)
+	if name, ok := withdrawals[function]; ok {
+		// UN/EDIFACT 1225 (message function code): 1 cancellation,
+		// "message cancelling a previous transmission for a given
+		// transaction"; 3 deletion, "message containing items to be
+		// deleted". Either withdraws what an earlier response said about
+		// these containers. If that was a release, it no longer stands;
+		// if it was a hold, withdrawing it could free cargo only if
+		// portsync guessed. So both revoke the release (DESIGN 1), which
+		// never frees anything: a hold stays until customs lifts it, and
+		// the cargo waits for a new release. The GIS codes, describing
+		// what is withdrawn, are not looked up.
+		ev.Status = state.Revoked
+		statuses = append(statuses, fmt.Sprintf("withdrawn by BGM 1225 %s (%s)", function, name))
+		for _, g := range gis {
+			statuses = append(statuses, cut(strings.Join(elementAt(g, 0), ":"), 40))
+		}
+	} else {
+		var (
+			e   entry
+			bad *Segment
+			err error
+		)
+		e, statuses, bad, err = d.status(gis)
+		if err != nil {
+			if bad == nil {
+				bad = bgm
+			}
+			return nil, bad, err
+		}
+		ev.Status, ev.Hold = e.status, e.hold
 	}
 	if len(containers) == 0 {
 		return nil, unh, state.Reject(state.CodeInvalidField, "no container: want 1 to %d EQD+CN segments with ISO 6346 numbers", MaxContainers)
-	}
-	ev.Status = state.Released
-	if held {
-		ev.Status = state.Held
 	}
 	ev.Containers = containers
 	ev.Declaration = first(refs, declarationQualifiers)
@@ -401,22 +482,86 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 	return ev, unh, nil
 }
 
-// lookup finds a status code, by code and list first.
-func (d *Decoder) lookup(code, list string) (state.Status, bool) {
-	if list != "" {
-		if st, ok := d.codes[code+":"+list]; ok {
-			return st, true
+// withdrawals are the BGM message functions (1225) that withdraw an
+// earlier response.
+var withdrawals = map[string]string{"1": "cancellation", "3": "deletion"}
+
+// status reads the header GIS segments: every code must be in the table,
+// and together they must make one status. A release beside holds is held
+// (the stricter, as before); anything else that differs (a hold removal
+// beside a release, two hold types) cannot be one event and is refused.
+// It returns the status, the codes for the reason, and on error the
+// segment at fault.
+func (d *Decoder) status(gis []*Segment) (entry, []string, *Segment, error) {
+	if len(gis) == 0 {
+		return entry{}, nil, nil, state.Reject(state.CodeInvalidField, "no GIS status segment in the message header: want GIS with a code of the status table (%s)", d.known())
+	}
+	var (
+		got      []entry
+		statuses []string
+	)
+	for _, s := range gis {
+		code, list, agency := s.Value(0, 0), s.Value(0, 1), s.Value(0, 2)
+		e, ok := d.lookup(code, list, agency)
+		if !ok {
+			return entry{}, nil, s, state.Reject(state.CodeInvalidField, "GIS C529 7365 (processing indicator): status code %q%s is not in the status table (%s); map it in status_codes", cut(code, 20), listNote(list, agency), d.known())
+		}
+		if !slices.Contains(got, e) {
+			got = append(got, e)
+		}
+		statuses = append(statuses, fmt.Sprintf("%s (%s)", code, e))
+	}
+	if len(got) == 1 {
+		return got[0], statuses, nil, nil
+	}
+	var held []entry
+	other := false
+	for _, e := range got {
+		switch e.status {
+		case state.Held:
+			held = append(held, e)
+		case state.Released:
+		default:
+			other = true
 		}
 	}
-	st, ok := d.codes[code]
-	return st, ok
+	if !other && len(held) == 1 {
+		return held[0], statuses, nil, nil
+	}
+	return entry{}, nil, gis[0], state.Reject(state.CodeInvalidField, "GIS status codes %s do not make one status: an event states one status of one hold type (a release beside one hold is that hold)", strings.Join(statuses, ", "))
 }
 
-func listNote(list string) string {
-	if list == "" {
-		return ""
+// lookup finds a status code by what its GIS C529 names: code, code list
+// (1131) and responsible agency (3055) first, then code and list, and the
+// bare code only for UN/EDIFACT code list 7365 itself: a GIS that names no
+// list, or list 7365, with no agency or UN/ECE (3055 code 6). Code 4 of a
+// national list is not code 4 of 7365; a table that lacks it refuses it.
+func (d *Decoder) lookup(code, list, agency string) (entry, bool) {
+	if agency != "" {
+		if e, ok := d.codes[code+":"+list+":"+agency]; ok {
+			return e, true
+		}
 	}
-	return fmt.Sprintf(" (code list %q)", cut(list, 20))
+	if list != "" {
+		if e, ok := d.codes[code+":"+list]; ok {
+			return e, true
+		}
+	}
+	if (list == "" || list == "7365") && (agency == "" || agency == "6") {
+		e, ok := d.codes[code]
+		return e, ok
+	}
+	return entry{}, false
+}
+
+func listNote(list, agency string) string {
+	switch {
+	case list == "" && agency == "":
+		return ""
+	case agency == "":
+		return fmt.Sprintf(" (code list %q)", cut(list, 20))
+	}
+	return fmt.Sprintf(" (code list %q, agency %q)", cut(list, 20), cut(agency, 20))
 }
 
 // known lists the status table for a reason.
@@ -424,7 +569,7 @@ func (d *Decoder) known() string {
 	keys := slices.Sorted(maps.Keys(d.codes))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + " " + string(d.codes[k])
+		parts[i] = k + " " + d.codes[k].String()
 	}
 	return "known: " + strings.Join(parts, ", ")
 }
@@ -508,29 +653,129 @@ func checkOffset(t time.Time) error {
 	return nil
 }
 
-// dtmLayouts are the date/time formats (2379) the decoder reads, as Go
-// layouts of the same length as the value.
-var dtmLayouts = map[string]struct{ layout, name string }{
-	"101": {"060102", "YYMMDD"},
-	"102": {"20060102", "CCYYMMDD"},
-	"201": {"0601021504", "YYMMDDHHMM"},
-	"202": {"060102150405", "YYMMDDHHMMSS"},
-	"203": {"200601021504", "CCYYMMDDHHMM"},
-	"204": {"20060102150405", "CCYYMMDDHHMMSS"},
+// Zone parts of the date/time formats (2379).
+const (
+	noZone = iota
+	zhhmm  // Z = leading plus/minus sign, HHMM = difference to UTC (205-208)
+	zzz    // ZZZ = time zone: here ±HH, or UTC or GMT (301-304)
+)
+
+// dtmLayouts are the date/time formats (UN/EDIFACT code list 2379) the
+// decoder reads: a Go layout of the same length as the value's date and
+// time, and the part that states the zone. From the UNTDID directory:
+// 203 CCYYMMDDHHMM "calendar date including time with minutes", 205
+// CCYYMMDDHHMMZHHMM "calendar date including time and time zone expressed
+// in hours and minutes; ZHHMM = time zone given as offset from
+// Coordinated Universal Time (UTC)", 206 to 208 the same for YYMMDDHHMM,
+// YYMMDDHHMMSS and CCYYMMDDHHMMSS (208 from D.12A), and 301 to 304
+// ([CC]YYMMDDHHMM[SS]ZZZ) "see 201 to 204 plus Z = time zone". ZZZ is three
+// characters that 2379 does not spell out: portsync reads the signed hour
+// (+08, -05) and UTC or GMT, and refuses zone names (CET, EST), which are
+// ambiguous. A time with a zone is read in it, not in the source's
+// time_zone, and its offset must lie within ±23:59 (state.CheckOffset).
+var dtmLayouts = map[string]struct {
+	layout, name string
+	zone         int
+}{
+	"101": {"060102", "YYMMDD", noZone},
+	"102": {"20060102", "CCYYMMDD", noZone},
+	"201": {"0601021504", "YYMMDDHHMM", noZone},
+	"202": {"060102150405", "YYMMDDHHMMSS", noZone},
+	"203": {"200601021504", "CCYYMMDDHHMM", noZone},
+	"204": {"20060102150405", "CCYYMMDDHHMMSS", noZone},
+	"205": {"200601021504", "CCYYMMDDHHMMZHHMM", zhhmm},
+	"206": {"0601021504", "YYMMDDHHMMZHHMM", zhhmm},
+	"207": {"060102150405", "YYMMDDHHMMSSZHHMM", zhhmm},
+	"208": {"20060102150405", "CCYYMMDDHHMMSSZHHMM", zhhmm},
+	"301": {"0601021504", "YYMMDDHHMMZZZ", zzz},
+	"302": {"060102150405", "YYMMDDHHMMSSZZZ", zzz},
+	"303": {"200601021504", "CCYYMMDDHHMMZZZ", zzz},
+	"304": {"20060102150405", "CCYYMMDDHHMMSSZZZ", zzz},
 }
 
-// ParseDTM parses a DTM value (2380) in its format (2379), in loc.
+// ParseDTM parses a DTM value (2380) in its format (2379), in loc unless
+// the format states its own zone.
 func ParseDTM(value, format string, loc *time.Location) (time.Time, error) {
 	f, ok := dtmLayouts[format]
 	if !ok {
 		codes := slices.Sorted(maps.Keys(dtmLayouts))
 		return time.Time{}, fmt.Errorf("format code 2379 %q is not one of %s", cut(format, 20), strings.Join(codes, ", "))
 	}
-	t, err := digits(value, f.layout, loc)
+	bad := fmt.Errorf("%q is not a date in format %s (%s)", cut(value, 40), format, f.name)
+	clock, zone := value, ""
+	switch f.zone {
+	case zhhmm:
+		if len(value) != len(f.layout)+5 {
+			return time.Time{}, bad
+		}
+		clock, zone = value[:len(f.layout)], value[len(f.layout):]
+	case zzz:
+		if len(value) != len(f.layout)+3 {
+			return time.Time{}, bad
+		}
+		clock, zone = value[:len(f.layout)], value[len(f.layout):]
+	}
+	if f.zone != noZone {
+		off, err := parseZone(zone, f.zone)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %v", bad, err)
+		}
+		loc = time.FixedZone("", off)
+	}
+	t, err := digits(clock, f.layout, loc)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a date in format %s (%s)", cut(value, 40), format, f.name)
+		return time.Time{}, bad
+	}
+	if f.zone != noZone {
+		if err := state.CheckOffset("at", t); err != nil {
+			_, detail, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
+			return time.Time{}, fmt.Errorf("%q in format %s (%s): %s", cut(value, 40), format, f.name, detail)
+		}
 	}
 	return t, nil
+}
+
+// parseZone reads the zone part of a value: ±HHMM, or ±HH, UTC or GMT.
+// It returns the offset in seconds east of UTC.
+func parseZone(z string, kind int) (int, error) {
+	if kind == zzz && (z == "UTC" || z == "GMT") {
+		return 0, nil
+	}
+	if z == "" || (z[0] != '+' && z[0] != '-') || !allDigits(z[1:]) {
+		if kind == zzz {
+			return 0, fmt.Errorf("time zone %q: want +HH, -HH, UTC or GMT", z)
+		}
+		return 0, fmt.Errorf("time zone %q: want a sign and HHMM", z)
+	}
+	h, m := atoi(z[1:3]), 0
+	if kind == zhhmm {
+		m = atoi(z[3:5])
+	}
+	if m > 59 {
+		return 0, fmt.Errorf("time zone %q: minutes above 59", z)
+	}
+	off := h*3600 + m*60
+	if z[0] == '-' {
+		off = -off
+	}
+	return off, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
 }
 
 // PreparedAt parses the date and time of preparation of a UNB (S004: 0017

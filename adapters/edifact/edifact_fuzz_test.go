@@ -3,6 +3,7 @@ package edifact_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/edifact"
+	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/state"
 )
 
@@ -38,14 +40,24 @@ func FuzzEDIFACT(f *testing.F) {
 		strings.Repeat("x", 1<<20) + "'\nGIS+4'\nEQD+CN+MSCU1234566'\nRFF+BM:" + strings.Repeat("B", 40<<10) + "'\nUNT+7+1'\nUNZ+1+IC1'\n"
 	f.Add([]byte(long))
 	f.Add([]byte(strings.Replace(long, "RFF+BM:", "RFF+XX:", 1)))
-	dec := decoder(f, map[string]string{"4": "released", "7": "held", "1:120": "released", "2:120": "held"})
+	// Issue 11: national lists with agencies, cancellations, DTM formats
+	// with offsets, several interchanges in one file.
+	one := "UNA:+.? '\nUNB+UNOA:3+SND+RCV+261128:0900+IC1'\nUNH+1+CUSRES:D:96B:UN'\nBGM+962+X+9'\nDTM+137:202611281015?+0800:205'\nGIS+4:120:ZZZ:N'\nEQD+CN+MSCU1234566'\nUNT+6+1'\nUNZ+1+IC1'\n"
+	f.Add([]byte(one))
+	f.Add([]byte(strings.Replace(one, "BGM+962+X+9", "BGM+962+X+1", 1)))
+	f.Add([]byte(strings.Replace(one, "202611281015?+0800:205", "20261128101530-05:304", 1)))
+	f.Add([]byte(strings.Replace(one, "202611281015?+0800:205", "202611281015UTC:303", 1)))
+	f.Add([]byte(strings.Replace(one, "GIS+4:120:ZZZ:N", "GIS+X1:120:ZZZ", 1)))
+	f.Add([]byte(one + strings.ReplaceAll(one, "IC1", "IC2") + strings.Replace(one, "UNT+6", "UNT+7", 1)))
+	dec := decoder(f, map[string]string{"4": "released", "7": "held", "1:120": "released", "2:120": "held",
+		"4:120:ZZZ": "held:120", "X1:120:ZZZ": "hold_removed:120", "R::ZZZ": "revoked"})
 
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		recs := dec.Decode(payload)
 		if len(recs) == 0 {
 			t.Fatal("no records: the message would be dropped silently")
 		}
-		ic, perr := edifact.Parse(payload)
+		_, perr := edifact.Parse(payload)
 		var se *edifact.SyntaxError
 		if perr != nil && !errors.As(perr, &se) {
 			t.Fatalf("Parse error %T is not a *SyntaxError: %v", perr, perr)
@@ -56,7 +68,6 @@ func FuzzEDIFACT(f *testing.F) {
 			t.Fatalf("two decodes differ:\n%+v\n%+v", recs, again)
 		}
 
-		ids := map[string]bool{}
 		for i, r := range recs {
 			if r.Position == "" {
 				t.Fatalf("record %d has no position", i)
@@ -72,61 +83,89 @@ func FuzzEDIFACT(f *testing.F) {
 				continue
 			}
 			checkEvent(t, r.Agency)
-			if ids[r.Agency.ID] {
-				t.Fatalf("record %d: id %q twice in one interchange", i, r.Agency.ID)
-			}
-			ids[r.Agency.ID] = true
 		}
 
-		if perr != nil {
-			// A damaged interchange is one malformed record, where Parse
-			// says.
-			if len(recs) != 1 || recs[0].Position != se.Position || recs[0].Err.(*state.Rejection).Code != state.CodeMalformed {
-				t.Fatalf("Parse failed (%v) but Decode gave %+v", perr, recs)
+		// The records follow the interchanges ParseAll reads, in order.
+		items := edifact.ParseAll(payload)
+		next := 0
+		take := func() adapters.Record {
+			if next >= len(recs) {
+				t.Fatalf("fewer records (%d) than ParseAll's interchanges need", len(recs))
 			}
-			return
+			next++
+			return recs[next-1]
 		}
-		if len(ic.Messages) == 0 {
-			if len(recs) != 1 || recs[0].Err == nil {
-				t.Fatalf("empty interchange decoded as %+v", recs)
+		for k, it := range items {
+			prefix := ""
+			if len(items) > 1 {
+				prefix = fmt.Sprintf("interchange %d, ", k+1)
 			}
-			return
-		}
-		// One record per message, in order, each positioned in it; a
-		// message's fault is never malformed (that is the envelope's).
-		if len(recs) != len(ic.Messages) {
-			t.Fatalf("%d records for %d messages", len(recs), len(ic.Messages))
-		}
-		for i, r := range recs {
-			m := &ic.Messages[i]
-			if !strings.HasPrefix(r.Position, "message ") {
-				t.Fatalf("record %d: position %q", i, r.Position)
+			if it.Err != nil {
+				// A damaged interchange is one malformed record, where
+				// the parser says.
+				if !errors.As(it.Err, &se) {
+					t.Fatalf("ParseAll error %T is not a *SyntaxError", it.Err)
+				}
+				r := take()
+				if r.Position != prefix+se.Position || r.Err == nil || r.Err.(*state.Rejection).Code != state.CodeMalformed {
+					t.Fatalf("interchange %d: ParseAll failed (%v) but Decode gave %+v", k+1, it.Err, r)
+				}
+				continue
 			}
-			if r.Err != nil && r.Err.(*state.Rejection).Code == state.CodeMalformed {
-				t.Fatalf("record %d: a message rejected as malformed: %v", i, r.Err)
+			ic := it.Interchange
+			if len(ic.Messages) == 0 {
+				if r := take(); r.Err == nil {
+					t.Fatalf("empty interchange decoded as %+v", r)
+				}
+				continue
 			}
-			if r.Agency != nil && r.Agency.ID != edifact.MessageID(ic, m) {
-				t.Fatalf("record %d: id %q, want %q", i, r.Agency.ID, edifact.MessageID(ic, m))
-			}
-			for _, s := range m.Segments {
-				if s.Index < 1 || s.Index > ic.Segments || s.Line < 1 {
-					t.Fatalf("segment %+v out of range", s)
+			// One record per message, in order, each positioned in it; a
+			// message's fault is never malformed (that is the envelope's).
+			ids := map[string]bool{}
+			for i := range ic.Messages {
+				m := &ic.Messages[i]
+				r := take()
+				if !strings.HasPrefix(r.Position, prefix+"message ") {
+					t.Fatalf("message %d: position %q", i, r.Position)
+				}
+				if r.Err != nil && r.Err.(*state.Rejection).Code == state.CodeMalformed {
+					t.Fatalf("message %d: rejected as malformed: %v", i, r.Err)
+				}
+				if r.Agency != nil {
+					if r.Agency.ID != edifact.MessageID(ic, m) {
+						t.Fatalf("message %d: id %q, want %q", i, r.Agency.ID, edifact.MessageID(ic, m))
+					}
+					if ids[r.Agency.ID] {
+						t.Fatalf("message %d: id %q twice in one interchange", i, r.Agency.ID)
+					}
+					ids[r.Agency.ID] = true
+				}
+				for _, s := range m.Segments {
+					if s.Index < 1 || s.Index > ic.Segments || s.Line < 1 {
+						t.Fatalf("segment %+v out of range", s)
+					}
 				}
 			}
+			// What was parsed says the same when written again with the
+			// release character: the tokenizer and the envelope agree
+			// with an independent encoder.
+			enc, ok := encode(ic)
+			if !ok {
+				continue
+			}
+			again, err := edifact.Parse(enc)
+			if err != nil {
+				t.Fatalf("re-encoded interchange rejected: %v\n%q\nfrom %q", err, enc, payload)
+			}
+			if diff := sameInterchange(ic, again); diff != "" {
+				t.Fatalf("re-encoded interchange differs: %s\n%q\nfrom %q", diff, enc, payload)
+			}
 		}
-		// What was parsed says the same when written again with the
-		// release character: the tokenizer and the envelope agree with
-		// an independent encoder.
-		enc, ok := encode(ic)
-		if !ok {
-			return
+		if next != len(recs) {
+			t.Fatalf("%d records, ParseAll accounts for %d", len(recs), next)
 		}
-		again, err := edifact.Parse(enc)
-		if err != nil {
-			t.Fatalf("re-encoded interchange rejected: %v\n%q\nfrom %q", err, enc, payload)
-		}
-		if diff := sameInterchange(ic, again); diff != "" {
-			t.Fatalf("re-encoded interchange differs: %s\n%q\nfrom %q", diff, enc, payload)
+		if perr == nil && (len(items) != 1 || items[0].Interchange == nil) {
+			t.Fatalf("Parse read one interchange, ParseAll %d", len(items))
 		}
 	})
 }
@@ -153,8 +192,8 @@ func checkEvent(t *testing.T, ev *state.AgencyEvent) {
 	if ev.Agency != "customs" {
 		t.Fatalf("agency %q, want the source's", ev.Agency)
 	}
-	if ev.Status != state.Released && ev.Status != state.Held {
-		t.Fatalf("status %q", ev.Status)
+	if !jsonfmt.IsStatus(ev.Status) || ev.Hold != "" && !jsonfmt.TakesHold(ev.Status) {
+		t.Fatalf("status %q hold %q", ev.Status, ev.Hold)
 	}
 	if n := len(ev.Containers); n < 1 || n > edifact.MaxContainers {
 		t.Fatalf("%d containers", n)

@@ -245,7 +245,7 @@ func TestCorpus(t *testing.T) {
 		}},
 		{file: "national_codes.edi", want: []want{{
 			pos: "message 1 (UNH 1), segment 9 (GIS, line 9)", code: state.CodeInvalidField,
-			reason: []string{`status code "1" (code list "120") is not in the status table`},
+			reason: []string{`status code "1" (code list "120", agency "ZZZ") is not in the status table`},
 		}}},
 		{file: "national_codes.edi", codes: sars, want: []want{{
 			pos: "message 1 (UNH 1), segment 2 (UNH, line 2)",
@@ -257,7 +257,13 @@ func TestCorpus(t *testing.T) {
 				At: local(2016, 5, 14, 14, 25, 0), Reason: "CUSRES 00505655CLP20160514000245: status 1 (released)",
 			},
 		}}},
+		// A bare code is UN/EDIFACT 7365's: it does not match code 1 of
+		// the national list 120 (issue 11).
 		{file: "national_codes.edi", codes: map[string]string{"1": "held"}, want: []want{{
+			pos: "message 1 (UNH 1), segment 9 (GIS, line 9)", code: state.CodeInvalidField,
+			reason: []string{`status code "1" (code list "120", agency "ZZZ") is not in the status table (known: 1 held)`},
+		}}},
+		{file: "national_codes.edi", codes: map[string]string{"1:120:ZZZ": "held:inspection"}, want: []want{{
 			pos: "message 1 (UNH 1), segment 2 (UNH, line 2)",
 			ev: &state.AgencyEvent{
 				ID: "SARSDECT/201605141425/245/1", Status: state.Held,
@@ -265,6 +271,19 @@ func TestCorpus(t *testing.T) {
 				At: local(2016, 5, 14, 14, 25, 0),
 			},
 		}}},
+		// Two interchanges in one file, each with its own UNA (issue 11):
+		// a release stamped with its offset (DTM 2379 format 205), then
+		// its cancellation (BGM 1225 = 1), which revokes it (DTM 303).
+		{file: "release_then_cancel.edi", want: []want{
+			{pos: "interchange 1, message 1 (UNH 1), segment 2 (UNH, line 3)", ev: &state.AgencyEvent{
+				ID: "CNCUSTOMS/2611281016/CR000201/1", Status: state.Released, Containers: []string{"MSCU1234566"},
+				BL: "MEDUSH200001", At: time.Date(2026, 11, 28, 2, 15, 0, 0, time.UTC), Reason: "status 4 (released)",
+			}},
+			{pos: "interchange 2, message 1 (UNH 1), segment 2 (UNH, line 13)", ev: &state.AgencyEvent{
+				ID: "CNCUSTOMS/2611281130/CR000202/1", Status: state.Revoked, Containers: []string{"MSCU1234566"},
+				BL: "MEDUSH200001", At: time.Date(2026, 11, 28, 3, 29, 0, 0, time.UTC), Reason: "withdrawn by BGM 1225 1 (cancellation), 4:7365:6: RELEASE ISSUED IN ERROR",
+			}},
+		}},
 		{file: "bad_una.edi", want: []want{{
 			pos: "UNA (line 1)", code: state.CodeMalformed,
 			reason: []string{"segment terminator (position 6)", `'U'`},
@@ -309,8 +328,7 @@ func TestMessageFaults(t *testing.T) {
 	}{
 		{"no BGM", []string{"GIS+4", "EQD+CN+MSCU1234566"}, "UNH", "BGM (beginning of message) is missing"},
 		{"no GIS", []string{"BGM+962+X", "EQD+CN+MSCU1234566"}, "BGM", "no GIS status segment"},
-		{"cancellation", []string{"BGM+962+X+1", "GIS+4", "EQD+CN+MSCU1234566"}, "BGM", `"1" (cancellation) withdraws an earlier response`},
-		{"deletion", []string{"BGM+962+X+3", "GIS+7", "EQD+CN+MSCU1234566"}, "BGM", `"3" (deletion)`},
+		{"two hold types", []string{"BGM+962+X", "GIS+5", "GIS+7:120:ZZZ", "EQD+CN+MSCU1234566"}, "GIS", "do not make one status"},
 		{"GIS only after the header", []string{"BGM+962+X", "EQD+CN+MSCU1234566", "RFF+BM:1", "GIS+4"}, "BGM", "no GIS status segment"},
 		{"no container", []string{"BGM+962+X", "GIS+4", "EQD+TE+TRAILER1"}, "UNH", "no container"},
 		{"empty container", []string{"BGM+962+X", "GIS+4", "EQD+CN"}, "EQD", "container number is missing"},
@@ -324,7 +342,7 @@ func TestMessageFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			recs := decoder(t, nil).Decode(interchange(okMsg, c.msg, okMsg))
+			recs := decoder(t, map[string]string{"4": "released", "5": "held", "7:120:ZZZ": "held:7"}).Decode(interchange(okMsg, c.msg, okMsg))
 			if len(recs) != 3 {
 				t.Fatalf("%d records, want 3", len(recs))
 			}
@@ -359,10 +377,12 @@ func TestMessageSemantics(t *testing.T) {
 		d := decoder(t, map[string]string{"1": "released", "1:120": "held"})
 		recs := d.Decode(interchange(
 			[]string{"BGM+962+X", "GIS+1:120:ZZZ", "EQD+CN+MSCU1234566"},
-			[]string{"BGM+962+Y", "GIS+1:117:148", "EQD+CN+MSCU1234566"},
+			[]string{"BGM+962+Y", "GIS+1:7365", "EQD+CN+MSCU1234566"},
+			// A bare code is UN 7365's: list 117 of agency 148 is not.
+			[]string{"BGM+962+Z", "GIS+1:117:148", "EQD+CN+MSCU1234566"},
 		))
-		if recs[0].Agency == nil || recs[0].Agency.Status != state.Held || recs[1].Agency == nil || recs[1].Agency.Status != state.Released {
-			t.Fatalf("got %+v / %+v", recs[0], recs[1])
+		if recs[0].Agency == nil || recs[0].Agency.Status != state.Held || recs[1].Agency == nil || recs[1].Agency.Status != state.Released || recs[2].Err == nil {
+			t.Fatalf("got %+v / %+v / %+v", recs[0], recs[1], recs[2])
 		}
 	})
 	t.Run("D.96A header has NAD before GIS", func(t *testing.T) {
@@ -471,8 +491,16 @@ func TestEnvelopeFaults(t *testing.T) {
 			if se.Position != c.pos || !strings.Contains(se.Reason, c.reason) {
 				t.Errorf("got %q: %q\nwant %q: ...%q...", se.Position, se.Reason, c.pos, c.reason)
 			}
-			// The decoder rejects the whole interchange, at the same place.
+			// The decoder rejects the whole interchange, at the same
+			// place. A second interchange after UNZ is the decoder's
+			// next one (issue 11), refused there as cut short.
 			recs := decoder(t, nil).Decode([]byte(c.data))
+			if c.name == "after UNZ" {
+				if len(recs) != 2 || recs[0].Err != nil || recs[1].Position != "interchange 2, segment 1 (UNB, line 1)" || !strings.Contains(recs[1].Err.Error(), "no UNZ") {
+					t.Errorf("Decode gave %+v", recs)
+				}
+				return
+			}
 			if len(recs) != 1 || recs[0].Position != se.Position || rejection(t, recs[0].Err).Code != state.CodeMalformed {
 				t.Errorf("Decode gave %+v, want one malformed record at %q", recs, se.Position)
 			}
@@ -521,7 +549,7 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{"default table", source(nil), nil, ""},
 		{"override", source(map[string]string{"4": "released", "1:120": "held", "D": "held"}), nil, ""},
-		{"bad status", source(map[string]string{"4": "release", "5": "held"}), []string{"status_codes.4"}, `code "4": want released or held, got "release"`},
+		{"bad status", source(map[string]string{"4": "release", "5": "held"}), []string{"status_codes.4"}, `code "4": want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "release"`},
 		{"bad code", source(map[string]string{"1234": "held"}), []string{"status_codes.1234"}, "1 to 3 letters or digits"},
 		{"bad list", source(map[string]string{"1:": "held"}), []string{"status_codes.1:"}, "code list"},
 		{"tos source", config.Source{Kind: config.KindTOS, Format: "edifact"}, []string{"format"}, "kind must be"},

@@ -123,7 +123,7 @@ const (
 	maxRef     = 14 // 0020, 0048, 0062
 )
 
-// Parse reads one interchange: an optional UNA, then UNB, messages (UNH ...
+// Parse reads a payload of one interchange: an optional UNA, then UNB, messages (UNH ...
 // UNT), optionally in functional groups (UNG ... UNE), and UNZ, with
 // nothing but white space after it. It checks the envelope: the UNA, that
 // every service segment is where it belongs, that UNT, UNE and UNZ repeat
@@ -138,15 +138,55 @@ const (
 //
 // The error is a *SyntaxError.
 func Parse(data []byte) (*Interchange, error) {
-	ic := &Interchange{}
 	start, line := skipBlank(data, 0, 1)
 	data = data[start:]
 	if len(data) == 0 {
 		return nil, &SyntaxError{Position: "interchange", Reason: "payload is empty: want an interchange starting with UNA or UNB"}
 	}
+	ic, _, _, err := parseOne(data, line, false)
+	return ic, err
+}
+
+// Parsed is one interchange of a payload, or the fault that refused it.
+type Parsed struct {
+	Interchange *Interchange
+	Err         error // a *SyntaxError
+}
+
+// ParseAll reads every interchange of a payload: files often hold several
+// in a row (UNA/UNB ... UNZ, UNA/UNB ... UNZ), each with its own service
+// characters. Each is parsed as Parse parses one; an interchange whose
+// envelope is faulty is refused alone and reading goes on after its UNZ.
+// A fault that leaves the end of an interchange unknown (a segment that
+// cannot be read, a payload cut short, a second UNB before the UNZ) ends
+// the reading: what follows it cannot be told apart. Segment indexes count
+// from 1 at each interchange's UNB; lines count through the payload.
+func ParseAll(data []byte) []Parsed {
+	var out []Parsed
+	off, line := skipBlank(data, 0, 1)
+	if off == len(data) {
+		return []Parsed{{Err: &SyntaxError{Position: "interchange", Reason: "payload is empty: want an interchange starting with UNA or UNB"}}}
+	}
+	for off < len(data) {
+		ic, n, endLine, err := parseOne(data[off:], line, true)
+		out = append(out, Parsed{Interchange: ic, Err: err})
+		if n == 0 {
+			break
+		}
+		off, line = skipBlank(data, off+n, endLine)
+	}
+	return out
+}
+
+// parseOne parses the interchange at the start of data, which starts on
+// line. With oneOfMany it ends at the first UNZ and returns how many bytes
+// it read (0 when its end is unknown) and the line it ended on; without,
+// it reads data to its end as one interchange.
+func parseOne(data []byte, line int, oneOfMany bool) (*Interchange, int, int, error) {
+	ic := &Interchange{}
 	d, rest, err := delimiters(data, line)
 	if err != nil {
-		return nil, err
+		return nil, 0, line, err
 	}
 	if len(rest) < len(data) {
 		ic.HasUNA = true
@@ -154,17 +194,22 @@ func Parse(data []byte) (*Interchange, error) {
 		line += bytes.Count(data[:len(data)-len(rest)], []byte{'\n'})
 	}
 	ic.Delimiters = d
-	segs, err := tokenize(rest, d, line)
+	segs, n, endLine, err := tokenize(rest, d, line, oneOfMany)
 	if err != nil {
-		return nil, err
+		return nil, 0, line, err
 	}
+	read := len(data) - len(rest) + n
 	if err := decodeCharset(segs); err != nil {
-		return nil, err
+		return nil, read, endLine, err
 	}
 	if err := ic.envelope(segs); err != nil {
-		return nil, err
+		if se, ok := err.(*SyntaxError); ok && oneOfMany && len(segs) > 0 && segs[len(segs)-1].Tag != "UNZ" {
+			// No UNZ where it ends: its end is unknown.
+			return nil, 0, endLine, se
+		}
+		return nil, read, endLine, err
 	}
-	return ic, nil
+	return ic, read, endLine, nil
 }
 
 // skipBlank skips a byte order mark and white space, counting lines.
@@ -261,7 +306,9 @@ func isAlnum(c byte) bool {
 
 // tokenize splits data into segments, data elements and components,
 // taking out release characters and unreleased line breaks.
-func tokenize(data []byte, d Delimiters, line int) ([]Segment, error) {
+// With atUNZ it stops after the first UNZ segment; it returns how many
+// bytes it read and the line it ended on.
+func tokenize(data []byte, d Delimiters, line int, atUNZ bool) ([]Segment, int, int, error) {
 	var (
 		segs     []Segment
 		elems    [][]string
@@ -302,22 +349,38 @@ func tokenize(data []byte, d Delimiters, line int) ([]Segment, error) {
 			elems = append(elems, comps)
 			seg, err := newSegment(elems, len(segs)+1, segLine)
 			if err != nil {
-				return nil, err
+				return nil, 0, line, err
 			}
 			segs = append(segs, seg)
 			elems, comps, val, started = nil, nil, val[:0], false
+			if atUNZ && seg.Tag == "UNZ" {
+				// What carries nothing between segments carries nothing
+				// after the UNZ either: white space and the terminators
+				// of empty segments.
+				j := i + 1
+				for ; j < len(data); j++ {
+					c := data[j]
+					if c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != d.Segment {
+						break
+					}
+					if c == '\n' {
+						line++
+					}
+				}
+				return segs, j, line, nil
+			}
 		case d.Element:
 			comps = append(comps, string(val))
 			elems = append(elems, comps)
 			comps, val = nil, val[:0]
 			if len(elems) > maxElements {
-				return nil, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("more than %d data elements in one segment", maxElements-1)}
+				return nil, 0, line, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("more than %d data elements in one segment", maxElements-1)}
 			}
 		case d.Component:
 			comps = append(comps, string(val))
 			val = val[:0]
 			if len(comps) >= maxComponents {
-				return nil, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("more than %d components in one data element", maxComponents)}
+				return nil, 0, line, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("more than %d components in one data element", maxComponents)}
 			}
 		case '\r', '\n':
 			// A line break that is no separator is layout, not data.
@@ -326,12 +389,12 @@ func tokenize(data []byte, d Delimiters, line int) ([]Segment, error) {
 		}
 	}
 	if released {
-		return nil, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("payload ends with the release character %q, which must be followed by the character it releases", d.Release)}
+		return nil, 0, line, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("payload ends with the release character %q, which must be followed by the character it releases", d.Release)}
 	}
 	if started {
-		return nil, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("payload ends inside a segment that has no segment terminator %q (cut short?)", d.Segment)}
+		return nil, 0, line, &SyntaxError{Position: pos(), Reason: fmt.Sprintf("payload ends inside a segment that has no segment terminator %q (cut short?)", d.Segment)}
 	}
-	return segs, nil
+	return segs, len(data), line, nil
 }
 
 func newSegment(elems [][]string, index, line int) (Segment, error) {

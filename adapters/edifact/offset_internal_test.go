@@ -16,7 +16,7 @@ import (
 func TestZoneOffsetOutOfRange(t *testing.T) {
 	msg := "UNA:+.? '\nUNB+UNOA:3+SND+RCV+261128:0900+IC1'\nUNH+1+CUSRES:D:96B:UN'\nBGM+962+X'\nDTM+137:202611280900:203'\nGIS+4'\nEQD+CN+MSCU1234566'\nUNT+6+1'\nUNZ+1+IC1'\n"
 	for _, off := range []int{24 * 3600, -(24*3600 + 60)} {
-		d := &Decoder{agency: "customs", codes: DefaultStatusCodes, loc: time.FixedZone("", off)}
+		d := &Decoder{agency: "customs", codes: map[string]entry{"4": {status: state.Released}}, loc: time.FixedZone("", off)}
 		recs := d.Decode([]byte(msg))
 		if len(recs) != 1 || recs[0].Agency != nil {
 			t.Fatalf("offset %ds: got %+v, want a rejection", off, recs)

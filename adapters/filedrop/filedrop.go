@@ -13,9 +13,14 @@
 //   - its size and modification time were the same at two looks at least
 //     a second apart.
 //
-// A file is at most adapters.MaxPayload bytes; a larger one is sent cut at
-// that size and the engine dead-letters it as too_large (so it goes to
-// rejected/).
+// A file is at most max_bytes (default 64 MiB) bytes. A larger one is not
+// read: it is dead-lettered as too_large, with its first 64 KiB as the
+// dead letter's payload, and goes to rejected/. A file up to
+// adapters.MaxPayload (1 MiB) is read whole into the message; a larger one
+// is handed over as a Body that the decoder reads as a stream (the x12_350
+// format decodes one transaction set at a time; other formats read the
+// file whole, at most max_bytes), with its first 64 KiB as the payload its
+// dead letter keeps.
 //
 // Only regular files are read, and never through a symbolic link: whoever
 // can write to the directory must not make portsync read a file elsewhere
@@ -86,6 +91,11 @@ const (
 	settleTime = time.Second
 	// debounce gathers a burst of directory events into one scan.
 	debounce = 50 * time.Millisecond
+	// DefaultMaxBytes is the default max_bytes: the largest file read.
+	DefaultMaxBytes = 64 << 20
+	// MaxMaxBytes bounds max_bytes: a format that cannot stream reads a
+	// file whole, and a file bigger than this is no customs message.
+	MaxMaxBytes = 1 << 30
 )
 
 func check(cfg config.Source) []config.KeyError {
@@ -104,6 +114,9 @@ func check(cfg config.Source) []config.KeyError {
 	}
 	if cfg.Rescan < 0 {
 		fail("rescan", "must not be negative")
+	}
+	if cfg.MaxBytes > MaxMaxBytes {
+		fail("max_bytes", fmt.Sprintf("at most %d (1 GiB), got %d", MaxMaxBytes, cfg.MaxBytes))
 	}
 	if strings.ContainsRune(cfg.PartialSuffix, filepath.Separator) {
 		fail("partial_suffix", "must not contain a path separator")
@@ -168,12 +181,13 @@ type unmoved struct {
 }
 
 type source struct {
-	name   string
-	dir    string
-	suffix string
-	rescan time.Duration
-	settle time.Duration
-	log    *slog.Logger
+	name     string
+	dir      string
+	suffix   string
+	maxBytes int64
+	rescan   time.Duration
+	settle   time.Duration
+	log      *slog.Logger
 	// noWatch leaves fsnotify out, for tests of the rescan.
 	noWatch bool
 	// open opens a file to read; tests wrap it to change the directory
@@ -203,7 +217,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &source{
-		name: cfg.Name, dir: cfg.Dir, suffix: cfg.PartialSuffix, rescan: cfg.Rescan, settle: settleTime,
+		name: cfg.Name, dir: cfg.Dir, suffix: cfg.PartialSuffix, maxBytes: int64(cfg.MaxBytes), rescan: cfg.Rescan, settle: settleTime,
 		log:   log.With("source", cfg.Name),
 		looks: map[string]look{}, inflight: map[string]bool{}, unmoved: map[string]unmoved{},
 		reported: map[entry]bool{}, open: openEntry,
@@ -214,6 +228,9 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 	}
 	if s.rescan <= 0 {
 		s.rescan = DefaultRescan
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = DefaultMaxBytes
 	}
 	return s, nil
 }
@@ -435,9 +452,16 @@ func (s *source) deliverFile(name string) (changed bool) {
 	s.mu.Lock()
 	l := s.looks[name]
 	s.mu.Unlock()
-	data, tooLarge, err := s.readFile(path, l)
+	// A file too large to hold is read through a Body when the engine
+	// decodes it; the payload keeps its head for the dead letter.
+	whole := l.size <= adapters.MaxPayload && l.size <= s.maxBytes
+	limit := l.size
+	if !whole {
+		limit = min(l.size, adapters.MaxKept)
+	}
+	data, more, err := s.readFile(path, l, limit)
 	s.mu.Lock()
-	if err == nil && !tooLarge && int64(len(data)) != l.size {
+	if err == nil && (int64(len(data)) != limit || whole && more) {
 		delete(s.looks, name)
 		s.mu.Unlock()
 		return true
@@ -461,11 +485,20 @@ func (s *source) deliverFile(name string) (changed bool) {
 	}
 	s.inflight[name] = true
 	s.mu.Unlock()
-	s.log.Debug("file delivered", "file", name, "bytes", len(data), "too_large", tooLarge)
-	s.deliver(adapters.Message{
-		Payload: data, TooLarge: tooLarge, ReceivedAt: time.Now(),
+	m := adapters.Message{
+		Payload: data, ReceivedAt: time.Now(),
 		Settled: func(rej *state.Rejection) { s.settled(name, l, rej) },
-	})
+	}
+	switch {
+	case l.size > s.maxBytes:
+		m.Reject = &state.Rejection{Code: state.CodeTooLarge, Reason: fmt.Sprintf(
+			"file %q is %d bytes, larger than this source's max_bytes %d: it is not read (its first %d bytes are kept here)",
+			name, l.size, s.maxBytes, len(data))}
+	case !whole:
+		m.Body = s.opener(path, l)
+	}
+	s.log.Debug("file delivered", "file", name, "bytes", l.size, "streamed", m.Body != nil, "too_large", m.Reject != nil)
+	s.deliver(m)
 	return false
 }
 
@@ -476,37 +509,65 @@ func openEntry(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
-// readFile reads at most adapters.MaxPayload bytes of the file the scan
-// saw as l and says whether there was more. Anything else at the name (a
-// link, a FIFO, another file) is not read: the error wraps errNotTheFile.
-func (s *source) readFile(path string, l look) ([]byte, bool, error) {
+// openSeen opens the file the scan saw as l. Anything else at the name (a
+// link, a FIFO, another file) is not opened: the error wraps
+// errNotTheFile.
+func (s *source) openSeen(path string, l look) (*os.File, error) {
 	f, err := s.open(path)
 	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENXIO) {
 		// ELOOP: a symbolic link (O_NOFOLLOW); ENXIO: a socket.
-		return nil, false, fmt.Errorf("%w: %w", errNotTheFile, err)
+		return nil, fmt.Errorf("%w: %w", errNotTheFile, err)
 	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: it is a %s now", errNotTheFile, kindOf(info.Mode()))
+	}
+	if id := entryOf("", info); id.dev != l.dev || id.ino != l.ino {
+		f.Close()
+		return nil, fmt.Errorf("%w: another file has its name now", errNotTheFile)
+	}
+	return f, nil
+}
+
+// readFile reads at most limit bytes of the file the scan saw as l and
+// says whether there was more.
+func (s *source) readFile(path string, l look, limit int64) ([]byte, bool, error) {
+	f, err := s.openSeen(path, l)
 	if err != nil {
 		return nil, false, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, false, err
 	}
-	if !info.Mode().IsRegular() {
-		return nil, false, fmt.Errorf("%w: it is a %s now", errNotTheFile, kindOf(info.Mode()))
-	}
-	if id := entryOf("", info); id.dev != l.dev || id.ino != l.ino {
-		return nil, false, fmt.Errorf("%w: another file has its name now", errNotTheFile)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, adapters.MaxPayload+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if len(data) > adapters.MaxPayload {
-		return data[:adapters.MaxPayload], true, nil
+	if int64(len(data)) > limit {
+		return data[:limit], true, nil
 	}
 	return data, false, nil
+}
+
+// opener is the Body of a file too large to hold: it opens the file the
+// scan saw again and reads at most the size the scan saw.
+func (s *source) opener(path string, l look) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		f, err := s.openSeen(path, l)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(f, l.size), f}, nil
+	}
 }
 
 // kindOf names the kind of file a mode is, for reports.

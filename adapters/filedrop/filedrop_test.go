@@ -23,12 +23,26 @@ type fakeEngine struct {
 	msgs []adapters.Message
 	hold bool
 	held []func()
+	// decoder, when set, decodes each message as the engine does, in
+	// deliver (a Body is read only there); records are kept by message.
+	decoder adapters.Decoder
+	records [][]adapters.Record
 }
 
 func (f *fakeEngine) deliver(m adapters.Message) {
+	var recs []adapters.Record
+	if f.decoder != nil && m.Reject == nil {
+		recs = adapters.DecodeMessage(f.decoder, m)
+	}
 	settle := func() {
 		var rej *state.Rejection
+		for _, r := range recs {
+			if r.Err != nil && rej == nil {
+				rej = r.Err.(*state.Rejection)
+			}
+		}
 		switch {
+		case rej != nil:
 		case m.Reject != nil:
 			rej = m.Reject
 		case m.TooLarge:
@@ -41,6 +55,7 @@ func (f *fakeEngine) deliver(m adapters.Message) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.msgs = append(f.msgs, m)
+	f.records = append(f.records, recs)
 	if f.hold {
 		f.held = append(f.held, settle)
 		return
@@ -276,18 +291,45 @@ func TestRejectedFileGoesToRejectedWithItsReason(t *testing.T) {
 	}
 }
 
-func TestTooLargeFileIsCutAndRejected(t *testing.T) {
+func TestTooLargeFileIsNotReadAndRejected(t *testing.T) {
 	dir := t.TempDir()
+	cfg := cfgFor(dir)
+	cfg.MaxBytes = adapters.MaxPayload
 	fe := &fakeEngine{}
-	start(t, cfgFor(dir), fe)
+	start(t, cfg, fe)
 	write(t, filepath.Join(dir, "huge.json"), strings.Repeat("x", adapters.MaxPayload+1))
 	eventually(t, "rejected/huge.json", func() bool { return exists(filepath.Join(dir, RejectedDir, "huge.json")) })
 	fe.mu.Lock()
 	defer fe.mu.Unlock()
-	if len(fe.msgs) != 1 || !fe.msgs[0].TooLarge || len(fe.msgs[0].Payload) != adapters.MaxPayload {
-		t.Fatal("want one message, flagged too large, cut at MaxPayload")
+	if len(fe.msgs) != 1 || fe.msgs[0].Reject == nil || fe.msgs[0].Reject.Code != state.CodeTooLarge || len(fe.msgs[0].Payload) != adapters.MaxKept || fe.msgs[0].Body != nil {
+		t.Fatal("want one message, rejected as too large, with its first 64 KiB and no body")
 	}
 }
+
+// A file over adapters.MaxPayload and within max_bytes is given as a
+// Body, read as a whole by a decoder that does not stream.
+func TestLargeFileIsReadThroughItsBody(t *testing.T) {
+	dir := t.TempDir()
+	read := make(chan int, 1)
+	fe := &fakeEngine{decoder: decoderFunc(func(p []byte) []adapters.Record { read <- len(p); return nil })}
+	start(t, cfgFor(dir), fe)
+	content := strings.Repeat("z", adapters.MaxPayload+10)
+	write(t, filepath.Join(dir, "large.json"), content)
+	eventually(t, "done/large.json", func() bool { return exists(filepath.Join(dir, DoneDir, "large.json")) })
+	fe.mu.Lock()
+	m := fe.msgs[0]
+	fe.mu.Unlock()
+	if m.Reject != nil || m.TooLarge || m.Body == nil || len(m.Payload) != adapters.MaxKept {
+		t.Fatalf("message: reject %v, too large %v, body %v, payload %d", m.Reject, m.TooLarge, m.Body != nil, len(m.Payload))
+	}
+	if got := <-read; got != len(content) {
+		t.Errorf("the decoder read %d bytes, want the whole file, %d", got, len(content))
+	}
+}
+
+type decoderFunc func([]byte) []adapters.Record
+
+func (f decoderFunc) Decode(p []byte) []adapters.Record { return f(p) }
 
 func TestNotDeliveredAgainWhileInFlight(t *testing.T) {
 	dir := t.TempDir()

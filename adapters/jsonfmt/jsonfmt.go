@@ -138,6 +138,26 @@ func (f fields) at() (time.Time, error) {
 	return t, nil
 }
 
+// hold reads the optional hold type (DESIGN 3.1): a string of at most
+// state.MaxHoldLen bytes, meaningful only for held and hold_removed. An
+// empty or absent hold is the agency's general hold; a hold on released or
+// revoked is refused, since a release is not per hold type and taking it
+// for one would read the sender wrongly.
+func (f fields) hold(status state.Status) (string, error) {
+	h, err := f.str("hold", false)
+	switch {
+	case err != nil:
+		return "", err
+	case h == "":
+		return "", nil
+	case len(h) > state.MaxHoldLen:
+		return "", state.Reject(state.CodeInvalidField, "field \"hold\": %s is %d bytes, longer than %d", quote([]byte(h)), len(h), state.MaxHoldLen)
+	case !TakesHold(status):
+		return "", state.Reject(state.CodeInvalidField, "field \"hold\": %q is a hold type, but status %q is not about one hold (only held and hold_removed take a hold)", h, status)
+	}
+	return h, nil
+}
+
 // ref reads an optional reference (B/L, declaration): it becomes a store
 // key, so its length is bounded.
 func (f fields) ref(name string) (string, error) {
@@ -194,8 +214,11 @@ func DecodeAgencyEvent(payload []byte) (*state.AgencyEvent, error) {
 		return nil, err
 	}
 	ev.Status = state.Status(status)
-	if ev.Status != state.Released && ev.Status != state.Held {
-		return nil, state.Reject(state.CodeInvalidField, "field \"status\": want \"released\" or \"held\", got %q", status)
+	if !IsStatus(ev.Status) {
+		return nil, state.Reject(state.CodeInvalidField, "field \"status\": want \"released\", \"held\", \"hold_removed\" or \"revoked\", got %q", status)
+	}
+	if ev.Hold, err = f.hold(ev.Status); err != nil {
+		return nil, err
 	}
 	list, present, err := f.strings("containers")
 	if err != nil {

@@ -110,6 +110,13 @@ func agencySeeds() [][]byte {
 		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"9999-12-31T23:59:59-23:59"}`),
 		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z","bl":"` + strings.Repeat("B", 40<<10) + `"}`),
 		[]byte(`{"id":"1","agency":"customs","status":"held","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z","reason":"` + strings.Repeat("\\u00e9", 1<<20/6) + `"}`),
+		// Issue 11: the ledger's statuses and hold types.
+		[]byte(`{"id":"1","agency":"customs","status":"hold_removed","hold":"1H","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","hold":"7H","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"revoked","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"released","hold":"1H","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","hold":" \u00e9 ","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
+		[]byte(`{"id":"1","agency":"customs","status":"held","hold":7,"containers":["MSCU1234566"],"at":"2026-11-28T10:15:00Z"}`),
 	}
 }
 
@@ -197,8 +204,11 @@ func FuzzDecodeAgencyEvent(f *testing.F) {
 		if ev.Agency == "" || ev.Agency != strings.TrimSpace(ev.Agency) {
 			t.Fatalf("bad agency %q", ev.Agency)
 		}
-		if ev.Status != state.Released && ev.Status != state.Held {
+		if !jsonfmt.IsStatus(ev.Status) {
 			t.Fatalf("status %q", ev.Status)
+		}
+		if ev.Hold != "" && (!jsonfmt.TakesHold(ev.Status) || len(ev.Hold) > state.MaxHoldLen || ev.Hold != strings.TrimSpace(ev.Hold)) {
+			t.Fatalf("hold %q with status %q", ev.Hold, ev.Status)
 		}
 		if n := len(ev.Containers); n < 1 || n > jsonfmt.MaxContainers {
 			t.Fatalf("%d containers", n)
@@ -239,7 +249,7 @@ func FuzzDecodeAgencyEvent(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded event %s rejected: %v", again, err)
 		}
-		if !ev2.At.Equal(ev.At) || ev2.ID != ev.ID || ev2.Agency != ev.Agency || ev2.Status != ev.Status ||
+		if !ev2.At.Equal(ev.At) || ev2.ID != ev.ID || ev2.Agency != ev.Agency || ev2.Status != ev.Status || ev2.Hold != ev.Hold ||
 			!slices.Equal(ev2.Containers, ev.Containers) || ev2.BL != ev.BL ||
 			// A cut reason is longer than the limit with its marker,
 			// so it is cut again.

@@ -18,7 +18,9 @@
 //	  declaration: cargo.entryNo           # optional
 //	  reason: decision.text                # optional
 //	  agency: authority                    # optional; default the source's agency
-//	  status_values: {R: released, H: held}
+//	  hold: decision.holdType              # optional: the hold type of held and hold_removed
+//	  hold_values: {XRAY: 7H}              # optional: their hold words -> hold types
+//	  status_values: {R: released, H: held, X: hold_removed, D: revoked}
 //
 // Only agency sources (kind agency) may use it.
 //
@@ -50,7 +52,18 @@
 //   - status: a string, number or boolean, matched against the keys of
 //     status_values by its text: exactly first, then ignoring case. Keys
 //     that differ only in case must map to the same status (CheckMapping
-//     refuses the mapping otherwise), so the match is never ambiguous.
+//     refuses the mapping otherwise), so the match is never ambiguous. A
+//     status word maps to released, held, hold_removed or revoked (DESIGN
+//     3.1); held and hold_removed may name a hold type after ':'
+//     ("EXAM: held:exam"), as the EDI formats' status_codes do.
+//   - hold: optional, the hold type of a held or hold_removed record
+//     (DESIGN 3.1): a string or a number (its text), at most
+//     state.MaxHoldLen bytes; missing, null or blank is absent (the
+//     general hold, or the type the status word names). With hold_values,
+//     the word must be one of its keys (matched as status words are) and
+//     becomes the type it maps to; a word it lacks rejects the record, as
+//     an unknown status word does. A hold on a released or revoked record
+//     is refused, as in the canonical format.
 //   - containers: a container number or an array of them (1 to
 //     MaxContainers), each checked with state.ParseContainer; repeats are
 //     dropped, keeping order. A path such as equipment.#.containerNo
@@ -80,6 +93,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,8 +170,17 @@ func inspectLayout(layout string) layoutInfo {
 type settings struct {
 	loc      *time.Location
 	layout   string
-	statuses map[string]state.Status
-	known    string // the status words, quoted and sorted, for reasons
+	statuses map[string]status
+	known    string            // the status words, quoted and sorted, for reasons
+	holds    map[string]string // hold_values; nil when the mapping has none
+	knownH   string            // the hold words, for reasons
+}
+
+// status is what a status word maps to: a status and, for held and
+// hold_removed, optionally a hold type ("held:exam").
+type status struct {
+	st   state.Status
+	hold string
 }
 
 // check checks cfg as a mapped_json source and, if it is sound, returns
@@ -186,17 +209,17 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		}
 	}
 
-	s := &settings{statuses: map[string]state.Status{}}
+	s := &settings{statuses: map[string]status{}}
 	words := make([]string, 0, len(m.StatusValues))
 	for word := range m.StatusValues {
 		words = append(words, word)
 	}
 	slices.Sort(words)
 	if len(words) == 0 {
-		fail("mapping.status_values", "required: map each of their status words to released or held, e.g. {RELEASED: released, HOLD: held}")
+		fail("mapping.status_values", "required: map each of their status words to released, held, hold_removed or revoked, e.g. {RELEASED: released, HOLD: held}")
 	}
 	for i, word := range words {
-		status := m.StatusValues[word]
+		spec := m.StatusValues[word]
 		key := "mapping.status_values." + word
 		switch {
 		case strings.TrimSpace(word) == "":
@@ -205,15 +228,17 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		case strings.TrimSpace(word) != word:
 			fail(key, "status word %q has surrounding spaces and never matches: their values are trimmed", word)
 			continue
-		case status != string(state.Released) && status != string(state.Held):
-			fail(key, "want released or held, got %q", status)
+		}
+		st, hold, err := jsonfmt.ParseStatusSpec(spec)
+		if err != nil {
+			fail(key, "%v", err)
 			continue
 		}
-		s.statuses[word] = state.Status(status)
+		s.statuses[word] = status{st, hold}
 		for _, other := range words[i+1:] {
-			if strings.EqualFold(word, other) && m.StatusValues[other] != status {
+			if strings.EqualFold(word, other) && m.StatusValues[other] != spec {
 				fail(key, "%q and %q differ only in case but map to %s and %s; a value such as %q would match both",
-					word, other, status, m.StatusValues[other], strings.ToLower(word))
+					word, other, spec, m.StatusValues[other], strings.ToLower(word))
 			}
 		}
 	}
@@ -227,6 +252,8 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		quoted = append(quoted[:12], "...")
 	}
 	s.known = strings.Join(quoted, ", ")
+
+	s.holds, s.knownH = checkHolds(m, fail)
 
 	s.layout = m.AtLayout
 	if s.layout == "" {
@@ -265,6 +292,53 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		return errs, nil
 	}
 	return nil, s
+}
+
+// checkHolds checks mapping.hold and mapping.hold_values and returns the
+// table of hold words (nil without hold_values) and its words for reasons.
+// Hold words match as status words do: exactly, then ignoring case.
+func checkHolds(m *config.Mapping, fail func(key, format string, args ...any)) (map[string]string, string) {
+	if m.Hold != "" && strings.TrimSpace(m.Hold) == "" {
+		fail("mapping.hold", "blank: name the gjson path of the hold type, or leave hold out")
+	}
+	if len(m.HoldValues) == 0 {
+		return nil, ""
+	}
+	if strings.TrimSpace(m.Hold) == "" {
+		fail("mapping.hold_values", "needs mapping.hold, the path of the hold words it translates")
+	}
+	words := slices.Sorted(maps.Keys(m.HoldValues))
+	holds := make(map[string]string, len(words))
+	var quoted []string
+	for i, word := range words {
+		hold := m.HoldValues[word]
+		key := "mapping.hold_values." + word
+		switch {
+		case strings.TrimSpace(word) == "":
+			fail("mapping.hold_values", "an empty hold word never matches (an empty hold is the general hold)")
+			continue
+		case strings.TrimSpace(word) != word:
+			fail(key, "hold word %q has surrounding spaces and never matches: their values are trimmed", word)
+			continue
+		}
+		if err := jsonfmt.CheckHold(hold); err != nil {
+			fail(key, "%v", err)
+			continue
+		}
+		for _, other := range words[i+1:] {
+			if strings.EqualFold(word, other) && m.HoldValues[other] != hold {
+				fail(key, "%q and %q differ only in case but map to %s and %s", word, other, hold, m.HoldValues[other])
+			}
+		}
+		holds[word] = hold
+		if len(quoted) < 12 {
+			quoted = append(quoted, fmt.Sprintf("%q", word))
+		}
+	}
+	if len(holds) > 12 {
+		quoted = append(quoted, "...")
+	}
+	return holds, strings.Join(quoted, ", ")
 }
 
 // decoder decodes one source's documents.
@@ -469,11 +543,14 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, ok := d.status(word)
+	st, ok := d.status(word)
 	if !ok {
 		return nil, sf.reject(state.CodeInvalidField, "%s is not in status_values (known: %s)", quoteStr(word), d.known)
 	}
-	ev.Status = status
+	ev.Status, ev.Hold = st.st, st.hold
+	if err := d.hold(rec, ev); err != nil {
+		return nil, err
+	}
 
 	if ev.Containers, err = d.containers(rec); err != nil {
 		return nil, err
@@ -496,16 +573,50 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 
 // status maps their word to ours: an exact match first, then one ignoring
 // case (check makes every such match agree).
-func (d *decoder) status(word string) (state.Status, bool) {
-	if st, ok := d.statuses[word]; ok {
-		return st, true
+func (d *decoder) status(word string) (status, bool) {
+	return lookupFold(d.statuses, word)
+}
+
+func lookupFold[V any](m map[string]V, word string) (V, bool) {
+	if v, ok := m[word]; ok {
+		return v, true
 	}
-	for w, st := range d.statuses {
+	for w, v := range m {
 		if strings.EqualFold(w, word) {
-			return st, true
+			return v, true
 		}
 	}
-	return "", false
+	var zero V
+	return zero, false
+}
+
+// hold reads the record's hold type (mapping.hold), translated by
+// hold_values when the mapping has them; a hold in the record wins over
+// one its status word implies. A hold is meaningful for held and
+// hold_removed only: on released or revoked it is refused, as in the
+// canonical format.
+func (d *decoder) hold(rec string, ev *state.AgencyEvent) error {
+	f := field{"hold", strings.TrimSpace(d.m.Hold)}
+	word, err := f.text(rec, false, numbers)
+	if err != nil || word == "" {
+		return err
+	}
+	hold := word
+	if d.holds != nil {
+		h, ok := lookupFold(d.holds, word)
+		if !ok {
+			return f.reject(state.CodeInvalidField, "%s is not in hold_values (known: %s)", quoteStr(word), d.knownH)
+		}
+		hold = h
+	}
+	if len(hold) > state.MaxHoldLen {
+		return f.reject(state.CodeInvalidField, "%s is %d bytes, longer than %d", quoteStr(hold), len(hold), state.MaxHoldLen)
+	}
+	if !jsonfmt.TakesHold(ev.Status) {
+		return f.reject(state.CodeInvalidField, "%s is a hold type, but status %q is not about one hold (only held and hold_removed take a hold)", quoteStr(hold), ev.Status)
+	}
+	ev.Hold = hold
+	return nil
 }
 
 func (d *decoder) containers(rec string) ([]string, error) {

@@ -22,8 +22,8 @@ import (
 func canonicalMapping() *config.Mapping {
 	return &config.Mapping{
 		ID: "id", Agency: "agency", Status: "status", Containers: "containers",
-		BL: "bl", Declaration: "declaration", Reason: "reason", At: "at",
-		StatusValues: map[string]string{"released": "released", "held": "held"},
+		BL: "bl", Declaration: "declaration", Reason: "reason", At: "at", Hold: "hold",
+		StatusValues: map[string]string{"released": "released", "held": "held", "hold_removed": "hold_removed", "revoked": "revoked"},
 	}
 }
 
@@ -58,6 +58,11 @@ func FuzzMappedJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"data":{"items":[{"ref":"1","state":"HOLD","state":"RELEASE","container":"MSCU1234566","ts":"2026-11-28T10:15:00Z"}],"items":[]}}`), uint8(2))
 	f.Add([]byte(`{"data":{"items":[{"ref":"1","state":"HOLD","state":"RELEASE","container":"MSCU1234566","ts":"2026-11-28T10:15:00Z"}]}}`), uint8(2))
+	// Issue 11: the ledger's statuses and hold types.
+	f.Add([]byte(canonical+`,"status":"hold_removed","hold":"1H"}`), uint8(0))
+	f.Add([]byte(`{"id":"1","agency":"customs","status":"held","hold":"7H","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00"}`), uint8(0))
+	f.Add([]byte(`{"id":"1","agency":"customs","status":"revoked","hold":"7H","containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00"}`), uint8(0))
+	f.Add([]byte(`{"id":"1","agency":"customs","status":"held","hold":71,"containers":["MSCU1234566"],"at":"2026-11-28T10:15:00+08:00"}`), uint8(0))
 
 	decoders := make([]adapters.Decoder, len(fuzzMappings))
 	for i, m := range fuzzMappings {
@@ -151,8 +156,11 @@ func checkFuzzEvent(t *testing.T, m *config.Mapping, ev *state.AgencyEvent) {
 	if ev.Agency == "" || ev.Agency != strings.TrimSpace(ev.Agency) {
 		t.Fatalf("bad agency %q", ev.Agency)
 	}
-	if ev.Status != state.Released && ev.Status != state.Held {
+	if !jsonfmt.IsStatus(ev.Status) {
 		t.Fatalf("status %q", ev.Status)
+	}
+	if ev.Hold != "" && (!jsonfmt.TakesHold(ev.Status) || len(ev.Hold) > state.MaxHoldLen || ev.Hold != strings.TrimSpace(ev.Hold)) {
+		t.Fatalf("hold %q with status %q", ev.Hold, ev.Status)
 	}
 	if n := len(ev.Containers); n < 1 || n > mappedjson.MaxContainers {
 		t.Fatalf("%d containers", n)
@@ -216,7 +224,7 @@ func compareWithCanonical(t *testing.T, payload []byte, recs []adapters.Record) 
 		t.Fatalf("jsonfmt accepts %+v, mapped_json gives %+v", ev, recs)
 	}
 	got := recs[0].Agency
-	if got.ID != ev.ID || got.Agency != ev.Agency || got.Status != ev.Status || !slices.Equal(got.Containers, ev.Containers) ||
+	if got.ID != ev.ID || got.Agency != ev.Agency || got.Status != ev.Status || got.Hold != ev.Hold || !slices.Equal(got.Containers, ev.Containers) ||
 		got.BL != ev.BL || got.Declaration != ev.Declaration || got.Reason != ev.Reason || !got.At.Equal(ev.At) {
 		t.Fatalf("mapped_json decodes\n %+v\njsonfmt decodes\n %+v", *got, *ev)
 	}

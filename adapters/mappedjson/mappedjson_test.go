@@ -538,9 +538,9 @@ func TestCheckMapping(t *testing.T) {
 		{"paths missing", source(with(func(m *config.Mapping) { m.ID, m.Status, m.Containers, m.At = "", " ", "", "" })),
 			[]keyErr{{"mapping.id", "required"}, {"mapping.status", "required"}, {"mapping.containers", "required"}, {"mapping.at", "required"}}},
 		{"no status values", source(with(func(m *config.Mapping) { m.StatusValues = nil })),
-			[]keyErr{{"mapping.status_values", "required: map each of their status words to released or held"}}},
+			[]keyErr{{"mapping.status_values", "required: map each of their status words to released, held, hold_removed or revoked"}}},
 		{"bad status value", source(with(func(m *config.Mapping) { m.StatusValues["X"] = "cleared"; m.StatusValues["Y"] = "Released" })),
-			[]keyErr{{"mapping.status_values.X", `want released or held, got "cleared"`}, {"mapping.status_values.Y", `want released or held, got "Released"`}}},
+			[]keyErr{{"mapping.status_values.X", `want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "cleared"`}, {"mapping.status_values.Y", `want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "Released"`}}},
 		{"empty status word", source(with(func(m *config.Mapping) { m.StatusValues[""] = "held" })),
 			[]keyErr{{"mapping.status_values", "an empty status word never matches"}}},
 		{"status word with spaces", source(with(func(m *config.Mapping) { m.StatusValues[" R "] = "released" })),
@@ -680,7 +680,7 @@ func TestREADMEConfig(t *testing.T) {
 	_, err = config.Parse("portsync.yaml", []byte(bad), hookRegistry{})
 	for _, want := range []string{
 		`portsync.yaml:22: sources[0].mapping.at_zone: unknown time zone "China/Shanghai"`,
-		`portsync.yaml:28: sources[0].mapping.status_values.H: want released or held, got "hold"`,
+		`portsync.yaml:28: sources[0].mapping.status_values.H: want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "hold"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("errors %v\nwant %s", err, want)

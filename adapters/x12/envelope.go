@@ -1,12 +1,15 @@
 package x12
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/state"
 )
 
@@ -41,8 +44,12 @@ func (s *segment) el(n int) string {
 	return ""
 }
 
-// interchange is one ISA ... IEA envelope whose control structure checked
-// out: counts and control numbers agree, every ST has its SE.
+// interchange is one ISA ... IEA envelope being read. Its transaction
+// sets are mapped as each one ends (SE), and their records kept until the
+// IEA shows the envelope sound: only then are they handed on, so a
+// damaged interchange frees nothing, while the segments of a transaction
+// set are dropped once it is mapped and memory stays flat however long
+// the message.
 type interchange struct {
 	isa     *segment // elems[1:] are ISA01 to ISA16 as sent, space padding included
 	sender  string   // ISA06, trimmed
@@ -51,14 +58,16 @@ type interchange struct {
 	delims  delimiters
 	groups  []*group
 	iea     *segment
+	recs    []adapters.Record // the records of its transaction sets, in order
 }
 
 // group is one GS ... GE functional group.
 type group struct {
 	gs      *segment
 	control string // GS06
-	txs     []*transaction
+	txs     int    // transaction sets read
 	ge      *segment
+	seen    map[string]int // ST02 -> transaction ordinal
 }
 
 // transaction is one ST ... SE transaction set, ST and SE included. Its
@@ -76,49 +85,74 @@ type parsed struct {
 	pos int   // segment position of err; 0 for the message as a whole
 }
 
-// parser walks a message segment by segment.
+// maxSegment bounds one segment. X12 segments are short (the longest
+// element the 350 carries is 80 bytes); a longer one is not X12, and
+// refusing it keeps a file without terminators from being held whole.
+const maxSegment = 1 << 20
+
+// parser walks a message segment by segment from a reader, so a message of
+// any size is read with one segment (and one transaction set) in memory.
 type parser struct {
-	data []byte
-	off  int
-	seg  int // segments read so far
-	txn  int // ST segments read so far
+	r    *bufio.Reader
+	buf  []byte
+	seg  int   // segments read so far
+	txn  int   // ST segments read so far
+	err  error // the first read error other than EOF; it ends the message
+	onTx func(ic *interchange, g *group, t *transaction) []adapters.Record
 }
 
 var bom = []byte("\xef\xbb\xbf")
 
-// parseMessage splits a message into interchanges. A message holds one
-// interchange or several in a row (as files from a VAN often do). An error
-// in an interchange's envelope refuses that interchange; reading goes on
-// after its IEA. An unreadable ISA header ends the message, since without
-// it the separators, and so the segments, are unknown.
-func parseMessage(payload []byte) []parsed {
-	if !utf8.Valid(payload) {
-		return []parsed{{err: state.Reject(state.CodeMalformed, "payload is not valid UTF-8 text")}}
+// readMessage splits a message into interchanges and hands each to emit
+// once it is read. A message holds one interchange or several in a row
+// (as files from a VAN often do). An error in an interchange's envelope
+// refuses that interchange; reading goes on after its IEA. An unreadable
+// ISA header ends the message, since without it the separators, and so
+// the segments, are unknown. onTx maps each transaction set of an
+// interchange as it ends.
+func readMessage(r io.Reader, onTx func(*interchange, *group, *transaction) []adapters.Record, emit func(parsed)) {
+	p := &parser{r: bufio.NewReaderSize(r, 64<<10), onTx: onTx}
+	if b, _ := p.r.Peek(len(bom)); bytes.Equal(b, bom) {
+		p.r.Discard(len(bom))
 	}
-	p := &parser{data: bytes.TrimPrefix(payload, bom)}
-	var out []parsed
+	n := 0
 	for {
 		p.skipSpace()
-		if p.off == len(p.data) {
+		if _, err := p.r.Peek(1); err != nil {
+			p.readErr(err)
 			break
 		}
 		item, fatal := p.interchange()
-		out = append(out, item)
-		if fatal {
+		emit(item)
+		n++
+		if fatal || p.err != nil {
 			break
 		}
 	}
-	if len(out) == 0 {
-		return []parsed{{err: state.Reject(state.CodeMalformed, "payload is empty: want an X12 interchange starting with ISA")}}
+	if p.err != nil {
+		emit(parsed{err: state.Reject(state.CodeMalformed, "the message could not be read to its end (after segment %d): %v", p.seg, p.err)})
+		return
 	}
-	return out
+	if n == 0 {
+		emit(parsed{err: state.Reject(state.CodeMalformed, "payload is empty: want an X12 interchange starting with ISA")})
+	}
+}
+
+func (p *parser) readErr(err error) {
+	if err != nil && err != io.EOF && p.err == nil {
+		p.err = err
+	}
 }
 
 func (p *parser) skipSpace() {
-	for p.off < len(p.data) {
-		switch p.data[p.off] {
+	for {
+		b, err := p.r.Peek(1)
+		if err != nil {
+			return
+		}
+		switch b[0] {
 		case ' ', '\t', '\r', '\n':
-			p.off++
+			p.r.Discard(1)
 		default:
 			return
 		}
@@ -129,16 +163,15 @@ func malformed(pos int, format string, args ...any) parsed {
 	return parsed{pos: pos, err: state.Reject(state.CodeMalformed, format, args...)}
 }
 
-// interchange reads one interchange from p.off. fatal means the rest of
-// the message cannot be read.
+// interchange reads one interchange. fatal means the rest of the message
+// cannot be read.
 func (p *parser) interchange() (item parsed, fatal bool) {
-	start := p.off
 	pos := p.seg + 1
 	d, isa, problem, ok := p.header()
 	if !ok {
 		return problem, true
 	}
-	p.off = start + isaLen
+	p.r.Discard(isaLen)
 	p.seg++
 	ic := &interchange{
 		isa:     &segment{id: "ISA", elems: isa, pos: pos},
@@ -151,6 +184,7 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 	fail := func(pr parsed) {
 		if !failed {
 			problem, failed = pr, true
+			ic.recs = nil
 		}
 	}
 	var (
@@ -158,22 +192,21 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		tx *transaction
 	)
 	for {
-		s, bad, done := p.next(d)
+		s, bad, isaNext, done := p.next(d)
 		if done {
 			if !failed {
 				return malformed(pos, "the interchange has no IEA: the message ends first"), false
 			}
 			return problem, false
 		}
-		if s.id == "ST" {
-			p.txn++
-		}
-		if s.id == "ISA" {
+		if isaNext {
 			// A new interchange begins before this one ended: refuse this
 			// one and read the next from its ISA.
-			p.off, p.seg = s.start, p.seg-1
-			fail(malformed(s.pos, "ISA starts an interchange before the one started at segment %d ends with IEA", pos))
+			fail(malformed(p.seg+1, "ISA starts an interchange before the one started at segment %d ends with IEA", pos))
 			return problem, false
+		}
+		if s.id == "ST" {
+			p.txn++
 		}
 		if bad != "" {
 			fail(malformed(s.pos, "%s", bad))
@@ -190,36 +223,37 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 		case tx != nil:
 			switch s.id {
 			case "SE":
-				tx.segs = append(tx.segs, &s.segment)
-				g.txs = append(g.txs, tx)
+				tx.segs = append(tx.segs, s)
+				g.txs++
+				ic.recs = append(ic.recs, p.onTx(ic, g, tx)...)
 				tx = nil
 			case "ST", "GS", "GE", "IEA":
 				fail(malformed(s.pos, "%s: the transaction set started by ST at segment %d has no SE", s.id, tx.segs[0].pos))
 			default:
-				tx.segs = append(tx.segs, &s.segment)
+				tx.segs = append(tx.segs, s)
 			}
 		case s.id == "GS":
 			if g != nil {
 				fail(malformed(s.pos, "GS: the functional group started by GS at segment %d has no GE", g.gs.pos))
 				continue
 			}
-			if pr, ok := checkGS(&s.segment, ic); !ok {
+			if pr, ok := checkGS(s, ic); !ok {
 				fail(pr)
 				continue
 			}
-			g = &group{gs: &s.segment, control: s.el(6)}
+			g = &group{gs: s, control: s.el(6), seen: map[string]int{}}
 		case s.id == "ST":
 			if g == nil {
 				fail(malformed(s.pos, "ST is outside a functional group (GS ... GE)"))
 				continue
 			}
-			tx = &transaction{n: p.txn, segs: []*segment{&s.segment}}
+			tx = &transaction{n: p.txn, segs: []*segment{s}}
 		case s.id == "GE":
 			if g == nil {
 				fail(malformed(s.pos, "GE has no GS"))
 				continue
 			}
-			g.ge = &s.segment
+			g.ge = s
 			if pr, ok := checkGE(g); !ok {
 				fail(pr)
 				continue
@@ -231,7 +265,7 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 				fail(malformed(s.pos, "IEA: the functional group started by GS at segment %d has no GE", g.gs.pos))
 				break
 			}
-			ic.iea = &s.segment
+			ic.iea = s
 			p.skipTerminators(d)
 			if pr, ok := checkIEA(ic); !ok {
 				return pr, false
@@ -252,17 +286,21 @@ func (p *parser) interchange() (item parsed, fatal bool) {
 // skipTerminators skips what may follow an IEA before the next ISA: line
 // breaks and stray segment terminators (empty segments).
 func (p *parser) skipTerminators(d delimiters) {
-	for p.off < len(p.data) && (p.data[p.off] == d.segment || p.data[p.off] == '\r' || p.data[p.off] == '\n') {
-		p.off++
+	for {
+		b, err := p.r.Peek(1)
+		if err != nil || (b[0] != d.segment && b[0] != '\r' && b[0] != '\n') {
+			return
+		}
+		p.r.Discard(1)
 	}
 }
 
-// header reads the fixed-width ISA at p.off. ok false means the separators
+// header reads the fixed-width ISA that comes next. ok false means the separators
 // could not be read; otherwise problem, if set, refuses the interchange but
 // its segments can still be skipped to its IEA.
 func (p *parser) header() (d delimiters, isa []string, problem parsed, ok bool) {
 	pos := p.seg + 1
-	rest := p.data[p.off:]
+	rest, _ := p.r.Peek(isaLen)
 	if !bytes.HasPrefix(rest, []byte("ISA")) {
 		return d, nil, malformed(pos, "want an interchange header ISA, got %s", quoteBytes(rest, 20)), false
 	}
@@ -312,6 +350,8 @@ func (p *parser) header() (d delimiters, isa []string, problem parsed, ok bool) 
 	}
 	isa = append([]string{"ISA"}, parts[1:]...)
 	switch {
+	case !utf8.Valid(rest[:isaLen]):
+		problem = malformed(pos, "ISA is not valid UTF-8 text")
 	case !allDigits(isa[13]):
 		problem = malformed(pos, "ISA13 (interchange control number): want 9 digits, got %q", isa[13])
 	case isa[15] != "P" && isa[15] != "T":
@@ -320,50 +360,82 @@ func (p *parser) header() (d delimiters, isa []string, problem parsed, ok bool) 
 	return d, isa, problem, true
 }
 
-// read is a segment as the parser read it, with where it began.
-type read struct {
-	segment
-	start int
-}
-
 // next reads the next segment. bad, if set, says why it is not a segment
-// (the ID is not one, or the message ends before its terminator). Line
-// breaks between segments, common after each terminator, are skipped, and
-// so are empty segments: neither is counted.
-func (p *parser) next(d delimiters) (s read, bad string, done bool) {
+// (the ID is not one, it is not UTF-8 text, it is longer than maxSegment,
+// or the message ends before its terminator). isa says an ISA comes next,
+// which is left unread for the next interchange. Line breaks between
+// segments, common after each terminator, are skipped, and so are empty
+// segments: neither is counted.
+func (p *parser) next(d delimiters) (s *segment, bad string, isa, done bool) {
 	for {
-		for p.off < len(p.data) && (p.data[p.off] == '\r' || p.data[p.off] == '\n') && p.data[p.off] != d.segment {
-			p.off++
+		for {
+			b, err := p.r.Peek(1)
+			if err != nil {
+				p.readErr(err)
+				return nil, "", false, true
+			}
+			if (b[0] != '\r' && b[0] != '\n') || b[0] == d.segment {
+				break
+			}
+			p.r.Discard(1)
 		}
-		if p.off == len(p.data) {
-			return s, "", true
+		if b, _ := p.r.Peek(3); string(b) == "ISA" {
+			return nil, "", true, false
 		}
-		start := p.off
-		raw := p.data[p.off:]
-		terminated := true
-		if i := bytes.IndexByte(raw, d.segment); i >= 0 {
-			raw = raw[:i]
-			p.off += i + 1
-		} else {
-			terminated = false
-			p.off = len(p.data)
-		}
+		raw, terminated, tooLong := p.readSegment(d.segment)
 		raw = bytes.Trim(raw, "\r\n")
-		if len(raw) == 0 {
+		if len(raw) == 0 && !tooLong {
+			if !terminated {
+				return nil, "", false, true
+			}
 			continue
 		}
 		p.seg++
+		if tooLong {
+			id, _, _ := bytes.Cut(raw, []byte{d.element})
+			return &segment{id: string(id[:min(len(id), 3)]), pos: p.seg}, fmt.Sprintf("segment is longer than %d bytes: not an X12 segment", maxSegment), false, false
+		}
+		if !utf8.Valid(raw) {
+			return &segment{pos: p.seg}, "segment is not valid UTF-8 text", false, false
+		}
 		elems := strings.Split(string(raw), string(d.element))
-		s = read{segment: segment{id: elems[0], elems: elems, pos: p.seg}, start: start}
+		s = &segment{id: elems[0], elems: elems, pos: p.seg}
 		switch {
 		case !segmentID(s.id):
-			return s, fmt.Sprintf("segment ID %s is not 2 or 3 upper-case letters and digits", quoteShort(s.id)), false
+			return s, fmt.Sprintf("segment ID %s is not 2 or 3 upper-case letters and digits", quoteShort(s.id)), false, false
 		case !terminated && s.id != "IEA":
 			// Only the last segment of a message may lack its terminator,
 			// and only an IEA is let off.
-			return s, fmt.Sprintf("%s is not ended by the segment terminator %q", s.id, d.segment), false
+			return s, fmt.Sprintf("%s is not ended by the segment terminator %q", s.id, d.segment), false, false
 		}
-		return s, "", false
+		return s, "", false, false
+	}
+}
+
+// readSegment reads up to the next terminator and returns what is before
+// it (in p.buf, valid until the next call). Beyond maxSegment bytes the
+// rest is read and dropped, and tooLong says so.
+func (p *parser) readSegment(term byte) (raw []byte, terminated, tooLong bool) {
+	p.buf = p.buf[:0]
+	for {
+		chunk, err := p.r.ReadSlice(term)
+		if len(p.buf)+len(chunk) <= maxSegment+1 {
+			p.buf = append(p.buf, chunk...)
+		} else {
+			tooLong = true
+		}
+		switch err {
+		case nil:
+			if !tooLong {
+				return p.buf[:len(p.buf)-1], true, false
+			}
+			return p.buf, true, true
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			p.readErr(err)
+			return p.buf, false, tooLong
+		}
 	}
 }
 
@@ -385,11 +457,11 @@ func checkGS(s *segment, ic *interchange) (parsed, bool) {
 
 func checkGE(g *group) (parsed, bool) {
 	ge := g.ge
-	if len(g.txs) == 0 {
+	if g.txs == 0 {
 		return malformed(ge.pos, "the functional group started by GS at segment %d has no transaction set", g.gs.pos), false
 	}
-	if n, ok := count(ge.el(1)); !ok || n != len(g.txs) {
-		return malformed(ge.pos, "GE01 says %s transaction sets, the group started by GS at segment %d has %d", quoteShort(ge.el(1)), g.gs.pos, len(g.txs)), false
+	if n, ok := count(ge.el(1)); !ok || n != g.txs {
+		return malformed(ge.pos, "GE01 says %s transaction sets, the group started by GS at segment %d has %d", quoteShort(ge.el(1)), g.gs.pos, g.txs), false
 	}
 	if !sameNumber(ge.el(2), g.control) {
 		return malformed(ge.pos, "GE02 (group control number) %s does not match GS06 %q at segment %d", quoteShort(ge.el(2)), g.control, g.gs.pos), false

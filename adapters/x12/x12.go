@@ -17,13 +17,20 @@
 // IEA01 counts the groups, IEA02 repeats ISA13, GE01 counts the
 // transaction sets of its group, GE02 repeats GS06 (unique in the
 // interchange) and every ST has its SE. Any of these failing, a segment
-// outside its envelope, an unreadable segment or an ISA that is not of
-// fixed width is an envelope error: it rejects the whole interchange, as
-// one record with code malformed and Position "segment M" (M counts the
-// segments of the message from 1; line breaks are not segments). Reading
-// goes on after that interchange's IEA. Interchanges marked as test data
-// (ISA15 T) are refused whole as invalid_field: a test message must not
-// free real cargo.
+// outside its envelope, an unreadable segment (not UTF-8 text, longer than
+// 1 MiB, a bad segment ID) or an ISA that is not of fixed width is an
+// envelope error: it rejects the whole interchange, as one record with
+// code malformed and Position "segment M" (M counts the segments of the
+// message from 1; line breaks are not segments). Reading goes on after
+// that interchange's IEA. Interchanges marked as test data (ISA15 T) are
+// refused whole as invalid_field: a test message must not free real
+// cargo.
+//
+// The message is read as a stream (DecodeStream, adapters.StreamDecoder):
+// each transaction set is mapped when its SE is read and its segments are
+// dropped; its records wait until the interchange's IEA checks out. So a
+// file of any size is decoded with one transaction set's segments in
+// memory besides the records themselves.
 //
 // # Transaction sets and dispositions
 //
@@ -41,12 +48,13 @@
 // X4 loop repeats up to 9999 times in a transaction set, and each X4
 // carries its own bill of lading, date, time and disposition code (CBP's
 // 350 guide: "the X4 segment is provided for Bill of Lading status
-// notifications"). So each X4 becomes one agency event (or one rejection),
-// with the Position of its X4, and a bad X4 rejects only itself. An event
-// is built from:
+// notifications"). So each X4 becomes one agency event (or one rejection,
+// or nothing for an advisory), with the Position of its X4, and a bad X4
+// rejects only itself. An event is built from:
 //
-//   - status: X407 (disposition code) looked up in the disposition table
-//     below; a code not in it is rejected (invalid_field).
+//   - status and hold: X407 (disposition code) looked up in the
+//     disposition table below; a code not in it is rejected
+//     (invalid_field). An advisory (info) gives no event.
 //   - at: X405 (date, CCYYMMDD, or YYMMDD in 003xxx versions) and X406
 //     (time, HHMM[SS[D[D]]]; absent means 00:00), in the zone X417 names
 //     (X12 time codes UT, GM, ET, ES, ED, CT, ..., NT). Without X417, or
@@ -54,98 +62,112 @@
 //     a terminal is the port's, as the edifact format reads its times. A
 //     zone whose offset is outside ±23:59 rejects the X4.
 //   - containers: the equipment of the X4 itself (X411 initial + X412
-//     number) and of the N7 segments of its loop (N701 + N702); when it
-//     has none, the VID segments of its P4 loop (VID02 + VID03), which is
-//     where CBP's 006050 guide puts the equipment. Each must be an ISO 6346
-//     number with the right check digit (bad_check_digit names the right
-//     digit, Position names the segment); repeats are dropped; 1 to 1000.
-//     An X4 that names no container is rejected: portsync holds
+//     number) and of the N7 segments of its loop (N701 + N702, and N718,
+//     the equipment number check digit, data element 761, when N702 has
+//     only the six serial digits; when both carry it they must agree);
+//     when it has none, the VID segments of its P4 loop (VID02 + VID03),
+//     which is where CBP's 006050 guide puts the equipment. Each must be an
+//     ISO 6346 number with the right check digit (bad_check_digit names the
+//     right digit, Position names the segment); repeats are dropped; 1 to
+//     1000. An X4 that names no container is rejected: portsync holds
 //     containers, not bills.
 //   - bl: X401 (bill of lading), else X408 (house bill), else the N902 of
 //     an N9 with qualifier BM or MB in the X4 loop.
 //   - declaration: X404 (customs entry number).
 //     Either reference longer than state.MaxRefLen (70) rejects the X4.
-//   - reason: the code, its name and the first K1 remark of the loop
-//     (cut to 80 bytes, well inside state.MaxReasonLen).
+//   - reason: the code, its name, "[re-sent by CBP, X420=Y]" for a
+//     re-sent hold, and the first K1 remark of the loop (cut to 80 bytes,
+//     well inside state.MaxReasonLen).
 //   - id: "ISA06:ISA13:GS06:ST02:k", k the X4's ordinal in its
 //     transaction set. ISA13 is unique per sender (ISA06), GS06 per
 //     interchange and ST02 per group, so the id is unique per source and
 //     the same each time the same interchange is delivered again: a resent
-//     file is recognised as a duplicate, not applied twice.
+//     file is recognised as a duplicate, not applied twice. A hold
+//     placement (status held) with an X406 time has instead the id
+//     "ISA06:hold:CODE:BL:CONTAINER:DATETIME" (CONTAINER is the number, or
+//     for several the count and a hash of the sorted numbers; DATETIME is
+//     X405 and X406 as sent): see re-sent holds below.
 //
 // # Disposition table
 //
-// The default table follows CBP's disposition codes (CATAIR Appendix N):
+// The default table follows CBP's disposition codes (CBP and Trade
+// Automated Interface Requirements, CATAIR, "Appendix N - Disposition
+// Codes"; the X407 code list of CBP's 350 implementation guides); codes.go
+// lists every entry with its name. CBP keeps a bill's release and its holds
+// apart ("do not RELEASE the cargo until all HOLDS have been removed"), as
+// the ledger of DESIGN 1 does:
 //
-//	released  1B  released: intensive examination completed
-//	          1C  entered and released: general examination
-//	          1J  in-bond movement authorized
-//	          1W  within-port transfer (PTT) authorized
-//	          4C  override: earlier 1A changed to 1C, released
-//	held      1A  entered: intensive examination required
-//	          1G  customs hold placed at port of in-bond destination
-//	          1H  customs hold placed at port of discharge
-//	          1T  seized
-//	          2G  USDA hold placed at port of in-bond destination
-//	          2H  USDA hold placed at port of discharge
-//	          2O  ISF hold: no ISF on file
-//	          2P  ISF hold: ISF compliance
-//	          2Q  do not load: no ISF
-//	          2R  do not load: ISF compliance
-//	          3G  other government agency hold placed at port of in-bond destination
-//	          3H  other government agency hold placed at port of discharge
-//	          4A  override: earlier release withdrawn
-//	          4E  entry cancelled
-//	          5H  entry processing hold
-//	          6H  do not load
-//	          7H  NII (non-intrusive inspection) exam ordered
-//	          71  USDA intensive hold placed at port of discharge
-//	          72  USDA inspection/document review hold placed at port of discharge
-//	          73  USDA fumigation hold placed at port of discharge
-//	          77  USDA intensive hold placed at port of in-bond destination
-//	          78  USDA inspection/document review hold placed at port of in-bond destination
-//	          79  USDA fumigation hold placed at port of in-bond destination
-//	          97  conveyance hold
-//	          A3  FDA prior notice missing: movement denied
-//	          F0  PGA enforcement: denied entry hold
-//	          F1  PGA enforcement: denied entry hold at in-bond destination
-//	          F4  PGA enforcement: seal check hold
-//	          F5  PGA enforcement: seal check hold at in-bond destination
+//	released      1B 1C 1J 1W 4C
+//	revoked       4A (earlier 1C/1B overridden), 4E (entry cancelled),
+//	              83 (PTT cancelled: the 1W is withdrawn)
+//	held          1A 1T A3 (the general hold: a newer release lifts it)
+//	held:TYPE /   1H/1I 1G/1F 2H/2I 2G/2F 3H/3I 3G/3F 2O/4O 2P/4P 2Q/4Q
+//	hold_removed  2R/4R 5H/5I 6H/6I 7H/7I 71/74 72/75 73/76 77/80 78/81
+//	              79/82 97/98 F0/F2 F1/F3 F4/F6 F5/F7
+//	info          01-04 11-13 17-19 1K 1L 1M 1Q 1R 1V 1Y 3W 3Z 55
+//	              57-59 85-94 96 A1
 //
-// 1J and 1W count as releases because they authorise the container to
-// leave the terminal (under bond, or to a CFS); a terminal that wants only
-// entry releases maps them to held.
+// Each pair is placing/removing; the hold type is the placing code, so a
+// 1H gives held with hold "1H" and a 1I gives hold_removed with hold "1H".
+// A removal never releases: cargo held by 1H and released by 1C goes once
+// 1I arrives, and cargo never released stays held. 1J and 1W count as
+// releases because they authorise the container to leave the terminal
+// (under bond, or to a CFS); a terminal that wants only entry releases
+// maps them to held.
 //
-// The codes that remove one hold (1I, 1F, 2I, 3I, 4O, 4P, 5I, 6I, 7I,
-// 74-76, 80-82, F2, F3, F6, F7, ...) are not in the table on purpose. CBP
-// lets cargo go only when it is released and no other hold remains; a
-// removal restores the bill's earlier state, which the message does not
-// carry, and portsync keeps one status per container and agency. Mapping a
-// removal to released would free cargo that was held before it was ever
-// entered; so by default a removal is dead-lettered, with a reason that
-// says so, and the operator sees the invalid_input alert. Advisory codes
-// (arrivals, bill adds, ISF on file, ...) are neither and are dead-lettered
-// too: nothing is dropped silently.
+// Codes CBP describes as advisories (ENT/REL quantities unaffected, no
+// hold placed or removed: arrivals, notify parties, ISF on file, ...) are
+// info: recognised, and no event, since they change nothing any ledger
+// holds. The message that carries them is still applied (a file_drop file
+// moves to done/), and any other X4 in it is decoded as usual; DESIGN's
+// rule that every message is applied, a duplicate or dead-lettered is
+// kept, as it is for the segments the mapping ignores. Codes the table
+// lacks are rejected as before, because an unknown code might be a hold:
+// among them the quantity deletions 14-16 and 66-68, the general-order
+// codes 1S and 1U and the PGA holds beyond F7, which a source maps in
+// status_codes when it sees them.
 //
-// A source's status_codes override the table code by code (code ->
-// released or held); codes not named keep their default. Codes are 2 or 3
-// upper-case letters and digits, as X407 is. This differs from the edifact
-// format, whose status_codes replace its whole table because customs
-// administrations use their own code lists: CBP's disposition codes are
-// one list, and merging means that an operator who adds one code keeps
-// every hold of the default.
+// # Re-sent holds
+//
+// CBP re-sends holds still in force when a bill's port of discharge or
+// vessel changes, with X420 (data element 1073, yes/no) = Y (CSMS
+// 12-000148). A re-sent hold is not a new hold. Its id is derived from the
+// hold itself (sender, code, bill, containers, X405 and X406, the time the
+// hold was posted), so it is the id the original had, and the engine
+// recognises the re-send as a duplicate. It is still decoded as held, not
+// dropped: the re-send is how a terminal that never saw the original (it
+// became the notify party, or the port, only now) learns of the hold, and
+// for a terminal that did see it a hold that is already open changes
+// nothing. A hold placed again after its removal has a later X405/X406 and
+// so a new id. Without X406, two placements on one day cannot be told
+// apart, and the hold keeps the id of its place in the interchange.
+//
+// # status_codes
+//
+// A source's status_codes override the table code by code; codes not
+// named keep their default. A key is a code, 2 or 3 upper-case letters and
+// digits as X407 is; a value is released, held, held:TYPE, hold_removed,
+// hold_removed:TYPE, revoked or info, e.g. {1Z: released, 1X: "held:1X",
+// "84": "hold_removed:1X", "1M": info}. Plain held is the general hold. This
+// differs from the edifact format, whose status_codes replace its whole
+// table because customs administrations use their own code lists: CBP's
+// disposition codes are one list, and merging means that an operator who
+// adds one code keeps every hold of the default.
 package x12
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/state"
 )
 
 // FormatName is the configuration name of the format.
@@ -162,13 +184,13 @@ func init() {
 // decoder decodes 350 interchanges for one source.
 type decoder struct {
 	agency string
-	codes  map[string]state.Status
+	codes  map[string]disposition
 	zone   *time.Location // for X406 times without X417, or with LT: time.Local
 }
 
 // New builds the decoder of an x12_350 source. It fails, naming the key,
-// on a status_codes entry that is not released or held, or a source that
-// is not an agency source.
+// on a status_codes entry it cannot read, or a source that is not an
+// agency source.
 func New(cfg config.Source) (adapters.Decoder, error) {
 	d, errs := build(cfg)
 	switch {
@@ -189,8 +211,8 @@ func New(cfg config.Source) (adapters.Decoder, error) {
 
 // CheckConfig checks the keys an x12_350 source reads, for
 // adapters.Format.Check: status_codes (each code 2 or 3 upper-case letters
-// and digits, each value released or held), and that the source is not a
-// tos source. Keys are relative to the source ("status_codes.1C"). What
+// and digits, each value a status with an optional hold type, or info),
+// and that the source is not a tos source. Keys are relative to the source ("status_codes.1C"). What
 // config validation checks already (kind, agency) is not repeated. Sources
 // of other formats get no errors.
 func CheckConfig(cfg config.Source) []config.KeyError {
@@ -206,7 +228,7 @@ func build(cfg config.Source) (*decoder, []config.KeyError) {
 	if cfg.Kind == config.KindTOS {
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
 	}
-	d := &decoder{agency: cfg.Agency, codes: make(map[string]state.Status, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
+	d := &decoder{agency: cfg.Agency, codes: make(map[string]disposition, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
 	if cfg.TimeZone != "" {
 		if loc, err := time.LoadLocation(cfg.TimeZone); err != nil {
 			errs = append(errs, config.KeyError{Key: "time_zone", Msg: err.Error()})
@@ -214,25 +236,24 @@ func build(cfg config.Source) (*decoder, []config.KeyError) {
 			d.zone = loc
 		}
 	}
-	for code, dp := range defaultCodes {
-		d.codes[code] = dp.status
-	}
-	keys := make([]string, 0, len(cfg.StatusCodes))
-	for k := range cfg.StatusCodes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, code := range keys {
+	maps.Copy(d.codes, defaultCodes)
+	for _, code := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
 		v := cfg.StatusCodes[code]
 		key := "status_codes." + code
-		switch {
-		case len(code) < 2 || len(code) > 3 || !upperAlnum(code):
+		if len(code) < 2 || len(code) > 3 || !upperAlnum(code) {
 			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("disposition code %q: want 2 or 3 upper-case letters and digits, as X407 carries", code)})
-		case v != string(state.Released) && v != string(state.Held):
-			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("want released or held, got %q", v)})
-		default:
-			d.codes[code] = state.Status(v)
+			continue
 		}
+		if v == string(info) {
+			d.codes[code] = disposition{status: info}
+			continue
+		}
+		st, hold, err := jsonfmt.ParseStatusSpec(v)
+		if err != nil {
+			errs = append(errs, config.KeyError{Key: key, Msg: err.Error() + ", or info (an advisory: no event)"})
+			continue
+		}
+		d.codes[code] = disposition{status: st, hold: hold}
 	}
 	return d, errs
 }
@@ -247,20 +268,34 @@ func upperAlnum(s string) bool {
 }
 
 // Decode decodes every interchange of the payload: one record per
-// disposition (X4), or one rejection per refused interchange or
-// transaction set. It returns at least one record.
+// disposition (X4) that releases, holds, removes a hold or revokes, or one
+// rejection per refused interchange or transaction set. Advisories give no
+// record, so a message of advisories only gives none.
 func (d *decoder) Decode(payload []byte) []adapters.Record {
 	var out []adapters.Record
-	for _, p := range parseMessage(payload) {
-		if p.err != nil {
-			r := adapters.Record{Err: p.err}
-			if p.pos > 0 {
-				r.Position = fmt.Sprintf("segment %d", p.pos)
-			}
-			out = append(out, r)
-			continue
-		}
-		out = append(out, d.interchange(p.ic)...)
-	}
+	d.DecodeStream(bytes.NewReader(payload), func(r adapters.Record) { out = append(out, r) })
 	return out
+}
+
+// DecodeStream is Decode reading the message from r (adapters.StreamDecoder):
+// it holds one transaction set's segments at a time, and the records of
+// one interchange until its IEA, so memory does not grow with the file.
+func (d *decoder) DecodeStream(r io.Reader, emit func(adapters.Record)) {
+	readMessage(r, d.mapTx, func(p parsed) {
+		switch {
+		case p.err != nil:
+			rec := adapters.Record{Err: p.err}
+			if p.pos > 0 {
+				rec.Position = fmt.Sprintf("segment %d", p.pos)
+			}
+			emit(rec)
+		case p.ic.usage != 'P':
+			emit(usageRejection(p.ic))
+		default:
+			for _, rec := range p.ic.recs {
+				emit(rec)
+			}
+			p.ic.recs = nil
+		}
+	})
 }

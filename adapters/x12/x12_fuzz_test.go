@@ -1,6 +1,7 @@
 package x12
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/state"
 )
 
@@ -52,7 +55,7 @@ func FuzzX12350(f *testing.F) {
 		if len(recs) == 0 {
 			t.Fatal("no record: the payload would vanish without a dead letter")
 		}
-		ids := map[string]bool{}
+		ids := map[string]*state.AgencyEvent{}
 		for i, r := range recs {
 			if r.TOS != nil {
 				t.Fatalf("record %d: a TOS event", i)
@@ -71,15 +74,18 @@ func FuzzX12350(f *testing.F) {
 				t.Fatalf("record %d: event at position %q", i, r.Position)
 			}
 			ev := r.Agency
-			if ev.ID == "" || len(ev.ID) > 256 || ids[ev.ID] {
+			// A hold's id names the hold (holdID), so the same hold
+			// twice has one id; any other id is unique in the message.
+			if prev, dup := ids[ev.ID]; ev.ID == "" || len(ev.ID) > 256 ||
+				dup && (ev.Status != state.Held || prev.Status != state.Held || prev.Hold != ev.Hold || !prev.At.Equal(ev.At) || !slices.Equal(prev.Containers, ev.Containers)) {
 				t.Fatalf("record %d: id %q empty, too long or repeated", i, ev.ID)
 			}
-			ids[ev.ID] = true
+			ids[ev.ID] = ev
 			if ev.Agency != "customs" {
 				t.Fatalf("record %d: agency %q", i, ev.Agency)
 			}
-			if ev.Status != state.Released && ev.Status != state.Held {
-				t.Fatalf("record %d: status %q", i, ev.Status)
+			if !jsonfmt.IsStatus(ev.Status) || ev.Hold != "" && !jsonfmt.TakesHold(ev.Status) || len(ev.Hold) > state.MaxHoldLen {
+				t.Fatalf("record %d: status %q hold %q", i, ev.Status, ev.Hold)
 			}
 			if n := len(ev.Containers); n < 1 || n > MaxContainers {
 				t.Fatalf("record %d: %d containers", i, n)
@@ -115,7 +121,7 @@ func FuzzX12350(f *testing.F) {
 
 		// Written again with other separators, an interchange whose envelope
 		// checked out says the same.
-		items := parseMessage(payload)
+		items, kept := parseMessage(payload)
 		ics := make([]*interchange, 0, len(items))
 		for _, it := range items {
 			if it.ic == nil {
@@ -123,7 +129,7 @@ func FuzzX12350(f *testing.F) {
 			}
 			ics = append(ics, it.ic)
 		}
-		other, ok := rewrite(ics)
+		other, ok := rewrite(ics, kept)
 		if !ok {
 			return
 		}
@@ -139,6 +145,18 @@ func FuzzX12350(f *testing.F) {
 			}
 		}
 	})
+}
+
+// parseMessage reads a payload as the decoder does, keeping every
+// transaction set of each group for rewrite.
+func parseMessage(payload []byte) ([]parsed, map[*group][]*transaction) {
+	kept := map[*group][]*transaction{}
+	var out []parsed
+	readMessage(bytes.NewReader(payload), func(_ *interchange, g *group, t *transaction) []adapters.Record {
+		kept[g] = append(kept[g], t)
+		return nil
+	}, func(p parsed) { out = append(out, p) })
+	return out, kept
 }
 
 // checkRejection checks the properties every decode error must have.
@@ -162,14 +180,14 @@ func checkRejection(t *testing.T, err error) {
 
 // rewrite writes interchanges again with separators none of their data
 // uses; ok is false when no such set is left.
-func rewrite(ics []*interchange) (out []byte, ok bool) {
+func rewrite(ics []*interchange, kept map[*group][]*transaction) (out []byte, ok bool) {
 	used := map[byte]bool{}
 	each := func(f func(s *segment)) {
 		for _, ic := range ics {
 			f(ic.isa)
 			for _, g := range ic.groups {
 				f(g.gs)
-				for _, tx := range g.txs {
+				for _, tx := range kept[g] {
 					for _, s := range tx.segs {
 						f(s)
 					}
@@ -219,7 +237,7 @@ func rewrite(ics []*interchange) (out []byte, ok bool) {
 		}
 		for _, g := range ic.groups {
 			write(g.gs)
-			for _, tx := range g.txs {
+			for _, tx := range kept[g] {
 				for _, s := range tx.segs {
 					write(s)
 				}

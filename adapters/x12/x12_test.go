@@ -87,6 +87,7 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -133,6 +134,7 @@ type want struct {
 	reason     []string
 	id         string
 	status     state.Status
+	hold       string
 	containers []string
 	at         string // RFC 3339
 	bl, decl   string
@@ -180,7 +182,7 @@ func check(t *testing.T, recs []adapters.Record, wants []want) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.ID != w.id || ev.Status != w.status || !slices.Equal(ev.Containers, w.containers) ||
+		if ev.ID != w.id || ev.Status != w.status || ev.Hold != w.hold || !slices.Equal(ev.Containers, w.containers) ||
 			!ev.At.Equal(at) || ev.BL != w.bl || ev.Declaration != w.decl || ev.Agency != "customs" {
 			t.Errorf("record %d: got id %q status %s containers %q at %s bl %q decl %q agency %q,\nwant id %q status %s containers %q at %s bl %q decl %q",
 				i, ev.ID, ev.Status, ev.Containers, ev.At.Format(time.RFC3339Nano), ev.BL, ev.Declaration, ev.Agency,
@@ -215,12 +217,12 @@ func TestCorpus(t *testing.T) {
 			{pos: "transaction 1 (segment 7)", id: "CBPACE:000000201:201:0001:1", status: state.Released,
 				containers: []string{"MSCU1234566", "TGHU1234567"}, at: "2026-11-28T10:15:00-08:00",
 				bl: "MEDUSH123456", decl: "34512345671", why: "1C"},
-			{pos: "transaction 1 (segment 9)", id: "CBPACE:000000201:201:0001:2", status: state.Held,
+			{pos: "transaction 1 (segment 9)", id: "CBPACE:hold:7H:HLCUSH998877:HLXU3001527:202611281130", status: state.Held, hold: "7H",
 				containers: []string{"HLXU3001527"}, at: "2026-11-28T11:30:00-08:00",
 				bl: "HLCUSH998877", why: "7H (NII"},
-			{pos: "transaction 2 (segment 4)", id: "CBPACE:000000201:201:0002:1", status: state.Held,
+			{pos: "transaction 2 (segment 4)", id: "CBPACE:000000201:201:0002:1", status: state.Revoked,
 				containers: []string{"OOLU8809344"}, at: "2026-11-28T07:45:00-05:00",
-				bl: "OOLU2601234567", decl: "11298765430", why: "4A (override: earlier release withdrawn)"},
+				bl: "OOLU2601234567", decl: "11298765430", why: "4A (override: earlier release withdrawn"},
 			{pos: "transaction 3 (segment 4)", id: "CBPACE:000000201:202:0001:1", status: state.Released,
 				containers: []string{"CSQU3054383"}, at: "2026-11-29T08:00:00Z", bl: "COSU6251234560", decl: "34599988871", why: "1B"},
 		}},
@@ -228,7 +230,7 @@ func TestCorpus(t *testing.T) {
 		// :, and the segment terminator is the CR of each CRLF; * and ~ are
 		// data here.
 		{"custom-separators.x12", []want{{
-			pos: "transaction 1 (segment 4)", id: "CBPACE:000000301:301:0417:1", status: state.Held,
+			pos: "transaction 1 (segment 4)", id: "CBPACE:hold:1H:HLCUHAM2611001:TCNU9021170:202611281620", status: state.Held, hold: "1H",
 			containers: []string{"TCNU9021170"}, at: "2026-11-28T16:20:00-06:00",
 			bl: "HLCUHAM2611001", decl: "55512345678", why: "1H (customs hold placed at port of discharge): HOLD*SEE CBP~EXAM 1/2",
 		}}},
@@ -245,13 +247,14 @@ func TestCorpus(t *testing.T) {
 		{"wrong-iea-count.x12", []want{
 			{pos: "segment 9", code: state.CodeMalformed, reason: []string{`IEA01 says "2" functional groups`, "has 1"}},
 		}},
-		// An unknown code and a hold removal are refused; the release
-		// beside them stands.
+		// An unknown code is refused; the release beside it stands, and
+		// the removal 7I removes the hold 7H placed.
 		{"unknown-disposition.x12", []want{
 			{pos: "transaction 1 (segment 4)", id: "CBPACE:000000701:701:0001:1", status: state.Released,
 				containers: []string{"MSCU1234566"}, at: "2026-11-28T09:00:00Z", bl: "MEDUSH700001", decl: "34500000011", why: "1C"},
 			{pos: "transaction 1 (segment 6)", code: state.CodeInvalidField, reason: []string{`X407 disposition code "Z9" is not in this source's disposition table`}},
-			{pos: "transaction 1 (segment 8)", code: state.CodeInvalidField, reason: []string{`"7I" (NII exam completed) removes one hold`, "status_codes"}},
+			{pos: "transaction 1 (segment 8)", id: "CBPACE:000000701:701:0001:3", status: state.HoldRemoved, hold: "7H",
+				containers: []string{"HLXU3001527"}, at: "2026-11-28T09:10:00Z", bl: "MEDUSH700003", why: "7I (NII exam completed)"},
 		}},
 		// A wrong check digit refuses its disposition, at its N7, naming
 		// the right digit; the next X4 stands.
@@ -264,8 +267,27 @@ func TestCorpus(t *testing.T) {
 		// Two interchanges in one file: exam required (held), then exam
 		// completed (released). Transactions are numbered through the
 		// message.
+		// The ledger (issue 11): a release (its check digit in N718),
+		// two typed holds, an advisory (19: no event), both removals, a
+		// hold CBP re-sends (X420 = Y) and a revocation.
+		{"ledger-pairs.x12", []want{
+			{pos: "transaction 1 (segment 4)", id: "CBPACE:000001101:1101:0001:1", status: state.Released,
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T09:00:00Z", bl: "MEDUSH110001", decl: "34511000011", why: "1C (entered and released"},
+			{pos: "transaction 1 (segment 6)", id: "CBPACE:hold:1H:MEDUSH110001:MSCU1234566:202611280930", status: state.Held, hold: "1H",
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T09:30:00Z", bl: "MEDUSH110001", why: "1H (customs hold placed at port of discharge)"},
+			{pos: "transaction 1 (segment 8)", id: "CBPACE:hold:7H:MEDUSH110001:MSCU1234566:202611280935", status: state.Held, hold: "7H",
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T09:35:00Z", bl: "MEDUSH110001", why: "7H (NII (non-intrusive inspection) exam ordered): NII EXAM VACIS"},
+			{pos: "transaction 1 (segment 13)", id: "CBPACE:000001101:1101:0001:5", status: state.HoldRemoved, hold: "1H",
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T11:00:00Z", bl: "MEDUSH110001", why: "1I (customs hold removed"},
+			{pos: "transaction 1 (segment 15)", id: "CBPACE:000001101:1101:0001:6", status: state.HoldRemoved, hold: "7H",
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T11:30:00Z", bl: "MEDUSH110001", why: "7I (NII exam completed)"},
+			{pos: "transaction 1 (segment 17)", id: "CBPACE:hold:1H:MEDUSH110002:TGHU1234567:202611271600", status: state.Held, hold: "1H",
+				containers: []string{"TGHU1234567"}, at: "2026-11-27T16:00:00Z", bl: "MEDUSH110002", why: "[re-sent by CBP, X420=Y]"},
+			{pos: "transaction 1 (segment 19)", id: "CBPACE:000001101:1101:0001:8", status: state.Revoked,
+				containers: []string{"MSCU1234566"}, at: "2026-11-28T11:45:00Z", bl: "MEDUSH110001", why: "4A (override"},
+		}},
 		{"hold-then-release.x12", []want{
-			{pos: "transaction 1 (segment 4)", id: "CBPACE:000000901:901:0001:1", status: state.Held,
+			{pos: "transaction 1 (segment 4)", id: "CBPACE:hold:1A:MEDUNY900001:MSCU1234566:202611280900", status: state.Held,
 				containers: []string{"MSCU1234566"}, at: "2026-11-28T09:00:00-05:00", bl: "MEDUNY900001", decl: "11290000011", why: "1A (entered: intensive examination required)"},
 			{pos: "transaction 2 (segment 4)", id: "CBPACE:000000902:902:0001:1", status: state.Released,
 				containers: []string{"MSCU1234566"}, at: "2026-11-28T14:05:00-05:00", bl: "MEDUNY900001", decl: "11290000011", why: "1B (released: intensive examination completed)"},
@@ -285,14 +307,14 @@ func TestCorpus(t *testing.T) {
 
 // status folds events the way DESIGN section 1 orders them: the latest at
 // wins, held wins a tie.
+// status is the agency status after evs, through the ledger of DESIGN 1
+// (codes_test.go).
 func status(evs ...*state.AgencyEvent) state.Status {
-	var cur *state.AgencyEvent
+	l := newLedger()
 	for _, ev := range evs {
-		if cur == nil || ev.At.After(cur.At) || ev.At.Equal(cur.At) && ev.Status == state.Held {
-			cur = ev
-		}
+		l.apply(ev)
 	}
-	return cur.Status
+	return l.status()
 }
 
 func TestHoldThenRelease(t *testing.T) {
@@ -308,10 +330,10 @@ func TestHoldThenRelease(t *testing.T) {
 	if got := status(release, hold); got != state.Released {
 		t.Errorf("release then the older hold: %s, want released", got)
 	}
-	// A later 4A withdraws the release.
+	// A later 4A revokes the release.
 	revoke := newDecoder(t, source()).Decode(interchange350("X4*MEDUNY900001*1***20261128*1500*4A**MSCU****1001****ET", "N7*MSCU*1234566"))
-	if revoke[0].Agency == nil {
-		t.Fatalf("4A: %v", revoke[0].Err)
+	if revoke[0].Agency == nil || revoke[0].Agency.Status != state.Revoked {
+		t.Fatalf("4A: %+v %v", revoke[0].Agency, revoke[0].Err)
 	}
 	if got := status(hold, release, revoke[0].Agency); got != state.Held {
 		t.Errorf("after 4A: %s, want held", got)
@@ -386,7 +408,7 @@ func TestEnvelopeErrors(t *testing.T) {
 	}{
 		{"empty", "", []want{{code: state.CodeMalformed, reason: []string{"payload is empty"}}}},
 		{"blank", " \r\n\t", []want{{code: state.CodeMalformed, reason: []string{"payload is empty"}}}},
-		{"invalid UTF-8", strings.Replace(orig, "MAERSK", "MA\xffRSK", 1), []want{{code: state.CodeMalformed, reason: []string{"UTF-8"}}}},
+		{"invalid UTF-8", strings.Replace(orig, "MAERSK", "MA\xffRSK", 1), []want{{pos: "segment 4", code: state.CodeMalformed, reason: []string{"UTF-8"}}}},
 		{"not X12", `{"id":"1"}`, []want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"want an interchange header ISA"}}}},
 		{"EDIFACT", "UNA:+.? 'UNB+UNOC:3+SENDER+RECEIVER+261128:1015+1'", []want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"ISA"}}}},
 		{"short ISA", "ISA*00*", []want{{pos: "segment 1", code: state.CodeMalformed, reason: []string{"want the fixed 106"}}}},
@@ -633,13 +655,34 @@ func TestStatusCodes(t *testing.T) {
 		}
 	}
 
-	// The default table: every code releases or holds as documented.
+	// The default table: every code is documented; every removal removes
+	// the type its placing code places, and every typed hold has a
+	// removal.
+	placed, removed := map[string]bool{}, map[string]bool{}
 	for code, dp := range defaultCodes {
-		if dp.status != state.Released && dp.status != state.Held || dp.name == "" {
+		if dp.name == "" || !(dp.status == info || jsonfmt.IsStatus(dp.status)) {
 			t.Errorf("default code %s: %+v", code, dp)
 		}
-		if _, both := removalCodes[code]; both {
-			t.Errorf("code %s is both in the table and a removal", code)
+		switch dp.status {
+		case state.Held:
+			if dp.hold != "" && dp.hold != code {
+				t.Errorf("hold %s places type %q, want its own code", code, dp.hold)
+			}
+			placed[dp.hold] = dp.hold != ""
+		case state.HoldRemoved:
+			if p, ok := defaultCodes[dp.hold]; !ok || p.status != state.Held {
+				t.Errorf("removal %s removes %q, which the table does not place", code, dp.hold)
+			}
+			removed[dp.hold] = true
+		case state.Released, state.Revoked, info:
+			if dp.hold != "" {
+				t.Errorf("code %s: %s with hold type %q", code, dp.status, dp.hold)
+			}
+		}
+	}
+	for h, typed := range placed {
+		if typed && !removed[h] {
+			t.Errorf("typed hold %s has no removal code", h)
 		}
 	}
 }
@@ -654,7 +697,7 @@ func TestConfig(t *testing.T) {
 		{"default", func(*config.Source) {}, nil},
 		{"other format", func(s *config.Source) { s.Format = "json"; s.StatusCodes = map[string]string{"x": "y"} }, nil},
 		{"bad value", func(s *config.Source) { s.StatusCodes = map[string]string{"1C": "release", "7I": "released"} },
-			[]keyErr{{Key: "status_codes.1C", Msg: `want released or held, got "release"`}}},
+			[]keyErr{{Key: "status_codes.1C", Msg: `want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "release", or info (an advisory: no event)`}}},
 		{"bad codes", func(s *config.Source) { s.StatusCodes = map[string]string{"1c": "held", "1ABC": "held", "": "held"} }, []keyErr{
 			{Key: "status_codes.", Msg: `disposition code "": want 2 or 3 upper-case letters and digits, as X407 carries`},
 			{Key: "status_codes.1ABC", Msg: `disposition code "1ABC": want 2 or 3 upper-case letters and digits, as X407 carries`},

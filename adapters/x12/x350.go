@@ -1,6 +1,7 @@
 package x12
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,24 +12,24 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// interchange maps the transaction sets of an interchange whose envelope
-// checked out.
-func (d *decoder) interchange(ic *interchange) []adapters.Record {
+// mapTx maps one transaction set of an interchange as the parser reads
+// it; the records wait in the interchange until its IEA checks out. A test
+// interchange maps nothing: the whole of it is refused once it is read.
+func (d *decoder) mapTx(ic *interchange, g *group, t *transaction) []adapters.Record {
 	if ic.usage != 'P' {
-		return []adapters.Record{{
-			Err: state.Reject(state.CodeInvalidField, "ISA15 (usage indicator) is %q, test data: interchange %s is not applied, only production (P) interchanges free or hold cargo",
-				string(ic.usage), ic.control),
-			Position: fmt.Sprintf("segment %d", ic.isa.pos),
-		}}
+		return nil
 	}
-	var out []adapters.Record
-	for _, g := range ic.groups {
-		seen := map[string]int{} // ST02 -> transaction ordinal
-		for _, t := range g.txs {
-			out = append(out, d.transaction(ic, g, t, seen)...)
-		}
+	return d.transaction(ic, g, t)
+}
+
+// usageRejection refuses a test interchange (ISA15 T) whose envelope
+// checked out.
+func usageRejection(ic *interchange) adapters.Record {
+	return adapters.Record{
+		Err: state.Reject(state.CodeInvalidField, "ISA15 (usage indicator) is %q, test data: interchange %s is not applied, only production (P) interchanges free or hold cargo",
+			string(ic.usage), ic.control),
+		Position: fmt.Sprintf("segment %d", ic.isa.pos),
 	}
-	return out
 }
 
 // equipment is one container reference: the segment it is in and its
@@ -37,6 +38,7 @@ type equipment struct {
 	seg             *segment
 	what            string // e.g. "N701/N702"
 	initial, number string
+	check           string // N718, the equipment number check digit, if sent apart
 }
 
 // x4Loop is one X4 and the segments of its loop.
@@ -57,7 +59,8 @@ type p4Loop struct {
 
 // transaction maps one transaction set: one record per X4, or one
 // rejection for the whole set.
-func (d *decoder) transaction(ic *interchange, g *group, t *transaction, seen map[string]int) []adapters.Record {
+func (d *decoder) transaction(ic *interchange, g *group, t *transaction) []adapters.Record {
+	seen := g.seen
 	st, se := t.segs[0], t.segs[len(t.segs)-1]
 	at := func(s *segment) string {
 		return fmt.Sprintf("transaction %d (segment %d)", t.n, s.pos-st.pos+1)
@@ -105,7 +108,9 @@ func (d *decoder) transaction(ic *interchange, g *group, t *transaction, seen ma
 			if cur == nil {
 				return reject(s, state.CodeMalformed, "N7 (equipment details) is outside an X4 (customs release information) loop, so it is not known which disposition it belongs to")
 			}
-			cur.equip = append(cur.equip, equipment{seg: s, what: "N701/N702", initial: s.el(1), number: s.el(2)})
+			// N718 (data element 761, equipment number check digit)
+			// carries the check digit when N702 does not.
+			cur.equip = append(cur.equip, equipment{seg: s, what: "N701/N702", initial: s.el(1), number: s.el(2), check: strings.TrimSpace(s.el(18))})
 		case "VID":
 			if p4 == nil {
 				return reject(s, state.CodeMalformed, "VID (conveyance identification) is outside a P4 (port information) loop")
@@ -131,26 +136,32 @@ func (d *decoder) transaction(ic *interchange, g *group, t *transaction, seen ma
 	out := make([]adapters.Record, 0, len(loops))
 	for _, l := range loops {
 		ev, bad, err := d.disposition(ic, g, ctl, l)
-		if err != nil {
+		switch {
+		case err != nil:
 			out = append(out, adapters.Record{Err: err, Position: at(bad)})
-			continue
+		case ev != nil:
+			out = append(out, adapters.Record{Agency: ev, Position: at(l.x4)})
 		}
-		out = append(out, adapters.Record{Agency: ev, Position: at(l.x4)})
+		// Neither: an advisory, which changes nothing (see the package
+		// documentation).
 	}
 	return out
 }
 
-// disposition maps one X4 loop to an agency event. On error, bad is the
-// segment at fault.
+// disposition maps one X4 loop to an agency event; an advisory (info)
+// gives none. On error, bad is the segment at fault.
 func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) (ev *state.AgencyEvent, bad *segment, err error) {
 	x4 := l.x4
 	code := strings.TrimSpace(x4.el(7))
 	if code == "" {
 		return nil, x4, state.Reject(state.CodeInvalidField, "X407 (disposition code) is empty")
 	}
-	status, ok := d.codes[code]
+	dp, ok := d.codes[code]
 	if !ok {
-		return nil, x4, d.unknownCode(code)
+		return nil, x4, state.Reject(state.CodeInvalidField, "X407 disposition code %s is not in this source's disposition table (status_codes): it neither releases, holds, removes a hold, revokes nor is a known advisory", quoteShort(code))
+	}
+	if dp.status == info {
+		return nil, nil, nil
 	}
 	at, err := d.when(x4)
 	if err != nil {
@@ -172,10 +183,9 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 	}
 	containers := make([]string, 0, len(equip))
 	for _, e := range equip {
-		id, err := state.ParseContainer(e.initial + e.number)
+		id, err := e.container()
 		if err != nil {
-			rej := err.(*state.Rejection)
-			return nil, e.seg, state.Reject(rej.Code, "%s %s/%s: %s", e.what, quoteShort(e.initial), quoteShort(e.number), rej.Reason)
+			return nil, e.seg, err
 		}
 		if !slices.Contains(containers, id) {
 			containers = append(containers, id)
@@ -202,35 +212,94 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 	if err := state.CheckRef("declaration", decl); err != nil {
 		return nil, x4, state.Reject(state.CodeInvalidField, "X404 (entry number): %s", err.(*state.Rejection).Reason)
 	}
+	// X420 (data element 1073, yes/no): Y marks a hold CBP re-sends
+	// because the bill's port of discharge or vessel changed (CSMS
+	// 12-000148, "04/21 change to ANSI X.12 350 message").
+	resent := strings.TrimSpace(x4.el(20)) == "Y"
+	id := fmt.Sprintf("%s:%s:%s:%s:%d", ic.sender, ic.control, g.control, ctl, l.n)
+	if dp.status == state.Held {
+		if hid, ok := holdID(ic.sender, code, bl, containers, x4); ok {
+			id = hid
+		}
+	}
 	return &state.AgencyEvent{
-		ID:          fmt.Sprintf("%s:%s:%s:%s:%d", ic.sender, ic.control, g.control, ctl, l.n),
+		ID:          id,
 		Agency:      d.agency,
-		Status:      status,
+		Status:      dp.status,
+		Hold:        dp.hold,
 		Containers:  containers,
 		BL:          bl,
 		Declaration: decl,
-		Reason:      reason(code, status, l.remark),
+		Reason:      reason(code, dp, resent, l.remark),
 		At:          at,
 	}, nil, nil
 }
 
-// unknownCode explains why a disposition code is refused.
-func (d *decoder) unknownCode(code string) error {
-	if name, ok := removalCodes[code]; ok {
-		return state.Reject(state.CodeInvalidField,
-			"X407 disposition code %q (%s) removes one hold, which does not say the cargo is released (CBP frees cargo only once released with no hold left), so it is not in this source's disposition table; map it in status_codes if this feed sends it only for released cargo",
-			code, name)
+// holdID is the id of a hold placement: the sender, the code, the bill,
+// the containers and the posting date and time (X405, X406) of the hold,
+// so that the same hold sent again in another interchange (CBP re-sends
+// holds still in force, X420 = Y) has the id it had the first time and
+// the engine counts it a duplicate. A hold placed again later has another
+// time and so another id. Without X406 two placements on one day cannot
+// be told apart, so the hold keeps the id of its place in the interchange
+// (ok false): applied again, a hold already open changes nothing.
+func holdID(sender, code, bl string, containers []string, x4 *segment) (string, bool) {
+	date, clock := strings.TrimSpace(x4.el(5)), strings.TrimSpace(x4.el(6))
+	if clock == "" {
+		return "", false
 	}
-	return state.Reject(state.CodeInvalidField, "X407 disposition code %s is not in this source's disposition table (status_codes): it neither releases nor holds", quoteShort(code))
+	units := containers[0]
+	if len(containers) > 1 {
+		sorted := slices.Sorted(slices.Values(containers))
+		sum := sha256.Sum256([]byte(strings.Join(sorted, ",")))
+		units = fmt.Sprintf("%d-%x", len(containers), sum[:6])
+	}
+	return fmt.Sprintf("%s:hold:%s:%s:%s:%s%s", sender, code, bl, units, date, clock), true
 }
 
-// reason is the event's reason: the code, its name and the first remark.
-func reason(code string, status state.Status, remark string) string {
+// container reads the ISO 6346 number of one equipment reference. A check
+// digit in N718 completes a six-digit N702, or must agree with the
+// seventh digit of N702.
+func (e equipment) container() (string, error) {
+	number, what := e.number, e.what
+	if e.check != "" {
+		digits := strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(number))
+		switch {
+		case len(e.check) != 1 || e.check[0] < '0' || e.check[0] > '9':
+			return "", state.Reject(state.CodeInvalidField, "N718 (equipment number check digit): want one digit, got %s", quoteShort(e.check))
+		case len(digits) == 6:
+			number, what = digits+e.check, "N701/N702/N718"
+		case len(digits) == 7 && digits[6] != e.check[0]:
+			return "", state.Reject(state.CodeInvalidField, "N718 (equipment number check digit) %q differs from the last digit of N702 %s", e.check, quoteShort(e.number))
+		}
+	}
+	id, err := state.ParseContainer(e.initial + number)
+	if err != nil {
+		rej := err.(*state.Rejection)
+		shown := quoteShort(e.number)
+		if what == "N701/N702/N718" {
+			shown += "/" + quoteShort(e.check)
+		}
+		return "", state.Reject(rej.Code, "%s %s/%s: %s", what, quoteShort(e.initial), shown, rej.Reason)
+	}
+	return id, nil
+}
+
+// reason is the event's reason: the code, its name, a re-send mark and the
+// first remark.
+func reason(code string, dp disposition, resent bool, remark string) string {
 	r := "disposition " + code
-	if dp, ok := defaultCodes[code]; ok && dp.status == status {
-		r += " (" + dp.name + ")"
+	if def, ok := defaultCodes[code]; ok && def.status == dp.status && def.hold == dp.hold {
+		r += " (" + def.name + ")"
 	} else {
-		r += " (" + string(status) + " by status_codes)"
+		r += " (" + string(dp.status)
+		if dp.hold != "" {
+			r += ":" + dp.hold
+		}
+		r += " by status_codes)"
+	}
+	if resent {
+		r += " [re-sent by CBP, X420=Y]"
 	}
 	if remark != "" {
 		const max = 80

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/portsync/portsync/internal/demo"
+	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync/httpapi"
 )
 
@@ -22,16 +25,24 @@ import (
 // demo in a browser that prefers Chinese, and checks that it comes in
 // Simplified Chinese with no English label left, on the overview and on a
 // container page; that the switch turns it to English and the choice
-// outlives a reload; and that both charts have points. Screenshots of the
-// pages are left in testdata/artifacts.
+// outlives a reload; and that both charts have points. The container page
+// is one with an agency's ledger worth reading: a typed hold and an
+// operator's manual override. Screenshots of the pages are left in
+// testdata/artifacts.
 func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 	browser := chromiumPath()
 	if browser == "" {
 		t.Skip("no chromium, chromium-browser or google-chrome on PATH")
 	}
 	start := time.Now()
+	const overrideToken = "browser-override-token"
+	tokenFile := filepath.Join(t.TempDir(), "override.token")
+	if err := os.WriteFile(tokenFile, []byte(overrideToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rig := startDemoRig(t,
-		demoOptions{HTTP: "127.0.0.1:0", StateDir: t.TempDir(), ApplyWithin: 3 * time.Second, RetryAfter: 6 * time.Second},
+		demoOptions{HTTP: "127.0.0.1:0", StateDir: t.TempDir(), ApplyWithin: 3 * time.Second, RetryAfter: 6 * time.Second,
+			OverrideTokenFile: tokenFile},
 		demo.Options{Seed: 1, Tick: 100 * time.Millisecond, VesselEvery: 25})
 
 	// Wait through the API until both charts have data (a release the TOS
@@ -55,6 +66,10 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("charts have data after %v", time.Since(start).Round(time.Millisecond))
+	container := ledgerContainer(t, rig, overrideToken)
+	if err := rig.getJSON("/api/v1/overview", &o); err != nil {
+		t.Fatal(err)
+	}
 	// Names from the configuration may stay as they are on the Chinese
 	// page; so may codes (hold codes, container and event numbers), which
 	// are in capitals.
@@ -95,19 +110,19 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 	checkCharts(t, ctx, "Chinese overview")
 	screenshot(t, ctx, "dashboard-zh.png")
 
-	// A container page, in Chinese too.
-	container, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[string](`(() => {
-		const a = document.querySelector("#recent a");
-		if (!a) return "";
-		location.hash = a.getAttribute("href");
-		return a.textContent;
-	})()`))
-	if err != nil || container == "" {
-		t.Fatalf("no container in the recent activity: %q, %v", container, err)
+	// A container page, in Chinese too, with its agencies' ledgers: the
+	// typed hold and the override in words of the catalogue.
+	if _, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf(`location.hash = "#/c/%s"`, container))); err != nil {
+		t.Fatal(err)
 	}
 	waitPage(t, ctx, "the Chinese container page of "+container,
-		fmt.Sprintf(`document.querySelector("#container h2")?.textContent.startsWith("集装箱 %s") && document.querySelector("#timeline svg g.mark")`, container))
+		fmt.Sprintf(`document.querySelector("#container h2")?.textContent.startsWith("集装箱 %s") && %s`, container, ledgerShown))
 	checkNoEnglish(t, ctx, "container page", allowed)
+	for _, w := range []string{"一般扣留", "生效中", "人工覆盖", "由 Li Wei"} {
+		if !pageHas(t, ctx, "#container", w) {
+			t.Errorf("the Chinese ledger lacks %q", w)
+		}
+	}
 	screenshot(t, ctx, "dashboard-zh-container.png")
 
 	// The switch turns the page to English, and the choice outlives a
@@ -132,6 +147,19 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 	}
 	checkCharts(t, ctx, "English overview")
 	screenshot(t, ctx, "dashboard-en.png")
+
+	// The same container page in English.
+	if _, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf(`location.hash = "#/c/%s"`, container))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the English container page of "+container,
+		fmt.Sprintf(`document.querySelector("#container h2")?.textContent.startsWith("Container %s") && %s`, container, ledgerShown))
+	for _, w := range []string{"general hold", "open", "manual override", "by Li Wei", "agency time"} {
+		if !pageHas(t, ctx, "#container, #timeline", w) {
+			t.Errorf("the English ledger lacks %q", w)
+		}
+	}
+	screenshot(t, ctx, "dashboard-en-container.png")
 
 	// ?lang= overrides, and the switch turns it back.
 	if err := do(ctx, 30*time.Second, chromedp.Navigate(base+"?lang=zh")); err != nil {
@@ -174,6 +202,86 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 		t.Errorf("the page reported script errors:\n%s", strings.Join(errs, "\n"))
 	}
 	t.Logf("language and chart browser test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// ledgerShown holds on a container page that shows the ledger
+// ledgerContainer made: the typed hold 7H, a row of an override, and the
+// override's diamond on the timeline.
+const ledgerShown = `[...document.querySelectorAll("#container table.ledger tr.ledger-entry")].some(r => r.textContent.includes("7H"))
+	&& document.querySelector("#container tr.ledger-entry.override") && document.querySelector("#timeline g.mark.override rect.override")`
+
+// ledgerContainer picks a container of the demo that quarantine has
+// decided on (the simulation's last word from quarantine on it, so that
+// what follows stays) and gives it a ledger worth reading: customs places a
+// typed hold, 7H, as an agency does, over MQTT, which no release of the
+// simulation lifts; an operator, Li Wei, overrides quarantine's general
+// hold (placing it, or removing it if it is open). It waits until the
+// container's detail shows both and returns the container.
+func ledgerContainer(t *testing.T, rig *demoRig, overrideToken string) string {
+	t.Helper()
+	container := ""
+	if err := pollUntil(30*time.Second, func() error {
+		o, err := rig.overview()
+		if err != nil {
+			return err
+		}
+		for _, e := range o.Recent {
+			if e.Kind == state.JournalAgencyEvent && e.Agency == "quarantine" && e.Result == "applied" && e.Container != "" {
+				container = e.Container
+				return nil
+			}
+		}
+		return fmt.Errorf("no applied quarantine decision in the recent activity")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := json.Marshal(map[string]any{"id": "browser-7h-" + container, "agency": "customs", "status": "held", "hold": "7H",
+		"containers": []string{container}, "reason": "exam", "at": time.Now().UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := rig.watch.Publish(demo.TopicCustoms, 1, false, hold); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publishing customs' 7H hold: %v", tok.Error())
+	}
+	var before httpapi.ContainerDetail
+	if err := rig.getJSON("/api/v1/containers/"+container, &before); err != nil {
+		t.Fatal(err)
+	}
+	action := string(state.Held)
+	if before.AgencyDetail["quarantine"].Holds[""].State == state.HoldOpen {
+		action = string(state.HoldRemoved)
+	}
+	client := &httpapi.Client{Addr: rig.base(), Token: overrideToken, HTTP: rig.http}
+	answer, _, err := client.Override(container, httpapi.OverrideRequest{Agency: "quarantine", Action: action, By: "Li Wei", Reason: "inspection report by phone"})
+	if err != nil || answer.Result != "applied" {
+		t.Fatalf("override of quarantine on %s: %+v, %v", container, answer, err)
+	}
+	if err := pollUntil(20*time.Second, func() error {
+		var d httpapi.ContainerDetail
+		if err := rig.getJSON("/api/v1/containers/"+container, &d); err != nil {
+			return err
+		}
+		typed, general := d.AgencyDetail["customs"].Holds["7H"], d.AgencyDetail["quarantine"].Holds[""]
+		if typed.State != state.HoldOpen || !strings.HasPrefix(general.Source, "override:") {
+			return fmt.Errorf("%s: customs 7H %+v, quarantine's general hold %+v", container, typed, general)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("container %s: customs 7H open, quarantine's general hold %s by override", container, action)
+	return container
+}
+
+// pageHas says whether the text of the page's elements matching selector
+// contains s.
+func pageHas(t *testing.T, ctx context.Context, selector, s string) bool {
+	t.Helper()
+	has, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[bool](fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.innerText.includes(%q))`, selector, s)))
+	if err != nil {
+		t.Fatalf("reading the page: %v", err)
+	}
+	return has
 }
 
 // waitPage waits, generously, until the page's predicate holds: the page

@@ -35,13 +35,15 @@ verbs:
   mismatches [-addr URL]               the open mismatches
   history [-addr URL] CONTAINER        a container's journal
   backup [-addr URL] -o FILE           a consistent copy of the store, taken live
+  override [-addr URL] CONTAINER -agency A -action ACTION [-hold T] -by NAME -reason TEXT  an operator's decision for an agency, e.g. a release an officer confirmed by e-mail
   compact -config FILE                 rewrite the store without its free pages (daemon stopped)
   dlq [-addr URL] list|retry ID|retry-all   dead letters, and retrying them after a fix
   replay -config FILE -source NAME INPUT...  decode recorded inputs as a source would, touching no store
   version                              version, commit and Go version of this binary (also -version)
 
 Query verbs print a table; -json prints JSON. The API token comes from
--token-file or PORTSYNC_TOKEN.
+-token-file or PORTSYNC_TOKEN; override takes the override token
+(http.override_token_file's) from -token-file or PORTSYNC_OVERRIDE_TOKEN.
 `
 
 func main() {
@@ -66,6 +68,8 @@ func main() {
 		code = cmdHistory(args)
 	case "backup":
 		code = cmdBackup(args)
+	case "override":
+		code = cmdOverride(args)
 	case "compact":
 		code = cmdCompact(args)
 	case "dlq":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -88,7 +89,11 @@ func cmdStatus(args []string) int {
 	for _, d := range details {
 		var agencies []string
 		for _, name := range slices.Sorted(maps.Keys(d.Agencies)) {
-			agencies = append(agencies, name+"="+string(d.Agencies[name]))
+			a := name + "=" + string(d.Agencies[name])
+			if holds := d.Holds[name]; len(holds) > 0 {
+				a += "(" + strings.Join(holdNames(holds), ",") + ")"
+			}
+			agencies = append(agencies, a)
 		}
 		var pending []string
 		for _, p := range d.PendingCommands {
@@ -99,6 +104,16 @@ func cmdStatus(args []string) int {
 	}
 	tw.Flush()
 	return code
+}
+
+// holdNames names open hold types for people: the general hold ("" in
+// the API) as "general".
+func holdNames(holds []string) []string {
+	out := make([]string, len(holds))
+	for i, h := range holds {
+		out[i] = cmp.Or(h, "general")
+	}
+	return out
 }
 
 func dash(s string) string {
@@ -184,7 +199,14 @@ func describeEntry(e state.JournalEntry) string {
 	}
 	switch e.Kind {
 	case state.JournalAgencyEvent:
-		add(e.Agency + " " + e.Status + " at " + e.EventAt.Format(time.RFC3339))
+		what := e.Agency + " " + e.Status
+		if e.Hold != "" {
+			what += " " + e.Hold
+		}
+		if by, ok := sync.IsOverride(e.Source); ok {
+			what += " (override by " + by + ")"
+		}
+		add(what + " at " + e.EventAt.Format(time.RFC3339))
 	case state.JournalTOSEvent:
 		add(e.Status + " holds=[" + strings.Join(e.Holds, ",") + "] at " + e.EventAt.Format(time.RFC3339))
 	default:

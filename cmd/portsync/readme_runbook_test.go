@@ -150,7 +150,7 @@ func TestReadmeCommandTable(t *testing.T) {
 	if tables != 1 {
 		t.Errorf("the Command line section has %d tables, want 1 (a blank line splits a table)", tables)
 	}
-	for _, verb := range []string{"run", "demo", "check", "status", "mismatches", "history", "backup", "compact", "dlq", "replay"} {
+	for _, verb := range []string{"run", "demo", "check", "status", "mismatches", "history", "backup", "compact", "dlq", "replay", "override"} {
 		found := false
 		for _, r := range rows {
 			if strings.HasPrefix(r, "| `portsync "+verb+" ") || strings.HasPrefix(r, "| `portsync "+verb+"`") {

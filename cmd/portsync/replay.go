@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/adapters/filedrop"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
@@ -51,7 +52,7 @@ func cmdReplay(args []string) int {
 	out := json.NewEncoder(os.Stdout)
 	events, dead := 0, 0
 	for _, input := range fs.Args() {
-		msg, err := readInput(input)
+		msg, err := readInput(input, sc)
 		if err != nil {
 			return fail("replay", err)
 		}
@@ -96,8 +97,36 @@ func cmdReplay(args []string) int {
 }
 
 // readInput reads a recorded message as a source would get it, cut at the
-// same size limit.
-func readInput(name string) (adapters.Message, error) {
+// same size limit. A file for a file_drop source is read as that source
+// reads it: up to its max_bytes, through a Body when it is larger than
+// adapters.MaxPayload (so the decoder streams it).
+func readInput(name string, sc *config.Source) (adapters.Message, error) {
+	if sc.Type == filedrop.TypeName && name != "-" {
+		limit := int64(sc.MaxBytes)
+		if limit <= 0 {
+			limit = filedrop.DefaultMaxBytes
+		}
+		info, err := os.Stat(name)
+		if err != nil {
+			return adapters.Message{}, err
+		}
+		if size := info.Size(); size > adapters.MaxPayload || size > limit {
+			f, err := os.Open(name)
+			if err != nil {
+				return adapters.Message{}, err
+			}
+			head, err := io.ReadAll(io.LimitReader(f, adapters.MaxKept))
+			f.Close()
+			if err != nil {
+				return adapters.Message{}, fmt.Errorf("%s: %w", name, err)
+			}
+			if size > limit {
+				return adapters.Message{Payload: head, Reject: &state.Rejection{Code: state.CodeTooLarge,
+					Reason: fmt.Sprintf("file %q is %d bytes, larger than this source's max_bytes %d", name, size, limit)}}, nil
+			}
+			return adapters.Message{Payload: head, Body: func() (io.ReadCloser, error) { return os.Open(name) }}, nil
+		}
+	}
 	r := io.Reader(os.Stdin)
 	if name != "-" {
 		f, err := os.Open(name)

@@ -71,13 +71,16 @@ type Daemon struct {
 // adapterSet is everything one configuration builds that a reload
 // replaces whole.
 type adapterSet struct {
-	cfg      *config.Config
-	token    string
-	brokers  map[string]adapters.Broker
-	sources  []runningSource
-	byName   map[string]*sync.SourceInfo
-	sink     adapters.Sink
-	channels []sync.NamedNotifier
+	cfg   *config.Config
+	token string
+	// overrideToken is http.override_token_file's, "" when overrides are
+	// off.
+	overrideToken string
+	brokers       map[string]adapters.Broker
+	sources       []runningSource
+	byName        map[string]*sync.SourceInfo
+	sink          adapters.Sink
+	channels      []sync.NamedNotifier
 	// pushTokens maps the token of each http_push source that has one to
 	// the source's name.
 	pushTokens map[string]string
@@ -173,6 +176,13 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 			return nil, cfg.ErrorAt("http.token_file", err)
 		}
 		set.token = token
+	}
+	if cfg.HTTP.OverrideTokenFile != "" {
+		token, err := config.ReadSecret(cfg.HTTP.OverrideTokenFile)
+		if err != nil {
+			return nil, cfg.ErrorAt("http.override_token_file", err)
+		}
+		set.overrideToken = token
 	}
 	env := envFor(cfg, set.brokers)
 	for name, bc := range cfg.Brokers {
@@ -515,7 +525,7 @@ func (b *backend) Sweep(ctx context.Context) (httpapi.SweepResult, error) {
 
 func (b *backend) Current() httpapi.Current {
 	set := b.d().current()
-	return httpapi.Current{Config: set.cfg, Token: set.token, Sources: set.byName, PushTokens: set.pushTokens}
+	return httpapi.Current{Config: set.cfg, Token: set.token, OverrideToken: set.overrideToken, Sources: set.byName, PushTokens: set.pushTokens}
 }
 
 // Endpoints lists every source, the sink, every channel and every broker

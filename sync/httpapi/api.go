@@ -34,6 +34,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.handleIndex)
 	// Agency gateways push with their own tokens, checked by the handler.
 	mux.HandleFunc("POST /api/v1/events", s.handleEvents)
+	// Manual overrides take their own token, never the API's.
+	mux.HandleFunc("POST /api/v1/containers/{id}/override", s.handleOverride)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/containers/{id}", s.handleContainer)
@@ -224,7 +226,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // ContainerDetail is the answer of GET /api/v1/containers/{id}: the
-// integrated view plus what is in flight for the container.
+// integrated view plus what is in flight for the container. AgencyDetail
+// is each agency's ledger: its release and its holds by type, each with
+// the time, event and source that last set it (an operator's override
+// has the source override:WHO).
 type ContainerDetail struct {
 	sync.View
 	PendingCommands []PendingDetail              `json:"pending_commands"`
@@ -281,7 +286,10 @@ func (s *Server) detail(tx *state.Tx, c *state.Container) ContainerDetail {
 	p := s.Engine.Policy()
 	detail := ContainerDetail{
 		View: sync.NewView(c, p), PendingCommands: []PendingDetail{}, OpenAlerts: []json.RawMessage{},
-		Mismatches: []state.Mismatch{}, AgencyDetail: c.Agencies, BLs: c.BLs, Declarations: c.Declarations,
+		Mismatches: []state.Mismatch{}, AgencyDetail: map[string]state.AgencyState{}, BLs: c.BLs, Declarations: c.Declarations,
+	}
+	for name, a := range c.Agencies {
+		detail.AgencyDetail[name] = sync.Ledger(a)
 	}
 	var ids []string
 	for _, pc := range c.Pending {
@@ -292,8 +300,14 @@ func (s *Server) detail(tx *state.Tx, c *state.Container) ContainerDetail {
 		pc := c.Pending[hold]
 		detail.PendingCommands = append(detail.PendingCommands, PendingDetail{PendingCommand: pc, Attempts: attempts[pc.ID]})
 	}
-	for _, id := range c.Alerts {
-		if a, ok, err := tx.Alert(id); err == nil && ok {
+	// A manual_override alert is the container's too, though decisions do
+	// not keep it among c.Alerts.
+	alertIDs := slices.Clone(c.Alerts)
+	for _, name := range slices.Sorted(maps.Keys(c.Agencies)) {
+		alertIDs = append(alertIDs, sync.AlertID(state.KindManualOverride, c.ID, name))
+	}
+	for _, id := range alertIDs {
+		if a, ok, err := tx.Alert(id); err == nil && ok && a.State == state.Firing {
 			if data, err := adapters.EncodeAlert(a); err == nil {
 				detail.OpenAlerts = append(detail.OpenAlerts, data)
 			}

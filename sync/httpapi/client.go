@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,16 +50,21 @@ func (c *Client) Get(path string) (*http.Response, error) {
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		var body struct {
-			Error string `json:"error"`
-		}
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &body) != nil || body.Error == "" {
-			body.Error = strings.TrimSpace(string(data))
-		}
-		return nil, &Error{Status: resp.StatusCode, Msg: body.Error}
+		return nil, apiError(resp.StatusCode, data)
 	}
 	return resp, nil
+}
+
+// apiError makes an error answer into an *Error with the API's message.
+func apiError(status int, data []byte) *Error {
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(data, &body) != nil || body.Error == "" {
+		body.Error = strings.TrimSpace(string(data))
+	}
+	return &Error{Status: status, Msg: body.Error}
 }
 
 // GetJSON fetches path into v and returns the answer as it came.
@@ -85,6 +91,38 @@ func (c *Client) Post(path string) (int, []byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, body, err
+}
+
+// Override is POST /api/v1/containers/{id}/override: an operator's
+// decision for an agency, with the override token as the client's Token.
+// An answer other than 202 is an *Error with the API's message.
+func (c *Client) Override(id string, o OverrideRequest) (OverrideAnswer, json.RawMessage, error) {
+	var answer OverrideAnswer
+	body, err := json.Marshal(o)
+	if err != nil {
+		return answer, nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, c.Addr+"/api/v1/containers/"+url.PathEscape(id)+"/override", bytes.NewReader(body))
+	if err != nil {
+		return answer, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return answer, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return answer, nil, err
+	}
+	if resp.StatusCode != http.StatusAccepted {
+		return answer, nil, apiError(resp.StatusCode, raw)
+	}
+	return answer, raw, json.Unmarshal(raw, &answer)
 }
 
 // Container is GET /api/v1/containers/{id}.

@@ -87,7 +87,7 @@ func TestI18nCatalogue(t *testing.T) {
 func TestI18nKeysUsed(t *testing.T) {
 	en := catalogue(t)["en"]
 	need := map[string]string{} // key: where it is used
-	uses := regexp.MustCompile(`\bt[h]?\("([\w.-]+)"|data-i18n(?:-[\w-]+)?="([\w.-]+)"`)
+	uses := regexp.MustCompile(`\bt[hm]?\("([\w.-]+)"|data-i18n(?:-[\w-]+)?="([\w.-]+)"`)
 	for _, file := range []string{"web/app.js", "web/charts.js", "web/index.html", "web/i18n.js"} {
 		src, err := web.ReadFile(file)
 		if err != nil {
@@ -118,13 +118,15 @@ func TestI18nKeysUsed(t *testing.T) {
 		"role":        {"source", "sink", "channel", "broker"},
 		"breaker":     {"closed", "half-open", "open"},
 		"source_kind": {"agency", "tos"},
+		"ledger":      {state.ReleaseGranted, state.ReleaseRevoked, state.HoldOpen, state.HoldLifted},
 		"journal": {state.JournalAgencyEvent, state.JournalTOSEvent, state.JournalCommand, state.JournalCommandSent,
 			state.JournalConfirmed, state.JournalSuperseded, state.JournalRejected, state.JournalAlertFiring, state.JournalAlertResolve},
 		"code": {state.CodeMalformed, state.CodeInvalidField, state.CodeBadCheckDigit, state.CodeForbiddenAgency, state.CodeTooLarge,
 			state.CodeUnstorable, adapters.CodeBadSignature, httppoll.CodeCursorLoop, filedrop.CodeUnreadableFile},
 	}
 	kinds := []string{state.KindStaleHold, state.KindMissingHold, state.KindUnauthorizedDeparture, state.KindSinkDown,
-		state.KindInvalidInput, state.KindCommandRejected, state.KindSessionLost, state.KindSourceDown, state.KindSourceSilent}
+		state.KindInvalidInput, state.KindCommandRejected, state.KindSessionLost, state.KindSourceDown, state.KindSourceSilent,
+		state.KindManualOverride}
 	words["kind"], words["alert"] = kinds, kinds
 	words["act"] = words["journal"] // describe() words each journal kind
 	for group, ws := range words {

@@ -28,6 +28,9 @@ type Current struct {
 	Config *config.Config
 	// Token is the API token, "" when none is configured.
 	Token string
+	// OverrideToken is the token manual overrides need
+	// (http.override_token_file), "" when they are off.
+	OverrideToken string
 	// Sources are the configured sources by name.
 	Sources map[string]*sync.SourceInfo
 	// PushTokens maps the token of each http_push source that has one to

@@ -92,11 +92,53 @@ function stat(label, value, cls) {
   return `<div class="stat ${cls || ""}"><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
 }
 
+// OVERRIDE marks the source of an operator's manual override
+// (portsync override): "override:" and who made it.
+const OVERRIDE = "override:";
+
+function overrideBy(source) {
+  return typeof source === "string" && source.startsWith(OVERRIDE) ? source.slice(OVERRIDE.length) : null;
+}
+
+// holdName names a hold type; "" is the agency's general hold.
+function holdName(type) {
+  return type === "" ? t("ledger.general_hold") : type;
+}
+
+// holdHTML is holdName as HTML: a hold type is a code, the general hold
+// is words.
+function holdHTML(type) {
+  return type === "" ? esc(holdName(type)) : `<span class="mono">${esc(type)}</span>`;
+}
+
+// whoHTML is the operator who made an override, a name as it was given.
+function whoHTML(by) {
+  return `<span class="who" translate="no">${esc(by)}</span>`;
+}
+
+// describeAgencyEvent words an agency event, its hold type and, for an
+// operator's override, who made it: as text, or as HTML with the name
+// marked as a name.
+function describeAgencyEvent(e, html) {
+  const by = overrideBy(e.source);
+  const [msg, q] = html ? [thm, esc] : [t, String];
+  return msg("act.agency_event", {
+    agency: q(e.agency), status: q(tw("status", e.status)), hold: e.hold ? q(" " + e.hold) : "",
+    override: by === null ? "" : msg("act.override", {by: html ? whoHTML(by) : by}),
+    result: e.result && e.result !== "applied" ? q(t("act.result", {result: tw("result", e.result)})) : "",
+  });
+}
+
+// describeHTML is describe as HTML.
+function describeHTML(e) {
+  return e.kind === "agency_event" ? describeAgencyEvent(e, true) : esc(describe(e));
+}
+
 function describe(e) {
   const result = e.result && e.result !== "applied" ? t("act.result", {result: tw("result", e.result)}) : "";
   const cmd = {action: tw("action", e.action), hold: e.hold};
   switch (e.kind) {
-    case "agency_event": return t("act.agency_event", {agency: e.agency, status: tw("status", e.status), result});
+    case "agency_event": return describeAgencyEvent(e, false);
     case "tos_event": return t("act.tos_event", {status: tw("tos", e.status), holds: (e.holds || []).join(", "), result});
     case "command_sent": {
       const attempt = /^attempt (\d+) via (.+)$/.exec(e.detail || "");
@@ -177,7 +219,7 @@ function renderOverview(o) {
   if (!o.recent.length) html += `<p class="empty">${th("recent.none")}</p>`;
   else html += `<div class="scroll"><table><tr><th>${th("col.time")}</th><th>${th("col.container")}</th><th>${th("col.what")}</th></tr>` +
     o.recent.slice(0, 40).map(e => `<tr><td>${esc(fmtTime(e.at))}</td><td>${containerLink(e.container)}</td>
-      <td>${esc(describe(e))}${e.event_id ? ` <span class="muted mono">${esc(e.event_id)}</span>` : ""}</td></tr>`).join("") +
+      <td>${describeHTML(e)}${e.event_id ? ` <span class="muted mono">${esc(e.event_id)}</span>` : ""}</td></tr>`).join("") +
     `</table></div>`;
   html += `</section>`;
 
@@ -240,7 +282,7 @@ function markerClass(e) {
 
 function shortLabel(e) {
   switch (e.kind) {
-    case "agency_event": return `${e.agency} ${tw("status", e.status)}`;
+    case "agency_event": return `${overrideBy(e.source) !== null ? t("short.override") + " " : ""}${e.agency} ${tw("status", e.status)}${e.hold ? " " + e.hold : ""}`;
     case "tos_event": return `${tw("tos", e.status)} [${(e.holds || []).join(",")}]`;
     case "command": return `${e.action === "release_hold" ? t("short.release") : t("short.add")} ${e.hold}`;
     case "command_sent": return t("short.sent");
@@ -281,8 +323,12 @@ function timeline(history, live) {
       const anchor = cx > W - right - 60 ? "end" : cx < left + 40 ? "start" : "middle";
       const fill = markerClass(e);
       const r = e.kind === "command_sent" ? 4 : 6;
-      svg += `<g class="mark ${esc(e.kind)}"><title>${esc(fmtDateTime(e.at))}: ${esc(describe(e))}${e.event_id ? " (" + esc(e.event_id) + ")" : ""}</title>
-        <circle cx="${cx}" cy="${y}" r="${r}" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>
+      // An override is a diamond, so it never passes for the agency's own word.
+      const shape = overrideBy(e.source) !== null
+        ? `<rect class="override" x="${cx - r}" y="${y - r}" width="${2 * r}" height="${2 * r}" transform="rotate(45 ${cx} ${y})" fill="${fill}" stroke="var(--warn)" stroke-width="2" fill-opacity="${e.result === "stale" ? 0 : 1}"/>`
+        : `<circle cx="${cx}" cy="${y}" r="${r}" fill="${fill}" stroke="${fill}" fill-opacity="${e.result === "stale" ? 0 : 1}"/>`;
+      svg += `<g class="mark ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><title>${esc(fmtDateTime(e.at))}: ${esc(describe(e))}${e.event_id ? " (" + esc(e.event_id) + ")" : ""}</title>
+        ${shape}
         <text x="${cx}" y="${ly}" text-anchor="${anchor}">${esc(shortLabel(e))}</text></g>`;
     });
   });
@@ -309,10 +355,36 @@ async function loadHistory(id) {
   return {history, more: true};
 }
 
+// sourceCell names where a ledger entry came from, an override marked.
+function sourceCell(source) {
+  const by = overrideBy(source);
+  return by !== null ? `${pill(t("src.override"), "warn")} ${thm("src.by", {by: whoHTML(by)})}` : esc(source || "");
+}
+
+// ledgerRow is one line of an agency's ledger.
+function ledgerRow(what, entry, open) {
+  return `<tr class="ledger-entry${overrideBy(entry.source) !== null ? " override" : ""}"><td>${what}</td><td>${pill(tw("ledger", entry.state), open ? "held" : "released")}</td>
+    <td>${esc(fmtDateTime(entry.at))}</td><td class="mono">${esc(entry.event_id)}</td><td>${sourceCell(entry.source)}</td></tr>`;
+}
+
+// ledger shows an agency's release and its holds by type, open first.
+function ledger(det) {
+  const rows = [];
+  if (det.release && det.release.state) rows.push(ledgerRow(th("ledger.release"), det.release, det.release.state === "revoked"));
+  const holds = Object.entries(det.holds || {}).sort(([ta, a], [tb, b]) =>
+    (a.state === "open" ? 0 : 1) - (b.state === "open" ? 0 : 1) || ta.localeCompare(tb));
+  for (const [type, h] of holds) {
+    rows.push(ledgerRow(type === "" ? esc(holdName(type)) : `${th("ledger.hold")} ${holdHTML(type)}`, h, h.state === "open"));
+  }
+  if (!rows.length) return "";
+  return `<table class="ledger"><tr><th>${th("col.entry")}</th><th>${th("col.state")}</th><th>${th("col.agency_time")}</th><th>${th("col.event")}</th><th>${th("col.source")}</th></tr>${rows.join("")}</table>`;
+}
+
 function renderContainer(d, history, more) {
   const agencies = Object.keys(d.agencies).sort().map(a => {
     const det = (d.agency_detail || {})[a];
-    return `<dt>${esc(a)}</dt><dd>${pill(tw("status", d.agencies[a]), d.agencies[a])}${det ? ` <span class="muted">${th("c.agency_at", {time: fmtDateTime(det.at)})} <span class="mono">${esc(det.event_id)}</span> ${th("c.agency_from", {source: det.source})}</span>` : ""}</dd>`;
+    const open = (d.holds || {})[a] || [];
+    return `<dt>${esc(a)}</dt><dd>${pill(tw("status", d.agencies[a]), d.agencies[a])}${open.length ? ` ${th("c.open_holds")} ${open.map(holdHTML).join(", ")}` : ""}${det ? ` <span class="muted">${th("c.agency_at", {time: fmtDateTime(det.at)})} <span class="mono">${esc(det.event_id)}</span></span> ${thm("c.agency_from", {source: sourceCell(det.source)})}${ledger(det)}` : ""}</dd>`;
   }).join("");
   let html = `<section class="card wide" id="container"><h2>${th("c.title")} <span class="mono">${esc(d.container)}</span></h2>
     <dl class="kv">
@@ -320,7 +392,7 @@ function renderContainer(d, history, more) {
       <dt>${th("c.cleared")}</dt><dd>${pill(d.cleared ? t("c.cleared_yes") : t("c.cleared_no"), d.cleared ? "ok" : "bad")}</dd>
       ${agencies}
       <dt>${th("c.tos_holds")}</dt><dd>${(d.tos_holds || []).length ? `<span class="mono">${esc(d.tos_holds.join(", "))}</span>` : th("none")}</dd>
-      <dt>${th("c.mismatch")}</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(tw("kind", m.kind) + " " + m.agency, "warn")).join(" ") : pill(t("none"), "ok")}</dd>
+      <dt>${th("c.mismatch")}</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(tw("kind", m.kind) + " " + m.agency + (m.hold ? " " + m.hold : ""), "warn")).join(" ") : pill(t("none"), "ok")}</dd>
       <dt>${th("c.pending")}</dt><dd>${d.pending_commands.length ? d.pending_commands.map(p =>
         `<span class="mono">${esc(p.id)}</span> ${th("c.pending_cmd", {action: tw("action", p.action), hold: p.hold, n: p.attempts})} <span class="mono">${esc(p.cause)}</span>`).join("<br>") : th("none")}</dd>
       <dt>${th("c.open_alerts")}</dt><dd>${d.open_alerts.length ? d.open_alerts.map(a => `${pill(tw("severity", a.severity), a.severity)} ${esc(alertSummary(a))}`).join("<br>") : th("none")}</dd>
@@ -328,15 +400,15 @@ function renderContainer(d, history, more) {
       ${d.declarations && d.declarations.length ? `<dt>${th("c.declarations")}</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
     </dl></section>
     <section class="card wide timeline" id="timeline"><h2>${th("c.timeline")}</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
-      <div class="legend muted"><span><b class="ok">●</b> ${th("legend.ok")}</span><span><b class="bad">●</b> ${th("legend.bad")}</span><span><b style="color:var(--info)">●</b> ${th("legend.info")}</span><span>○ ${th("legend.stale")}</span></div>
+      <div class="legend muted"><span><b class="ok">●</b> ${th("legend.ok")}</span><span><b class="bad">●</b> ${th("legend.bad")}</span><span><b style="color:var(--info)">●</b> ${th("legend.info")}</span><span>○ ${th("legend.stale")}</span><span><b class="warn">◆</b> ${th("legend.override")}</span></div>
     </section>
     <section class="card wide" id="journal"><h2>${th("c.journal")}</h2>
       ${more ? `<p class="muted">${th("c.journal_more", {n: history.length, container: d.container})}</p>` : ""}
       <div class="scroll"><table>
       <tr><th>${th("col.time")}</th><th>${th("col.kind")}</th><th>${th("col.what")}</th><th>${th("col.event")}</th><th>${th("col.source")}</th></tr>` +
-    history.map(e => `<tr class="entry ${esc(e.kind)}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(tw("journal", e.kind))}</td>
-      <td>${esc(describe(e))}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted" translate="no">${esc(e.detail)}</span>` : ""}</td>
-      <td class="mono">${esc(e.event_id || "")}</td><td>${esc(e.source || "")}</td></tr>`).join("") +
+    history.map(e => `<tr class="entry ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(tw("journal", e.kind))}</td>
+      <td>${describeHTML(e)}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted" translate="no">${esc(e.detail)}</span>` : ""}</td>
+      <td class="mono">${esc(e.event_id || "")}</td><td>${sourceCell(e.source)}</td></tr>`).join("") +
     `</table></div></section>`;
   view.innerHTML = html;
 }
