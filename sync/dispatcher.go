@@ -167,6 +167,10 @@ type EndpointStatus struct {
 	Failures     int       `json:"consecutive_failures,omitempty"` // attempts failed in a row
 	LastError    string    `json:"last_error,omitempty"`           // the last failed attempt's, while failing
 	LastMessage  time.Time `json:"last_message,omitzero"`          // sources: when the last message came
+	// Detail's parts, for a dashboard that words it in another language.
+	Kind    string `json:"kind,omitempty"`    // sources: agency or tos
+	Agency  string `json:"agency,omitempty"`  // sources: the agency it speaks for
+	Pending int    `json:"pending,omitempty"` // the sink: commands awaiting confirmation
 }
 
 // SetSink swaps the sink after a reload. Pending commands stay and go to
@@ -195,7 +199,7 @@ func (d *Dispatcher) Status() EndpointStatus {
 	return EndpointStatus{
 		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.down.since.IsZero(),
 		FailingSince: d.down.since, Failures: d.down.failures, LastError: d.down.lastError(),
-		Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)),
+		Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)), Pending: len(d.entries),
 	}
 }
 

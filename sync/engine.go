@@ -120,6 +120,7 @@ type Engine struct {
 	mu       stdsync.Mutex
 	storeErr error
 	recent   []state.JournalEntry // the last recentSize journal entries, oldest first
+	charts   charts               // the dashboard's series, locked on their own
 	lastLoop atomic.Int64         // unix nanos of the writer's last pass, for the watchdog
 }
 
@@ -251,6 +252,7 @@ func (e *Engine) Load() error {
 		}
 		e.mismatches = len(ms)
 		e.metrics.Mismatches.Set(float64(len(ms)))
+		e.charts.observeMismatches(e.now(), len(ms))
 		for _, m := range ms {
 			e.setContainerDue(m.Container, m.Since.Add(p.ApplyWithin))
 		}
@@ -560,9 +562,14 @@ func (e *Engine) finish(b *batch, c *committed) {
 	}
 	e.mismatches += c.opened - len(c.closed)
 	m.Mismatches.Set(float64(e.mismatches))
+	if c.opened > 0 || len(c.closed) > 0 {
+		e.charts.observeMismatches(now, e.mismatches)
+	}
 	for _, p := range c.confirmed {
 		if p.Action == state.ReleaseHold && !p.CauseReceivedAt.IsZero() {
-			m.ReleaseToTOS.Observe(now.Sub(p.CauseReceivedAt).Seconds())
+			latency := now.Sub(p.CauseReceivedAt).Seconds()
+			m.ReleaseToTOS.Observe(latency)
+			e.charts.observeLatency(now, latency)
 		}
 	}
 	for id, at := range c.due {

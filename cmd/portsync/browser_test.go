@@ -175,6 +175,7 @@ func browserContext(t *testing.T, path string, listen func(ev any)) (context.Con
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1400, 1000),
+		chromedp.Flag("lang", "en-US"), // the page's language follows the browser's
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(listen))

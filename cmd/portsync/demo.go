@@ -44,7 +44,7 @@ alerts:
   channels:
     - {type: mqtt, broker: main, topic: portsync/DEMO-T1/alerts}
 status_topic: portsync/DEMO-T1/status
-http: {listen: "%s"}
+http: {listen: "%s"%s}
 `
 
 // demoOptions set up a demo; tests shorten its times.
@@ -54,6 +54,10 @@ type demoOptions struct {
 	ApplyWithin time.Duration // the SLA
 	RetryAfter  time.Duration
 	Log         *slog.Logger
+	// OverrideTokenFile, when set, turns manual overrides on with the
+	// token in it (http.override_token_file); `portsync demo` leaves them
+	// off.
+	OverrideTokenFile string
 }
 
 // defaultDemo are the times of `portsync demo`: long enough to watch a
@@ -128,7 +132,11 @@ func startDemo(opts demoOptions) (*daemon.Daemon, *broker.Broker, error) {
 
 func newDemoDaemon(opts demoOptions, b *broker.Broker) (*daemon.Daemon, error) {
 	file := filepath.Join(opts.StateDir, "portsync-demo.yaml")
-	text := fmt.Appendf(nil, demoConfig, opts.StateDir, b.URL(), opts.ApplyWithin, opts.RetryAfter, opts.HTTP)
+	override := ""
+	if opts.OverrideTokenFile != "" {
+		override = fmt.Sprintf(", override_token_file: %q", opts.OverrideTokenFile)
+	}
+	text := fmt.Appendf(nil, demoConfig, opts.StateDir, b.URL(), opts.ApplyWithin, opts.RetryAfter, opts.HTTP, override)
 	if err := os.WriteFile(file, text, 0o600); err != nil {
 		return nil, err
 	}

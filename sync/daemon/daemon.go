@@ -549,6 +549,7 @@ func (b *backend) Endpoints() []sync.EndpointStatus {
 			healthy, _ = b.Ready()
 		}
 		st.Name, st.Role, st.Type, st.Detail, st.Healthy = sc.Name, "source", sc.Type, detail, healthy
+		st.Kind, st.Agency = sc.Kind, sc.Agency
 		out = append(out, st)
 	}
 	sink := d.dispatcher.Status()

@@ -253,6 +253,9 @@ func TestOverviewStaysBounded(t *testing.T) {
 	if o.AlertCount != 2000 || len(o.Alerts) > 50 {
 		t.Errorf("alerts: count %d, %d listed; want 2000 and at most 50", o.AlertCount, len(o.Alerts))
 	}
+	if len(o.Charts.Latency) > 24 || len(o.Charts.Mismatches) > 288 {
+		t.Errorf("charts: %d latency and %d mismatch points; want at most 24 and 288", len(o.Charts.Latency), len(o.Charts.Mismatches))
+	}
 	if o.DeadLetterCount != 30 || len(o.DeadLetters) > 20 {
 		t.Errorf("dead letters: count %d, %d listed; want 30 and at most 20", o.DeadLetterCount, len(o.DeadLetters))
 	}

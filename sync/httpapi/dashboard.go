@@ -40,6 +40,7 @@ type Overview struct {
 	DeadLetterCount int                      `json:"deadletter_count"`
 	DeadLetters     []state.DeadLetter       `json:"deadletters"`
 	Endpoints       []sync.EndpointStatus    `json:"endpoints"`
+	Charts          sync.ChartData           `json:"charts"`
 }
 
 // MismatchAge is an open mismatch with its age, for the dashboard.
@@ -109,6 +110,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 			e.Holds = append(e.Holds[:overviewHolds:overviewHolds], fmt.Sprintf("…+%d more", extra))
 		}
 	}
+	o.Charts = s.Engine.Charts(now)
 	o.Endpoints = s.Backend.Endpoints()
 	for i := range o.Endpoints {
 		o.Endpoints[i].Detail = clip(o.Endpoints[i].Detail)

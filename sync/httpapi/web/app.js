@@ -13,19 +13,19 @@ function esc(s) {
 
 function fmtAge(seconds) {
   seconds = Math.max(0, Math.round(seconds));
-  if (seconds < 60) return seconds + "s";
-  if (seconds < 3600) return Math.floor(seconds / 60) + "m " + (seconds % 60) + "s";
-  return Math.floor(seconds / 3600) + "h " + Math.floor(seconds % 3600 / 60) + "m";
+  if (seconds < 60) return t("age.s", {s: seconds});
+  if (seconds < 3600) return t("age.ms", {m: Math.floor(seconds / 60), s: seconds % 60});
+  return t("age.hm", {h: Math.floor(seconds / 3600), m: Math.floor(seconds % 3600 / 60)});
 }
 
 function fmtTime(t) {
   const d = new Date(t);
-  return isNaN(d) ? "" : d.toLocaleTimeString([], {hour12: false});
+  return isNaN(d) ? "" : d.toLocaleTimeString(locale(), {hour12: false});
 }
 
 function fmtDateTime(t) {
   const d = new Date(t);
-  return isNaN(d) ? "" : d.toLocaleString([], {hour12: false});
+  return isNaN(d) ? "" : d.toLocaleString(locale(), {hour12: false});
 }
 
 function pill(text, cls) {
@@ -52,6 +52,7 @@ async function api(path, options = {}) {
 function showLogin(message) {
   stop();
   view.innerHTML = document.getElementById("login-tpl").innerHTML;
+  applyI18n(view);
   document.getElementById("login-error").textContent = message || "";
   document.getElementById("login").addEventListener("submit", ev => {
     ev.preventDefault();
@@ -74,10 +75,10 @@ async function poll(render) {
   stop();
   try {
     await render();
-    document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString([], {hour12: false});
+    document.getElementById("updated").textContent = t("updated", {time: new Date().toLocaleTimeString(locale(), {hour12: false})});
   } catch (err) {
     if (err instanceof Unauthorized) {
-      showLogin(sessionStorage.getItem(TOKEN_KEY) ? "That token was not accepted." : "");
+      showLogin(sessionStorage.getItem(TOKEN_KEY) ? t("login.rejected") : "");
       return;
     }
     document.getElementById("updated").innerHTML = `<span class="bad">${esc(err.message)}</span>`;
@@ -101,30 +102,68 @@ function overrideBy(source) {
 
 // holdName names a hold type; "" is the agency's general hold.
 function holdName(type) {
-  return type === "" ? "general" : type;
+  return type === "" ? t("ledger.general_hold") : type;
+}
+
+// holdHTML is holdName as HTML: a hold type is a code, the general hold
+// is words.
+function holdHTML(type) {
+  return type === "" ? esc(holdName(type)) : `<span class="mono">${esc(type)}</span>`;
+}
+
+// whoHTML is the operator who made an override, a name as it was given.
+function whoHTML(by) {
+  return `<span class="who" translate="no">${esc(by)}</span>`;
+}
+
+// describeAgencyEvent words an agency event, its hold type and, for an
+// operator's override, who made it: as text, or as HTML with the name
+// marked as a name.
+function describeAgencyEvent(e, html) {
+  const by = overrideBy(e.source);
+  const [msg, q] = html ? [thm, esc] : [t, String];
+  return msg("act.agency_event", {
+    agency: q(e.agency), status: q(tw("status", e.status)), hold: e.hold ? q(" " + e.hold) : "",
+    override: by === null ? "" : msg("act.override", {by: html ? whoHTML(by) : by}),
+    result: e.result && e.result !== "applied" ? q(t("act.result", {result: tw("result", e.result)})) : "",
+  });
+}
+
+// describeHTML is describe as HTML.
+function describeHTML(e) {
+  return e.kind === "agency_event" ? describeAgencyEvent(e, true) : esc(describe(e));
 }
 
 function describe(e) {
+  const result = e.result && e.result !== "applied" ? t("act.result", {result: tw("result", e.result)}) : "";
+  const cmd = {action: tw("action", e.action), hold: e.hold};
   switch (e.kind) {
-    case "agency_event": {
-      const by = overrideBy(e.source);
-      return `${e.agency} ${e.status}${e.hold ? " " + e.hold : ""}${by !== null ? " — manual override by " + by : ""}${e.result && e.result !== "applied" ? " (" + e.result + ")" : ""}`;
+    case "agency_event": return describeAgencyEvent(e, false);
+    case "tos_event": return t("act.tos_event", {status: tw("tos", e.status), holds: (e.holds || []).join(", "), result});
+    case "command_sent": {
+      const attempt = /^attempt (\d+) via (.+)$/.exec(e.detail || "");
+      return t("act.command_sent", {...cmd, detail: attempt ? t("act.attempt", {n: attempt[1], sink: attempt[2]}) : e.detail || ""});
     }
-    case "tos_event": return `TOS ${e.status} [${(e.holds || []).join(", ")}]${e.result && e.result !== "applied" ? " (" + e.result + ")" : ""}`;
-    case "command": return `command ${e.action} ${e.hold} issued`;
-    case "command_sent": return `command ${e.action} ${e.hold} sent (${e.detail || ""})`;
-    case "command_confirmed": return `command ${e.action} ${e.hold} confirmed by TOS`;
-    case "command_superseded": return `command ${e.action} ${e.hold} superseded`;
-    case "alert_firing": return `alert ${e.status} firing`;
-    case "alert_resolved": return `alert ${e.status} resolved`;
+    case "command": case "command_confirmed": case "command_superseded": case "command_rejected":
+      return t("act." + e.kind, cmd);
+    case "alert_firing": case "alert_resolved": return t("act." + e.kind, {kind: tw("kind", e.status)});
   }
-  return e.kind;
+  return tw("journal", e.kind);
+}
+
+// alertSummary is an alert's one line: the server's own in English, in
+// another language worded from the alert's fields.
+function alertSummary(a) {
+  if (LANG === "en" && a.summary) return a.summary;
+  const args = {agency: a.agency, container: a.container, source: a.source, count: a.count || 1,
+    since: fmtTime(a.since), kind: tw("kind", a.kind)};
+  return t(("alert." + a.kind) in MESSAGES.en ? "alert." + a.kind : "alert.other", args);
 }
 
 function setReady(ok, reasons) {
   const ready = document.getElementById("ready");
   ready.className = "pill " + (ok ? "ok" : "bad");
-  ready.textContent = ok ? "ready" : "not ready";
+  ready.textContent = ok ? t("ready") : t("not_ready");
   ready.title = (reasons || []).join("\n");
 }
 
@@ -137,80 +176,87 @@ function renderOverview(o) {
   // The overview lists critical alerts first: they are the last left out.
   const critical = o.alerts.filter(a => a.severity === "critical").length;
   let html = `<section class="stats wide">
-    ${stat("in yard", inYard)}
-    ${stat("cleared in yard", o.cleared_in_yard, "ok")}
-    ${stat("not cleared in yard", held, held ? "warn" : "")}
-    ${stat("expected", o.presence.expected || 0)}
-    ${stat("departed", o.presence.departed || 0)}
-    ${stat("open mismatches", o.mismatch_count, o.mismatch_count ? "warn" : "ok")}
-    ${stat("alerts firing", o.alert_count, critical ? "bad" : o.alert_count ? "warn" : "ok")}
-    ${stat("dead letters", o.deadletter_count, o.deadletter_count ? "warn" : "")}
+    ${stat(t("stat.in_yard"), inYard)}
+    ${stat(t("stat.cleared_in_yard"), o.cleared_in_yard, "ok")}
+    ${stat(t("stat.not_cleared_in_yard"), held, held ? "warn" : "")}
+    ${stat(t("stat.expected"), o.presence.expected || 0)}
+    ${stat(t("stat.departed"), o.presence.departed || 0)}
+    ${stat(t("stat.mismatches"), o.mismatch_count, o.mismatch_count ? "warn" : "ok")}
+    ${stat(t("stat.alerts"), o.alert_count, critical ? "bad" : o.alert_count ? "warn" : "ok")}
+    ${stat(t("stat.deadletters"), o.deadletter_count, o.deadletter_count ? "warn" : "")}
   </section>`;
   if (!o.ready) {
-    html += `<section class="card wide"><h2>Not ready</h2><ul>${o.reasons.map(r => `<li class="bad">${esc(r)}</li>`).join("")}</ul></section>`;
+    html += `<section class="card wide"><h2>${th("notready.title")}</h2><ul>${o.reasons.map(r => `<li class="bad" translate="no">${esc(r)}</li>`).join("")}</ul></section>`;
   }
 
-  html += `<section class="card" id="alerts"><h2>Alerts firing</h2>`;
-  if (!o.alerts.length) html += `<p class="empty">none</p>`;
-  else html += `<div class="scroll"><table><tr><th>severity</th><th>what</th><th>since</th></tr>` +
+  html += `<section class="card" id="alerts"><h2>${th("alerts.title")}</h2>`;
+  if (!o.alerts.length) html += `<p class="empty">${th("none")}</p>`;
+  else html += `<div class="scroll"><table><tr><th>${th("col.severity")}</th><th>${th("col.what")}</th><th>${th("col.since")}</th></tr>` +
     o.alerts.sort((a, b) => (a.severity === "critical" ? -1 : 1) - (b.severity === "critical" ? -1 : 1))
-      .map(a => `<tr><td>${pill(a.severity)}<br><span class="muted">${esc(a.kind)}</span></td>
-        <td>${containerLink(a.container)} ${esc(a.summary)}</td><td>${esc(fmtTime(a.since))}</td></tr>`).join("") +
+      .map(a => `<tr><td>${pill(tw("severity", a.severity), a.severity)}<br><span class="muted">${esc(tw("kind", a.kind))}</span></td>
+        <td>${containerLink(a.container)} ${esc(alertSummary(a))}</td><td>${esc(fmtTime(a.since))}</td></tr>`).join("") +
     `</table></div>`;
-  if (o.alert_count > o.alerts.length) html += `<p class="muted">${o.alerts.length} of ${o.alert_count}, critical and oldest first</p>`;
+  if (o.alert_count > o.alerts.length) html += `<p class="muted">${th("alerts.more", {n: o.alerts.length, total: o.alert_count})}</p>`;
   html += `</section>`;
 
-  html += `<section class="card" id="mismatches"><h2>Open mismatches (SLA ${fmtAge(o.sla_seconds)})</h2>`;
-  if (!o.mismatches.length) html += `<p class="empty">none: the TOS holds what the agencies decided</p>`;
-  else html += `<div class="scroll"><table><tr><th>container</th><th>agency</th><th>kind</th><th>age</th></tr>` +
+  html += `<section class="card" id="mismatches"><h2>${th("mismatches.title", {sla: fmtAge(o.sla_seconds)})}</h2>`;
+  if (!o.mismatches.length) html += `<p class="empty">${th("mismatches.none")}</p>`;
+  else html += `<div class="scroll"><table><tr><th>${th("col.container")}</th><th>${th("col.agency")}</th><th>${th("col.kind")}</th><th>${th("col.age")}</th></tr>` +
     o.mismatches.map(m => {
       const frac = Math.min(1, m.age_seconds / o.sla_seconds);
       const over = m.age_seconds >= o.sla_seconds;
       return `<tr class="mismatch ${esc(m.kind)}"><td>${containerLink(m.container)}</td><td>${esc(m.agency)}</td>
-        <td>${pill(m.kind, m.kind === "stale_hold" ? "warn" : "bad")}</td>
-        <td class="age ${over ? "over" : ""}">${fmtAge(m.age_seconds)}${over ? " <b class=bad>over SLA</b>" : ""}
+        <td>${pill(tw("kind", m.kind), m.kind === "stale_hold" ? "warn" : "bad")}</td>
+        <td class="age ${over ? "over" : ""}">${fmtAge(m.age_seconds)}${over ? ` <b class=bad>${th("mismatches.over")}</b>` : ""}
           <div class="bar"><i style="width:${(frac * 100).toFixed(0)}%"></i></div></td></tr>`;
     }).join("") + `</table></div>`;
-  if (o.mismatch_count > o.mismatches.length) html += `<p class="muted">oldest ${o.mismatches.length} of ${o.mismatch_count}</p>`;
+  if (o.mismatch_count > o.mismatches.length) html += `<p class="muted">${th("mismatches.more", {n: o.mismatches.length, total: o.mismatch_count})}</p>`;
   html += `</section>`;
 
-  html += `<section class="card" id="recent"><h2>Recent activity</h2>`;
-  if (!o.recent.length) html += `<p class="empty">nothing yet</p>`;
-  else html += `<div class="scroll"><table><tr><th>time</th><th>container</th><th>what</th></tr>` +
+  html += chartsHTML(o.charts, o.now, o.sla_seconds);
+
+  html += `<section class="card" id="recent"><h2>${th("recent.title")}</h2>`;
+  if (!o.recent.length) html += `<p class="empty">${th("recent.none")}</p>`;
+  else html += `<div class="scroll"><table><tr><th>${th("col.time")}</th><th>${th("col.container")}</th><th>${th("col.what")}</th></tr>` +
     o.recent.slice(0, 40).map(e => `<tr><td>${esc(fmtTime(e.at))}</td><td>${containerLink(e.container)}</td>
-      <td>${esc(describe(e))}${e.event_id ? ` <span class="muted mono">${esc(e.event_id)}</span>` : ""}</td></tr>`).join("") +
+      <td>${describeHTML(e)}${e.event_id ? ` <span class="muted mono">${esc(e.event_id)}</span>` : ""}</td></tr>`).join("") +
     `</table></div>`;
   html += `</section>`;
 
-  html += `<section class="card" id="deadletters"><h2>Dead letters (${o.deadletter_count}${o.deadletter_count > o.deadletters.length ? ", newest " + o.deadletters.length + " shown" : ""})</h2>`;
-  if (!o.deadletters.length) html += `<p class="empty">none: every message decoded</p>`;
-  else html += `<div class="scroll"><table><tr><th>time</th><th>source</th><th>why</th></tr>` +
+  html += `<section class="card" id="deadletters"><h2>${o.deadletter_count > o.deadletters.length ? th("dead.title_more", {count: o.deadletter_count, n: o.deadletters.length}) : th("dead.title", {count: o.deadletter_count})}</h2>`;
+  if (!o.deadletters.length) html += `<p class="empty">${th("dead.none")}</p>`;
+  else html += `<div class="scroll"><table><tr><th>${th("col.time")}</th><th>${th("col.source")}</th><th>${th("col.why")}</th></tr>` +
     o.deadletters.map(d => `<tr><td>${esc(fmtTime(d.received_at))}</td><td>${esc(d.source)}</td>
-      <td>${pill(d.code, "warn")} ${esc(d.reason)}<details><summary>payload</summary><pre>${esc(d.payload)}</pre></details></td></tr>`).join("") +
+      <td>${pill(tw("code", d.code), "warn")} <span translate="no">${esc(d.reason)}</span><details><summary>${th("dead.payload")}</summary><pre translate="no">${esc(d.payload)}</pre></details></td></tr>`).join("") +
     `</table></div>`;
   html += `</section>`;
 
-  html += `<section class="card" id="endpoints"><h2>Sources, sink and channels</h2><div class="scroll"><table>
-    <tr><th>name</th><th>role</th><th>state</th><th>detail</th></tr>` +
-    o.endpoints.map(e => `<tr><td>${esc(e.name)}</td><td>${esc(e.role)} <span class="muted">${esc(e.type)}</span></td>
-      <td>${e.breaker ? pill("breaker " + e.breaker, e.breaker) : ""} ${pill(e.healthy ? "healthy" : "failing", e.healthy ? "ok" : "bad")}</td>
-      <td class="muted">${esc(endpointDetail(e))}</td></tr>`).join("") +
+  html += `<section class="card" id="endpoints"><h2>${th("endpoints.title")}</h2><div class="scroll"><table>
+    <tr><th>${th("col.name")}</th><th>${th("col.role")}</th><th>${th("col.state")}</th><th>${th("col.detail")}</th></tr>` +
+    o.endpoints.map(e => `<tr><td>${esc(e.name)}</td><td>${esc(tw("role", e.role))} <span class="muted">${esc(e.type)}</span></td>
+      <td>${e.breaker ? pill(t("endpoint.breaker", {state: tw("breaker", e.breaker)}), e.breaker) : ""} ${pill(e.healthy ? t("endpoint.healthy") : t("endpoint.failing"), e.healthy ? "ok" : "bad")}</td>
+      <td class="muted">${endpointDetail(e)}</td></tr>`).join("") +
     `</table></div></section>`;
   view.innerHTML = html;
 }
 
 // endpointDetail is an endpoint's detail with its failure streak: since
 // when, how many attempts in a row, the last error, and for a source when
-// it last delivered.
+// it last delivered. It is HTML: texts the server passes on as they are
+// (errors) are marked translate="no".
 function endpointDetail(e) {
-  const parts = [e.detail || ""];
+  const raw = s => `<span translate="no">${esc(s)}</span>`;
+  let detail = e.detail ? raw(e.detail) : "";
+  if (e.role === "source" && e.kind) detail = e.agency ? th("endpoint.source_detail", {kind: tw("source_kind", e.kind), agency: e.agency}) : esc(tw("source_kind", e.kind));
+  if (e.role === "sink" && e.detail) detail = th("endpoint.pending", {n: e.pending || 0});
+  const parts = [detail];
   if (e.failing_since) {
-    let streak = "failing since " + fmtTime(e.failing_since);
-    if (e.consecutive_failures) streak += `, ${e.consecutive_failures} in a row`;
+    let streak = th("endpoint.failing_since", {time: fmtTime(e.failing_since)});
+    if (e.consecutive_failures) streak += ", " + th("endpoint.in_a_row", {n: e.consecutive_failures});
     parts.push(streak);
   }
-  if (e.last_error) parts.push("last error: " + e.last_error);
-  if (e.role === "source") parts.push(e.last_message ? "last message " + fmtTime(e.last_message) : "no message yet");
+  if (e.last_error) parts.push(th("endpoint.last_error") + " " + raw(e.last_error));
+  if (e.role === "source") parts.push(e.last_message ? th("endpoint.last_message", {time: fmtTime(e.last_message)}) : th("endpoint.no_message"));
   return parts.filter(Boolean).join("; ");
 }
 
@@ -236,22 +282,23 @@ function markerClass(e) {
 
 function shortLabel(e) {
   switch (e.kind) {
-    case "agency_event": return `${overrideBy(e.source) !== null ? "OVERRIDE " : ""}${e.agency} ${e.status}${e.hold ? " " + e.hold : ""}`;
-    case "tos_event": return `${e.status} [${(e.holds || []).join(",")}]`;
-    case "command": return `${e.action === "release_hold" ? "release" : "add"} ${e.hold}`;
-    case "command_sent": return "sent";
-    case "command_confirmed": return "confirmed";
-    case "command_superseded": return "superseded";
-    case "alert_firing": return `${e.status} firing`;
-    case "alert_resolved": return "resolved";
+    case "agency_event": return `${overrideBy(e.source) !== null ? t("short.override") + " " : ""}${e.agency} ${tw("status", e.status)}${e.hold ? " " + e.hold : ""}`;
+    case "tos_event": return `${tw("tos", e.status)} [${(e.holds || []).join(",")}]`;
+    case "command": return `${e.action === "release_hold" ? t("short.release") : t("short.add")} ${e.hold}`;
+    case "command_sent": return t("short.sent");
+    case "command_confirmed": return t("short.confirmed");
+    case "command_superseded": return t("short.superseded");
+    case "command_rejected": return t("short.rejected");
+    case "alert_firing": return `${tw("kind", e.status)} ${t("short.firing")}`;
+    case "alert_resolved": return t("short.resolved");
   }
-  return e.kind;
+  return tw("journal", e.kind);
 }
 
 // timeline draws the journal on one time axis, a lane per kind of entry,
 // so that an operator sees at a glance why a container is held.
 function timeline(history, live) {
-  if (!history.length) return `<p class="empty">no journal entries</p>`;
+  if (!history.length) return `<p class="empty">${th("timeline.none")}</p>`;
   const times = history.map(e => new Date(e.at).getTime());
   // The axis runs to now only while something is still open; a settled
   // container's story fills the width.
@@ -259,10 +306,10 @@ function timeline(history, live) {
   const W = 1000, left = 90, right = 20, laneH = 46, top = 24;
   const x = t => left + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (W - left - right);
   const H = top + LANES.length * laneH + 24;
-  let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="timeline">`;
+  let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${th("timeline.label")}">`;
   LANES.forEach((lane, i) => {
     const y = top + i * laneH + laneH / 2;
-    svg += `<text class="lane" x="4" y="${y + 4}">${esc(lane.name)}</text>`;
+    svg += `<text class="lane" x="4" y="${y + 4}">${esc(t("lane." + lane.name))}</text>`;
     svg += `<line class="axis" x1="${left}" x2="${W - right}" y1="${y}" y2="${y}"/>`;
     // Labels of marks close together take turns on three rows; marks at
     // the same spot (a command and its sending) are nudged apart.
@@ -311,54 +358,56 @@ async function loadHistory(id) {
 // sourceCell names where a ledger entry came from, an override marked.
 function sourceCell(source) {
   const by = overrideBy(source);
-  return by !== null ? `${pill("override", "warn")} by ${esc(by)}` : esc(source || "");
+  return by !== null ? `${pill(t("src.override"), "warn")} ${thm("src.by", {by: whoHTML(by)})}` : esc(source || "");
 }
 
 // ledgerRow is one line of an agency's ledger.
 function ledgerRow(what, entry, open) {
-  return `<tr class="ledger-entry${overrideBy(entry.source) !== null ? " override" : ""}"><td>${what}</td><td>${pill(entry.state, open ? "held" : "released")}</td>
+  return `<tr class="ledger-entry${overrideBy(entry.source) !== null ? " override" : ""}"><td>${what}</td><td>${pill(tw("ledger", entry.state), open ? "held" : "released")}</td>
     <td>${esc(fmtDateTime(entry.at))}</td><td class="mono">${esc(entry.event_id)}</td><td>${sourceCell(entry.source)}</td></tr>`;
 }
 
 // ledger shows an agency's release and its holds by type, open first.
 function ledger(det) {
   const rows = [];
-  if (det.release && det.release.state) rows.push(ledgerRow("release", det.release, det.release.state === "revoked"));
+  if (det.release && det.release.state) rows.push(ledgerRow(th("ledger.release"), det.release, det.release.state === "revoked"));
   const holds = Object.entries(det.holds || {}).sort(([ta, a], [tb, b]) =>
     (a.state === "open" ? 0 : 1) - (b.state === "open" ? 0 : 1) || ta.localeCompare(tb));
-  for (const [type, h] of holds) rows.push(ledgerRow(`hold <span class="mono">${esc(holdName(type))}</span>`, h, h.state === "open"));
+  for (const [type, h] of holds) {
+    rows.push(ledgerRow(type === "" ? esc(holdName(type)) : `${th("ledger.hold")} ${holdHTML(type)}`, h, h.state === "open"));
+  }
   if (!rows.length) return "";
-  return `<table class="ledger"><tr><th>entry</th><th>state</th><th>agency time</th><th>event</th><th>source</th></tr>${rows.join("")}</table>`;
+  return `<table class="ledger"><tr><th>${th("col.entry")}</th><th>${th("col.state")}</th><th>${th("col.agency_time")}</th><th>${th("col.event")}</th><th>${th("col.source")}</th></tr>${rows.join("")}</table>`;
 }
 
 function renderContainer(d, history, more) {
   const agencies = Object.keys(d.agencies).sort().map(a => {
     const det = (d.agency_detail || {})[a];
     const open = (d.holds || {})[a] || [];
-    return `<dt>${esc(a)}</dt><dd>${pill(d.agencies[a])}${open.length ? ` open holds: <span class="mono">${esc(open.map(holdName).join(", "))}</span>` : ""}${det ? ` <span class="muted">last change at ${esc(fmtDateTime(det.at))}, event <span class="mono">${esc(det.event_id)}</span> from</span> ${sourceCell(det.source)}${ledger(det)}` : ""}</dd>`;
+    return `<dt>${esc(a)}</dt><dd>${pill(tw("status", d.agencies[a]), d.agencies[a])}${open.length ? ` ${th("c.open_holds")} ${open.map(holdHTML).join(", ")}` : ""}${det ? ` <span class="muted">${th("c.agency_at", {time: fmtDateTime(det.at)})} <span class="mono">${esc(det.event_id)}</span></span> ${thm("c.agency_from", {source: sourceCell(det.source)})}${ledger(det)}` : ""}</dd>`;
   }).join("");
-  let html = `<section class="card wide" id="container"><h2>Container <span class="mono">${esc(d.container)}</span></h2>
+  let html = `<section class="card wide" id="container"><h2>${th("c.title")} <span class="mono">${esc(d.container)}</span></h2>
     <dl class="kv">
-      <dt>presence</dt><dd>${pill(d.presence)}</dd>
-      <dt>cleared</dt><dd>${pill(d.cleared ? "cleared" : "not cleared", d.cleared ? "ok" : "bad")}</dd>
+      <dt>${th("c.presence")}</dt><dd>${pill(tw("presence", d.presence), d.presence)}</dd>
+      <dt>${th("c.cleared")}</dt><dd>${pill(d.cleared ? t("c.cleared_yes") : t("c.cleared_no"), d.cleared ? "ok" : "bad")}</dd>
       ${agencies}
-      <dt>TOS holds</dt><dd class="mono">${esc((d.tos_holds || []).join(", ") || "none")}</dd>
-      <dt>mismatch</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(m.kind + " " + m.agency + (m.hold ? " " + m.hold : ""), "warn")).join(" ") : pill("none", "ok")}</dd>
-      <dt>pending commands</dt><dd>${d.pending_commands.length ? d.pending_commands.map(p =>
-        `<span class="mono">${esc(p.id)}</span> ${esc(p.action)} ${esc(p.hold)} (cause ${esc(p.cause)}, sent ${p.attempts}×)`).join("<br>") : "none"}</dd>
-      <dt>open alerts</dt><dd>${d.open_alerts.length ? d.open_alerts.map(a => `${pill(a.severity)} ${esc(a.summary)}`).join("<br>") : "none"}</dd>
-      ${d.bls && d.bls.length ? `<dt>B/L</dt><dd class="mono">${esc(d.bls.join(", "))}</dd>` : ""}
-      ${d.declarations && d.declarations.length ? `<dt>declarations</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
+      <dt>${th("c.tos_holds")}</dt><dd>${(d.tos_holds || []).length ? `<span class="mono">${esc(d.tos_holds.join(", "))}</span>` : th("none")}</dd>
+      <dt>${th("c.mismatch")}</dt><dd>${d.mismatch ? d.mismatches.map(m => pill(tw("kind", m.kind) + " " + m.agency + (m.hold ? " " + m.hold : ""), "warn")).join(" ") : pill(t("none"), "ok")}</dd>
+      <dt>${th("c.pending")}</dt><dd>${d.pending_commands.length ? d.pending_commands.map(p =>
+        `<span class="mono">${esc(p.id)}</span> ${th("c.pending_cmd", {action: tw("action", p.action), hold: p.hold, n: p.attempts})} <span class="mono">${esc(p.cause)}</span>`).join("<br>") : th("none")}</dd>
+      <dt>${th("c.open_alerts")}</dt><dd>${d.open_alerts.length ? d.open_alerts.map(a => `${pill(tw("severity", a.severity), a.severity)} ${esc(alertSummary(a))}`).join("<br>") : th("none")}</dd>
+      ${d.bls && d.bls.length ? `<dt>${th("c.bls")}</dt><dd class="mono">${esc(d.bls.join(", "))}</dd>` : ""}
+      ${d.declarations && d.declarations.length ? `<dt>${th("c.declarations")}</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
     </dl></section>
-    <section class="card wide timeline" id="timeline"><h2>Timeline</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
-      <div class="legend muted"><span><b class="ok">●</b> release / confirmed / resolved</span><span><b class="bad">●</b> hold / alert</span><span><b style="color:var(--info)">●</b> TOS / command</span><span>○ stale (changed nothing)</span><span><b class="warn">◆</b> manual override</span></div>
+    <section class="card wide timeline" id="timeline"><h2>${th("c.timeline")}</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
+      <div class="legend muted"><span><b class="ok">●</b> ${th("legend.ok")}</span><span><b class="bad">●</b> ${th("legend.bad")}</span><span><b style="color:var(--info)">●</b> ${th("legend.info")}</span><span>○ ${th("legend.stale")}</span><span><b class="warn">◆</b> ${th("legend.override")}</span></div>
     </section>
-    <section class="card wide" id="journal"><h2>Journal</h2>
-      ${more ? `<p class="muted">the oldest ${history.length} entries; <code>portsync history ${esc(d.container)}</code> prints them all</p>` : ""}
+    <section class="card wide" id="journal"><h2>${th("c.journal")}</h2>
+      ${more ? `<p class="muted">${th("c.journal_more", {n: history.length, container: d.container})}</p>` : ""}
       <div class="scroll"><table>
-      <tr><th>time</th><th>kind</th><th>what</th><th>event</th><th>source</th></tr>` +
-    history.map(e => `<tr class="entry ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(e.kind)}</td>
-      <td>${esc(describe(e))}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted">${esc(e.detail)}</span>` : ""}</td>
+      <tr><th>${th("col.time")}</th><th>${th("col.kind")}</th><th>${th("col.what")}</th><th>${th("col.event")}</th><th>${th("col.source")}</th></tr>` +
+    history.map(e => `<tr class="entry ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(tw("journal", e.kind))}</td>
+      <td>${describeHTML(e)}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted" translate="no">${esc(e.detail)}</span>` : ""}</td>
       <td class="mono">${esc(e.event_id || "")}</td><td>${sourceCell(e.source)}</td></tr>`).join("") +
     `</table></div></section>`;
   view.innerHTML = html;
@@ -373,10 +422,10 @@ async function search(q) {
     return;
   }
   stop();
-  view.innerHTML = `<section class="card wide" id="results"><h2>Search: ${esc(q)}</h2>` +
+  view.innerHTML = `<section class="card wide" id="results"><h2>${th("search.title", {q})}</h2>` +
     (r.containers.length ? `<ul>${r.containers.map(c => `<li>${containerLink(c)}</li>`).join("")}</ul>`
-      : `<p class="empty">no container, B/L or declaration number matches</p>`) +
-    (r.next_cursor ? `<p class="muted">the first ${r.containers.length} matches; search for a container number to narrow it</p>` : "") +
+      : `<p class="empty">${th("search.none")}</p>`) +
+    (r.next_cursor ? `<p class="muted">${th("search.more", {n: r.containers.length})}</p>` : "") +
     `</section>`;
 }
 
@@ -409,4 +458,5 @@ document.getElementById("search").addEventListener("submit", ev => {
   });
 });
 window.addEventListener("hashchange", route);
+window.addEventListener("langchange", route);
 route();
