@@ -151,6 +151,7 @@ func TestFileDropCrashBetweenApplyAndMove(t *testing.T) {
 
 	dropWrite(t, filepath.Join(dir, "cusres-9.json"), content)
 	h.eventually("the copy moved to done/", func() bool { return len(dropFiles(t, done)) == 2 })
+	h.eventually("the duplicate counted", func() bool { return dropEvents(h)[sync.ResultDuplicate] == 1 })
 	if dropExists(filepath.Join(dir, "cusres-9.json")) {
 		t.Error("the copy is still in the drop directory")
 	}
@@ -170,6 +171,8 @@ func TestFileDropCrashBetweenApplyAndMove(t *testing.T) {
 	dropWrite(t, filepath.Join(dir, "cusres-9.json"), content)
 	h.start()
 	h.eventually("the file moved to done/ after the restart", func() bool { return len(dropFiles(t, done)) == 3 })
+	// The counters move just after the file is filed, in the same pass.
+	h.eventually("the duplicate counted after the restart", func() bool { return dropEvents(h)[sync.ResultDuplicate] == 1 })
 	if got := dropEvents(h); got[sync.ResultDuplicate] != 1 || got[sync.ResultApplied] != 0 {
 		t.Errorf("events after the restart %v, want 1 duplicate", got)
 	}
