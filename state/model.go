@@ -189,9 +189,49 @@ type Container struct {
 	Mismatches        map[string]Mismatch       `json:"mismatches,omitempty"` // by agency
 	Pending           map[string]PendingCommand `json:"pending,omitempty"`    // by hold code
 	Alerts            []string                  `json:"alerts,omitempty"`     // ids of its firing alerts
-	BLs               []string                  `json:"bls,omitempty"`
-	Declarations      []string                  `json:"declarations,omitempty"`
-	UpdatedAt         time.Time                 `json:"updated_at"`
+	// BLs are the bills of lading the container is linked to: by agency
+	// events that name both, TOS events with a bl, and manifests.
+	BLs          []string  `json:"bls,omitempty"`
+	Declarations []string  `json:"declarations,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// Own is the container's own ledger (its container-level decisions)
+	// while a linked B/L has decisions of its own; Agencies is then the
+	// effective ledger, own and the B/Ls' merged. Nil when no linked B/L
+	// has decided anything: Agencies is then the container's own.
+	Own map[string]AgencyState `json:"own,omitempty"`
+}
+
+// BL is a bill of lading: the containers linked to it and its own
+// B/L-level decisions, which apply to every linked container (DESIGN
+// section 1).
+type BL struct {
+	ID string `json:"bl"`
+	// Containers are the linked containers, in id order.
+	Containers []string `json:"containers"`
+	// ManifestAt and ManifestID are the manifest that last replaced the
+	// list; a manifest no newer than ManifestAt is stale.
+	ManifestAt time.Time `json:"manifest_at,omitzero"`
+	ManifestID string    `json:"manifest_id,omitempty"`
+	// Agencies are the B/L-level ledgers, by agency.
+	Agencies  map[string]AgencyState `json:"agencies,omitempty"`
+	UpdatedAt time.Time              `json:"updated_at"`
+}
+
+// Clone returns a deep copy of b.
+func (b BL) Clone() BL {
+	b.Containers = slices.Clone(b.Containers)
+	b.Agencies = cloneLedgers(b.Agencies)
+	return b
+}
+
+// cloneLedgers deep-copies a ledger map.
+func cloneLedgers(m map[string]AgencyState) map[string]AgencyState {
+	m = cloneMap(m)
+	for name, a := range m {
+		a.Holds = cloneMap(a.Holds)
+		m[name] = a
+	}
+	return m
 }
 
 // HasHold reports whether the TOS last reported the hold code on c.
@@ -201,11 +241,8 @@ func (c *Container) HasHold(code string) bool {
 
 // Clone returns a deep copy of c, so a decision can change it freely.
 func (c Container) Clone() Container {
-	c.Agencies = cloneMap(c.Agencies)
-	for name, a := range c.Agencies {
-		a.Holds = cloneMap(a.Holds)
-		c.Agencies[name] = a
-	}
+	c.Agencies = cloneLedgers(c.Agencies)
+	c.Own = cloneLedgers(c.Own)
 	c.Mismatches = cloneMap(c.Mismatches)
 	c.Pending = cloneMap(c.Pending)
 	c.TOSHolds = slices.Clone(c.TOSHolds)
@@ -319,4 +356,11 @@ type JournalEntry struct {
 	// ReusedID marks an event whose id was seen before with other content:
 	// a new decision under a reused entry number.
 	ReusedID bool `json:"reused_id,omitempty"`
+	// BL is the bill of lading a B/L-level decision or a manifest was
+	// about. An entry with a BL and no Container is on the B/L's own
+	// timeline (Tx.BLHistory).
+	BL string `json:"bl,omitempty"`
 }
+
+// Journal entry kind of a manifest (DESIGN 3.6).
+const JournalManifest = "manifest"

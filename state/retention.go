@@ -29,6 +29,7 @@ const DedupeScanFactor = 16
 type journalStamp struct {
 	At        time.Time `json:"at"`
 	Container string    `json:"container"`
+	BL        string    `json:"bl"`
 }
 
 // PruneJournal deletes journal entries recorded (by our clock) before
@@ -67,7 +68,7 @@ func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err erro
 			more = true
 			break
 		}
-		victims = append(victims, victim{key: bytes.Clone(k), container: s.Container})
+		victims = append(victims, victim{key: bytes.Clone(k), container: journalOwner(s.Container, s.BL)})
 	}
 	// Deleting while a cursor walks the bucket makes it skip keys; the
 	// keys are collected first and deleted after.

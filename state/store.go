@@ -36,9 +36,11 @@ var (
 	bucketMismatches    = []byte("mismatches")
 	bucketMeta          = []byte("meta")
 	bucketRefs          = []byte("refs")
+	bucketBLs           = []byte("bls")
 
 	allBuckets = [][]byte{bucketContainers, bucketJournal, bucketJournalIdx, bucketDedupe, bucketOutbox,
-		bucketAlerts, bucketDeadLetters, bucketDeadLetterIdx, bucketCursors, bucketMismatches, bucketMeta, bucketRefs}
+		bucketAlerts, bucketDeadLetters, bucketDeadLetterIdx, bucketCursors, bucketMismatches, bucketMeta, bucketRefs,
+		bucketBLs}
 )
 
 // ErrLocked is returned by Open when another process holds the store.
@@ -355,7 +357,25 @@ func (t *Tx) Journal(e *JournalEntry) error {
 	if err := b.Put(seqKey(seq), data); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketJournalIdx).Put(journalIdxKey(e.Container, seq), nil)
+	return t.tx.Bucket(bucketJournalIdx).Put(journalIdxKey(journalOwner(e.Container, e.BL), seq), nil)
+}
+
+// journalOwner is the name a journal entry is indexed under: its
+// container, or for an entry on a B/L's own timeline the B/L behind a
+// prefix no container number can have.
+func journalOwner(container, bl string) string {
+	if container == "" && bl != "" {
+		return blJournalPrefix + bl
+	}
+	return container
+}
+
+const blJournalPrefix = "B/L:"
+
+// BLHistory returns the journal of a B/L's own timeline (its B/L-level
+// decisions and manifests), oldest first.
+func (t *Tx) BLHistory(bl string) ([]JournalEntry, error) {
+	return t.History(blJournalPrefix + bl)
 }
 
 // decodeJournal decodes the journal entry stored under key and fills in a
@@ -642,6 +662,17 @@ func (t *Tx) PutCursor(source, cursor string) error {
 	return t.tx.Bucket(bucketCursors).Put([]byte(source), []byte(cursor))
 }
 
+// BL returns the bill of lading with the given number, and whether it
+// exists.
+func (t *Tx) BL(id string) (BL, bool, error) {
+	var b BL
+	ok, err := t.get(bucketBLs, id, &b)
+	return b, ok, err
+}
+
+// PutBL stores b.
+func (t *Tx) PutBL(b BL) error { return t.put(bucketBLs, b.ID, b) }
+
 // Reference kinds indexed for search.
 const (
 	RefBL          = "bl"
@@ -655,6 +686,23 @@ func refKey(kind, ref, container string) []byte {
 // PutRef indexes a bill of lading or declaration number to a container.
 func (t *Tx) PutRef(kind, ref, container string) error {
 	return t.tx.Bucket(bucketRefs).Put(refKey(kind, ref, container), nil)
+}
+
+// DeleteRef removes a container from a reference's index entry.
+func (t *Tx) DeleteRef(kind, ref, container string) error {
+	return t.tx.Bucket(bucketRefs).Delete(refKey(kind, ref, container))
+}
+
+// RefContainers returns the containers indexed under ref as kind, in id
+// order.
+func (t *Tx) RefContainers(kind, ref string) []string {
+	var out []string
+	prefix := []byte(kind + "\x00" + ref + "\x00")
+	c := t.tx.Bucket(bucketRefs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		out = append(out, string(k[len(prefix):]))
+	}
+	return out
 }
 
 // FindRefs returns the containers indexed under ref, as a B/L or as a

@@ -30,8 +30,8 @@ func (p Policy) admit(r *adapters.Record, now time.Time) error {
 		if err := checkID(ev.ID); err != nil {
 			return err
 		}
-		if n := len(ev.Containers); n == 0 || n > maxEventContainers {
-			return state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d containers, got %d", maxEventContainers, n)
+		if n := len(ev.Containers); n == 0 && ev.BL == "" || n > maxEventContainers {
+			return state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d containers (or none and a bl), got %d", maxEventContainers, n)
 		}
 		for _, id := range ev.Containers {
 			if err := checkContainer(id); err != nil {
@@ -60,6 +60,29 @@ func (p Policy) admit(r *adapters.Record, now time.Time) error {
 		for _, h := range ev.Holds {
 			if h == "" || len(h) > state.MaxHoldLen {
 				return state.Reject(state.CodeInvalidField, "field \"holds\": hold code of %d bytes, want 1 to %d", len(h), state.MaxHoldLen)
+			}
+		}
+		if err := state.CheckRef("bl", ev.BL); err != nil {
+			return err
+		}
+		return state.CheckClock("at", ev.At, now, p.MaxClockSkew, notBefore)
+	case r.Manifest != nil:
+		ev := r.Manifest
+		if err := checkID(ev.ID); err != nil {
+			return err
+		}
+		if ev.BL == "" {
+			return state.Reject(state.CodeInvalidField, "field \"bl\" is required in a manifest")
+		}
+		if err := state.CheckRef("bl", ev.BL); err != nil {
+			return err
+		}
+		if n := len(ev.Containers); n > maxBLContainers {
+			return state.Reject(state.CodeInvalidField, "field \"containers\": %d containers, more than %d on one B/L", n, maxBLContainers)
+		}
+		for _, id := range ev.Containers {
+			if err := checkContainer(id); err != nil {
+				return err
 			}
 		}
 		return state.CheckClock("at", ev.At, now, p.MaxClockSkew, notBefore)

@@ -24,6 +24,7 @@ type txn struct {
 
 	work  map[string]*work
 	dirty map[string]bool
+	bl    blTxn // bills of lading (txnbl.go)
 	c     *committed
 	// quiet is set in a trial transaction (Engine.isolate), which is
 	// rolled back: it must not log what it would have done.
@@ -157,6 +158,8 @@ func (t *txn) record(in inbound, r adapters.Record) (string, *state.Rejection, e
 		return t.agencyEvent(in.src, r.Agency)
 	case r.TOS != nil:
 		return t.tosEvent(in.src, r.TOS)
+	case r.Manifest != nil:
+		return t.manifestEvent(in.src, r.Manifest)
 	}
 	// A decoder bug, but the message still needs an end: dead-lettering it
 	// keeps the writer going.
@@ -208,6 +211,9 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 	if err != nil || dup {
 		return ResultDuplicate, nil, err
 	}
+	if len(ev.Containers) == 0 {
+		return t.blDecision(src, ev, reused)
+	}
 	result := ResultStale
 	var detailOf uint64 // the journal entry that holds ev.Reason
 	for _, id := range ev.Containers {
@@ -221,6 +227,9 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 			w.changed = true
 		}
 		if err := t.indexRefs(ev, id); err != nil {
+			return "", nil, err
+		}
+		if err := t.linkEvent(ev.BL, w); err != nil {
 			return "", nil, err
 		}
 		t.dirty[id] = true
@@ -296,6 +305,9 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 	if applyTOSEvent(&w.c, ev, *t.policy) {
 		result = ResultApplied
 		w.changed = true
+	}
+	if err := t.linkEvent(ev.BL, w); err != nil {
+		return "", nil, err
 	}
 	// A TOS event that changes nothing may still confirm a command, so the
 	// container is decided again either way.

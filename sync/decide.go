@@ -77,15 +77,23 @@ func Cleared(c *state.Container, p Policy) bool {
 // ApplyAgencyEvent folds an agency event into the agency's ledger on one
 // of the containers it names (see applyLedger) and reports whether the
 // container's state changed.
+//
+// On a container linked to a B/L that has decided, the event goes into
+// the container's own ledger (c.Own) and the transaction merges the
+// effective one afterwards (setEffective).
 func ApplyAgencyEvent(c *state.Container, ev *state.AgencyEvent, source string, now time.Time) bool {
-	if c.Agencies == nil {
-		c.Agencies = map[string]state.AgencyState{}
+	ledger := &c.Agencies
+	if c.Own != nil {
+		ledger = &c.Own
 	}
-	a := c.Agencies[ev.Agency]
+	if *ledger == nil {
+		*ledger = map[string]state.AgencyState{}
+	}
+	a := (*ledger)[ev.Agency]
 	if !applyLedger(&a, ev, source, now) {
 		return false
 	}
-	c.Agencies[ev.Agency] = a
+	(*ledger)[ev.Agency] = a
 	c.BLs = addRef(c.BLs, ev.BL)
 	c.Declarations = addRef(c.Declarations, ev.Declaration)
 	return true

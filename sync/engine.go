@@ -439,6 +439,8 @@ func recordID(r adapters.Record) string {
 		return state.CutText(r.Agency.ID, 80)
 	case r.TOS != nil:
 		return state.CutText(r.TOS.ID, 80)
+	case r.Manifest != nil:
+		return state.CutText(r.Manifest.ID, 80)
 	}
 	return ""
 }

@@ -5,6 +5,9 @@ import "github.com/portsync/portsync/state"
 // decideAll decides every container this transaction touched and writes
 // the outcome: commands, confirmations, mismatches, alerts, state.
 func (t *txn) decideAll() error {
+	if err := t.mergeBLs(); err != nil {
+		return err
+	}
 	for _, id := range sortedKeys(t.dirty) {
 		if err := t.decide(t.work[id]); err != nil {
 			return err

@@ -27,6 +27,12 @@ func init() {
 const MaxContainers = 1000
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
+	if cfg.Kind == config.KindManifest {
+		return decoderFunc(func(p []byte) (adapters.Record, error) {
+			ev, err := DecodeManifestEvent(p)
+			return adapters.Record{Manifest: ev}, err
+		}), nil
+	}
 	if cfg.Kind == config.KindTOS {
 		return decoderFunc(func(p []byte) (adapters.Record, error) {
 			ev, err := DecodeTOSEvent(p)
@@ -220,12 +226,9 @@ func DecodeAgencyEvent(payload []byte) (*state.AgencyEvent, error) {
 	if ev.Hold, err = f.hold(ev.Status); err != nil {
 		return nil, err
 	}
-	list, present, err := f.strings("containers")
+	list, _, err := f.strings("containers")
 	if err != nil {
 		return nil, err
-	}
-	if !present || len(list) == 0 {
-		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d container numbers, got none", MaxContainers)
 	}
 	if len(list) > MaxContainers {
 		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d container numbers, got %d", MaxContainers, len(list))
@@ -236,6 +239,11 @@ func DecodeAgencyEvent(payload []byte) (*state.AgencyEvent, error) {
 	if ev.BL, err = f.ref("bl"); err != nil {
 		return nil, err
 	}
+	// A decision on a whole B/L names the B/L and no containers.
+	if len(ev.Containers) == 0 && ev.BL == "" {
+		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d container numbers (or a \"bl\"), got none", MaxContainers)
+	}
+
 	if ev.Declaration, err = f.ref("declaration"); err != nil {
 		return nil, err
 	}
@@ -300,6 +308,49 @@ func DecodeTOSEvent(payload []byte) (*state.TOSEvent, error) {
 	}
 	ev.HasHolds = present
 	if ev.Holds, err = NormaliseHolds(holds); err != nil {
+		return nil, err
+	}
+	if ev.BL, err = f.ref("bl"); err != nil {
+		return nil, err
+	}
+	if ev.At, err = f.at(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// MaxManifestContainers is the most containers one manifest may link to
+// its B/L.
+const MaxManifestContainers = 10000
+
+// DecodeManifestEvent decodes and validates a manifest event (DESIGN
+// 3.6): a B/L and its complete container list.
+func DecodeManifestEvent(payload []byte) (*state.ManifestEvent, error) {
+	f, err := parseObject(payload)
+	if err != nil {
+		return nil, err
+	}
+	ev := &state.ManifestEvent{}
+	if ev.ID, err = f.id(); err != nil {
+		return nil, err
+	}
+	if ev.BL, err = f.ref("bl"); err != nil {
+		return nil, err
+	}
+	if ev.BL == "" {
+		return nil, state.Reject(state.CodeInvalidField, "field \"bl\" is required")
+	}
+	list, present, err := f.strings("containers")
+	if err != nil {
+		return nil, err
+	}
+	if !present {
+		return nil, state.Reject(state.CodeInvalidField, "field \"containers\" is required (send [] for a B/L with no containers)")
+	}
+	if len(list) > MaxManifestContainers {
+		return nil, state.Reject(state.CodeInvalidField, "field \"containers\": want at most %d container numbers, got %d", MaxManifestContainers, len(list))
+	}
+	if ev.Containers, err = parseContainers(list); err != nil {
 		return nil, err
 	}
 	if ev.At, err = f.at(); err != nil {

@@ -268,9 +268,10 @@ func TestDecodeAgencyEventRejects(t *testing.T) {
 		{"status empty", edit(t, agencyExample, "status", ""), state.CodeInvalidField, []string{`"status"`}},
 
 		// containers
-		{"containers missing", edit(t, agencyExample, "containers", drop), state.CodeInvalidField, []string{`"containers"`}},
-		{"containers null", edit(t, agencyExample, "containers", nil), state.CodeInvalidField, []string{`"containers"`}},
-		{"containers empty", edit(t, agencyExample, "containers", []string{}), state.CodeInvalidField, []string{`"containers"`, "1000"}},
+		// (without a bl: an event naming a B/L alone decides on the B/L)
+		{"containers missing", edit(t, string(edit(t, agencyExample, "bl", drop)), "containers", drop), state.CodeInvalidField, []string{`"containers"`}},
+		{"containers null", edit(t, string(edit(t, agencyExample, "bl", drop)), "containers", nil), state.CodeInvalidField, []string{`"containers"`}},
+		{"containers empty", edit(t, string(edit(t, agencyExample, "bl", "")), "containers", []string{}), state.CodeInvalidField, []string{`"containers"`, "1000"}},
 		{"containers too many", edit(t, agencyExample, "containers", tooMany), state.CodeInvalidField, []string{`"containers"`, "1001"}},
 		{"containers a string", edit(t, agencyExample, "containers", "MSCU1234566"), state.CodeInvalidField, []string{`"containers"`, "MSCU1234566"}},
 		{"containers an object", edit(t, agencyExample, "containers", map[string]string{"a": "MSCU1234566"}), state.CodeInvalidField, []string{`"containers"`, "MSCU1234566"}},

@@ -50,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/backup", s.handleBackup)
 	api.HandleFunc("GET /api/v1/overview", s.handleOverview)
 	api.HandleFunc("GET /api/v1/search", s.handleSearch)
+	api.HandleFunc("GET /api/v1/bls/{bl}", s.handleBL)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
