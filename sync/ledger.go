@@ -27,19 +27,18 @@ func applyLedger(a *state.AgencyState, ev *state.AgencyEvent, source string, now
 	changed := false
 	switch ev.Status {
 	case state.Released:
-		// A release no newer than an open general hold loses to it, as in a
-		// feed that only says released and held: the latest wins, held on
-		// a tie. (Typed holds are another matter: CBP's 1C stands beside
-		// an older 1H, and the cargo waits for the 1I.)
-		if h, ok := a.Holds[""]; ok && h.State == state.HoldOpen && !ev.At.After(h.At) {
-			return false
-		}
+		// Recorded even while an open general hold is as new or newer: the
+		// status stays held (the latest wins, held on a tie), and a later
+		// removal of that hold lets the release stand, whatever order the
+		// events arrived in.
 		if r := a.Release; r.State == "" || ev.At.After(r.At) {
 			a.Release = entry(state.ReleaseGranted)
 			changed = true
 		}
-		// It also lifts the general hold it is newer than.
-		if h, ok := a.Holds[""]; ok && h.State == state.HoldOpen {
+		// An untyped release also lifts the general hold it is strictly
+		// newer than, so a feed that only says released and held keeps its
+		// meaning.
+		if h, ok := a.Holds[""]; ok && h.State == state.HoldOpen && ev.At.After(h.At) {
 			a.Holds[""] = entry(state.HoldLifted)
 			changed = true
 		}

@@ -54,9 +54,9 @@ func TestLedgerStatus(t *testing.T) {
 		{"release then later hold", []lev{{R, "", 1}, {H, "", 2}}, state.Held, "aa"},
 		{"hold then later release", []lev{{H, "", 1}, {R, "", 2}}, state.Released, "aa"},
 		{"release then older hold (out of order)", []lev{{R, "", 2}, {H, "", 1}}, state.Released, "as"},
-		{"hold then older release (out of order)", []lev{{H, "", 2}, {R, "", 1}}, state.Held, "as"},
+		{"hold then older release (out of order)", []lev{{H, "", 2}, {R, "", 1}}, state.Held, "aa"},
 		{"release and hold tie", []lev{{R, "", 1}, {H, "", 1}}, state.Held, "aa"},
-		{"hold and release tie", []lev{{H, "", 1}, {R, "", 1}}, state.Held, "as"},
+		{"hold and release tie", []lev{{H, "", 1}, {R, "", 1}}, state.Held, "aa"},
 		{"repeated release", []lev{{R, "", 1}, {R, "", 1}}, state.Released, "as"},
 		{"older release after release", []lev{{R, "", 2}, {R, "", 1}}, state.Released, "as"},
 
@@ -111,6 +111,9 @@ func TestLedgerOrderIndependent(t *testing.T) {
 		{{R, "", 2}, {V, "", 2}, {H, "", 2}, {X, "", 2}},
 		{{H, "7H", 1}, {X, "7H", 1}, {R, "", 1}},
 		{{R, "", 1}, {X, "1H", 2}, {H, "1H", 2}, {H, "1H", 3}, {X, "1H", 3}},
+		// A release older than a general hold that is later removed.
+		{{H, "", 2}, {R, "", 1}, {X, "", 3}},
+		{{R, "", 3}, {H, "", 2}, {R, "", 1}, {X, "", 4}},
 	}
 	for _, set := range sets {
 		var first state.Status

@@ -492,19 +492,63 @@ func (r *hcRun) quiesce(timeout time.Duration) time.Time {
 	}
 }
 
-// hcModel is the rules of DESIGN.md section 1, folded over the events in
-// the order they were sent.
+// hcModel is the rules of the ledger (README "How it decides"), for a feed
+// of untyped released and held events, folded over the events in the
+// order they were sent: per container and agency a release and a general
+// hold, each set by the event with the latest agency time; a release lifts
+// a hold it is strictly newer than, a hold older than a standing release
+// was lifted already, and on a tie the hold wins.
 type hcModel struct {
-	win    map[[2]string]*hcEvent         // (container, agency) -> winning event
-	won    map[[2]string]map[string]bool  // event ids that were winning at some point
+	ledger map[[2]string]*hcLedger        // (container, agency) -> its ledger
+	won    map[[2]string]map[string]bool  // event ids that decided the status at some point
 	result map[[2]string]string           // (container, event id) -> applied or stale
 	sentTo map[string]map[string]*hcEvent // container -> events naming it
 	byID   map[string]*hcEvent
 }
 
+// hcLedger is one agency's ledger on one container: the events that last
+// set its release and its general hold.
+type hcLedger struct {
+	rel, hold *hcEvent
+	holdOpen  bool
+}
+
+// fold applies ev and reports whether it changed the ledger.
+func (l *hcLedger) fold(ev *hcEvent) bool {
+	if ev.Status == state.Released {
+		changed := false
+		if l.rel == nil || ev.At.After(l.rel.At) {
+			l.rel, changed = ev, true
+		}
+		if l.holdOpen && ev.At.After(l.hold.At) {
+			l.hold, l.holdOpen, changed = ev, false, true
+		}
+		return changed
+	}
+	if l.rel != nil && l.rel.At.After(ev.At) {
+		return false
+	}
+	if l.hold == nil || ev.At.After(l.hold.At) || ev.At.Equal(l.hold.At) && !l.holdOpen {
+		l.hold, l.holdOpen = ev, true
+		return true
+	}
+	return false
+}
+
+// winner is the event the status stands on, nil while unknown.
+func (l *hcLedger) winner() *hcEvent {
+	if l == nil {
+		return nil
+	}
+	if l.holdOpen {
+		return l.hold
+	}
+	return l.rel
+}
+
 func newHCModel(events []*hcEvent) *hcModel {
 	m := &hcModel{
-		win: map[[2]string]*hcEvent{}, won: map[[2]string]map[string]bool{},
+		ledger: map[[2]string]*hcLedger{}, won: map[[2]string]map[string]bool{},
 		result: map[[2]string]string{}, sentTo: map[string]map[string]*hcEvent{}, byID: map[string]*hcEvent{},
 	}
 	for _, ev := range events {
@@ -515,23 +559,27 @@ func newHCModel(events []*hcEvent) *hcModel {
 				m.sentTo[c] = map[string]*hcEvent{}
 			}
 			m.sentTo[c][ev.ID] = ev
-			if cur := m.win[k]; cur == nil || hcBeats(ev, cur) {
-				m.win[k] = ev
-				if m.won[k] == nil {
-					m.won[k] = map[string]bool{}
-				}
-				m.won[k][ev.ID] = true
-				m.result[[2]string{c, ev.ID}] = sync.ResultApplied
-			} else {
-				m.result[[2]string{c, ev.ID}] = sync.ResultStale
+			l := m.ledger[k]
+			if l == nil {
+				l = &hcLedger{}
+				m.ledger[k] = l
 			}
+			if !l.fold(ev) {
+				m.result[[2]string{c, ev.ID}] = sync.ResultStale
+				continue
+			}
+			m.result[[2]string{c, ev.ID}] = sync.ResultApplied
+			if m.won[k] == nil {
+				m.won[k] = map[string]bool{}
+			}
+			m.won[k][l.winner().ID] = true
 		}
 	}
 	return m
 }
 
 func (m *hcModel) status(container, agency string) state.Status {
-	if ev := m.win[[2]string{container, agency}]; ev != nil {
+	if ev := m.ledger[[2]string{container, agency}].winner(); ev != nil {
 		return ev.Status
 	}
 	return state.Unknown
@@ -618,7 +666,7 @@ func (r *hcRun) check(strict bool) hcReport {
 		}
 		for agency := range hcHoldOf {
 			if got, want := d.Agencies[agency], m.status(c, agency); got != want {
-				fail("%s: %s status is %s, the model says %s (winning event %v)", c, agency, got, want, m.win[[2]string{c, agency}])
+				fail("%s: %s status is %s, the model says %s (winning event %v)", c, agency, got, want, m.ledger[[2]string{c, agency}].winner())
 			}
 		}
 		switch presence {
