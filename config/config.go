@@ -111,8 +111,8 @@ type Source struct {
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
-	// Mapping maps a foreign JSON document to an agency event (format
-	// mapped_json).
+	// Mapping maps a foreign JSON or XML document to an agency event
+	// (formats mapped_json and mapped_xml).
 	Mapping *Mapping `yaml:"mapping"`
 	// TimeZone is the IANA zone of times sent without an offset (EDIFACT,
 	// X12); default the daemon's local zone.
@@ -141,8 +141,10 @@ type Source struct {
 	SilentAfter time.Duration `yaml:"silent_after"`
 }
 
-// Mapping says where the fields of an agency event are in a foreign JSON
-// document, as gjson paths (https://github.com/tidwall/gjson#path-syntax).
+// Mapping says where the fields of an agency event are in a foreign
+// document: as gjson paths (https://github.com/tidwall/gjson#path-syntax)
+// in a JSON document (mapped_json), as XPath 1.0 expressions in an XML
+// document (mapped_xml), where Records selects the record elements.
 type Mapping struct {
 	// Records is the path of an array of records in the document; empty
 	// means the document is one record. Other paths are relative to a

@@ -74,7 +74,7 @@ func (fakeRegistry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
 }
 
 func (fakeRegistry) HasFormat(name string) bool {
-	return slices.Contains([]string{"json", "mapped_json", "edifact", "x12_350"}, name)
+	return slices.Contains([]string{"json", "mapped_json", "mapped_xml", "edifact", "x12_350"}, name)
 }
 
 // writeSecret writes a secret file in dir and returns its path.

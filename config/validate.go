@@ -195,8 +195,8 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if !reg.HasFormat(s.Format) {
 			v.fail(key+".format", "unknown format %q", s.Format)
 		}
-		if s.Mapping != nil && s.Format != "mapped_json" {
-			v.fail(key+".mapping", "only used by format mapped_json, and this source's format is %q", s.Format)
+		if s.Mapping != nil && s.Format != "mapped_json" && s.Format != "mapped_xml" {
+			v.fail(key+".mapping", "only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)
 		}
 		if *s.QoS < 0 || *s.QoS > 2 {
 			v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)

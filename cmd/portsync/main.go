@@ -19,6 +19,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/httpsink"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	_ "github.com/portsync/portsync/adapters/mappedjson"
+	_ "github.com/portsync/portsync/adapters/mappedxml"
 	_ "github.com/portsync/portsync/adapters/mqtt"
 	_ "github.com/portsync/portsync/adapters/webhook"
 	_ "github.com/portsync/portsync/adapters/x12"
