@@ -56,6 +56,10 @@ type Message struct {
 	// decoder can. It is called while the message is being decoded (by
 	// the source's Deliver), never after.
 	Body func() (io.ReadCloser, error)
+	// Name, when set, is what the transport calls the message (a
+	// file_drop source's file name); a file acknowledgement is named
+	// after it.
+	Name string
 	// Reject, when set, is the transport's own verdict on a message it
 	// could not read as one (a spool entry that is not a regular file, a
 	// poll whose cursor went round in a circle): the engine dead-letters

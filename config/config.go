@@ -139,6 +139,13 @@ type Source struct {
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.
 	SilentAfter time.Duration `yaml:"silent_after"`
+	// AckTopic is where an mqtt source's processing acknowledgements go,
+	// one per inbound message after its commit, on the source's own
+	// broker at QoS 1; "" sends none.
+	AckTopic string `yaml:"ack_topic"`
+	// AckDir is where a file_drop source writes NAME.ack.json, one
+	// acknowledgement per processed file; "" writes none.
+	AckDir string `yaml:"ack_dir"`
 }
 
 // Mapping says where the fields of an agency event are in a foreign

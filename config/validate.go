@@ -218,6 +218,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		case s.MaxBytes > 0 && s.Type != "file_drop":
 			v.fail(key+".max_bytes", "only used by file_drop sources, and this source's type is %q", s.Type)
 		}
+		v.acks(key, s)
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")
@@ -448,6 +449,32 @@ func (v *validator) overrideToken() {
 		if p, ok := shares(s.TokenFile); ok {
 			v.fail(key, "%s holds source %q's push token too (%s): the agency's gateway could override by hand; give overrides a token of their own", path, s.Name, p)
 			return
+		}
+	}
+}
+
+// acks checks a source's acknowledgement keys: ack_topic on mqtt sources
+// (published on the source's own broker), ack_dir on file_drop sources
+// (an absolute path, not inside dir where it would be read as input).
+func (v *validator) acks(key string, s Source) {
+	if s.AckTopic != "" {
+		switch {
+		case s.Type != "mqtt":
+			v.fail(key+".ack_topic", "only used by mqtt sources (an http_push source answers in its response, a file_drop source takes ack_dir), and this source's type is %q", s.Type)
+		case strings.ContainsAny(s.AckTopic, "+#"):
+			v.fail(key+".ack_topic", "%q is a topic filter: acknowledgements are published, so name one topic without + or #", s.AckTopic)
+		case s.AckTopic == s.Topic:
+			v.fail(key+".ack_topic", "%q is the source's own topic: its acknowledgements would come back as input", s.AckTopic)
+		}
+	}
+	if s.AckDir != "" {
+		switch {
+		case s.Type != "file_drop":
+			v.fail(key+".ack_dir", "only used by file_drop sources, and this source's type is %q", s.Type)
+		case !filepath.IsAbs(s.AckDir):
+			v.fail(key+".ack_dir", "%q is not an absolute path", s.AckDir)
+		case s.Dir != "" && filepath.Clean(s.AckDir) == filepath.Clean(s.Dir):
+			v.fail(key+".ack_dir", "%q is the spool directory itself: its answers would be read as input; use another directory", s.AckDir)
 		}
 	}
 }

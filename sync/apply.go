@@ -112,7 +112,7 @@ func (t *txn) message(in inbound, records []adapters.Record) (Outcome, error) {
 			return o, err
 		}
 	}
-	return o, nil
+	return o, t.acknowledge(in, records, &o)
 }
 
 // summarise makes one rejection of a message's rejected records: the first

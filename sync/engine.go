@@ -44,6 +44,7 @@ type SourceInfo struct {
 	Kind    string // config.KindAgency or config.KindTOS
 	Agency  string // the only agency an agency source may speak for
 	Decoder adapters.Decoder
+	Ack     AckTarget // where its acknowledgements go; zero: nowhere
 }
 
 // Outcome is what became of one message, for callers that wait (HTTP push,
@@ -51,7 +52,8 @@ type SourceInfo struct {
 type Outcome struct {
 	Results []string
 	Reject  *state.Rejection
-	Err     error // the store failed or the engine stopped; nothing is durable
+	Ack     state.AckBody // the message's acknowledgement (DESIGN 3.7)
+	Err     error         // the store failed or the engine stopped; nothing is durable
 }
 
 type inbound struct {
@@ -91,6 +93,7 @@ type Changes struct {
 	Alerts     []state.Alert     // alerts stored in a new state
 	Deleted    []string          // alerts forgotten
 	Containers []state.Container // containers whose state changed
+	Acks       []state.Ack       // new in the acknowledgement outbox
 }
 
 // Engine is the single writer of the store.

@@ -30,6 +30,7 @@ type Metrics struct {
 	Notifications  *prometheus.CounterVec
 	StoreHealthy   prometheus.Gauge
 	OutboxCommands prometheus.Gauge
+	AcksPending    prometheus.Gauge
 	SourceFailures *prometheus.CounterVec
 	ConfigHash     prometheus.Gauge
 	ReloadOK       prometheus.Gauge
@@ -102,6 +103,10 @@ func NewMetrics() *Metrics {
 			Name: "portsync_outbox_commands",
 			Help: "Commands waiting in the outbox for TOS confirmation.",
 		}),
+		AcksPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portsync_acks_pending",
+			Help: "Processing acknowledgements waiting in the store to be delivered to their sender (ack_topic, ack_dir).",
+		}),
 		SourceFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portsync_source_failures_total",
 			Help: "Failures of a source's own transport (a poll that failed, timed out, was malformed or skipped by an open breaker), by source and reason.",
@@ -130,7 +135,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Events, m.Commands, m.Mismatches, m.MismatchAge, m.ReleaseToTOS,
 		m.Commit, m.BatchSize, m.Breaker, m.DeadLetters, m.Containers, m.AlertsFiring,
-		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime, m.Pruned,
+		m.Notifications, m.StoreHealthy, m.OutboxCommands, m.AcksPending, m.SourceFailures, m.ConfigHash, m.ReloadOK, m.ReloadTime, m.Pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "portsync_build_info",

@@ -21,5 +21,5 @@ func NewSourceInfo(sc config.Source) (*SourceInfo, error) {
 		}
 		dec = adapters.Signed(dec, []byte(key))
 	}
-	return &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec}, nil
+	return &SourceInfo{Name: sc.Name, Kind: sc.Kind, Agency: sc.Agency, Decoder: dec, Ack: ackTarget(sc)}, nil
 }

@@ -486,7 +486,7 @@ func (s *source) deliverFile(name string) (changed bool) {
 	s.inflight[name] = true
 	s.mu.Unlock()
 	m := adapters.Message{
-		Payload: data, ReceivedAt: time.Now(),
+		Payload: data, ReceivedAt: time.Now(), Name: name,
 		Done: func(o adapters.Outcome) { s.settled(name, l, o.Reject) },
 	}
 	switch {
@@ -640,7 +640,7 @@ func (s *source) report(o odd, what, reason string) {
 	rej := &state.Rejection{Code: CodeUnreadableFile, Reason: reason}
 	s.log.Warn("spool entry not read; reported as "+CodeUnreadableFile, "file", o.id.name, "what", what)
 	s.deliver(adapters.Message{
-		Payload: []byte(what), Reject: rej, ReceivedAt: time.Now(),
+		Payload: []byte(what), Reject: rej, ReceivedAt: time.Now(), Name: o.id.name,
 		Done: func(adapters.Outcome) { s.settledOdd(o, rej) },
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -78,6 +79,7 @@ type Config struct {
 type Result struct {
 	Results []string         // the results of its records, for the 202 answer
 	Reject  *state.Rejection // the first rejection: the dead letter's code and reason
+	Ack     state.AckBody    // the processing acknowledgement (DESIGN 3.7), the answer's body
 	Err     error            // the store failed or the engine stopped; nothing is durable
 }
 
@@ -118,10 +120,24 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case o.Err != nil:
 		writeError(w, http.StatusServiceUnavailable, "not stored: "+o.Err.Error())
 	case o.Reject != nil:
-		writeJSON(w, RejectStatus(o.Reject.Code), map[string]string{"error": o.Reject.Reason, "code": o.Reject.Code})
+		writeJSON(w, RejectStatus(o.Reject.Code), answer(src, o, map[string]any{"error": o.Reject.Reason}))
 	default:
-		writeJSON(w, http.StatusAccepted, map[string]any{"source": src, "results": o.Results})
+		writeJSON(w, http.StatusAccepted, answer(src, o, nil))
 	}
+}
+
+// answer is the body of a durable answer: the processing acknowledgement
+// an mqtt source's ack_topic would carry (id, source, result, code,
+// reason, at), the result of each record (results), and extra.
+func answer(src string, o Result, extra map[string]any) map[string]any {
+	body := map[string]any{"source": src, "results": o.Results}
+	ack := o.Ack
+	ack.Source = src
+	if data, err := json.Marshal(ack); err == nil {
+		json.Unmarshal(data, &body)
+	}
+	maps.Copy(body, extra)
+	return body
 }
 
 // RejectStatus is the HTTP status that answers a rejected event: 403 for

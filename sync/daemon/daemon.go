@@ -47,6 +47,7 @@ type Daemon struct {
 
 	engine     *sync.Engine
 	dispatcher *sync.Dispatcher
+	acks       *sync.AckPublisher
 	alerts     *sync.AlertManager
 	status     *sync.StatusPublisher
 	sessions   *sessionWatch
@@ -124,11 +125,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	d.engine.AddListener(d.dispatcher)
 	d.engine.AddListener(d.alerts)
 	d.engine.AddListener(d.status)
+	d.acks = sync.NewAckPublisher(d.engine, d.ackBroker, d.metrics, log)
+	d.engine.AddListener(d.acks)
 	if err := d.engine.Load(); err != nil {
 		return nil, fmt.Errorf("load engine state: %w", err)
 	}
 	if err := d.dispatcher.Load(store); err != nil {
 		return nil, fmt.Errorf("load outbox: %w", err)
+	}
+	if err := d.acks.Load(store); err != nil {
+		return nil, fmt.Errorf("load acknowledgements: %w", err)
 	}
 	if err := d.alerts.Load(store); err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
@@ -303,6 +309,15 @@ func (d *Daemon) cursor(source string) (string, error) {
 	return c, err
 }
 
+// ackBroker is the broker of that name in the configuration in force, for
+// the acknowledgements; nil if there is none.
+func (d *Daemon) ackBroker(name string) adapters.Publisher {
+	if b, ok := d.current().brokers[name]; ok {
+		return b
+	}
+	return nil
+}
+
 // current returns the adapters and configuration in force.
 func (d *Daemon) current() *adapterSet { return d.set.Load() }
 
@@ -327,6 +342,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	engineDone.Go(func() { d.engine.Run(engineCtx) })
 	workers.Go(func() { d.dispatcher.Run(workCtx) })
 	workers.Go(func() { d.alerts.Run(workCtx) })
+	workers.Go(func() { d.acks.Run(workCtx) })
 	workers.Go(func() { d.status.Run(workCtx) })
 	workers.Go(func() { d.watchSessions(workCtx) })
 	workers.Go(func() { d.health.Run(workCtx) })

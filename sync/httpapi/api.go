@@ -75,7 +75,7 @@ func (s *Server) pushConfig() httppush.Config {
 		}
 		s.Health.Received(name)
 		o := s.Engine.Submit(ctx, src, m)
-		return httppush.Result{Results: o.Results, Reject: o.Reject, Err: o.Err}
+		return httppush.Result{Results: o.Results, Reject: o.Reject, Ack: o.Ack, Err: o.Err}
 	}
 	return c
 }
