@@ -141,6 +141,42 @@ type Env struct {
 	// BrokerSession is given to every broker connection built with this
 	// environment; nil in tests.
 	BrokerSession SessionFunc
+	// Candidates reads, from the store, the containers an agency may be
+	// asked about (an http_query source); nil where there is no store
+	// (portsync check).
+	Candidates func(ctx context.Context, q CandidateQuery) (CandidatePage, error)
+}
+
+// CandidateQuery asks for one page of the containers an agency may be
+// asked about: in the yard, not cleared and not released by the agency,
+// unchanged for at least OlderThan; or, with Mismatched, those with an
+// open mismatch of the agency, whatever their age.
+type CandidateQuery struct {
+	Agency     string
+	OlderThan  time.Duration
+	Mismatched bool
+	// After resumes the walk after this key ("" from the first): the Next
+	// of the page before.
+	After string
+	// Limit bounds the candidates of the page; the walk also stops after
+	// a bounded number of containers read, so a page may hold none and
+	// still have a Next.
+	Limit int
+}
+
+// CandidatePage is one page of candidates, in the order of the walk.
+type CandidatePage struct {
+	Candidates []Candidate
+	// Next is the After of the next page; "" when the walk reached the
+	// end.
+	Next string
+}
+
+// Candidate is a container to ask an agency about, with its bills of
+// lading.
+type Candidate struct {
+	Container string
+	BLs       []string
 }
 
 // ReportBreaker calls BreakerChanged if it is set.
