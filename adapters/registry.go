@@ -147,10 +147,11 @@ type Env struct {
 	Candidates func(ctx context.Context, q CandidateQuery) (CandidatePage, error)
 }
 
-// CandidateQuery asks for one page of the containers an agency may be
-// asked about: in the yard, not cleared and not released by the agency,
-// unchanged for at least OlderThan; or, with Mismatched, those with an
-// open mismatch of the agency, whatever their age.
+// CandidateQuery asks for one page of the containers in the yard an agency
+// may be asked about: those not cleared and not released by the agency,
+// unchanged for at least OlderThan, and those with a mismatch of the
+// agency open for at least OlderThan; with Mismatched, only the latter,
+// from the store's list of open mismatches.
 type CandidateQuery struct {
 	Agency     string
 	OlderThan  time.Duration

@@ -7,10 +7,11 @@
 // tick of its schedule (UTC; one cycle also runs when the source starts, a
 // cycle still running makes the next tick skip), the source asks the
 // daemon's store for candidates (adapters.Env.Candidates): first the
-// containers with an open mismatch of its agency, then, walking the
-// containers in id order, those in the yard that are neither cleared nor
-// released by its agency and have not changed for query_after (default
-// 30m), and those with an open mismatch of its agency whatever their age.
+// containers with a mismatch of its agency open for query_after (default
+// 30m), then, walking the containers in id order, those in the yard that
+// are neither cleared nor released by its agency and have not changed for
+// query_after, and again those with such a mismatch (a fresh mismatch is
+// the TOS's to settle; one that lasts may be an agency message lost).
 //
 // For each candidate it GETs url, with {container} replaced by the
 // container number or {bl} by each of its bills of lading (each B/L once

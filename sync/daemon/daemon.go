@@ -309,9 +309,12 @@ func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (ada
 		return page, err
 	}
 	policy, now := d.engine.Policy(), time.Now()
+	// A mismatch is asked about once it is as old as an unchanged
+	// container would have to be: a fresh one is the TOS's to settle.
+	old := func(m state.Mismatch) bool { return m.Agency == q.Agency && now.Sub(m.Since) >= q.OlderThan }
 	mismatched := func(c *state.Container) bool {
 		for _, m := range c.Mismatches {
-			if m.Agency == q.Agency {
+			if old(m) {
 				return true
 			}
 		}
@@ -330,7 +333,7 @@ func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (ada
 			}
 			seen := map[string]bool{}
 			for _, m := range ms {
-				if m.Agency != q.Agency || seen[m.Container] || len(page.Candidates) >= q.Limit {
+				if !old(m) || seen[m.Container] || len(page.Candidates) >= q.Limit {
 					continue
 				}
 				seen[m.Container] = true
