@@ -145,6 +145,43 @@ type Env struct {
 	// BrokerSession is given to every broker connection built with this
 	// environment; nil in tests.
 	BrokerSession SessionFunc
+	// Candidates reads, from the store, the containers an agency may be
+	// asked about (an http_query source); nil where there is no store
+	// (portsync check).
+	Candidates func(ctx context.Context, q CandidateQuery) (CandidatePage, error)
+}
+
+// CandidateQuery asks for one page of the containers in the yard an agency
+// may be asked about: those not cleared and not released by the agency,
+// unchanged for at least OlderThan, and those with a mismatch of the
+// agency open for at least OlderThan; with Mismatched, only the latter,
+// from the store's list of open mismatches.
+type CandidateQuery struct {
+	Agency     string
+	OlderThan  time.Duration
+	Mismatched bool
+	// After resumes the walk after this key ("" from the first): the Next
+	// of the page before.
+	After string
+	// Limit bounds the candidates of the page; the walk also stops after
+	// a bounded number of containers read, so a page may hold none and
+	// still have a Next.
+	Limit int
+}
+
+// CandidatePage is one page of candidates, in the order of the walk.
+type CandidatePage struct {
+	Candidates []Candidate
+	// Next is the After of the next page; "" when the walk reached the
+	// end.
+	Next string
+}
+
+// Candidate is a container to ask an agency about, with its bills of
+// lading.
+type Candidate struct {
+	Container string
+	BLs       []string
 }
 
 // ReportBreaker calls BreakerChanged if it is set.

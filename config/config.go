@@ -135,6 +135,12 @@ type Source struct {
 	// are dead-lettered as too_large without being read. 0 means the
 	// default, 64 MiB.
 	MaxBytes int `yaml:"max_bytes"`
+	// Rate bounds an http_query source's requests per minute; default 60.
+	Rate int `yaml:"rate"`
+	// QueryAfter is how long a container must have been in the yard
+	// unchanged and not cleared before an http_query source asks its
+	// agency about it; default 30m.
+	QueryAfter time.Duration `yaml:"query_after"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.

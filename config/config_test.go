@@ -37,6 +37,8 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 	case "file_drop":
 		errs = need(errs, "dir", s.Dir)
 	case "http_push":
+	case "http_query":
+		errs = need(errs, "url", s.URL)
 	default:
 		return false, nil
 	}

@@ -16,6 +16,7 @@ import (
 	_ "github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/filedrop"
 	_ "github.com/portsync/portsync/adapters/httppoll"
+	_ "github.com/portsync/portsync/adapters/httpquery"
 	_ "github.com/portsync/portsync/adapters/httpsink"
 	_ "github.com/portsync/portsync/adapters/jsonfmt"
 	_ "github.com/portsync/portsync/adapters/mappedjson"

@@ -296,7 +296,89 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 		},
 		BrokerSession: d.brokerSession,
 		SourceOK:      d.health.OK,
+		Candidates:    d.candidates,
 	}
+}
+
+// candidateScan bounds the containers (or mismatches) one page of
+// candidates reads, so that a read transaction stays short however large
+// the store.
+const candidateScan = 1000
+
+// candidates reads one page of the containers an http_query source may
+// ask its agency about (adapters.CandidateQuery), in one read
+// transaction: the open mismatches of the agency, or a walk of the
+// containers in id order from q.After.
+func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (adapters.CandidatePage, error) {
+	var page adapters.CandidatePage
+	if err := ctx.Err(); err != nil {
+		return page, err
+	}
+	policy, now := d.engine.Policy(), time.Now()
+	// A mismatch is asked about once it is as old as an unchanged
+	// container would have to be: a fresh one is the TOS's to settle.
+	old := func(m state.Mismatch) bool { return m.Agency == q.Agency && now.Sub(m.Since) >= q.OlderThan }
+	mismatched := func(c *state.Container) bool {
+		for _, m := range c.Mismatches {
+			if old(m) {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(c state.Container) {
+		page.Candidates = append(page.Candidates, adapters.Candidate{Container: c.ID, BLs: slices.Clone(c.BLs)})
+	}
+	err := d.store.View(func(tx *state.Tx) error {
+		if q.Mismatched {
+			// Mismatches are few; the first page of them is enough, and
+			// the walk of the yard finds any beyond it.
+			ms, _, err := tx.MismatchesPage("", candidateScan)
+			if err != nil {
+				return err
+			}
+			seen := map[string]bool{}
+			for _, m := range ms {
+				if !old(m) || seen[m.Container] || len(page.Candidates) >= q.Limit {
+					continue
+				}
+				seen[m.Container] = true
+				c, ok, err := tx.Container(m.Container)
+				if err != nil {
+					return err
+				}
+				if ok && c.Presence == state.InYard {
+					add(c)
+				}
+			}
+			return nil
+		}
+		ids := tx.ContainerIDs(q.After, candidateScan)
+		for _, id := range ids {
+			c, ok, err := tx.Container(id)
+			if err != nil {
+				return err
+			}
+			if !ok || c.Presence != state.InYard {
+				continue
+			}
+			due := sync.Status(&c, q.Agency) != state.Released && !sync.Cleared(&c, policy) &&
+				now.Sub(c.UpdatedAt) >= q.OlderThan
+			if !due && !mismatched(&c) {
+				continue
+			}
+			add(c)
+			if len(page.Candidates) >= q.Limit {
+				page.Next = id
+				return nil
+			}
+		}
+		if len(ids) == candidateScan {
+			page.Next = ids[len(ids)-1]
+		}
+		return nil
+	})
+	return page, err
 }
 
 // cursor reads a polling source's stored cursor.
