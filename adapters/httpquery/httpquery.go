@@ -119,8 +119,8 @@ func check(cfg config.Source) []config.KeyError {
 	if cfg.Kind != config.KindAgency {
 		fail("kind", "an http_query source asks an agency; want kind %q, got %q", config.KindAgency, cfg.Kind)
 	}
-	if cfg.Format != "" && cfg.Format != config.DefaultFormat && cfg.Format != "mapped_json" {
-		fail("format", "an http_query source reads answers as json (one agency event) or mapped_json, not %q", cfg.Format)
+	if cfg.Format != "" && cfg.Format != config.DefaultFormat && cfg.Format != "mapped_json" && cfg.Format != "mapped_xml" {
+		fail("format", "an http_query source reads answers as json (one agency event), mapped_json or mapped_xml, not %q", cfg.Format)
 	}
 	if cfg.Rate < 0 {
 		fail("rate", "must be positive (requests per minute; 0 is the default, %d)", DefaultRate)
