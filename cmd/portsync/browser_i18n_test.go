@@ -67,6 +67,7 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 	}
 	t.Logf("charts have data after %v", time.Since(start).Round(time.Millisecond))
 	container := ledgerContainer(t, rig, overrideToken)
+	bl := blWithManifest(t, rig, container)
 	if err := rig.getJSON("/api/v1/overview", &o); err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +126,20 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 	}
 	screenshot(t, ctx, "dashboard-zh-container.png")
 
+	// The B/L's page in Chinese: its own decisions, its containers a page
+	// at a time, and its timeline.
+	if _, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf(`location.hash = "#/bl/%s"`, bl.id))); err != nil {
+		t.Fatal(err)
+	}
+	openBLPage(t, ctx, bl, "提单")
+	checkNoEnglish(t, ctx, "B/L page", allowed)
+	for _, w := range []string{"已放行", "扣留", "舱单"} {
+		if !pageHas(t, ctx, "#bl, #timeline", w) {
+			t.Errorf("the Chinese B/L page lacks %q", w)
+		}
+	}
+	screenshot(t, ctx, "dashboard-zh-bl.png")
+
 	// The switch turns the page to English, and the choice outlives a
 	// reload although the browser prefers Chinese.
 	if _, err := runFor(ctx, 5*time.Second, chromedp.Evaluate[string](`location.hash = "#/"`)); err != nil {
@@ -160,6 +175,31 @@ func TestBrowserDashboardLanguagesAndCharts(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "dashboard-en-container.png")
+
+	// Search for the B/L (in lower case, as people type): the B/L's page
+	// is offered first, then its containers.
+	if _, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`document.getElementById("q").value = %q; document.getElementById("search").requestSubmit()`, strings.ToLower(bl.id)))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the search results offering the B/L "+bl.id,
+		fmt.Sprintf(`document.querySelector("#results a")?.getAttribute("href") === "#/bl/%s" && document.querySelectorAll("#results a[href^='#/c/']").length > 0`, bl.id))
+	// The demo container's page links the B/L to its page.
+	if _, err := runFor(ctx, 10*time.Second, chromedp.Evaluate[string](fmt.Sprintf(`location.hash = "#/c/%s"`, bl.demo))); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, ctx, "the container page of "+bl.demo+" with its B/L linked",
+		fmt.Sprintf(`document.querySelector("#container a.bl-link[href='#/bl/%s']")`, bl.id))
+	if err := do(ctx, 10*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#container a.bl-link[href="#/bl/%s"]`, bl.id)))); err != nil {
+		t.Fatalf("clicking the B/L link: %v", err)
+	}
+	openBLPage(t, ctx, bl, "B/L")
+	for _, w := range []string{"released", "manifest", "B/L's own decisions", fmt.Sprintf("%d of %[1]d shown", len(bl.containers))} {
+		if !pageHas(t, ctx, "#bl, #bl-containers, #timeline", w) {
+			t.Errorf("the English B/L page lacks %q", w)
+		}
+	}
+	screenshot(t, ctx, "dashboard-en-bl.png")
 
 	// ?lang= overrides, and the switch turns it back.
 	if err := do(ctx, 30*time.Second, chromedp.Navigate(base+"?lang=zh")); err != nil {
@@ -271,6 +311,90 @@ func ledgerContainer(t *testing.T, rig *demoRig, overrideToken string) string {
 	}
 	t.Logf("container %s: customs 7H open, quarantine's general hold %s by override", container, action)
 	return container
+}
+
+// testBL is the bill of lading blWithManifest made: its number, its
+// containers, and one of them that is the demo's own.
+type testBL struct {
+	id         string
+	containers []string
+	demo       string
+}
+
+// blWithManifest gives the demo a bill of lading worth a page: a manifest
+// links it to a few of the demo's containers (not skip) and to more that
+// have not arrived, more than one page of the B/L page's; customs releases
+// the B/L, and quarantine places a typed hold on it, each a B/L-level
+// decision over MQTT as an agency sends it. It waits until the API shows
+// them.
+func blWithManifest(t *testing.T, rig *demoRig, skip string) testBL {
+	t.Helper()
+	bl := testBL{id: "MEDUSH123456"}
+	o, err := rig.overview()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range o.Recent {
+		if e.Container != "" && e.Container != skip && !slices.Contains(bl.containers, e.Container) && len(bl.containers) < 4 {
+			bl.containers = append(bl.containers, e.Container)
+		}
+	}
+	if len(bl.containers) == 0 {
+		t.Fatal("no container of the demo in the recent activity")
+	}
+	bl.demo = bl.containers[0]
+	for i := 0; len(bl.containers) < 31; i++ {
+		prefix := fmt.Sprintf("TSTU%06d", 424200+i)
+		bl.containers = append(bl.containers, fmt.Sprintf("%s%d", prefix, state.CheckDigit(prefix)))
+	}
+	now := time.Now().UTC()
+	for _, m := range []struct {
+		topic string
+		body  map[string]any
+	}{
+		{demo.TopicManifests, map[string]any{"id": "CUSCAR-BROWSER", "bl": bl.id, "containers": bl.containers, "at": now.Add(-2 * time.Minute)}},
+		{demo.TopicCustoms, map[string]any{"id": "REL-BL-BROWSER", "agency": "customs", "status": "released", "bl": bl.id, "at": now.Add(-time.Minute)}},
+		{demo.TopicQuarantine, map[string]any{"id": "CIQ-BL-BROWSER", "agency": "quarantine", "status": "held", "hold": "FUM", "bl": bl.id, "at": now}},
+	} {
+		data, err := json.Marshal(m.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := rig.watch.Publish(m.topic, 1, false, data); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publishing %s: %v", m.body["id"], tok.Error())
+		}
+	}
+	if err := pollUntil(20*time.Second, func() error {
+		var d httpapi.BLDetail
+		if err := rig.getJSON("/api/v1/bls/"+bl.id, &d); err != nil {
+			return err
+		}
+		if d.Count != len(bl.containers) || d.Agencies["customs"] != state.Released || d.Agencies["quarantine"] != state.Held || len(d.History) < 3 {
+			return fmt.Errorf("B/L %s: %d containers, agencies %v, %d timeline entries", bl.id, d.Count, d.Agencies, len(d.History))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return bl
+}
+
+// openBLPage waits for the B/L page (its title starting with title),
+// which lists a first page of containers and draws the manifest and both
+// decisions on the timeline, then asks for more and waits until every
+// container is listed.
+func openBLPage(t *testing.T, ctx context.Context, bl testBL, title string) {
+	t.Helper()
+	rows := `document.querySelectorAll("#bl-containers tr.bl-container").length`
+	waitPage(t, ctx, title+" page of "+bl.id, fmt.Sprintf(`document.querySelector("#bl h2")?.textContent.startsWith(%q)
+		&& %s === 25 && document.querySelector("#bl-more")
+		&& document.querySelector("#timeline g.mark.manifest") && document.querySelectorAll("#timeline g.mark.agency_event").length >= 2
+		&& document.querySelector("#bl table.ledger")`, title+" "+bl.id, rows))
+	if err := do(ctx, 10*time.Second, chromedp.Click(chromedp.CSS(`#bl-more`))); err != nil {
+		t.Fatalf("clicking more: %v", err)
+	}
+	waitPage(t, ctx, "every container of "+bl.id, fmt.Sprintf(`%s === %d && !document.querySelector("#bl-more")
+		&& document.querySelector("#bl-containers a[href='#/c/%s']")`, rows, len(bl.containers), bl.demo))
 }
 
 // pageHas says whether the text of the page's elements matching selector

@@ -36,6 +36,7 @@ sources:
   - {name: customs-mqtt, type: mqtt, broker: main, topic: ` + demo.TopicCustoms + `, kind: agency, agency: customs}
   - {name: quarantine-mqtt, type: mqtt, broker: main, topic: ` + demo.TopicQuarantine + `, kind: agency, agency: quarantine}
   - {name: tos-events, type: mqtt, broker: main, topic: ` + demo.TopicTOSEvents + `, kind: tos}
+  - {name: manifests-mqtt, type: mqtt, broker: main, topic: ` + demo.TopicManifests + `, kind: manifest}
 tos:
   sink: {type: mqtt, broker: main, topic: ` + demo.TopicCommands + `}
 sla: {apply_within: %s, retry_after: %s}

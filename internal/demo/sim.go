@@ -1,5 +1,6 @@
 // Package demo simulates the world around portsync for `portsync demo`: a
-// customs feed and a quarantine feed that decide on containers, and a
+// customs feed and a quarantine feed that decide on containers, a manifest
+// feed that links each vessel batch's bill of lading to its containers, and a
 // terminal operating system (TOS) that discharges vessels, applies (or now
 // and then misses) portsync's commands and gates containers out. Both talk
 // to the daemon over MQTT, exactly as real systems would.
@@ -26,6 +27,9 @@ const (
 	TopicQuarantine = "ciq/DEMO-T1/releases"
 	TopicTOSEvents  = "tos/DEMO-T1/events"
 	TopicCommands   = "tos/DEMO-T1/commands"
+	// TopicManifests carries a manifest per vessel batch: its B/L and the
+	// containers the B/L covers.
+	TopicManifests = "manifests/DEMO-T1"
 )
 
 // Options tune the simulation.
@@ -61,8 +65,8 @@ type Sim struct {
 // Stats counts what the simulation has done, so tests can see that every
 // behaviour happened.
 type Stats struct {
-	Vessels, Arrivals, Releases, Holds, Duplicates, OutOfOrder, Revoked int
-	Malformed, CommandsSeen, CommandsMissed, Departures, HeldDepartures int
+	Vessels, Manifests, Arrivals, Releases, Holds, Duplicates, OutOfOrder, Revoked int
+	Malformed, CommandsSeen, CommandsMissed, Departures, HeldDepartures            int
 }
 
 // Snapshot returns the counts so far.
@@ -160,8 +164,10 @@ func (s *Sim) vessel() {
 	n := 6 + s.rng.IntN(6)
 	s.log.Info("vessel berthed, discharging", "vessel", name, "containers", n)
 	bl := fmt.Sprintf("MEDU%08d", s.rng.IntN(100000000))
+	var batch []string
 	for i := 0; i < n; i++ {
 		c := s.container()
+		batch = append(batch, c)
 		quarantine := s.rng.IntN(3) == 0
 		arrive := 1 + i
 		holds := []string{"CUSTOMS"}
@@ -222,10 +228,18 @@ func (s *Sim) vessel() {
 	if s.vessels == 2 && !s.departed {
 		s.departed = true
 		c := s.container()
+		batch = append(batch, c)
 		s.at(1, func() { s.arrive(c, []string{"CUSTOMS"}) })
 		s.at(3, func() { s.agencyEvent("customs", state.Held, 0, bl, c) })
 		s.at(6, func() { s.gateOut(c, true) })
 	}
+	// The manifest links the B/L to the whole batch as the vessel berths,
+	// so that the B/L's page lists every container of it.
+	id := s.nextID("CUSCAR")
+	s.stats.Manifests++
+	s.at(0, func() {
+		s.publish(TopicManifests, map[string]any{"id": id, "bl": bl, "containers": batch, "at": time.Now().UTC().Format(time.RFC3339Nano)})
+	})
 	// A malformed message now and then: a bad check digit, or broken JSON.
 	s.at(2+s.rng.IntN(5), func() { s.malformed() })
 }

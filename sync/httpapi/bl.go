@@ -20,11 +20,16 @@ type BLDetail struct {
 	ManifestAt time.Time               `json:"manifest_at,omitzero"`
 	Agencies   map[string]state.Status `json:"agencies"`
 	// Holds are each agency's open B/L-level hold types.
-	Holds      map[string][]string  `json:"holds"`
-	Count      int                  `json:"count"` // linked containers in all
-	Containers []sync.View          `json:"containers"`
-	NextCursor string               `json:"next_cursor,omitempty"`
-	History    []state.JournalEntry `json:"history"`
+	Holds map[string][]string `json:"holds"`
+	// AgencyDetail is each agency's B/L-level ledger, as a container's
+	// agency_detail: its release and its holds by type, each with the
+	// time, event and source that last set it. Only agencies that decided
+	// on the B/L are in it.
+	AgencyDetail map[string]state.AgencyState `json:"agency_detail"`
+	Count        int                          `json:"count"` // linked containers in all
+	Containers   []sync.View                  `json:"containers"`
+	NextCursor   string                       `json:"next_cursor,omitempty"`
+	History      []state.JournalEntry         `json:"history"`
 }
 
 // maxBLTimeline bounds the B/L timeline entries in one answer, newest
@@ -43,7 +48,8 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := s.Engine.Policy()
-	d := BLDetail{BL: id, Agencies: map[string]state.Status{}, Holds: map[string][]string{}, Containers: []sync.View{}}
+	d := BLDetail{BL: id, Agencies: map[string]state.Status{}, Holds: map[string][]string{},
+		AgencyDetail: map[string]state.AgencyState{}, Containers: []sync.View{}}
 	err = s.Store.View(func(tx *state.Tx) error {
 		b, ok, err := tx.BL(id)
 		if err != nil {
@@ -61,6 +67,7 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 			if decided {
 				d.Agencies[name] = a.Status
 				d.Holds[name] = sync.OpenHolds(a)
+				d.AgencyDetail[name] = sync.Ledger(a)
 			}
 		}
 		start, _ := slices.BinarySearch(b.Containers, after+"\x00")

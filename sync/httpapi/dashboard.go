@@ -188,7 +188,21 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var found []string
+	// bls are the B/Ls the query names that have a record (a manifest, a
+	// B/L decision or a link), offered on the first page only.
+	bls := []string{}
 	err = s.Store.View(func(tx *state.Tx) error {
+		if after == "" && len(q) <= state.MaxRefLen {
+			for _, ref := range slices.Compact([]string{q, strings.ToUpper(q)}) {
+				b, ok, err := tx.BL(ref)
+				if err != nil {
+					return err
+				}
+				if ok || len(b.Containers) > 0 || len(tx.RefContainers(state.RefBL, ref)) > 0 {
+					bls = append(bls, ref)
+				}
+			}
+		}
 		if id, err := state.ParseContainer(q); err == nil && id > after {
 			if _, ok, err := tx.Container(id); err != nil {
 				return err
@@ -212,7 +226,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	if len(found) > n {
 		found, next = found[:n], found[n-1]
 	}
-	writePage(w, "containers", append([]string{}, found...), next, map[string]any{"query": q})
+	writePage(w, "containers", append([]string{}, found...), next, map[string]any{"query": q, "bls": bls})
 }
 
 // staticHandler serves the dashboard's script and style. They hold no

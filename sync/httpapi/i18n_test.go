@@ -11,6 +11,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/filedrop"
 	"github.com/portsync/portsync/adapters/httppoll"
+	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 )
@@ -117,10 +118,11 @@ func TestI18nKeysUsed(t *testing.T) {
 		"severity":    {"warning", "critical"},
 		"role":        {"source", "sink", "channel", "broker"},
 		"breaker":     {"closed", "half-open", "open"},
-		"source_kind": {"agency", "tos"},
+		"source_kind": {config.KindAgency, config.KindTOS, config.KindManifest},
 		"ledger":      {state.ReleaseGranted, state.ReleaseRevoked, state.HoldOpen, state.HoldLifted},
 		"journal": {state.JournalAgencyEvent, state.JournalTOSEvent, state.JournalCommand, state.JournalCommandSent,
-			state.JournalConfirmed, state.JournalSuperseded, state.JournalRejected, state.JournalAlertFiring, state.JournalAlertResolve},
+			state.JournalConfirmed, state.JournalSuperseded, state.JournalRejected, state.JournalAlertFiring, state.JournalAlertResolve,
+			state.JournalManifest},
 		"code": {state.CodeMalformed, state.CodeInvalidField, state.CodeBadCheckDigit, state.CodeForbiddenAgency, state.CodeTooLarge,
 			state.CodeUnstorable, adapters.CodeBadSignature, httppoll.CodeCursorLoop, filedrop.CodeUnreadableFile},
 	}

@@ -36,6 +36,11 @@ function containerLink(id) {
   return id ? `<a href="#/c/${encodeURIComponent(id)}" class="mono">${esc(id)}</a>` : "";
 }
 
+// blLink links a bill of lading to its page.
+function blLink(id) {
+  return id ? `<a href="#/bl/${encodeURIComponent(id)}" class="mono bl-link">${esc(id)}</a>` : "";
+}
+
 class Unauthorized extends Error {}
 
 async function api(path, options = {}) {
@@ -147,6 +152,7 @@ function describe(e) {
     case "command": case "command_confirmed": case "command_superseded": case "command_rejected":
       return t("act." + e.kind, cmd);
     case "alert_firing": case "alert_resolved": return t("act." + e.kind, {kind: tw("kind", e.status)});
+    case "manifest": return t("act.manifest", {bl: e.bl || "", result});
   }
   return tw("journal", e.kind);
 }
@@ -269,6 +275,12 @@ const LANES = [
   {name: "alerts", kinds: ["alert_firing", "alert_resolved"]},
 ];
 
+// BL_LANES are a B/L's own timeline: its decisions and its manifests.
+const BL_LANES = [
+  {name: "agencies", kinds: ["agency_event"]},
+  {name: "manifests", kinds: ["manifest"]},
+];
+
 function markerClass(e) {
   if (e.result === "stale") return "var(--muted)";
   switch (e.kind) {
@@ -291,13 +303,14 @@ function shortLabel(e) {
     case "command_rejected": return t("short.rejected");
     case "alert_firing": return `${tw("kind", e.status)} ${t("short.firing")}`;
     case "alert_resolved": return t("short.resolved");
+    case "manifest": return t("short.manifest");
   }
   return tw("journal", e.kind);
 }
 
 // timeline draws the journal on one time axis, a lane per kind of entry,
-// so that an operator sees at a glance why a container is held.
-function timeline(history, live) {
+// so that an operator sees at a glance why a container (or a B/L) is held.
+function timeline(history, live, lanes = LANES) {
   if (!history.length) return `<p class="empty">${th("timeline.none")}</p>`;
   const times = history.map(e => new Date(e.at).getTime());
   // The axis runs to now only while something is still open; a settled
@@ -305,9 +318,9 @@ function timeline(history, live) {
   const t0 = Math.min(...times), t1 = Math.max(...times, live ? Date.now() : 0);
   const W = 1000, left = 90, right = 20, laneH = 46, top = 24;
   const x = t => left + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (W - left - right);
-  const H = top + LANES.length * laneH + 24;
+  const H = top + lanes.length * laneH + 24;
   let svg = `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${th("timeline.label")}">`;
-  LANES.forEach((lane, i) => {
+  lanes.forEach((lane, i) => {
     const y = top + i * laneH + laneH / 2;
     svg += `<text class="lane" x="4" y="${y + 4}">${esc(t("lane." + lane.name))}</text>`;
     svg += `<line class="axis" x1="${left}" x2="${W - right}" y1="${y}" y2="${y}"/>`;
@@ -396,40 +409,144 @@ function renderContainer(d, history, more) {
       <dt>${th("c.pending")}</dt><dd>${d.pending_commands.length ? d.pending_commands.map(p =>
         `<span class="mono">${esc(p.id)}</span> ${th("c.pending_cmd", {action: tw("action", p.action), hold: p.hold, n: p.attempts})} <span class="mono">${esc(p.cause)}</span>`).join("<br>") : th("none")}</dd>
       <dt>${th("c.open_alerts")}</dt><dd>${d.open_alerts.length ? d.open_alerts.map(a => `${pill(tw("severity", a.severity), a.severity)} ${esc(alertSummary(a))}`).join("<br>") : th("none")}</dd>
-      ${d.bls && d.bls.length ? `<dt>${th("c.bls")}</dt><dd class="mono">${esc(d.bls.join(", "))}</dd>` : ""}
+      ${d.bls && d.bls.length ? `<dt>${th("c.bls")}</dt><dd>${d.bls.map(blLink).join(", ")}</dd>` : ""}
       ${d.declarations && d.declarations.length ? `<dt>${th("c.declarations")}</dt><dd class="mono">${esc(d.declarations.join(", "))}</dd>` : ""}
     </dl></section>
     <section class="card wide timeline" id="timeline"><h2>${th("c.timeline")}</h2><div class="scroll">${timeline(history, d.pending_commands.length > 0 || d.mismatch)}</div>
-      <div class="legend muted"><span><b class="ok">●</b> ${th("legend.ok")}</span><span><b class="bad">●</b> ${th("legend.bad")}</span><span><b style="color:var(--info)">●</b> ${th("legend.info")}</span><span>○ ${th("legend.stale")}</span><span><b class="warn">◆</b> ${th("legend.override")}</span></div>
+      ${legendHTML()}
     </section>
     <section class="card wide" id="journal"><h2>${th("c.journal")}</h2>
       ${more ? `<p class="muted">${th("c.journal_more", {n: history.length, container: d.container})}</p>` : ""}
-      <div class="scroll"><table>
+      ${journalTable(history)}</section>`;
+  view.innerHTML = html;
+}
+
+// legendHTML explains the timeline's marks.
+function legendHTML() {
+  return `<div class="legend muted"><span><b class="ok">●</b> ${th("legend.ok")}</span><span><b class="bad">●</b> ${th("legend.bad")}</span><span><b style="color:var(--info)">●</b> ${th("legend.info")}</span><span>○ ${th("legend.stale")}</span><span><b class="warn">◆</b> ${th("legend.override")}</span></div>`;
+}
+
+// journalTable lists journal entries, oldest first.
+function journalTable(history) {
+  return `<div class="scroll"><table>
       <tr><th>${th("col.time")}</th><th>${th("col.kind")}</th><th>${th("col.what")}</th><th>${th("col.event")}</th><th>${th("col.source")}</th></tr>` +
     history.map(e => `<tr class="entry ${esc(e.kind)}${overrideBy(e.source) !== null ? " override" : ""}"><td>${esc(fmtDateTime(e.at))}</td><td>${esc(tw("journal", e.kind))}</td>
       <td>${describeHTML(e)}${e.command ? ` <span class="mono">${esc(e.command)}</span>` : ""}${e.detail && e.kind !== "command_sent" ? `<br><span class="muted" translate="no">${esc(e.detail)}</span>` : ""}</td>
       <td class="mono">${esc(e.event_id || "")}</td><td>${sourceCell(e.source)}</td></tr>`).join("") +
-    `</table></div></section>`;
+    `</table></div>`;
+}
+
+// ---- bill of lading -------------------------------------------------------
+
+// BL_PAGE is how many containers a B/L page lists at first and adds per
+// "more"; blShown is how many the page asks for, per B/L.
+const BL_PAGE = 25;
+const blShown = {bl: "", n: BL_PAGE};
+
+// loadBL reads a B/L with its first blShown.n containers, following the
+// API's cursor.
+async function loadBL(id) {
+  if (blShown.bl !== id) Object.assign(blShown, {bl: id, n: BL_PAGE});
+  const path = "/api/v1/bls/" + encodeURIComponent(id);
+  let d = null, cursor = "";
+  const containers = [];
+  while (containers.length < blShown.n) {
+    const limit = Math.min(1000, blShown.n - containers.length);
+    const page = await api(`${path}?limit=${limit}${cursor ? "&cursor=" + encodeURIComponent(cursor) : ""}`);
+    d = d || page;
+    containers.push(...page.containers);
+    cursor = page.next_cursor || "";
+    if (!cursor) break;
+  }
+  return {...d, containers, next_cursor: cursor};
+}
+
+// agencyCell is an agency's status of a container or a B/L, with its open
+// holds.
+function agencyCell(status, open) {
+  return `${pill(tw("status", status), status)}${(open || []).length ? ` <span class="muted">${open.map(holdHTML).join(", ")}</span>` : ""}`;
+}
+
+function renderBL(d) {
+  const names = Object.keys(d.agencies).sort();
+  const agencies = names.map(a => {
+    const det = (d.agency_detail || {})[a];
+    return `<dt>${esc(a)}</dt><dd>${agencyCell(d.agencies[a], [])}${(d.holds[a] || []).length ? ` ${th("c.open_holds")} ${d.holds[a].map(holdHTML).join(", ")}` : ""}${det ? ` <span class="muted">${th("c.agency_at", {time: fmtDateTime(det.at)})} <span class="mono">${esc(det.event_id)}</span></span> ${thm("c.agency_from", {source: sourceCell(det.source)})}${ledger(det)}` : ` <span class="muted">${th("bl.no_decision")}</span>`}</dd>`;
+  }).join("");
+  let html = `<section class="card wide" id="bl"><h2>${th("bl.title")} <span class="mono">${esc(d.bl)}</span></h2>
+    <dl class="kv">
+      <dt>${th("bl.manifest")}</dt><dd>${d.manifest_id ? `<span class="mono">${esc(d.manifest_id)}</span> <span class="muted">${th("bl.manifest_at", {time: fmtDateTime(d.manifest_at)})}</span>` : th("none")}</dd>
+      <dt>${th("bl.count")}</dt><dd>${esc(d.count)}</dd>
+      ${agencies}
+    </dl><p class="muted">${th("bl.decisions_note")}</p></section>`;
+
+  html += `<section class="card wide" id="bl-containers"><h2>${th("bl.containers", {count: d.count})}</h2>`;
+  if (!d.containers.length) html += `<p class="empty">${th("bl.no_containers")}</p>`;
+  else html += `<div class="scroll"><table><tr><th>${th("col.container")}</th><th>${th("c.presence")}</th>${names.map(a => `<th>${esc(a)}</th>`).join("")}<th>${th("c.cleared")}</th><th>${th("c.mismatch")}</th></tr>` +
+    d.containers.map(c => `<tr class="bl-container"><td>${containerLink(c.container)}</td><td>${pill(tw("presence", c.presence), c.presence)}</td>
+      ${names.map(a => `<td>${agencyCell(c.agencies[a], (c.holds || {})[a])}</td>`).join("")}
+      <td>${pill(c.cleared ? t("c.cleared_yes") : t("c.cleared_no"), c.cleared ? "ok" : "bad")}</td>
+      <td>${c.mismatch ? pill(t("bl.mismatch_yes"), "warn") : pill(t("none"), "ok")}</td></tr>`).join("") + `</table></div>`;
+  html += `<p class="muted">${th("bl.shown", {n: d.containers.length, count: d.count})}</p>`;
+  if (d.next_cursor) html += `<button type="button" id="bl-more">${th("bl.more", {n: BL_PAGE})}</button>`;
+  html += `</section>`;
+
+  html += `<section class="card wide timeline" id="timeline"><h2>${th("bl.timeline")}</h2><div class="scroll">${timeline(d.history, false, BL_LANES)}</div>
+      ${legendHTML()}
+    </section>
+    <section class="card wide" id="journal"><h2>${th("c.journal")}</h2>${journalTable(d.history)}</section>`;
   view.innerHTML = html;
+  const more = document.getElementById("bl-more");
+  if (more) more.addEventListener("click", () => {
+    blShown.n += BL_PAGE;
+    more.disabled = true;
+    route();
+  });
 }
 
 // ---- search and routing ---------------------------------------------------
 
 async function search(q) {
   const r = await api("/api/v1/search?q=" + encodeURIComponent(q));
-  if (r.containers.length === 1) {
+  const bls = r.bls || [];
+  if (r.containers.length === 1 && !bls.length) {
     location.hash = "#/c/" + encodeURIComponent(r.containers[0]);
     return;
   }
+  if (!r.containers.length && bls.length === 1) {
+    location.hash = "#/bl/" + encodeURIComponent(bls[0]);
+    return;
+  }
   stop();
+  // A B/L the query names comes first: its page, then its containers.
   view.innerHTML = `<section class="card wide" id="results"><h2>${th("search.title", {q})}</h2>` +
-    (r.containers.length ? `<ul>${r.containers.map(c => `<li>${containerLink(c)}</li>`).join("")}</ul>`
-      : `<p class="empty">${th("search.none")}</p>`) +
+    (bls.length ? `<ul class="bls">${bls.map(b => `<li>${thm("search.bl_page", {bl: blLink(b)})}</li>`).join("")}</ul>` : "") +
+    (r.containers.length ? `${bls.length ? `<h3 class="muted">${th("search.containers")}</h3>` : ""}<ul>${r.containers.map(c => `<li>${containerLink(c)}</li>`).join("")}</ul>`
+      : bls.length ? "" : `<p class="empty">${th("search.none")}</p>`) +
     (r.next_cursor ? `<p class="muted">${th("search.more", {n: r.containers.length})}</p>` : "") +
     `</section>`;
 }
 
+// header fills in the terminal's name and readiness on a page that is not
+// the overview.
+async function header() {
+  const terminal = document.getElementById("terminal");
+  if (!terminal.textContent) terminal.textContent = (await api("/api/v1/overview")).terminal;
+  const ready = await fetch("/readyz").then(r => r.ok).catch(() => false);
+  setReady(ready, []);
+}
+
 function route() {
+  const bl = location.hash.match(/^#\/bl\/([^/]+)$/);
+  if (bl) {
+    const id = decodeURIComponent(bl[1]);
+    poll(async () => {
+      const d = await loadBL(id);
+      await header();
+      renderBL(d);
+    });
+    return;
+  }
   const m = location.hash.match(/^#\/c\/([^/]+)$/);
   if (m) {
     const id = decodeURIComponent(m[1]);
@@ -438,10 +555,7 @@ function route() {
         api("/api/v1/containers/" + encodeURIComponent(id)),
         loadHistory(id),
       ]);
-      const terminal = document.getElementById("terminal");
-      if (!terminal.textContent) terminal.textContent = (await api("/api/v1/overview")).terminal;
-      const ready = await fetch("/readyz").then(r => r.ok).catch(() => false);
-      setReady(ready, []);
+      await header();
       renderContainer(d, h.history, h.more);
     });
     return;
