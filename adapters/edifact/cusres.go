@@ -1,7 +1,10 @@
 // Package edifact decodes UN/EDIFACT CUSRES (customs response) messages,
 // the release and hold notices customs, port community systems and
-// terminals exchange, into agency events (DESIGN 3.1). It registers the
-// format "edifact" for agency sources.
+// terminals exchange, into agency events (DESIGN 3.1), and, for a manifest
+// source (kind manifest), CUSCAR (customs cargo report) messages into
+// manifests that link bills of lading to their containers (DESIGN 3.6;
+// see cuscar.go). It registers the format "edifact" for agency and
+// manifest sources.
 //
 // # The interchange
 //
@@ -38,8 +41,11 @@
 //     status (a hold removal beside a release, two hold types) reject the
 //     message.
 //   - containers: every EQD segment with equipment qualifier 8053 = CN,
-//     C237 8260 the container number, checked as ISO 6346 (1 to 1000 per
-//     message; repeats are dropped).
+//     C237 8260 the container number, checked as ISO 6346 (up to 1000 per
+//     message; repeats are dropped). A message with a bl (below) and no
+//     EQD+CN is a response on the whole B/L, which the engine applies to
+//     every container a manifest links to it, now and later; a message
+//     with neither is rejected.
 //   - declaration: the first RFF with reference qualifier 1153 ABT
 //     (customs declaration number), else AAE (goods declaration number).
 //   - bl: the first RFF with qualifier BM (bill of lading number), else MB
@@ -137,9 +143,12 @@ var DefaultStatusCodes = map[string]state.Status{
 
 // Decoder decodes CUSRES interchanges for one agency source.
 type Decoder struct {
-	agency string
-	codes  map[string]entry
-	loc    *time.Location
+	// manifest says the source is a manifest source (kind manifest): its
+	// messages are CUSCAR cargo reports (see cuscar.go), not CUSRES.
+	manifest bool
+	agency   string
+	codes    map[string]entry
+	loc      *time.Location
 }
 
 // entry is what a status table maps a code to: a status of DESIGN 3.1 and,
@@ -176,7 +185,7 @@ func New(cfg config.Source) (*Decoder, error) {
 		}
 		return nil, fmt.Errorf("source %s: format edifact: %s", cfg.Name, strings.Join(msgs, "; "))
 	}
-	d := &Decoder{agency: cfg.Agency, codes: make(map[string]entry, len(DefaultStatusCodes)), loc: time.Local}
+	d := &Decoder{manifest: cfg.Kind == config.KindManifest, agency: cfg.Agency, codes: make(map[string]entry, len(DefaultStatusCodes)), loc: time.Local}
 	for k, st := range DefaultStatusCodes {
 		d.codes[k] = entry{status: st}
 	}
@@ -205,8 +214,14 @@ func New(cfg config.Source) (*Decoder, error) {
 // already checks of every source (kind, agency) is not reported again.
 func CheckConfig(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
-	if cfg.Kind == config.KindTOS {
-		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("edifact decodes customs responses (CUSRES) for an agency source; kind must be %q, got %q", config.KindAgency, cfg.Kind)})
+	switch cfg.Kind {
+	case config.KindTOS:
+		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("edifact decodes customs responses (CUSRES) for an agency source and cargo reports (CUSCAR) for a manifest source; kind must be %q or %q, got %q", config.KindAgency, config.KindManifest, cfg.Kind)})
+	case config.KindManifest:
+		if len(cfg.StatusCodes) > 0 {
+			errs = append(errs, config.KeyError{Key: "status_codes", Msg: "not used by a manifest source: its CUSCAR messages link bills of lading to containers and state no customs status"})
+		}
+		return errs
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
 		v := cfg.StatusCodes[k]
@@ -283,6 +298,10 @@ func (d *Decoder) Decode(payload []byte) []adapters.Record {
 		}
 		for i := range ic.Messages {
 			m := &ic.Messages[i]
+			if d.manifest {
+				recs = append(recs, d.cuscar(ic, m, prefix(k))...)
+				continue
+			}
 			ev, at, err := d.message(ic, m)
 			recs = append(recs, adapters.Record{Agency: ev, Err: err, Position: prefix(k) + fmt.Sprintf("message %d (UNH %s), %s", m.Number, m.Ref, at.Position())})
 		}
@@ -457,14 +476,17 @@ func (d *Decoder) message(ic *Interchange, m *Message) (*state.AgencyEvent, *Seg
 		}
 		ev.Status, ev.Hold = e.status, e.hold
 	}
-	if len(containers) == 0 {
-		return nil, unh, state.Reject(state.CodeInvalidField, "no container: want 1 to %d EQD+CN segments with ISO 6346 numbers", MaxContainers)
-	}
 	ev.Containers = containers
 	ev.Declaration = first(refs, declarationQualifiers)
 	ev.BL = first(refs, blQualifiers)
+	// A response on a whole B/L names it (RFF+BM, MB or BH) and no
+	// container: the engine applies it to every container linked to the
+	// B/L, now and later.
+	if len(containers) == 0 && ev.BL == "" {
+		return nil, unh, state.Reject(state.CodeInvalidField, "no container and no bill of lading: want 1 to %d EQD+CN segments with ISO 6346 numbers, or an RFF+BM (MB, BH) for a response on a whole B/L", MaxContainers)
+	}
 
-	at, err := d.at(ic, dates)
+	at, err := d.at(ic, dates, dateQualifiers)
 	if err != nil {
 		if at.seg == nil {
 			at.seg = unh
@@ -607,8 +629,8 @@ type timeAt struct {
 
 // at picks the event time: a header DTM by qualifier preference, else the
 // UNB preparation date and time.
-func (d *Decoder) at(ic *Interchange, dates map[string]*Segment) (timeAt, error) {
-	for _, q := range dateQualifiers {
+func (d *Decoder) at(ic *Interchange, dates map[string]*Segment, qualifiers []string) (timeAt, error) {
+	for _, q := range qualifiers {
 		s := dates[q]
 		if s == nil {
 			continue
@@ -635,7 +657,7 @@ func (d *Decoder) at(ic *Interchange, dates map[string]*Segment) (timeAt, error)
 		}
 	}
 	if err != nil {
-		return timeAt{}, state.Reject(state.CodeInvalidField, "no header DTM 137 or 9, and UNB S004 (date and time of preparation): %v", err)
+		return timeAt{}, state.Reject(state.CodeInvalidField, "no header DTM %s, and UNB S004 (date and time of preparation): %v", strings.Join(qualifiers, " or "), err)
 	}
 	return timeAt{t: t}, nil
 }

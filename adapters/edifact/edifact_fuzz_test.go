@@ -49,6 +49,17 @@ func FuzzEDIFACT(f *testing.F) {
 	f.Add([]byte(strings.Replace(one, "202611281015?+0800:205", "202611281015UTC:303", 1)))
 	f.Add([]byte(strings.Replace(one, "GIS+4:120:ZZZ:N", "GIS+X1:120:ZZZ", 1)))
 	f.Add([]byte(one + strings.ReplaceAll(one, "IC1", "IC2") + strings.Replace(one, "UNT+6", "UNT+7", 1)))
+	// Manifests: CUSCAR consignments, a B/L split over two lines, SGP.
+	car := "UNA:+.? '\nUNB+UNOA:2+SND+RCV+261128:0900+IC1'\nUNH+1+CUSCAR:D:96B:UN'\nBGM+85+M1+9'\nDTM+137:202611280600:203'\nEQD+CN+MSCU1234566'\nEQD+RR+W1'\n" +
+		"CNI+1'\nRFF+BM:BL1'\nGID+1'\nSGP+MSCU1234566'\nSGP+W1'\nCNI+2'\nRFF+MB:BL2'\nEQD+CN+TGHU1234567'\nCNI+3'\nRFF+BM:BL1'\nUNT+16+1'\nUNZ+1+IC1'\n"
+	f.Add([]byte(car))
+	f.Add([]byte(strings.Replace(car, "RFF+MB:BL2", "RFF+XX:BL2", 1)))
+	// A CUSRES on a whole B/L.
+	f.Add([]byte(strings.Replace(one, "EQD+CN+MSCU1234566'", "RFF+BM:BL1'", 1)))
+	manifests, err := adapters.NewDecoder(manifestSource())
+	if err != nil {
+		f.Fatal(err)
+	}
 	dec := decoder(f, map[string]string{"4": "released", "7": "held", "1:120": "released", "2:120": "held",
 		"4:120:ZZZ": "held:120", "X1:120:ZZZ": "hold_removed:120", "R::ZZZ": "revoked"})
 
@@ -167,7 +178,69 @@ func FuzzEDIFACT(f *testing.F) {
 		if perr == nil && (len(items) != 1 || items[0].Interchange == nil) {
 			t.Fatalf("Parse read one interchange, ParseAll %d", len(items))
 		}
+		checkManifests(t, manifests, payload, items)
 	})
+}
+
+// checkManifests checks what a manifest source makes of the payload: per
+// message either one rejection or one manifest per B/L, each with a valid
+// B/L, at most MaxManifestContainers valid and distinct containers, a
+// storable time and an id unique in the payload.
+func checkManifests(t *testing.T, dec adapters.Decoder, payload []byte, items []edifact.Parsed) {
+	t.Helper()
+	recs := dec.Decode(payload)
+	if len(recs) == 0 {
+		t.Fatal("manifest source: no records")
+	}
+	if again := dec.Decode(payload); !sameRecords(recs, again) {
+		t.Fatalf("manifest source: two decodes differ")
+	}
+	messages := 0
+	for _, it := range items {
+		if it.Err != nil || len(it.Interchange.Messages) == 0 {
+			messages++ // one rejection
+			continue
+		}
+		messages += len(it.Interchange.Messages)
+	}
+	if len(recs) < messages {
+		t.Fatalf("manifest source: %d records for %d messages", len(recs), messages)
+	}
+	ids := map[string]bool{}
+	bls := map[string]bool{} // per message: "position prefix|bl"
+	for i, r := range recs {
+		if r.Position == "" || r.Agency != nil || r.TOS != nil || (r.Manifest == nil) == (r.Err == nil) {
+			t.Fatalf("manifest record %d: %+v", i, r)
+		}
+		if r.Err != nil {
+			checkRejection(t, r.Err)
+			continue
+		}
+		m := r.Manifest
+		if m.ID == "" || len(m.ID) > state.MaxIDLen || !utf8.ValidString(m.ID) || ids[m.ID] {
+			t.Fatalf("manifest record %d: id %q (repeated: %v)", i, m.ID, ids[m.ID])
+		}
+		ids[m.ID] = true
+		if m.BL == "" || state.CheckRef("bl", m.BL) != nil || !utf8.ValidString(m.BL) {
+			t.Fatalf("manifest record %d: bl %q", i, m.BL)
+		}
+		msg, _, _ := strings.Cut(r.Position, ", segment")
+		if bls[msg+"|"+m.BL] {
+			t.Fatalf("manifest record %d: B/L %q twice in %s", i, m.BL, msg)
+		}
+		bls[msg+"|"+m.BL] = true
+		if m.Containers == nil || len(m.Containers) > edifact.MaxManifestContainers {
+			t.Fatalf("manifest record %d: %d containers (nil: %v)", i, len(m.Containers), m.Containers == nil)
+		}
+		for j, c := range m.Containers {
+			if id, err := state.ParseContainer(c); err != nil || id != c || slices.Contains(m.Containers[:j], c) {
+				t.Fatalf("manifest record %d: container %q", i, c)
+			}
+		}
+		if m.At.Year() < 1970 || m.At.Year() > 9999 || state.CheckOffset("at", m.At) != nil {
+			t.Fatalf("manifest record %d: time %v", i, m.At)
+		}
+	}
 }
 
 func checkRejection(t *testing.T, err error) {
@@ -195,7 +268,7 @@ func checkEvent(t *testing.T, ev *state.AgencyEvent) {
 	if !jsonfmt.IsStatus(ev.Status) || ev.Hold != "" && !jsonfmt.TakesHold(ev.Status) {
 		t.Fatalf("status %q hold %q", ev.Status, ev.Hold)
 	}
-	if n := len(ev.Containers); n < 1 || n > edifact.MaxContainers {
+	if n := len(ev.Containers); n == 0 && ev.BL == "" || n > edifact.MaxContainers {
 		t.Fatalf("%d containers", n)
 	}
 	for i, c := range ev.Containers {

@@ -22,7 +22,29 @@
 //	  hold_values: {XRAY: 7H}              # optional: their hold words -> hold types
 //	  status_values: {R: released, H: held, X: hold_removed, D: revoked}
 //
-// Only agency sources (kind agency) may use it.
+// Agency sources (kind agency) and manifest sources (kind manifest) may
+// use it.
+//
+// # Manifests
+//
+// For a manifest source each record is a manifest (DESIGN 3.6): a bill of
+// lading and its complete container list, which replaces the B/L's list
+// when it is the newest (latest at per B/L). The mapping names id, bl,
+// containers and at (with at_layout and at_zone as below); status,
+// status_values, hold, hold_values, agency, declaration and reason are
+// refused, since a manifest states no decision:
+//
+//	kind: manifest
+//	format: mapped_json
+//	mapping:
+//	  records: bills
+//	  id: msgRef
+//	  bl: blNo                        # required, at most state.MaxRefLen bytes
+//	  containers: equipment.#.cntrNo  # an array, 0 to MaxManifestContainers
+//	  at: issued
+//
+// containers must find an array (an empty one is a B/L with no
+// containers); a record without it, or without a bl, is rejected.
 //
 // # Records
 //
@@ -66,7 +88,10 @@
 //     is refused, as in the canonical format.
 //   - containers: a container number or an array of them (1 to
 //     MaxContainers), each checked with state.ParseContainer; repeats are
-//     dropped, keeping order. A path such as equipment.#.containerNo
+//     dropped, keeping order. A record with a bl and no containers
+//     (missing, null or an empty array) is a decision on the whole B/L,
+//     which the engine applies to every container linked to the B/L, now
+//     and later; a record with neither is rejected. A path such as equipment.#.containerNo
 //     collects the numbers of an array of objects; gjson skips elements
 //     without the key, so such an element is not an error.
 //   - at: a string in at_layout. A layout with a UTC offset (the default
@@ -168,6 +193,7 @@ func inspectLayout(layout string) layoutInfo {
 
 // settings is a checked mapping, ready to decode with.
 type settings struct {
+	manifest bool // a manifest source: records are manifests, not agency events
 	loc      *time.Location
 	layout   string
 	statuses map[string]status
@@ -190,13 +216,24 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if cfg.Kind != config.KindAgency {
-		fail("kind", "format %s decodes agency events only; want kind %q, got %q", Name, config.KindAgency, cfg.Kind)
+	if cfg.Kind != config.KindAgency && cfg.Kind != config.KindManifest {
+		fail("kind", "format %s decodes agency events and manifests; want kind %q or %q, got %q", Name, config.KindAgency, config.KindManifest, cfg.Kind)
 	}
 	m := cfg.Mapping
 	if m == nil {
-		fail("mapping", "required for format %s: the gjson paths of id, status, containers and at, and status_values", Name)
+		if cfg.Kind == config.KindManifest {
+			fail("mapping", "required for format %s: the gjson paths of id, bl, containers and at", Name)
+		} else {
+			fail("mapping", "required for format %s: the gjson paths of id, status, containers and at, and status_values", Name)
+		}
 		return errs, nil
+	}
+	if cfg.Kind == config.KindManifest {
+		s := checkManifest(m, fail)
+		if len(errs) > 0 {
+			return errs, nil
+		}
+		return nil, s
 	}
 	for _, p := range []struct{ key, path, what string }{
 		{"id", m.ID, "the event id, unique per source"},
@@ -254,7 +291,48 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 	s.known = strings.Join(quoted, ", ")
 
 	s.holds, s.knownH = checkHolds(m, fail)
+	checkTime(m, s, fail)
+	if len(errs) > 0 {
+		return errs, nil
+	}
+	return nil, s
+}
 
+// checkManifest checks the mapping of a manifest source (kind manifest):
+// id, bl, containers and at are required, and the keys of an agency
+// event (status and its tables, hold, agency, declaration, reason) are
+// refused, since a manifest has no such field.
+func checkManifest(m *config.Mapping, fail func(key, format string, args ...any)) *settings {
+	for _, p := range []struct{ key, path, what string }{
+		{"id", m.ID, "the manifest id, unique per source"},
+		{"bl", m.BL, "the bill of lading"},
+		{"containers", m.Containers, "the array of the B/L's container numbers"},
+		{"at", m.At, "the time of the manifest"},
+	} {
+		if strings.TrimSpace(p.path) == "" {
+			fail("mapping."+p.key, "required for a manifest source: the gjson path of %s in a record", p.what)
+		}
+	}
+	for _, p := range []struct {
+		key string
+		set bool
+	}{
+		{"status", m.Status != ""}, {"status_values", len(m.StatusValues) > 0},
+		{"hold", m.Hold != ""}, {"hold_values", len(m.HoldValues) > 0},
+		{"agency", m.Agency != ""}, {"declaration", m.Declaration != ""}, {"reason", m.Reason != ""},
+	} {
+		if p.set {
+			fail("mapping."+p.key, "not used by a manifest source (kind manifest), which links a B/L to its containers and states no decision; remove it")
+		}
+	}
+	s := &settings{manifest: true}
+	checkTime(m, s, fail)
+	return s
+}
+
+// checkTime checks at_layout and at_zone and sets the decoder's layout and
+// zone.
+func checkTime(m *config.Mapping, s *settings, fail func(key, format string, args ...any)) {
 	s.layout = m.AtLayout
 	if s.layout == "" {
 		s.layout = defaultLayout
@@ -288,10 +366,6 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		}
 		s.loc = loc
 	}
-	if len(errs) > 0 {
-		return errs, nil
-	}
-	return nil, s
 }
 
 // checkHolds checks mapping.hold and mapping.hold_values and returns the
@@ -350,7 +424,7 @@ type decoder struct {
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	errs, s := check(cfg)
-	if s != nil && cfg.Mapping.Agency == "" && cfg.Agency == "" {
+	if s != nil && !s.manifest && cfg.Mapping.Agency == "" && cfg.Agency == "" {
 		errs = append(errs, config.KeyError{Key: "agency", Msg: "required: the agency this source speaks for (or mapping.agency)"})
 	}
 	if len(errs) > 0 {
@@ -390,8 +464,7 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 		if err := jsonstrict.Check(payload); err != nil {
 			return reject(jsonfmt.Malformed(err))
 		}
-		ev, err := d.record(doc)
-		return []adapters.Record{{Agency: ev, Err: err}}
+		return []adapters.Record{d.decodeRecord(doc)}
 	}
 
 	list := gjson.Get(doc, d.m.Records)
@@ -429,7 +502,9 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 			recs[i].Err = state.Reject(state.CodeMalformed, "record: %v", err)
 			continue
 		}
-		recs[i].Agency, recs[i].Err = d.record(item.Raw)
+		r := d.decodeRecord(item.Raw)
+		r.Position = recs[i].Position
+		recs[i] = r
 	}
 	return recs
 }
@@ -519,7 +594,63 @@ func str(r gjson.Result) string {
 	return s
 }
 
-// record decodes one record, a JSON object.
+// decodeRecord decodes one record, a JSON object: a manifest for a
+// manifest source, else an agency event.
+func (d *decoder) decodeRecord(rec string) adapters.Record {
+	if d.manifest {
+		ev, err := d.manifestRecord(rec)
+		return adapters.Record{Manifest: ev, Err: err}
+	}
+	ev, err := d.record(rec)
+	return adapters.Record{Agency: ev, Err: err}
+}
+
+// MaxManifestContainers is the most containers one manifest record may
+// link to its B/L, as in the canonical format.
+const MaxManifestContainers = jsonfmt.MaxManifestContainers
+
+// manifestRecord decodes one record of a manifest source (DESIGN 3.6): a
+// B/L and its complete container list, which replaces the B/L's list when
+// it is the newest.
+func (d *decoder) manifestRecord(rec string) (*state.ManifestEvent, error) {
+	ev := &state.ManifestEvent{}
+	var err error
+	idf := field{"id", d.m.ID}
+	if ev.ID, err = idf.text(rec, true, numbers); err != nil {
+		return nil, err
+	}
+	if len(ev.ID) > state.MaxIDLen {
+		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), state.MaxIDLen)
+	}
+	blf := field{"bl", d.m.BL}
+	if ev.BL, err = blf.ref(rec); err != nil {
+		return nil, err
+	}
+	if ev.BL == "" {
+		return nil, blf.reject(state.CodeInvalidField, "required in a manifest, not found in the record")
+	}
+	f := field{"containers", d.m.Containers}
+	r, ok := f.get(rec)
+	switch {
+	case !ok:
+		return nil, f.reject(state.CodeInvalidField, "required in a manifest, not found in the record (an empty array is a B/L with no containers)")
+	case !r.IsArray():
+		return nil, f.reject(state.CodeInvalidField, "want an array of container numbers, got %s", quoteRaw(r.Raw))
+	}
+	items := r.Array()
+	if len(items) > MaxManifestContainers {
+		return nil, f.reject(state.CodeInvalidField, "want at most %d container numbers, got %d", MaxManifestContainers, len(items))
+	}
+	if ev.Containers, err = parseList(f, r, items); err != nil {
+		return nil, err
+	}
+	if ev.At, err = d.at(rec); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// record decodes one record of an agency source, a JSON object.
 func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	ev := &state.AgencyEvent{Agency: d.agency}
 	var err error
@@ -557,6 +688,11 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	}
 	if ev.BL, err = (field{"bl", d.m.BL}).ref(rec); err != nil {
 		return nil, err
+	}
+	// A decision on a whole B/L names the B/L and no containers.
+	if len(ev.Containers) == 0 && ev.BL == "" {
+		f := field{"containers", d.m.Containers}
+		return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers (or a bl, for a decision on the whole B/L), got none", MaxContainers)
 	}
 	if ev.Declaration, err = (field{"declaration", d.m.Declaration}).ref(rec); err != nil {
 		return nil, err
@@ -623,29 +759,30 @@ func (d *decoder) containers(rec string) ([]string, error) {
 	f := field{"containers", d.m.Containers}
 	r, ok := f.get(rec)
 	if !ok {
-		return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got none", MaxContainers)
+		return nil, nil // a B/L-level decision, if the record names a bl
 	}
-	var list []string
 	switch {
 	case r.Type == gjson.String:
-		list = []string{str(r)}
+		return parseList(f, r, []gjson.Result{r})
 	case r.IsArray():
 		items := r.Array()
-		if len(items) == 0 {
-			return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got none", MaxContainers)
-		}
 		if len(items) > MaxContainers {
 			return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got %d", MaxContainers, len(items))
 		}
-		list = make([]string, len(items))
-		for i, it := range items {
-			if it.Type != gjson.String {
-				return nil, f.reject(state.CodeInvalidField, "item %d: want a string, got %s", i, quoteRaw(it.Raw))
-			}
-			list[i] = str(it)
+		return parseList(f, r, items)
+	}
+	return nil, f.reject(state.CodeInvalidField, "want a container number or an array of them, got %s", quoteRaw(r.Raw))
+}
+
+// parseList checks each container number of items (the elements of r, or
+// r itself when it is a string) and drops repeats, keeping order.
+func parseList(f field, r gjson.Result, items []gjson.Result) ([]string, error) {
+	list := make([]string, len(items))
+	for i, it := range items {
+		if it.Type != gjson.String {
+			return nil, f.reject(state.CodeInvalidField, "item %d: want a string, got %s", i, quoteRaw(it.Raw))
 		}
-	default:
-		return nil, f.reject(state.CodeInvalidField, "want a container number or an array of them, got %s", quoteRaw(r.Raw))
+		list[i] = str(it)
 	}
 	out := make([]string, 0, len(list))
 	for i, raw := range list {

@@ -69,8 +69,10 @@
 //     which is where CBP's 006050 guide puts the equipment. Each must be an
 //     ISO 6346 number with the right check digit (bad_check_digit names the
 //     right digit, Position names the segment); repeats are dropped; 1 to
-//     1000. An X4 that names no container is rejected: portsync holds
-//     containers, not bills.
+//     1000. An X4 that names no container but a bill of lading (below)
+//     is a decision on the whole B/L, as CBP decides per bill: the engine
+//     applies it to every container a manifest links to the B/L, now and
+//     later. An X4 that names neither is rejected.
 //   - bl: X401 (bill of lading), else X408 (house bill), else the N902 of
 //     an N9 with qualifier BM or MB in the X4 loop.
 //   - declaration: X404 (customs entry number).

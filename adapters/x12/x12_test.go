@@ -570,7 +570,11 @@ func TestDispositionFields(t *testing.T) {
 		{"not a time", nil, []string{"P4*2704", "X4*B1*1***20261128*2460*1C**MSCU", n7}, bad(`X406 (time) "2460" is not a time of day`)},
 		{"bad time", nil, []string{"P4*2704", "X4*B1*1***20261128*10:15*1C**MSCU", n7}, bad("X406 (time): want HHMM")},
 		{"no code", nil, []string{"P4*2704", "X4*B1*1***20261128*1015***MSCU", n7}, bad("X407 (disposition code) is empty")},
-		{"no container", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU"}, bad("names no container: no X411/X412, no N7 in its loop and no VID in its P4 loop")},
+		{"neither container nor B/L", nil, []string{"P4*2704", "X4**1***20261128*1015*1C**MSCU"}, bad("names neither a container (no X411/X412, no N7 in its loop, no VID in its P4 loop) nor a bill of lading")},
+		// CBP's 350 decides per bill: a B/L with no container is a
+		// decision on the whole B/L.
+		{"B/L only", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU"}, want{pos: "transaction 1 (segment 3)", id: "CBPACE:000000042:42:0001:1", status: state.Released, at: "2026-11-28T10:15:00Z", bl: "B1"}},
+		{"B/L only from N9 MB", nil, []string{"P4*2704", "X4**1***20261128*1015*1C**MSCU", "N9*MB*MASTER1"}, want{pos: "transaction 1 (segment 3)", id: "CBPACE:000000042:42:0001:1", status: state.Released, at: "2026-11-28T10:15:00Z", bl: "MASTER1"}},
 		{"X411/X412", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU**MSCU*1234566"}, ok("2026-11-28T10:15:00Z")},
 		{"11 characters in N702", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU", "N7**mscu 123456-6"}, ok("2026-11-28T10:15:00Z")},
 		{"repeats dropped", nil, []string{"P4*2704", "X4*B1*1***20261128*1015*1C**MSCU**MSCU*1234566", n7, "N7*TGHU*1234567", n7}, ok("2026-11-28T10:15:00Z", "MSCU1234566", "TGHU1234567")},

@@ -178,9 +178,6 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 	if len(equip) == 0 && l.p4 != nil {
 		equip = l.p4.vids
 	}
-	if len(equip) == 0 {
-		return nil, x4, state.Reject(state.CodeInvalidField, "the X4 with disposition %s names no container: no X411/X412, no N7 in its loop and no VID in its P4 loop", code)
-	}
 	containers := make([]string, 0, len(equip))
 	for _, e := range equip {
 		id, err := e.container()
@@ -207,6 +204,12 @@ func (d *decoder) disposition(ic *interchange, g *group, ctl string, l *x4Loop) 
 	// References become store keys: state.MaxRefLen bounds them.
 	if err := state.CheckRef("bl", bl); err != nil {
 		return nil, blSeg, state.Reject(state.CodeInvalidField, "%s: %s", blAt, err.(*state.Rejection).Reason)
+	}
+	// CBP decides per bill: an X4 with a B/L and no container (no
+	// X411/X412, no N7, no VID) is a decision on the whole B/L, which the
+	// engine applies to every container linked to it, now and later.
+	if len(containers) == 0 && bl == "" {
+		return nil, x4, state.Reject(state.CodeInvalidField, "the X4 with disposition %s names neither a container (no X411/X412, no N7 in its loop, no VID in its P4 loop) nor a bill of lading (X401, X408, N9 BM or MB)", code)
 	}
 	decl := strings.TrimSpace(x4.el(4))
 	if err := state.CheckRef("declaration", decl); err != nil {
@@ -248,8 +251,11 @@ func holdID(sender, code, bl string, containers []string, x4 *segment) (string, 
 	if clock == "" {
 		return "", false
 	}
-	units := containers[0]
-	if len(containers) > 1 {
+	units := "bl"
+	switch {
+	case len(containers) == 1:
+		units = containers[0]
+	case len(containers) > 1:
 		sorted := slices.Sorted(slices.Values(containers))
 		sum := sha256.Sum256([]byte(strings.Join(sorted, ",")))
 		units = fmt.Sprintf("%d-%x", len(containers), sum[:6])
