@@ -113,6 +113,15 @@ type Engine struct {
 
 	listeners []Listener
 
+	// The workers, built by New; nil for an engine of newEngine alone
+	// (the package's tests).
+	dispatcher *Dispatcher
+	alerts     *AlertManager
+	acks       *AckPublisher
+	status     *StatusPublisher
+	health     *SourceHealth
+	cfg        atomic.Pointer[config.Config] // the configuration in force, for OutputStatus
+
 	// Owned by the writer goroutine.
 	cache        map[string]state.Container // recently written containers, as committed
 	deadlines    deadlineHeap
@@ -158,6 +167,7 @@ func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) 
 // transport delivers it again) once the engine stops.
 func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	return func(m adapters.Message) {
+		e.received(src.Name)
 		if dec, ok := src.Decoder.(adapters.StreamDecoder); ok && m.Body != nil && m.Reject == nil && !m.TooLarge {
 			e.deliverStream(src, m, dec)
 			return
@@ -166,9 +176,17 @@ func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	}
 }
 
+// received tells source health that a message came from source.
+func (e *Engine) received(source string) {
+	if e.health != nil {
+		e.health.Received(source)
+	}
+}
+
 // Submit applies one message and waits until it is durable (or rejected
 // durably), for sources that answer their sender synchronously.
 func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message) Outcome {
+	e.received(src.Name)
 	return e.submit(ctx, inbound{src: src, msg: m})
 }
 
@@ -719,10 +737,19 @@ func (h *deadlineHeap) Pop() any {
 	return x
 }
 
-// Sweep decides every container again, in groups, and re-sends every
-// pending command: the level-triggered repair after a configuration change
-// or a suspected lost event. It returns the number of containers decided.
+// Sweep decides every container again, in groups, and then makes every
+// pending command due again: the level-triggered repair after a
+// configuration change or a suspected lost event. It returns the number of
+// containers decided.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	n, err := e.sweep(ctx)
+	if err == nil && e.dispatcher != nil {
+		e.dispatcher.ResendAll()
+	}
+	return n, err
+}
+
+func (e *Engine) sweep(ctx context.Context) (int, error) {
 	// Each group reads its own slice of the container keys in the writer's
 	// transaction, so every container is decoded once, and events go on
 	// between groups.

@@ -105,7 +105,7 @@ func (e *Engine) Override(ctx context.Context, o Override) (state.AgencyEvent, O
 		return ev, Outcome{}, err
 	}
 	src := &SourceInfo{Name: config.OverridePrefix + o.By, Kind: config.KindAgency, Agency: o.Agency, Decoder: overrideDecoder{}}
-	return ev, e.Submit(ctx, src, adapters.Message{Payload: payload, ReceivedAt: now}), nil
+	return ev, e.submit(ctx, inbound{src: src, msg: adapters.Message{Payload: payload, ReceivedAt: now}}), nil
 }
 
 // overrideDecoder reads back the agency event Override encoded.

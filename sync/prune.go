@@ -35,8 +35,11 @@ type Pruned struct {
 // The jobs never fail the writer's transaction: a job error would fail the
 // whole group, events included, and the writer retries a group until it
 // commits. A problem is handed back instead, and what was deleted before it
-// commits.
+// commits. A chunk of 0 or less is RetentionChunk.
 func (e *Engine) Prune(ctx context.Context, before time.Time, chunk int) (Pruned, error) {
+	if chunk <= 0 {
+		chunk = RetentionChunk
+	}
 	var r Pruned
 	jerr := e.pruneAll(ctx, prunedJournal, before, chunk, &r, &r.Journal)
 	if stopped(jerr) {

@@ -50,12 +50,9 @@ type SweepResult struct {
 type Server struct {
 	Backend    Backend
 	Store      *state.Store
-	Engine     *sync.Engine
-	Dispatcher *sync.Dispatcher
-	Alerts     *sync.AlertManager
-	Health     *sync.SourceHealth
-	Metrics    *sync.Metrics
-	Log        *slog.Logger
+	Engine  *sync.Engine
+	Metrics *sync.Metrics
+	Log     *slog.Logger
 	// BodyTimeout bounds the arrival of each request body (tests shorten
 	// it).
 	BodyTimeout time.Duration
