@@ -280,7 +280,7 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 				d.engine.SourceOK(source)
 			}
 		},
-		Candidates:    d.candidates,
+		Candidates: d.candidates,
 	}
 }
 

@@ -48,8 +48,8 @@ type SweepResult struct {
 
 // Server serves the API. Every field is required.
 type Server struct {
-	Backend    Backend
-	Store      *state.Store
+	Backend Backend
+	Store   *state.Store
 	Engine  *sync.Engine
 	Metrics *sync.Metrics
 	Log     *slog.Logger
