@@ -74,7 +74,7 @@ func BenchmarkBLFanOut5000(b *testing.B) {
 	}
 	message := func(src *SourceInfo, payload string) inbound {
 		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = Decode(src, in.msg)
+		in.records = decode(src, in.msg)
 		return in
 	}
 	for _, set := range [][]string{onBL, alone} {

@@ -58,7 +58,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 	message := func(src *SourceInfo, payload string) inbound {
 		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = Decode(src, in.msg)
+		in.records = decode(src, in.msg)
 		return in
 	}
 	for start := 0; start < containers; start += group {

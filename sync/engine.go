@@ -172,7 +172,7 @@ func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 			e.deliverStream(src, m, dec)
 			return
 		}
-		e.enqueueInbound(inbound{src: src, msg: m, records: Decode(src, m)})
+		e.enqueueInbound(inbound{src: src, msg: m, records: decode(src, m)})
 	}
 }
 
@@ -193,7 +193,7 @@ func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message
 func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
 	done := make(chan Outcome, 1)
 	in.done = done
-	in.records = Decode(in.src, in.msg)
+	in.records = decode(in.src, in.msg)
 	select {
 	case e.inbox <- in:
 	case <-ctx.Done():
@@ -538,9 +538,24 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	return out, nil
 }
 
-// Decode turns a message into records with the source's decoder, or into
+// Decode turns a message into records with the source's decoder, as the
+// engine admits them, without a store: a record whose agency event the
+// policy of cfg refuses (an agency not configured, or not the source's)
+// carries that rejection. portsync replay runs it.
+func Decode(cfg *config.Config, src *SourceInfo, m adapters.Message) []adapters.Record {
+	p := PolicyFrom(cfg)
+	records := decode(src, m)
+	for i, r := range records {
+		if r.Err == nil && r.Agency != nil {
+			records[i].Err = p.CheckAgency(src, r.Agency)
+		}
+	}
+	return records
+}
+
+// decode turns a message into records with the source's decoder, or into
 // a too_large rejection. Binding checks come later, in the transaction.
-func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
+func decode(src *SourceInfo, m adapters.Message) []adapters.Record {
 	if m.Reject != nil {
 		return []adapters.Record{{Err: m.Reject}}
 	}

@@ -81,10 +81,6 @@ func TestStreamedMessageIsAppliedInParts(t *testing.T) {
 	}
 }
 
-type listenerFunc func(*Changes)
-
-func (f listenerFunc) Committed(c *Changes) { f(c) }
-
 // BenchmarkStreamedMessagePeakHeap applies a message of 60,000 records
 // (a 10 MB X12 file's worth) through the engine and reports the peak heap
 // above the start: streamed in parts beside, in the same run, the whole

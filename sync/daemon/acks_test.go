@@ -222,7 +222,7 @@ func TestAckFileDrop(t *testing.T) {
 	write("rel-1.json", `{"id": "F-1", "agency": "customs", "status": "released", "containers": ["`+c1+`"], "at": "2026-11-28T10:15:00+08:00"}`)
 	write("bad.json", `{"id": "F-2", "agency": "customs", "status": "released", "containers": ["MSCU1234567"], "at": "2026-11-28T10:15:00+08:00"}`)
 	read := func(name string) (state.AckBody, bool) {
-		data, err := os.ReadFile(filepath.Join(acks, name+sync.AckFileSuffix))
+		data, err := os.ReadFile(filepath.Join(acks, name+".ack.json"))
 		var b state.AckBody
 		return b, err == nil && json.Unmarshal(data, &b) == nil
 	}
