@@ -38,7 +38,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	e := NewEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	agencyDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindAgency, Format: "json"})
 	tosDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
 	customs := &SourceInfo{Name: "customs-mqtt", Kind: config.KindAgency, Agency: "customs", Decoder: agencyDec}

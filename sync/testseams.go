@@ -11,15 +11,15 @@ import (
 func init() {
 	testseam.Remember = func(e any, entries []state.JournalEntry) { e.(*Engine).remember(entries) }
 	testseam.Writer = func(store *state.Store, cfg *config.Config, m any, log *slog.Logger) (any, error) {
-		e := NewEngine(store, cfg, m.(*Metrics), log)
-		return e, e.Load()
+		e := newEngine(store, cfg, m.(*Metrics), log)
+		return e, e.load()
 	}
 	testseam.Committed = func(e any, fn func([]state.Command, []state.Container)) {
-		e.(*Engine).AddListener(listenerFunc(func(c *Changes) { fn(c.Commands, c.Containers) }))
+		e.(*Engine).addListener(listenerFunc(func(c *changes) { fn(c.Commands, c.Containers) }))
 	}
 }
 
 // listenerFunc is a function that listens to commits.
-type listenerFunc func(*Changes)
+type listenerFunc func(*changes)
 
-func (f listenerFunc) Committed(c *Changes) { f(c) }
+func (f listenerFunc) Committed(c *changes) { f(c) }

@@ -43,20 +43,20 @@ type Adapters struct {
 // publisher and source health), their state loaded from the store. Nothing
 // runs until Run and RunWorkers.
 func New(o Options) (*Engine, error) {
-	e := NewEngine(o.Store, o.Config, o.Metrics, o.Log)
-	e.health = NewSourceHealth(e, o.Log)
+	e := newEngine(o.Store, o.Config, o.Metrics, o.Log)
+	e.health = newSourceHealth(e, o.Log)
 	e.health.SetSources(o.Config.Sources, o.Config.SLA.ApplyWithin)
-	e.dispatcher = NewDispatcher(o.Config.TOS.Sink.Name, o.Adapters.Sink, o.Config, e, o.Metrics, o.Log)
-	e.alerts = NewAlertManager(channelsOf(o.Config, o.Adapters), o.Config.Alerts.RepeatInterval, o.Config.SLA.ApplyWithin, e, o.Metrics, o.Log)
-	e.status = NewStatusPublisher(e, o.Log)
+	e.dispatcher = newDispatcher(o.Config.TOS.Sink.Name, o.Adapters.Sink, o.Config, e, o.Metrics, o.Log)
+	e.alerts = newAlertManager(channelsOf(o.Config, o.Adapters), o.Config.Alerts.RepeatInterval, o.Config.SLA.ApplyWithin, e, o.Metrics, o.Log)
+	e.status = newStatusPublisher(e, o.Log)
 	e.status.SetTarget(o.Adapters.Status, o.Config.StatusTopic)
-	e.AddListener(e.dispatcher)
-	e.AddListener(e.alerts)
-	e.AddListener(e.status)
-	e.acks = NewAckPublisher(e, o.Broker, o.Metrics, o.Log)
-	e.AddListener(e.acks)
+	e.addListener(e.dispatcher)
+	e.addListener(e.alerts)
+	e.addListener(e.status)
+	e.acks = newAckPublisher(e, o.Broker, o.Metrics, o.Log)
+	e.addListener(e.acks)
 	e.cfg.Store(o.Config)
-	if err := e.Load(); err != nil {
+	if err := e.load(); err != nil {
 		return nil, fmt.Errorf("load engine state: %w", err)
 	}
 	if err := e.dispatcher.Load(o.Store); err != nil {
@@ -76,11 +76,11 @@ func New(o Options) (*Engine, error) {
 }
 
 // channelsOf lists a's channels in the order of cfg's alerts.channels.
-func channelsOf(cfg *config.Config, a Adapters) []NamedNotifier {
-	var out []NamedNotifier
+func channelsOf(cfg *config.Config, a Adapters) []namedNotifier {
+	var out []namedNotifier
 	for _, cc := range cfg.Alerts.Channels {
 		if n, ok := a.Channels[cc.Name]; ok {
-			out = append(out, NamedNotifier{Name: cc.Name, Notifier: n})
+			out = append(out, namedNotifier{Name: cc.Name, Notifier: n})
 		}
 	}
 	return out
@@ -91,7 +91,7 @@ func channelsOf(cfg *config.Config, a Adapters) []NamedNotifier {
 // alerts and acknowledgements stay and go out through the new adapters.
 func (e *Engine) Reload(cfg *config.Config, a Adapters) {
 	e.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
-	e.SetPolicy(cfg)
+	e.setPolicy(cfg)
 	e.dispatcher.SetSink(cfg.TOS.Sink.Name, a.Sink, cfg)
 	e.alerts.SetChannels(channelsOf(cfg, a), cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin)
 	e.status.SetTarget(a.Status, cfg.StatusTopic)
@@ -155,19 +155,21 @@ func (e *Engine) CommandAttempts(ids []string) map[string]int { return e.dispatc
 func (e *Engine) PendingAcks() int { return e.acks.Pending() }
 
 // View is the integrated status of c under the policy in force.
-func (e *Engine) View(c *state.Container) View { return NewView(c, e.Policy()) }
+func (e *Engine) View(c *state.Container) View { return newView(c, e.policyNow()) }
 
 // Status is c's status for agency.
-func (e *Engine) Status(c *state.Container, agency string) state.Status { return Status(c, agency) }
+func (e *Engine) Status(c *state.Container, agency string) state.Status {
+	return agencyStatus(c, agency)
+}
 
 // Cleared reports whether c is cleared under the policy in force.
-func (e *Engine) Cleared(c *state.Container) bool { return Cleared(c, e.Policy()) }
+func (e *Engine) Cleared(c *state.Container) bool { return isCleared(c, e.policyNow()) }
 
 // Ledger returns a with its ledger filled in, also for a state stored
 // before the ledger existed (one status, the latest event winning), for
 // those who show it.
-func (e *Engine) Ledger(a state.AgencyState) state.AgencyState { return Ledger(a) }
+func (e *Engine) Ledger(a state.AgencyState) state.AgencyState { return ledger(a) }
 
 // ClearedInYard reads the store's count of cleared containers in the yard,
 // which the writer keeps, in tx.
-func (e *Engine) ClearedInYard(tx *state.Tx) int64 { return tx.Count(CountClearedInYard) }
+func (e *Engine) ClearedInYard(tx *state.Tx) int64 { return tx.Count(countClearedInYard) }
