@@ -205,7 +205,7 @@ func (am *alertManager) Run(ctx context.Context) {
 		am.resolve = nil
 		am.mu.Unlock()
 		for _, id := range resolve {
-			am.engine.SystemAlert(state.Alert{ID: id}, false)
+			am.engine.systemAlert(state.Alert{ID: id}, false)
 		}
 		now := time.Now()
 		next := now.Add(time.Minute)
@@ -318,6 +318,6 @@ func (am *alertManager) channelHealth(ch *alertChannel, err error, start, now ti
 	am.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if change {
-		am.engine.SystemAlert(alert, firing)
+		am.engine.systemAlert(alert, firing)
 	}
 }

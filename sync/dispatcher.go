@@ -364,7 +364,7 @@ func (d *dispatcher) resolveQueued() {
 	d.resolve = nil
 	d.mu.Unlock()
 	for _, id := range ids {
-		d.engine.SystemAlert(state.Alert{ID: id}, false)
+		d.engine.systemAlert(state.Alert{ID: id}, false)
 	}
 }
 
@@ -386,6 +386,6 @@ func (d *dispatcher) health(err error, start, now time.Time) {
 	d.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if change {
-		d.engine.SystemAlert(alert, firing)
+		d.engine.systemAlert(alert, firing)
 	}
 }

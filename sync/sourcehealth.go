@@ -237,7 +237,7 @@ func (h *sourceHealth) Run(ctx context.Context) {
 		// Outside the lock: the engine may be busy, and reports must not
 		// wait for it.
 		for _, c := range changes {
-			h.engine.SystemAlert(c.alert, c.firing)
+			h.engine.systemAlert(c.alert, c.firing)
 		}
 		timer.Reset(max(time.Until(next), 10*time.Millisecond))
 	}
