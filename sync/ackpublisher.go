@@ -29,11 +29,11 @@ const (
 	ackRetryMax = time.Minute
 )
 
-// AckFileSuffix ends the name of a file_drop source's acknowledgement:
+// ackFileSuffix ends the name of a file_drop source's acknowledgement:
 // NAME.ack.json in its ack_dir for the file NAME.
-const AckFileSuffix = ".ack.json"
+const ackFileSuffix = ".ack.json"
 
-// AckPublisher delivers the acknowledgement outbox: each answer the
+// ackPublisher delivers the acknowledgement outbox: each answer the
 // writer stored with its message's commit is published at QoS 1 on its
 // source's broker (ack_topic) or written as a file (ack_dir), and deleted
 // from the store once the broker has acknowledged it (PUBACK) or the file
@@ -43,7 +43,7 @@ const AckFileSuffix = ".ack.json"
 // crash or a stop goes out after the restart; one that was delivered but
 // not yet deleted goes out again: delivery is at least once, and a sender
 // must take a repeated answer (the same body) as the same answer.
-type AckPublisher struct {
+type ackPublisher struct {
 	engine  *Engine
 	metrics *Metrics
 	log     *slog.Logger
@@ -65,10 +65,10 @@ type ackDest struct {
 	next     time.Time // no attempt before
 }
 
-// NewAckPublisher returns a publisher that finds brokers by name with
+// newAckPublisher returns a publisher that finds brokers by name with
 // brokers.
-func NewAckPublisher(e *Engine, brokers func(name string) adapters.Publisher, m *Metrics, log *slog.Logger) *AckPublisher {
-	return &AckPublisher{
+func newAckPublisher(e *Engine, brokers func(name string) adapters.Publisher, m *Metrics, log *slog.Logger) *ackPublisher {
+	return &ackPublisher{
 		engine: e, metrics: m, log: log, brokers: brokers,
 		pending: map[uint64]state.Ack{}, dests: map[string]*ackDest{},
 		wake: make(chan struct{}, 1),
@@ -77,7 +77,7 @@ func NewAckPublisher(e *Engine, brokers func(name string) adapters.Publisher, m 
 
 // Load reads the acknowledgements still waiting in the store. Call before
 // Run.
-func (p *AckPublisher) Load(store *state.Store) error {
+func (p *ackPublisher) Load(store *state.Store) error {
 	return store.View(func(tx *state.Tx) error {
 		acks, err := tx.Acks()
 		if err != nil {
@@ -94,7 +94,7 @@ func (p *AckPublisher) Load(store *state.Store) error {
 }
 
 // Committed schedules the acknowledgements a commit stored.
-func (p *AckPublisher) Committed(c *Changes) {
+func (p *ackPublisher) Committed(c *changes) {
 	if len(c.Acks) == 0 {
 		return
 	}
@@ -111,14 +111,14 @@ func (p *AckPublisher) Committed(c *Changes) {
 }
 
 // Pending is the number of acknowledgements not yet delivered.
-func (p *AckPublisher) Pending() int {
+func (p *ackPublisher) Pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.pending)
 }
 
 // Run delivers acknowledgements until ctx is done.
-func (p *AckPublisher) Run(ctx context.Context) {
+func (p *ackPublisher) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -143,7 +143,7 @@ func destKey(a state.Ack) string {
 
 // round delivers what is due, a chunk per destination at a time until a
 // destination fails or has nothing left, and returns when to try next.
-func (p *AckPublisher) round(ctx context.Context) time.Time {
+func (p *ackPublisher) round(ctx context.Context) time.Time {
 	for ctx.Err() == nil {
 		now := time.Now()
 		next := now.Add(time.Hour)
@@ -166,7 +166,7 @@ func (p *AckPublisher) round(ctx context.Context) time.Time {
 // due returns, by destination, the oldest chunk of acknowledgements of
 // each destination not in backoff, and lowers *next to the end of the
 // earliest backoff.
-func (p *AckPublisher) due(now time.Time, next *time.Time) map[string][]state.Ack {
+func (p *ackPublisher) due(now time.Time, next *time.Time) map[string][]state.Ack {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	byDest := map[string][]state.Ack{}
@@ -187,7 +187,7 @@ func (p *AckPublisher) due(now time.Time, next *time.Time) map[string][]state.Ac
 	return byDest
 }
 
-func (p *AckPublisher) dest(key string) *ackDest {
+func (p *ackPublisher) dest(key string) *ackDest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.dests[key]
@@ -203,7 +203,7 @@ func (p *AckPublisher) dest(key string) *ackDest {
 
 // deliver delivers acks, all of one destination, in order, and returns
 // how many of the first were delivered and the error that stopped it.
-func (p *AckPublisher) deliver(ctx context.Context, key string, acks []state.Ack) (int, error) {
+func (p *ackPublisher) deliver(ctx context.Context, key string, acks []state.Ack) (int, error) {
 	d := p.dest(key)
 	if d.breaker == nil {
 		for i, a := range acks {
@@ -239,7 +239,7 @@ func (p *AckPublisher) deliver(ctx context.Context, key string, acks []state.Ack
 
 // settle forgets the delivered acknowledgements, has the writer delete
 // them from the store, and keeps the destination's backoff.
-func (p *AckPublisher) settle(key string, delivered []state.Ack, err error, now time.Time) {
+func (p *ackPublisher) settle(key string, delivered []state.Ack, err error, now time.Time) {
 	p.mu.Lock()
 	for _, a := range delivered {
 		delete(p.pending, a.Seq)
@@ -300,7 +300,7 @@ func writeAckFile(a state.Ack) error {
 	if err := os.MkdirAll(a.Dir, 0o750); err != nil {
 		return fmt.Errorf("ack_dir: %w", err)
 	}
-	name := filepath.Base(a.File) + AckFileSuffix
+	name := filepath.Base(a.File) + ackFileSuffix
 	tmp, err := os.CreateTemp(a.Dir, "."+name+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("ack_dir: %w", err)

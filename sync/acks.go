@@ -9,23 +9,23 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// AckTarget is where a source's processing acknowledgements (DESIGN 3.7)
+// ackTo is where a source's processing acknowledgements (DESIGN 3.7)
 // go: a topic on the source's own broker (ack_topic, mqtt sources) or a
 // directory (ack_dir, file_drop sources). The zero value sends none; an
 // http_push source answers in its response instead.
-type AckTarget struct {
+type ackTo struct {
 	Broker, Topic string
 	Dir           string
 }
 
-func ackTarget(sc config.Source) AckTarget {
+func ackTarget(sc config.Source) ackTo {
 	switch {
 	case sc.AckTopic != "":
-		return AckTarget{Broker: sc.Broker, Topic: sc.AckTopic}
+		return ackTo{Broker: sc.Broker, Topic: sc.AckTopic}
 	case sc.AckDir != "":
-		return AckTarget{Dir: sc.AckDir}
+		return ackTo{Dir: sc.AckDir}
 	}
-	return AckTarget{}
+	return ackTo{}
 }
 
 // acknowledge is the acknowledgement step of a message's transaction: it
@@ -43,7 +43,7 @@ func ackTarget(sc config.Source) AckTarget {
 func (t *txn) acknowledge(in inbound, records []adapters.Record, o *Outcome) error {
 	o.Ack = ackBody(in, records, o, t)
 	target := in.src.Ack
-	if in.retryOf != "" || target == (AckTarget{}) {
+	if in.retryOf != "" || target == (ackTo{}) {
 		return nil
 	}
 	a := state.Ack{Body: o.Ack, Broker: target.Broker, Topic: target.Topic, Dir: target.Dir}

@@ -21,7 +21,7 @@ import (
 
 // ackEngine is an engine over a fresh store with an acknowledgement
 // publisher on pub, not yet running.
-func ackEngine(t *testing.T, store *state.Store, pub adapters.Publisher) (*Engine, *AckPublisher, func() func()) {
+func ackEngine(t *testing.T, store *state.Store, pub adapters.Publisher) (*Engine, *ackPublisher, func() func()) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(engineConfig, t.TempDir())), adapters.Registry)
 	if err != nil {
@@ -29,14 +29,14 @@ func ackEngine(t *testing.T, store *state.Store, pub adapters.Publisher) (*Engin
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := NewMetrics()
-	e := NewEngine(store, cfg, m, log)
-	p := NewAckPublisher(e, func(name string) adapters.Publisher {
+	e := newEngine(store, cfg, m, log)
+	p := newAckPublisher(e, func(name string) adapters.Publisher {
 		if name == "main" && pub != nil {
 			return pub
 		}
 		return nil
 	}, m, log)
-	e.AddListener(p)
+	e.addListener(p)
 	if err := p.Load(store); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestAckPerMessage(t *testing.T) {
 	}
 	submit([]byte(`{"id": "REL-3", "agency": "customs", "status": "released", "containers": 7}`))
 
-	multi := &SourceInfo{Name: "multi", Kind: config.KindAgency, Agency: "customs", Ack: AckTarget{Broker: "main", Topic: "acks"}}
+	multi := &SourceInfo{Name: "multi", Kind: config.KindAgency, Agency: "customs", Ack: ackTo{Broker: "main", Topic: "acks"}}
 	ev := func(id string, c string) adapters.Record {
 		return adapters.Record{Agency: &state.AgencyEvent{ID: id, Agency: "customs", Status: state.Held, Containers: []string{c}, At: at}}
 	}
@@ -266,10 +266,10 @@ func TestAckFiles(t *testing.T) {
 	}
 	e.Submit(context.Background(), src, adapters.Message{Name: "rel-1.json", Payload: agencyJSON("F-1", state.Released, time.Now().Add(-time.Hour), c1)})
 	e.Submit(context.Background(), src, adapters.Message{Name: "bad.json", Payload: []byte("{")})
-	path := filepath.Join(dir, "rel-1.json"+AckFileSuffix)
+	path := filepath.Join(dir, "rel-1.json"+ackFileSuffix)
 	waitFor(t, "the answer files", func() bool {
 		_, err1 := os.Stat(path)
-		_, err2 := os.Stat(filepath.Join(dir, "bad.json"+AckFileSuffix))
+		_, err2 := os.Stat(filepath.Join(dir, "bad.json"+ackFileSuffix))
 		return err1 == nil && err2 == nil
 	})
 	var b state.AckBody

@@ -19,7 +19,7 @@ const maxEventContainers = 1000
 // than max_clock_skew would freeze a container's state (a release stamped
 // 2099 could never be revoked), and times before the retention horizon
 // could not be deduplicated; both are rejected.
-func (p Policy) admit(r *adapters.Record, now time.Time) error {
+func (p policy) admit(r *adapters.Record, now time.Time) error {
 	notBefore := time.Time{}
 	if p.Retention > 0 {
 		notBefore = now.Add(-p.Retention)

@@ -30,7 +30,7 @@ func AlertID(kind, container, agency string) string {
 }
 
 // mismatchAlert is a missing_hold or stale_hold that outlived the SLA.
-func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p Policy, now time.Time) state.Alert {
+func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p policy, now time.Time) state.Alert {
 	hold := m.Hold
 	if hold == "" {
 		hold = p.Agencies[m.Agency].TOSHold
@@ -61,10 +61,10 @@ func mismatchAlert(c *state.Container, m state.Mismatch, slot string, p Policy, 
 
 // departureAlert is an unauthorized_departure: c left the yard while not
 // cleared.
-func departureAlert(c *state.Container, p Policy, now time.Time) state.Alert {
+func departureAlert(c *state.Container, p policy, now time.Time) state.Alert {
 	var why []string
 	for _, name := range p.agencyNames() {
-		if st := Status(c, name); st != state.Released && (st == state.Held || slices.Contains(p.Required, name)) {
+		if st := agencyStatus(c, name); st != state.Released && (st == state.Held || slices.Contains(p.Required, name)) {
 			why = append(why, name+" "+string(st))
 		}
 	}

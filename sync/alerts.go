@@ -15,12 +15,12 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// AlertManager delivers alerts to every channel: once when an alert fires,
+// alertManager delivers alerts to every channel: once when an alert fires,
 // again every repeat interval while it fires, and once when it resolves,
 // as Prometheus Alertmanager does. Alerts and the time each channel last
 // had them are in the store, so a notice for a channel that is down waits
 // there across restarts.
-type AlertManager struct {
+type alertManager struct {
 	engine  *Engine
 	metrics *Metrics
 	log     *slog.Logger
@@ -52,15 +52,15 @@ func newAlertChannel(name string, m *Metrics, log *slog.Logger) *alertChannel {
 	}
 }
 
-// NamedNotifier is an alert channel with the name it is known by.
-type NamedNotifier struct {
+// namedNotifier is an alert channel with the name it is known by.
+type namedNotifier struct {
 	Name     string
 	Notifier adapters.Notifier
 }
 
-// NewAlertManager returns a manager for the given channels.
-func NewAlertManager(channels []NamedNotifier, repeat, window time.Duration, e *Engine, m *Metrics, log *slog.Logger) *AlertManager {
-	am := &AlertManager{
+// newAlertManager returns a manager for the given channels.
+func newAlertManager(channels []namedNotifier, repeat, window time.Duration, e *Engine, m *Metrics, log *slog.Logger) *alertManager {
+	am := &alertManager{
 		engine: e, metrics: m, log: log, repeat: repeat, window: window,
 		alerts: map[string]state.Alert{}, wake: make(chan struct{}, 1),
 	}
@@ -72,7 +72,7 @@ func NewAlertManager(channels []NamedNotifier, repeat, window time.Duration, e *
 }
 
 // Load reads stored alerts. Call before Run.
-func (am *AlertManager) Load(store *state.Store) error {
+func (am *alertManager) Load(store *state.Store) error {
 	return store.View(func(tx *state.Tx) error {
 		alerts, err := tx.Alerts()
 		if err != nil {
@@ -88,7 +88,7 @@ func (am *AlertManager) Load(store *state.Store) error {
 	})
 }
 
-func (am *AlertManager) setGauge() {
+func (am *alertManager) setGauge() {
 	n := 0
 	for _, a := range am.alerts {
 		if a.State == state.Firing {
@@ -102,7 +102,7 @@ func (am *AlertManager) setGauge() {
 // name keeps its breaker and failure history; a new one gets every firing
 // alert, since it has had none of them. The sink_down of a channel that is
 // gone resolves: nothing is left to recover.
-func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window time.Duration) {
+func (am *alertManager) SetChannels(channels []namedNotifier, repeat, window time.Duration) {
 	am.mu.Lock()
 	old := map[string]*alertChannel{}
 	for _, ch := range am.channels {
@@ -132,7 +132,7 @@ func (am *AlertManager) SetChannels(channels []NamedNotifier, repeat, window tim
 }
 
 // Status reports each channel's breaker and failures.
-func (am *AlertManager) Status() []EndpointStatus {
+func (am *alertManager) Status() []EndpointStatus {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	var out []EndpointStatus
@@ -148,7 +148,7 @@ func (am *AlertManager) Status() []EndpointStatus {
 }
 
 // Committed takes alerts in their new state from a commit.
-func (am *AlertManager) Committed(c *Changes) {
+func (am *alertManager) Committed(c *changes) {
 	if len(c.Alerts) == 0 && len(c.Deleted) == 0 {
 		return
 	}
@@ -190,7 +190,7 @@ func mergeNotified(a, b map[string]time.Time) map[string]time.Time {
 }
 
 // Run delivers alerts until ctx is done.
-func (am *AlertManager) Run(ctx context.Context) {
+func (am *alertManager) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -205,7 +205,7 @@ func (am *AlertManager) Run(ctx context.Context) {
 		am.resolve = nil
 		am.mu.Unlock()
 		for _, id := range resolve {
-			am.engine.SystemAlert(state.Alert{ID: id}, false)
+			am.engine.systemAlert(state.Alert{ID: id}, false)
 		}
 		now := time.Now()
 		next := now.Add(time.Minute)
@@ -220,7 +220,7 @@ func (am *AlertManager) Run(ctx context.Context) {
 }
 
 // deliver sends ch every alert it is due and returns when it is next due.
-func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.Time) time.Time {
+func (am *alertManager) deliver(ctx context.Context, ch *alertChannel, now time.Time) time.Time {
 	if now.Before(ch.retryAt) {
 		return ch.retryAt
 	}
@@ -266,7 +266,7 @@ func (am *AlertManager) deliver(ctx context.Context, ch *alertChannel, now time.
 
 // due returns the alerts channel is due at now, and when the next falls
 // due.
-func (am *AlertManager) due(channel string, now time.Time) ([]state.Alert, time.Time) {
+func (am *alertManager) due(channel string, now time.Time) ([]state.Alert, time.Time) {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	next := now.Add(am.repeat)
@@ -288,7 +288,7 @@ func (am *AlertManager) due(channel string, now time.Time) ([]state.Alert, time.
 
 // forgetDelivered asks the engine to delete resolved alerts that every
 // channel has had.
-func (am *AlertManager) forgetDelivered() {
+func (am *alertManager) forgetDelivered() {
 	am.mu.Lock()
 	var done []state.Alert
 	for _, a := range am.alerts {
@@ -303,7 +303,7 @@ func (am *AlertManager) forgetDelivered() {
 	}
 }
 
-func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
+func (am *alertManager) deliveredEverywhere(a state.Alert) bool {
 	for _, ch := range am.channels {
 		if _, ok := a.Notified[ch.name]; !ok {
 			return false
@@ -312,12 +312,12 @@ func (am *AlertManager) deliveredEverywhere(a state.Alert) bool {
 	return true
 }
 
-func (am *AlertManager) channelHealth(ch *alertChannel, err error, start, now time.Time) {
+func (am *alertManager) channelHealth(ch *alertChannel, err error, start, now time.Time) {
 	am.mu.Lock()
 	alert, firing, change := ch.down.observe(err, start, now, am.window)
 	am.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if change {
-		am.engine.SystemAlert(alert, firing)
+		am.engine.systemAlert(alert, firing)
 	}
 }

@@ -20,7 +20,7 @@ type txn struct {
 	e      *Engine
 	tx     *state.Tx
 	now    time.Time
-	policy *Policy
+	policy *policy
 
 	work  map[string]*work
 	dirty map[string]bool
@@ -222,7 +222,7 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 			return "", nil, err
 		}
 		r := ResultStale
-		if ApplyAgencyEvent(&w.c, ev, src.Name, t.now) {
+		if applyAgencyEvent(&w.c, ev, src.Name, t.now) {
 			r, result = ResultApplied, ResultApplied
 			w.changed = true
 		}
@@ -265,7 +265,7 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 // the agency has spoken since.
 func (t *txn) manualOverride(src *SourceInfo, ev *state.AgencyEvent, container string) error {
 	id := AlertID(state.KindManualOverride, container, ev.Agency)
-	by, override := IsOverride(src.Name)
+	by, override := isOverride(src.Name)
 	if !override {
 		return t.resolveAlert(id)
 	}
@@ -348,13 +348,13 @@ func (t *txn) journalSeq(e state.JournalEntry) (uint64, error) {
 	return e.Seq, nil
 }
 
-// CountClearedInYard names the store counter of cleared containers in
+// countClearedInYard names the store counter of cleared containers in
 // the yard, for the dashboard.
-const CountClearedInYard = "cleared_in_yard"
+const countClearedInYard = "cleared_in_yard"
 
 // clearedInYard is what the cleared_in_yard counter counts.
-func clearedInYard(c *state.Container, p Policy) bool {
-	return c.Presence == state.InYard && Cleared(c, p)
+func clearedInYard(c *state.Container, p policy) bool {
+	return c.Presence == state.InYard && isCleared(c, p)
 }
 
 func (t *txn) deadLetter(in inbound, rej *state.Rejection) error {

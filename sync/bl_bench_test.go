@@ -37,7 +37,7 @@ func BenchmarkBLFanOut5000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	e := NewEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dec := func(kind string) adapters.Decoder {
 		d, err := adapters.NewDecoder(config.Source{Kind: kind, Format: "json"})
 		if err != nil {
@@ -74,7 +74,7 @@ func BenchmarkBLFanOut5000(b *testing.B) {
 	}
 	message := func(src *SourceInfo, payload string) inbound {
 		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = Decode(src, in.msg)
+		in.records = decode(src, in.msg)
 		return in
 	}
 	for _, set := range [][]string{onBL, alone} {
@@ -118,8 +118,8 @@ func BenchmarkBLFanOut5000(b *testing.B) {
 	b.StopTimer()
 	var c state.Container
 	st.View(func(tx *state.Tx) (err error) { c, _, err = tx.Container(onBL[n-1]); return err })
-	if want := state.Status(status(b.N - 1)); Status(&c, "customs") != want {
-		b.Fatalf("last container on the B/L is %s, want %s", Status(&c, "customs"), want)
+	if want := state.Status(status(b.N - 1)); agencyStatus(&c, "customs") != want {
+		b.Fatalf("last container on the B/L is %s, want %s", agencyStatus(&c, "customs"), want)
 	}
 	b.ReportMetric(float64(blTime.Nanoseconds())/float64(b.N), "bl_ns/op")
 	b.ReportMetric(float64(baseTime.Nanoseconds())/float64(b.N), "baseline_ns/op")

@@ -49,7 +49,7 @@ func arrive(t *testing.T, e *Engine, id, container string, at time.Time, holds .
 func statusOf(t *testing.T, e *Engine, id string) state.Status {
 	t.Helper()
 	c, _ := readContainer(t, e, id)
-	return Status(&c, "customs")
+	return agencyStatus(&c, "customs")
 }
 
 func readBL(t *testing.T, e *Engine, id string) (state.BL, []state.JournalEntry) {

@@ -85,7 +85,7 @@ func TestBLSetEffective(t *testing.T) {
 	own := ledgerOf("C", []lev{{R, "", 3}})
 	x := effective(own, []map[string]state.AgencyState{a, b})["customs"]
 	y := effective(own, []map[string]state.AgencyState{b, a})["customs"]
-	if x.Status != state.Held || y.Status != state.Held || !slices.Equal(OpenHolds(x), OpenHolds(y)) {
+	if x.Status != state.Held || y.Status != state.Held || !slices.Equal(openHolds(x), openHolds(y)) {
 		t.Fatalf("merge order matters: %+v vs %+v", x, y)
 	}
 	c := state.Container{ID: c1, Agencies: own}

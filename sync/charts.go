@@ -22,18 +22,18 @@ const (
 	latencyLogGrowth = 0.04879016416943205
 )
 
-// LatencyPoint is one hour's release-to-TOS latency: its median and 99th
+// latencyPoint is one hour's release-to-TOS latency: its median and 99th
 // percentile in seconds, of N releases confirmed in that hour.
-type LatencyPoint struct {
+type latencyPoint struct {
 	Hour time.Time `json:"hour"`
 	P50  float64   `json:"p50"`
 	P99  float64   `json:"p99"`
 	N    int       `json:"n"`
 }
 
-// MismatchPoint is the open mismatches in one five-minute slot: how many
+// mismatchPoint is the open mismatches in one five-minute slot: how many
 // were open at its end (or now, for the current slot) and at most.
-type MismatchPoint struct {
+type mismatchPoint struct {
 	At   time.Time `json:"at"`
 	Open int       `json:"open"`
 	Peak int       `json:"peak"`
@@ -43,8 +43,8 @@ type MismatchPoint struct {
 // release was confirmed has no latency point; mismatches have a point per
 // slot from the first one this process saw.
 type ChartData struct {
-	Latency    []LatencyPoint  `json:"latency"`
-	Mismatches []MismatchPoint `json:"mismatches"`
+	Latency    []latencyPoint  `json:"latency"`
+	Mismatches []mismatchPoint `json:"mismatches"`
 }
 
 type latencyHour struct {
@@ -136,7 +136,7 @@ func (c *charts) observeMismatches(at time.Time, open int) {
 
 // data returns the last 24 hours of both series as of now.
 func (c *charts) data(now time.Time) ChartData {
-	out := ChartData{Latency: []LatencyPoint{}, Mismatches: []MismatchPoint{}}
+	out := ChartData{Latency: []latencyPoint{}, Mismatches: []mismatchPoint{}}
 	hour := now.Unix() / 3600
 	slot := now.Unix() / int64(chartSlot/time.Second)
 	c.mu.Lock()
@@ -146,7 +146,7 @@ func (c *charts) data(now time.Time) ChartData {
 		if b.hour != h || b.n == 0 {
 			continue
 		}
-		out.Latency = append(out.Latency, LatencyPoint{
+		out.Latency = append(out.Latency, latencyPoint{
 			Hour: time.Unix(h*3600, 0).UTC(), P50: b.quantile(0.5), P99: b.quantile(0.99), N: b.n,
 		})
 	}
@@ -161,7 +161,7 @@ func (c *charts) data(now time.Time) ChartData {
 		default:
 			continue
 		}
-		out.Mismatches = append(out.Mismatches, MismatchPoint{At: slotTime(s), Open: m.open, Peak: m.peak})
+		out.Mismatches = append(out.Mismatches, mismatchPoint{At: slotTime(s), Open: m.open, Peak: m.peak})
 	}
 	return out
 }

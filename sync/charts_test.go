@@ -66,7 +66,7 @@ func TestDashboardChartMismatches(t *testing.T) {
 	// Nothing changes for 20 minutes, then one closes.
 	c.observeMismatches(start.Add(23*time.Minute), 0)
 	d := c.data(start.Add(31 * time.Minute))
-	want := []MismatchPoint{
+	want := []mismatchPoint{
 		{At: start, Open: 1, Peak: 5},
 		{At: start.Add(5 * time.Minute), Open: 1, Peak: 1},
 		{At: start.Add(10 * time.Minute), Open: 1, Peak: 1},

@@ -38,7 +38,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	e := NewEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	agencyDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindAgency, Format: "json"})
 	tosDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
 	customs := &SourceInfo{Name: "customs-mqtt", Kind: config.KindAgency, Agency: "customs", Decoder: agencyDec}
@@ -58,7 +58,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 	}
 	message := func(src *SourceInfo, payload string) inbound {
 		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = Decode(src, in.msg)
+		in.records = decode(src, in.msg)
 		return in
 	}
 	for start := 0; start < containers; start += group {

@@ -10,8 +10,8 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// Policy is the part of the configuration that decisions depend on.
-type Policy struct {
+// policy is the part of the configuration that decisions depend on.
+type policy struct {
 	Terminal    string
 	Agencies    map[string]config.Agency
 	Required    []string
@@ -21,9 +21,9 @@ type Policy struct {
 	Retention    time.Duration
 }
 
-// PolicyFrom extracts the decision policy from a configuration.
-func PolicyFrom(c *config.Config) Policy {
-	return Policy{
+// policyFrom extracts the decision policy from a configuration.
+func policyFrom(c *config.Config) policy {
+	return policy{
 		Terminal:     c.Terminal,
 		Agencies:     c.Agencies,
 		Required:     c.ReleasePolicy.Required,
@@ -33,11 +33,11 @@ func PolicyFrom(c *config.Config) Policy {
 	}
 }
 
-func (p Policy) agencyNames() []string { return slices.Sorted(maps.Keys(p.Agencies)) }
+func (p policy) agencyNames() []string { return slices.Sorted(maps.Keys(p.Agencies)) }
 
 // CheckAgency enforces that an agency is configured and that the source
 // may speak for it: a forged or misrouted release must not free cargo.
-func (p Policy) CheckAgency(src *SourceInfo, ev *state.AgencyEvent) error {
+func (p policy) CheckAgency(src *SourceInfo, ev *state.AgencyEvent) error {
 	if _, ok := p.Agencies[ev.Agency]; !ok {
 		return state.Reject(state.CodeInvalidField, "field \"agency\": %q is not a configured agency (configured: %v)", ev.Agency, p.agencyNames())
 	}
@@ -50,19 +50,19 @@ func (p Policy) CheckAgency(src *SourceInfo, ev *state.AgencyEvent) error {
 	return nil
 }
 
-// Status returns an agency's status on c, unknown if it has not spoken.
-func Status(c *state.Container, agency string) state.Status {
+// agencyStatus returns an agency's status on c, unknown if it has not spoken.
+func agencyStatus(c *state.Container, agency string) state.Status {
 	if a, ok := c.Agencies[agency]; ok {
 		return a.Status
 	}
 	return state.Unknown
 }
 
-// Cleared reports whether every required agency has released c and no
+// isCleared reports whether every required agency has released c and no
 // agency holds it.
-func Cleared(c *state.Container, p Policy) bool {
+func isCleared(c *state.Container, p policy) bool {
 	for _, name := range p.Required {
-		if Status(c, name) != state.Released {
+		if agencyStatus(c, name) != state.Released {
 			return false
 		}
 	}
@@ -74,14 +74,14 @@ func Cleared(c *state.Container, p Policy) bool {
 	return true
 }
 
-// ApplyAgencyEvent folds an agency event into the agency's ledger on one
+// applyAgencyEvent folds an agency event into the agency's ledger on one
 // of the containers it names (see applyLedger) and reports whether the
 // container's state changed.
 //
 // On a container linked to a B/L that has decided, the event goes into
 // the container's own ledger (c.Own) and the transaction merges the
 // effective one afterwards (setEffective).
-func ApplyAgencyEvent(c *state.Container, ev *state.AgencyEvent, source string, now time.Time) bool {
+func applyAgencyEvent(c *state.Container, ev *state.AgencyEvent, source string, now time.Time) bool {
 	ledger := &c.Agencies
 	if c.Own != nil {
 		ledger = &c.Own
@@ -112,7 +112,7 @@ func addRef(refs []string, ref string) []string {
 
 // applyTOSEvent folds a TOS event into c and reports whether presence or
 // holds changed. A TOS event older than the last one applied is stale.
-func applyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
+func applyTOSEvent(c *state.Container, ev *state.TOSEvent, p policy) bool {
 	if !c.TOSAt.IsZero() && ev.At.Before(c.TOSAt) {
 		return false
 	}
@@ -135,7 +135,7 @@ func applyTOSEvent(c *state.Container, ev *state.TOSEvent, p Policy) bool {
 			c.TOSHolds = ev.Holds
 		}
 		if c.Presence != state.Departed {
-			c.DepartedUncleared = !Cleared(c, p)
+			c.DepartedUncleared = !isCleared(c, p)
 		}
 		c.Presence = state.Departed
 	}
@@ -171,7 +171,7 @@ func (d *decision) empty() bool {
 // decide computes the desired holds of c at time now and everything that
 // follows from comparing them with the TOS holds. It returns c's new state
 // and the decision; it does no I/O. New commands have no id yet.
-func decide(in state.Container, p Policy, now time.Time) (state.Container, decision) {
+func decide(in state.Container, p policy, now time.Time) (state.Container, decision) {
 	k := decider{
 		c: in.Clone(), p: p, now: now,
 		want:       map[string]state.Alert{},
@@ -194,7 +194,7 @@ func decide(in state.Container, p Policy, now time.Time) (state.Container, decis
 // decision so far, and what the container should have.
 type decider struct {
 	c   state.Container
-	p   Policy
+	p   policy
 	now time.Time
 	d   decision
 
@@ -206,7 +206,7 @@ type decider struct {
 // departure clears the departed-uncleared mark of a container cleared
 // since, and wants the unauthorized_departure alert of one that is not.
 func (k *decider) departure() {
-	if k.c.DepartedUncleared && Cleared(&k.c, k.p) {
+	if k.c.DepartedUncleared && isCleared(&k.c, k.p) {
 		k.c.DepartedUncleared = false
 	}
 	if k.c.Presence == state.Departed && k.c.DepartedUncleared {
@@ -384,7 +384,7 @@ func ownedCodes(a config.Agency) []string {
 // slot names an agency's TOS code among a container's mismatches and in
 // alert ids: the agency alone for its tos_hold (as before typed holds
 // existed), agency/CODE for a code of its hold_codes.
-func (p Policy) slot(agency, code string) string {
+func (p policy) slot(agency, code string) string {
 	if code == "" || code == p.Agencies[agency].TOSHold {
 		return agency
 	}
@@ -392,7 +392,7 @@ func (p Policy) slot(agency, code string) string {
 }
 
 // mismatchSlot is the key of m among its container's mismatches.
-func (p Policy) mismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
+func (p policy) mismatchSlot(m state.Mismatch) string { return p.slot(m.Agency, m.Hold) }
 
 func actionFor(hold bool) string {
 	if hold {
@@ -401,7 +401,7 @@ func actionFor(hold bool) string {
 	return state.ReleaseHold
 }
 
-func newCommand(c *state.Container, p Policy, agency, hold, action, cause string, now time.Time) state.Command {
+func newCommand(c *state.Container, p policy, agency, hold, action, cause string, now time.Time) state.Command {
 	return state.Command{
 		Terminal: p.Terminal, Container: c.ID, Action: action, Hold: hold,
 		Agency: agency, Cause: cause, Reason: describeCause(c, agency, cause), IssuedAt: now.UTC(),

@@ -24,8 +24,8 @@ const (
 
 // dtPolicy has two required agencies that hold while unknown and one
 // optional agency (port) that has no opinion while unknown.
-func dtPolicy() Policy {
-	return Policy{
+func dtPolicy() policy {
+	return policy{
 		Terminal: dtTerminal,
 		Agencies: map[string]config.Agency{
 			"customs":    {TOSHold: "CUSTOMS", WhenUnknown: config.WhenUnknownHold},
@@ -46,7 +46,7 @@ func dtIDs() func() (string, error) {
 
 // dtDecide decides c at now and numbers the new commands with newID, as
 // the engine's transaction does.
-func dtDecide(t *testing.T, c state.Container, p Policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
+func dtDecide(t *testing.T, c state.Container, p policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
 	t.Helper()
 	out, d := decide(c, p, now)
 	for _, cmd := range d.Commands {
@@ -103,7 +103,7 @@ func dtAlertID(kind, agency string) string {
 }
 
 // ---------------------------------------------------------------------------
-// ApplyAgencyEvent
+// applyAgencyEvent
 
 func TestApplyAgencyEvent(t *testing.T) {
 	now := dtT0
@@ -182,11 +182,11 @@ func TestApplyAgencyEvent(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dtBoxIn(state.Expected, nil, tt.start)
 			before := c.Clone()
-			changed := ApplyAgencyEvent(&c, tt.ev, "customs-mqtt", now)
+			changed := applyAgencyEvent(&c, tt.ev, "customs-mqtt", now)
 			if changed != tt.wantChanged {
-				t.Errorf("ApplyAgencyEvent changed = %v, want %v", changed, tt.wantChanged)
+				t.Errorf("applyAgencyEvent changed = %v, want %v", changed, tt.wantChanged)
 			}
-			got := Status(&c, tt.ev.Agency)
+			got := agencyStatus(&c, tt.ev.Agency)
 			if got != tt.wantStatus {
 				t.Errorf("status of %s = %s, want %s", tt.ev.Agency, got, tt.wantStatus)
 			}
@@ -217,11 +217,11 @@ func TestApplyAgencyEvent(t *testing.T) {
 func TestApplyAgencyEventRecordsReferences(t *testing.T) {
 	c := dtBoxIn(state.Expected, nil, nil)
 	ev := &state.AgencyEvent{ID: "E1", Agency: "customs", Status: state.Released, BL: "MEDUSH123456", Declaration: "220120261000123456", At: dtAt}
-	if !ApplyAgencyEvent(&c, ev, "s", dtT0) {
+	if !applyAgencyEvent(&c, ev, "s", dtT0) {
 		t.Fatal("first event not applied")
 	}
 	ev2 := &state.AgencyEvent{ID: "E2", Agency: "quarantine", Status: state.Released, BL: "MEDUSH123456", At: dtAt}
-	ApplyAgencyEvent(&c, ev2, "s", dtT0)
+	applyAgencyEvent(&c, ev2, "s", dtT0)
 	if !slices.Equal(c.BLs, []string{"MEDUSH123456"}) || !slices.Equal(c.Declarations, []string{"220120261000123456"}) {
 		t.Errorf("refs = %v / %v, want one B/L and one declaration, no duplicates", c.BLs, c.Declarations)
 	}
@@ -426,7 +426,7 @@ func TestCleared(t *testing.T) {
 				pol.Required = tt.req
 			}
 			c := dtBoxIn(state.InYard, nil, tt.ag)
-			if got := Cleared(&c, pol); got != tt.want {
+			if got := isCleared(&c, pol); got != tt.want {
 				t.Errorf("Cleared = %v, want %v (required %v, agencies %+v)", got, tt.want, pol.Required, tt.ag)
 			}
 		})
@@ -449,7 +449,7 @@ type dtAlert struct {
 
 type dtDecideCase struct {
 	name   string
-	policy func(*Policy) // edits the policy when not nil
+	policy func(*policy) // edits the policy when not nil
 	in     state.Container
 	now    time.Time // dtT0 when zero
 
@@ -1043,7 +1043,7 @@ func dtEqualMismatches(t *testing.T, what string, got, want []state.Mismatch) {
 
 // dtDecideAt decides c at now; the engine would store the new state it
 // returns and decide again on the next change.
-func dtDecideAt(t *testing.T, c state.Container, p Policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
+func dtDecideAt(t *testing.T, c state.Container, p policy, now time.Time, newID func() (string, error)) (state.Container, decision) {
 	t.Helper()
 	return dtDecide(t, c, p, now, newID)
 }
@@ -1058,7 +1058,7 @@ func TestDecideReleaseBeforeArrivalAppliedOnArrival(t *testing.T) {
 				{ID: "REL-C", Agency: "customs", Status: state.Released, Containers: []string{dtBox}, At: dtAt},
 				{ID: "REL-Q", Agency: "quarantine", Status: state.Released, Containers: []string{dtBox}, At: dtAt},
 			} {
-				if !ApplyAgencyEvent(&c, ev, "agency", dtT0) {
+				if !applyAgencyEvent(&c, ev, "agency", dtT0) {
 					t.Fatalf("release %s not applied", ev.ID)
 				}
 			}
@@ -1066,7 +1066,7 @@ func TestDecideReleaseBeforeArrivalAppliedOnArrival(t *testing.T) {
 			if len(d.Commands) != 0 || len(d.Opened) != 0 || len(d.Fire) != 0 {
 				t.Fatalf("decision before arrival = %+v, want nothing", d)
 			}
-			if Status(&c, "customs") != state.Released || Status(&c, "quarantine") != state.Released {
+			if agencyStatus(&c, "customs") != state.Released || agencyStatus(&c, "quarantine") != state.Released {
 				t.Fatalf("release not kept before arrival: %+v", c.Agencies)
 			}
 
@@ -1190,7 +1190,7 @@ func TestDecideUnauthorizedDepartureLifecycle(t *testing.T) {
 	}
 
 	// Customs releases after departure: cleared, the alert resolves.
-	if !ApplyAgencyEvent(&c, &state.AgencyEvent{ID: "REL-C2", Agency: "customs", Status: state.Released, At: dtHldC.At.Add(time.Hour)}, "agency", now) {
+	if !applyAgencyEvent(&c, &state.AgencyEvent{ID: "REL-C2", Agency: "customs", Status: state.Released, At: dtHldC.At.Add(time.Hour)}, "agency", now) {
 		t.Fatal("release not applied")
 	}
 	c, d = dtDecideAt(t, c, p, now.Add(2*time.Minute), newID)

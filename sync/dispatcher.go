@@ -47,12 +47,12 @@ func newBreaker(name string, m *Metrics, log *slog.Logger) *gobreaker.CircuitBre
 	})
 }
 
-// Dispatcher sends the outbox to the TOS sink and re-sends each command,
+// dispatcher sends the outbox to the TOS sink and re-sends each command,
 // with the same id, until the TOS confirms it: first after sla.retry_after,
 // then doubling up to five minutes. The outbox is durable in the store; the
 // schedule of re-sends is not, so after a restart every pending command is
 // sent once more at once, which is harmless because commands are idempotent.
-type Dispatcher struct {
+type dispatcher struct {
 	name        string
 	sink        adapters.Sink
 	breaker     *gobreaker.CircuitBreaker[struct{}]
@@ -82,9 +82,9 @@ type outboxEntry struct {
 	rejected bool
 }
 
-// NewDispatcher returns a dispatcher for the TOS sink named name.
-func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engine, m *Metrics, log *slog.Logger) *Dispatcher {
-	return &Dispatcher{
+// newDispatcher returns a dispatcher for the TOS sink named name.
+func newDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engine, m *Metrics, log *slog.Logger) *dispatcher {
+	return &dispatcher{
 		name: name, sink: sink, engine: e, metrics: m, log: log,
 		breaker:     newBreaker("sink:"+name, m, log),
 		down:        sinkTracker(name, log),
@@ -96,7 +96,7 @@ func NewDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engin
 }
 
 // Load reads the outbox from the store. Call before Run.
-func (d *Dispatcher) Load(store *state.Store) error {
+func (d *dispatcher) Load(store *state.Store) error {
 	return store.View(func(tx *state.Tx) error {
 		cmds, err := tx.Commands()
 		if err != nil {
@@ -130,7 +130,7 @@ func (d *Dispatcher) Load(store *state.Store) error {
 
 // Committed adds new commands to the schedule and drops confirmed and
 // superseded ones.
-func (d *Dispatcher) Committed(c *Changes) {
+func (d *dispatcher) Committed(c *changes) {
 	if len(c.Commands) == 0 && len(c.Removed) == 0 {
 		return
 	}
@@ -176,7 +176,7 @@ type EndpointStatus struct {
 // SetSink swaps the sink after a reload. Pending commands stay and go to
 // the new sink; a renamed sink gets a breaker of its own, and the old
 // name's sink_down resolves.
-func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config) {
+func (d *dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config) {
 	d.mu.Lock()
 	if name != d.name {
 		if d.down.alerted {
@@ -192,7 +192,7 @@ func (d *Dispatcher) SetSink(name string, sink adapters.Sink, cfg *config.Config
 }
 
 // Status reports the sink's breaker, failures and outbox.
-func (d *Dispatcher) Status() EndpointStatus {
+func (d *dispatcher) Status() EndpointStatus {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.breaker.State()
@@ -204,7 +204,7 @@ func (d *Dispatcher) Status() EndpointStatus {
 }
 
 // Pending is the number of commands awaiting confirmation.
-func (d *Dispatcher) Pending() int {
+func (d *dispatcher) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.entries)
@@ -212,7 +212,7 @@ func (d *Dispatcher) Pending() int {
 
 // ResendAll makes every pending command due now, for a sweep, including
 // those the TOS rejected: the sweep may have changed what the TOS knows.
-func (d *Dispatcher) ResendAll() {
+func (d *dispatcher) ResendAll() {
 	now := time.Now()
 	d.mu.Lock()
 	for _, e := range d.entries {
@@ -222,7 +222,7 @@ func (d *Dispatcher) ResendAll() {
 	d.poke()
 }
 
-func (d *Dispatcher) poke() {
+func (d *dispatcher) poke() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
@@ -230,7 +230,7 @@ func (d *Dispatcher) poke() {
 }
 
 // Attempts returns how often each pending command has been sent.
-func (d *Dispatcher) Attempts(ids []string) map[string]int {
+func (d *dispatcher) Attempts(ids []string) map[string]int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make(map[string]int, len(ids))
@@ -243,7 +243,7 @@ func (d *Dispatcher) Attempts(ids []string) map[string]int {
 }
 
 // Run sends due commands until ctx is done.
-func (d *Dispatcher) Run(ctx context.Context) {
+func (d *dispatcher) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -267,7 +267,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 
 // due returns the commands due at now, oldest first, and when the next one
 // falls due.
-func (d *Dispatcher) due(now time.Time) ([]state.Command, time.Time) {
+func (d *dispatcher) due(now time.Time) ([]state.Command, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := now.Add(time.Hour)
@@ -286,7 +286,7 @@ func (d *Dispatcher) due(now time.Time) ([]state.Command, time.Time) {
 	return due, next
 }
 
-func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
+func (d *dispatcher) send(ctx context.Context, cmds []state.Command) {
 	d.mu.Lock()
 	name, sink, breaker, retryAfter := d.name, d.sink, d.breaker, d.retryAfter
 	d.mu.Unlock()
@@ -358,13 +358,13 @@ func (d *Dispatcher) send(ctx context.Context, cmds []state.Command) {
 // the outbox, and a renamed sink's sink_down. It runs on the dispatcher's
 // goroutine: Committed runs on the writer's, which must not wait for
 // itself.
-func (d *Dispatcher) resolveQueued() {
+func (d *dispatcher) resolveQueued() {
 	d.mu.Lock()
 	ids := d.resolve
 	d.resolve = nil
 	d.mu.Unlock()
 	for _, id := range ids {
-		d.engine.SystemAlert(state.Alert{ID: id}, false)
+		d.engine.systemAlert(state.Alert{ID: id}, false)
 	}
 }
 
@@ -380,12 +380,12 @@ func backoff(retryAfter time.Duration, n int) time.Duration {
 
 // health raises sink_down when the sink has failed for longer than the
 // SLA, and resolves it on the first success.
-func (d *Dispatcher) health(err error, start, now time.Time) {
+func (d *dispatcher) health(err error, start, now time.Time) {
 	d.mu.Lock()
 	alert, firing, change := d.down.observe(err, start, now, d.applyWithin)
 	d.mu.Unlock()
 	// Outside the lock: the engine calls Committed, which takes it.
 	if change {
-		d.engine.SystemAlert(alert, firing)
+		d.engine.systemAlert(alert, firing)
 	}
 }

@@ -44,7 +44,7 @@ type SourceInfo struct {
 	Kind    string // config.KindAgency or config.KindTOS
 	Agency  string // the only agency an agency source may speak for
 	Decoder adapters.Decoder
-	Ack     AckTarget // where its acknowledgements go; zero: nowhere
+	Ack     ackTo // where its acknowledgements go; zero: nowhere
 }
 
 // Outcome is what became of one message, for callers that wait (HTTP push,
@@ -80,14 +80,14 @@ func (b *batch) empty() bool {
 	return len(b.msgs) == 0 && len(b.reqs) == 0 && len(b.touch) == 0 && len(b.after) == 0
 }
 
-// Listener is told what each commit changed, after it is durable.
-type Listener interface {
-	Committed(c *Changes)
+// listener is told what each commit changed, after it is durable.
+type listener interface {
+	Committed(c *changes)
 }
 
-// Changes is what one commit changed, for the dispatcher, the alert manager
+// changes is what one commit changed, for the dispatcher, the alert manager
 // and the status publisher.
-type Changes struct {
+type changes struct {
 	Commands   []state.Command   // new in the outbox
 	Removed    []string          // commands confirmed or superseded
 	Alerts     []state.Alert     // alerts stored in a new state
@@ -103,7 +103,7 @@ type Engine struct {
 	metrics *Metrics
 	now     func() time.Time
 
-	policy atomic.Pointer[Policy]
+	policy atomic.Pointer[policy]
 	repeat atomic.Int64 // alerts.repeat_interval, for invalid_input resolution
 
 	inbox    chan inbound
@@ -111,7 +111,16 @@ type Engine struct {
 	stopping chan struct{}
 	stopOnce stdsync.Once
 
-	listeners []Listener
+	listeners []listener
+
+	// The workers, built by New; nil for an engine of newEngine alone
+	// (the package's tests).
+	dispatcher *dispatcher
+	alerts     *alertManager
+	acks       *ackPublisher
+	status     *statusPublisher
+	health     *sourceHealth
+	cfg        atomic.Pointer[config.Config] // the configuration in force, for OutputStatus
 
 	// Owned by the writer goroutine.
 	cache        map[string]state.Container // recently written containers, as committed
@@ -127,8 +136,8 @@ type Engine struct {
 	lastLoop atomic.Int64         // unix nanos of the writer's last pass, for the watchdog
 }
 
-// NewEngine returns an engine over an open store.
-func NewEngine(store *state.Store, cfg *config.Config, metrics *Metrics, log *slog.Logger) *Engine {
+// newEngine returns an engine over an open store.
+func newEngine(store *state.Store, cfg *config.Config, metrics *Metrics, log *slog.Logger) *Engine {
 	e := &Engine{
 		store: store, log: log, metrics: metrics, now: time.Now,
 		inbox:        make(chan inbound, inboxSize),
@@ -138,44 +147,55 @@ func NewEngine(store *state.Store, cfg *config.Config, metrics *Metrics, log *sl
 		cache:        map[string]state.Container{},
 		sourceDue:    map[string]time.Time{},
 	}
-	e.SetPolicy(cfg)
+	e.setPolicy(cfg)
 	metrics.StoreHealthy.Set(1)
 	return e
 }
 
-// SetPolicy replaces the decision policy, e.g. after a reload.
-func (e *Engine) SetPolicy(cfg *config.Config) {
-	p := PolicyFrom(cfg)
+// setPolicy replaces the decision policy, e.g. after a reload.
+func (e *Engine) setPolicy(cfg *config.Config) {
+	p := policyFrom(cfg)
 	e.policy.Store(&p)
 	e.repeat.Store(int64(cfg.Alerts.RepeatInterval))
 }
 
-// AddListener registers l to hear of every commit. Call before Run.
-func (e *Engine) AddListener(l Listener) { e.listeners = append(e.listeners, l) }
+// addListener registers l to hear of every commit. Call before Run.
+func (e *Engine) addListener(l listener) { e.listeners = append(e.listeners, l) }
 
-// Deliver returns the function a source hands its messages to. It blocks
+// Deliver returns the function a source hands its messages to; each
+// message counts as received for source health. It blocks
 // while the inbox is full and drops the message (unacknowledged, so the
 // transport delivers it again) once the engine stops.
 func (e *Engine) Deliver(src *SourceInfo) adapters.Deliver {
 	return func(m adapters.Message) {
+		e.received(src.Name)
 		if dec, ok := src.Decoder.(adapters.StreamDecoder); ok && m.Body != nil && m.Reject == nil && !m.TooLarge {
 			e.deliverStream(src, m, dec)
 			return
 		}
-		e.enqueueInbound(inbound{src: src, msg: m, records: Decode(src, m)})
+		e.enqueueInbound(inbound{src: src, msg: m, records: decode(src, m)})
+	}
+}
+
+// received tells source health that a message came from source.
+func (e *Engine) received(source string) {
+	if e.health != nil {
+		e.health.Received(source)
 	}
 }
 
 // Submit applies one message and waits until it is durable (or rejected
-// durably), for sources that answer their sender synchronously.
+// durably), for sources that answer their sender synchronously; the
+// message counts as received for source health.
 func (e *Engine) Submit(ctx context.Context, src *SourceInfo, m adapters.Message) Outcome {
+	e.received(src.Name)
 	return e.submit(ctx, inbound{src: src, msg: m})
 }
 
 func (e *Engine) submit(ctx context.Context, in inbound) Outcome {
 	done := make(chan Outcome, 1)
 	in.done = done
-	in.records = Decode(in.src, in.msg)
+	in.records = decode(in.src, in.msg)
 	select {
 	case e.inbox <- in:
 	case <-ctx.Done():
@@ -224,8 +244,8 @@ func (e *Engine) enqueue(r request) {
 	}
 }
 
-// Policy is the decision policy in force.
-func (e *Engine) Policy() Policy { return *e.policy.Load() }
+// policyNow is the decision policy in force.
+func (e *Engine) policyNow() policy { return *e.policy.Load() }
 
 // Retry submits dead letter id's message again, decoded by its source's
 // current decoder; applied, the dead letter is removed in the same
@@ -244,9 +264,9 @@ func (e *Engine) Healthy() error {
 // LastProgress is when the writer last went round its loop.
 func (e *Engine) LastProgress() time.Time { return time.Unix(0, e.lastLoop.Load()) }
 
-// Load reads what the engine and its listeners need from the store: open
+// load reads what the engine and its listeners need from the store: open
 // mismatches for the SLA timer and the gauges. Call before Run.
-func (e *Engine) Load() error {
+func (e *Engine) load() error {
 	p := e.policy.Load()
 	return e.store.View(func(tx *state.Tx) error {
 		ms, err := tx.Mismatches()
@@ -468,7 +488,7 @@ func (e *Engine) setStoreErr(err error) {
 
 // committed is a commit's result before it is published.
 type committed struct {
-	changes   Changes
+	changes   changes
 	outcomes  []Outcome
 	events    map[[2]string]int // (source, result) -> count
 	dead      map[[2]string]int // (source, code) -> count
@@ -520,9 +540,24 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	return out, nil
 }
 
-// Decode turns a message into records with the source's decoder, or into
+// Decode turns a message into records with the source's decoder, as the
+// engine admits them, without a store: a record whose agency event the
+// policy of cfg refuses (an agency not configured, or not the source's)
+// carries that rejection. portsync replay runs it.
+func Decode(cfg *config.Config, src *SourceInfo, m adapters.Message) []adapters.Record {
+	p := policyFrom(cfg)
+	records := decode(src, m)
+	for i, r := range records {
+		if r.Err == nil && r.Agency != nil {
+			records[i].Err = p.CheckAgency(src, r.Agency)
+		}
+	}
+	return records
+}
+
+// decode turns a message into records with the source's decoder, or into
 // a too_large rejection. Binding checks come later, in the transaction.
-func Decode(src *SourceInfo, m adapters.Message) []adapters.Record {
+func decode(src *SourceInfo, m adapters.Message) []adapters.Record {
 	if m.Reject != nil {
 		return []adapters.Record{{Err: m.Reject}}
 	}
@@ -719,10 +754,19 @@ func (h *deadlineHeap) Pop() any {
 	return x
 }
 
-// Sweep decides every container again, in groups, and re-sends every
-// pending command: the level-triggered repair after a configuration change
-// or a suspected lost event. It returns the number of containers decided.
+// Sweep decides every container again, in groups, and then makes every
+// pending command due again: the level-triggered repair after a
+// configuration change or a suspected lost event. It returns the number of
+// containers decided.
 func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	n, err := e.sweep(ctx)
+	if err == nil && e.dispatcher != nil {
+		e.dispatcher.ResendAll()
+	}
+	return n, err
+}
+
+func (e *Engine) sweep(ctx context.Context) (int, error) {
 	// Each group reads its own slice of the container keys in the writer's
 	// transaction, so every container is decoded once, and events go on
 	// between groups.

@@ -31,16 +31,16 @@ type Override struct {
 	Reason    string       // why, required; cut to state.MaxReasonLen
 }
 
-// MaxOverrideBy is the longest name an override's By may carry, in bytes.
-const MaxOverrideBy = 64
+// maxOverrideBy is the longest name an override's By may carry, in bytes.
+const maxOverrideBy = 64
 
-// OverrideActions are the actions an override may take.
-var OverrideActions = []state.Status{state.Released, state.Held, state.HoldRemoved}
+// overrideActions are the actions an override may take.
+var overrideActions = []state.Status{state.Released, state.Held, state.HoldRemoved}
 
 // Check validates o under policy p and normalises it (the container's
 // form, trimmed names, the reason cut). The error is a *state.Rejection
 // (invalid_field or bad_check_digit) that names the field and the value.
-func (o *Override) Check(p Policy) error {
+func (o *Override) Check(p policy) error {
 	id, err := state.ParseContainer(o.Container)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func (o *Override) Check(p Policy) error {
 	if _, ok := p.Agencies[o.Agency]; !ok {
 		return state.Reject(state.CodeInvalidField, "field \"agency\": %q is not a configured agency (configured: %v)", o.Agency, p.agencyNames())
 	}
-	if !slices.Contains(OverrideActions, o.Action) {
+	if !slices.Contains(overrideActions, o.Action) {
 		return state.Reject(state.CodeInvalidField, "field \"action\": %q is not one of released, held, hold_removed", o.Action)
 	}
 	o.Hold = strings.TrimSpace(o.Hold)
@@ -63,8 +63,8 @@ func (o *Override) Check(p Policy) error {
 	switch {
 	case o.By == "":
 		return state.Reject(state.CodeInvalidField, "field \"by\": required: who makes the override")
-	case len(o.By) > MaxOverrideBy || !printable(o.By):
-		return state.Reject(state.CodeInvalidField, "field \"by\": %q is not a name of at most %d printable bytes", state.CutText(o.By, 80), MaxOverrideBy)
+	case len(o.By) > maxOverrideBy || !printable(o.By):
+		return state.Reject(state.CodeInvalidField, "field \"by\": %q is not a name of at most %d printable bytes", state.CutText(o.By, 80), maxOverrideBy)
 	}
 	if strings.TrimSpace(o.Reason) == "" {
 		return state.Reject(state.CodeInvalidField, "field \"reason\": required: why (the officer's message, its reference)")
@@ -80,9 +80,9 @@ func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
-// IsOverride reports whether a source name is an operator's override, and
+// isOverride reports whether a source name is an operator's override, and
 // who made it.
-func IsOverride(source string) (by string, ok bool) {
+func isOverride(source string) (by string, ok bool) {
 	return strings.CutPrefix(source, config.OverridePrefix)
 }
 
@@ -91,7 +91,7 @@ func IsOverride(source string) (by string, ok bool) {
 // event it made and its outcome; an error is o's rejection, before
 // anything was stored.
 func (e *Engine) Override(ctx context.Context, o Override) (state.AgencyEvent, Outcome, error) {
-	if err := o.Check(e.Policy()); err != nil {
+	if err := o.Check(e.policyNow()); err != nil {
 		return state.AgencyEvent{}, Outcome{}, err
 	}
 	now := e.now()
@@ -105,7 +105,7 @@ func (e *Engine) Override(ctx context.Context, o Override) (state.AgencyEvent, O
 		return ev, Outcome{}, err
 	}
 	src := &SourceInfo{Name: config.OverridePrefix + o.By, Kind: config.KindAgency, Agency: o.Agency, Decoder: overrideDecoder{}}
-	return ev, e.Submit(ctx, src, adapters.Message{Payload: payload, ReceivedAt: now}), nil
+	return ev, e.submit(ctx, inbound{src: src, msg: adapters.Message{Payload: payload, ReceivedAt: now}}), nil
 }
 
 // overrideDecoder reads back the agency event Override encoded.

@@ -78,7 +78,7 @@ func TestOverrideIsAnAgencyEventAndRaisesManualOverride(t *testing.T) {
 		t.Fatalf("override event %+v: want id override/%s/customs/NANOS stamped now", ev, c1)
 	}
 	c, history := readContainer(t, e, c1)
-	if got := Status(&c, "customs"); got != state.Released {
+	if got := agencyStatus(&c, "customs"); got != state.Released {
 		t.Fatalf("customs status %s after the override, want released", got)
 	}
 	if src := c.Agencies["customs"].Release.Source; src != "override:Li Wei" {
@@ -115,7 +115,7 @@ func TestOverrideIsAnAgencyEventAndRaisesManualOverride(t *testing.T) {
 	// A newer customs decision outranks the override.
 	customsEvent(t, e, "H-3", state.Held, "", time.Now().Add(time.Minute))
 	c, _ = readContainer(t, e, c1)
-	if got := Status(&c, "customs"); got != state.Held {
+	if got := agencyStatus(&c, "customs"); got != state.Held {
 		t.Fatalf("customs status %s after a newer hold, want held", got)
 	}
 	if a, _ := readAlert(t, e, id); a.State != state.Resolved {

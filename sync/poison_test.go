@@ -76,7 +76,7 @@ func TestPoisonRecordInsideMessage(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if got := ok && Status(&c, "customs") == state.Released; got != want {
+			if got := ok && agencyStatus(&c, "customs") == state.Released; got != want {
 				t.Errorf("%s released = %v, want %v", id, got, want)
 			}
 		}
@@ -121,7 +121,7 @@ type records []adapters.Record
 func (r records) Decode([]byte) []adapters.Record { return append([]adapters.Record(nil), r...) }
 
 // startEngine runs an engine alone over a fresh store, with listeners.
-func startEngine(t testing.TB, listeners ...Listener) (*Engine, func()) {
+func startEngine(t testing.TB, listeners ...listener) (*Engine, func()) {
 	t.Helper()
 	store, err := state.Open(filepath.Join(t.TempDir(), state.FileName), time.Second)
 	if err != nil {
@@ -131,9 +131,9 @@ func startEngine(t testing.TB, listeners ...Listener) (*Engine, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := NewEngine(store, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newEngine(store, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, l := range listeners {
-		e.AddListener(l)
+		e.addListener(l)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// RetentionChunk is how many journal entries, dedupe keys or dead letters
+// retentionChunk is how many journal entries, dedupe keys or dead letters
 // one retention transaction deletes at most. Each chunk is one job of the writer, between
 // groups of events: events wait for at most one chunk, never for the whole
 // pruning.
-const RetentionChunk = 1000
+const retentionChunk = 1000
 
 // Pruned things, the values of the label what.
 const (
@@ -35,8 +35,11 @@ type Pruned struct {
 // The jobs never fail the writer's transaction: a job error would fail the
 // whole group, events included, and the writer retries a group until it
 // commits. A problem is handed back instead, and what was deleted before it
-// commits.
+// commits. A chunk of 0 or less is retentionChunk.
 func (e *Engine) Prune(ctx context.Context, before time.Time, chunk int) (Pruned, error) {
+	if chunk <= 0 {
+		chunk = retentionChunk
+	}
 	var r Pruned
 	jerr := e.pruneAll(ctx, prunedJournal, before, chunk, &r, &r.Journal)
 	if stopped(jerr) {

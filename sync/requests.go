@@ -280,20 +280,20 @@ func (e *Engine) RecordSession(ctx context.Context, broker, clientID string) (ha
 	return r.had, err
 }
 
-// SystemAlert fires or resolves an alert that is about portsync itself
+// systemAlert fires or resolves an alert that is about portsync itself
 // rather than a container (sink_down, session_lost), without waiting.
-func (e *Engine) SystemAlert(a state.Alert, firing bool) {
+func (e *Engine) systemAlert(a state.Alert, firing bool) {
 	e.enqueue(&systemAlert{alert: a, firing: firing})
 }
 
 // SessionLost fires broker's session_lost: it came back at at without the
 // persistent session portsync held with clientID.
 func (e *Engine) SessionLost(broker, clientID string, at time.Time) {
-	e.SystemAlert(sessionLostAlert(broker, clientID, at), true)
+	e.systemAlert(sessionLostAlert(broker, clientID, at), true)
 }
 
 // SessionSwept resolves broker's session_lost once a full sweep that began
 // after the loss has completed.
 func (e *Engine) SessionSwept(broker string) {
-	e.SystemAlert(state.Alert{ID: AlertID(state.KindSessionLost, broker, "")}, false)
+	e.systemAlert(state.Alert{ID: AlertID(state.KindSessionLost, broker, "")}, false)
 }

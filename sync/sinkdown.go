@@ -104,7 +104,7 @@ func (t *downTracker) revive(a state.Alert) {
 // shutdown would never resolve: the next process has no failure to recover
 // from. An alert about an endpoint that no longer exists resolves. Call
 // after the alerts are loaded, before Run.
-func (am *AlertManager) ReviveSinkDown(disp *Dispatcher) {
+func (am *alertManager) ReviveSinkDown(disp *dispatcher) {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	byID := map[string]*downTracker{}

@@ -18,9 +18,9 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// SnapshotSource is the journal source of the events a snapshot repair
+// snapshotSource is the journal source of the events a snapshot repair
 // applies.
-const SnapshotSource = "tos-snapshot"
+const snapshotSource = "tos-snapshot"
 
 // snapshotGroup is how many containers one store transaction repairs.
 const snapshotGroup = 500
@@ -195,7 +195,7 @@ func (t *txn) snapshotEvent(ev *state.TOSEvent, detail string) (bool, error) {
 	w.changed = true
 	t.dirty[ev.Container] = true
 	err = t.journal(state.JournalEntry{
-		Kind: state.JournalTOSEvent, Container: ev.Container, Source: SnapshotSource, EventID: ev.ID,
+		Kind: state.JournalTOSEvent, Container: ev.Container, Source: snapshotSource, EventID: ev.ID,
 		Status: ev.Event, EventAt: ev.At, Holds: ev.Holds, Result: ResultApplied, Detail: detail,
 	})
 	return err == nil, err

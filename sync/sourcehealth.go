@@ -15,7 +15,7 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// SourceHealth follows each source for the dashboard and for two alerts:
+// sourceHealth follows each source for the dashboard and for two alerts:
 // source_down, once a source's own transport (a poll) has failed for
 // longer than sla.apply_within, resolved by its first success or message;
 // and source_silent, once a source with silent_after has delivered no
@@ -23,7 +23,7 @@ import (
 // feed that has gone quiet both look, from the yard, like customs being
 // slow; these alerts tell them apart. Sources report failures, successes
 // and breaker changes through adapters.Env; the daemon reports messages.
-type SourceHealth struct {
+type sourceHealth struct {
 	engine *Engine
 	log    *slog.Logger
 
@@ -51,13 +51,13 @@ type sourceState struct {
 	silentFrom  time.Time // quietSince when source_silent fired; zero when it does not fire
 }
 
-// NewSourceHealth returns a tracker with no sources.
-func NewSourceHealth(e *Engine, log *slog.Logger) *SourceHealth {
-	return &SourceHealth{engine: e, log: log, sources: map[string]*sourceState{}, wake: make(chan struct{}, 1)}
+// newSourceHealth returns a tracker with no sources.
+func newSourceHealth(e *Engine, log *slog.Logger) *sourceHealth {
+	return &sourceHealth{engine: e, log: log, sources: map[string]*sourceState{}, wake: make(chan struct{}, 1)}
 }
 
 // get returns a source's state, new if it has none. The owner holds mu.
-func (h *SourceHealth) get(name string) *sourceState {
+func (h *sourceHealth) get(name string) *sourceState {
 	st, ok := h.sources[name]
 	if !ok {
 		st = &sourceState{quietSince: time.Now()}
@@ -66,7 +66,7 @@ func (h *SourceHealth) get(name string) *sourceState {
 	return st
 }
 
-func (h *SourceHealth) poke() {
+func (h *sourceHealth) poke() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -76,7 +76,7 @@ func (h *SourceHealth) poke() {
 // SetSources sets the sources to follow, at start and after a reload. A
 // source that keeps its name keeps its history; the alerts of one that is
 // gone, or no longer has silent_after, resolve.
-func (h *SourceHealth) SetSources(sources []config.Source, window time.Duration) {
+func (h *sourceHealth) SetSources(sources []config.Source, window time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.window = window
@@ -110,7 +110,7 @@ func (h *SourceHealth) SetSources(sources []config.Source, window time.Duration)
 // resolve as they would have in the process that fired them, and keep
 // their since while the source stays down or silent; the alerts of sources
 // no longer followed resolve. Call after SetSources, before Run.
-func (h *SourceHealth) Load(store *state.Store) error {
+func (h *sourceHealth) Load(store *state.Store) error {
 	return store.View(func(tx *state.Tx) error {
 		alerts, err := tx.Alerts()
 		if err != nil {
@@ -137,7 +137,7 @@ func (h *SourceHealth) Load(store *state.Store) error {
 }
 
 // Failed records a failed attempt of a source's transport.
-func (h *SourceHealth) Failed(source string, err error) {
+func (h *sourceHealth) Failed(source string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st := h.get(source)
@@ -155,13 +155,13 @@ func (h *SourceHealth) Failed(source string, err error) {
 }
 
 // OK records that a source's transport worked: its failure streak ends.
-func (h *SourceHealth) OK(source string) {
+func (h *sourceHealth) OK(source string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ok(source, h.get(source))
 }
 
-func (h *SourceHealth) ok(name string, st *sourceState) {
+func (h *sourceHealth) ok(name string, st *sourceState) {
 	if st.since.IsZero() {
 		return
 	}
@@ -174,7 +174,7 @@ func (h *SourceHealth) ok(name string, st *sourceState) {
 
 // Received records a message from a source, which also proves its
 // transport works.
-func (h *SourceHealth) Received(source string) {
+func (h *sourceHealth) Received(source string) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -188,7 +188,7 @@ func (h *SourceHealth) Received(source string) {
 
 // Breaker records a change of an adapter's own circuit breaker; only
 // sources' breakers (named source:<name>) concern it.
-func (h *SourceHealth) Breaker(name string, to gobreaker.State) {
+func (h *sourceHealth) Breaker(name string, to gobreaker.State) {
 	source, ok := strings.CutPrefix(name, "source:")
 	if !ok {
 		return
@@ -201,7 +201,7 @@ func (h *SourceHealth) Breaker(name string, to gobreaker.State) {
 // Status fills in a source's health for the dashboard, and whether the
 // source itself is healthy: not failing, its breaker (if any) closed, not
 // silent. Its broker's health is the caller's to add.
-func (h *SourceHealth) Status(source string) (EndpointStatus, bool) {
+func (h *sourceHealth) Status(source string) (EndpointStatus, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	st, ok := h.sources[source]
@@ -223,7 +223,7 @@ type sourceAlert struct {
 }
 
 // Run raises and resolves the alerts until ctx is done.
-func (h *SourceHealth) Run(ctx context.Context) {
+func (h *sourceHealth) Run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -237,7 +237,7 @@ func (h *SourceHealth) Run(ctx context.Context) {
 		// Outside the lock: the engine may be busy, and reports must not
 		// wait for it.
 		for _, c := range changes {
-			h.engine.SystemAlert(c.alert, c.firing)
+			h.engine.systemAlert(c.alert, c.firing)
 		}
 		timer.Reset(max(time.Until(next), 10*time.Millisecond))
 	}
@@ -245,7 +245,7 @@ func (h *SourceHealth) Run(ctx context.Context) {
 
 // evaluate returns the alerts to fire or resolve at now, and when to look
 // again.
-func (h *SourceHealth) evaluate(now time.Time) ([]sourceAlert, time.Time) {
+func (h *sourceHealth) evaluate(now time.Time) ([]sourceAlert, time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []sourceAlert

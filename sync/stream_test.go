@@ -46,7 +46,7 @@ func (d *countingStream) DecodeStream(r io.Reader, emit func(adapters.Record)) {
 // rejection of any part.
 func TestStreamedMessageIsAppliedInParts(t *testing.T) {
 	var committed atomic.Int64
-	e, stop := startEngine(t, listenerFunc(func(c *Changes) { committed.Add(int64(len(c.Containers))) }))
+	e, stop := startEngine(t, listenerFunc(func(c *changes) { committed.Add(int64(len(c.Containers))) }))
 	defer stop()
 	dec := &countingStream{n: 20*streamPart + 17, committed: &committed}
 	src := &SourceInfo{Name: "drop", Kind: config.KindAgency, Agency: "customs", Decoder: dec}
@@ -81,10 +81,6 @@ func TestStreamedMessageIsAppliedInParts(t *testing.T) {
 	}
 }
 
-type listenerFunc func(*Changes)
-
-func (f listenerFunc) Committed(c *Changes) { f(c) }
-
 // BenchmarkStreamedMessagePeakHeap applies a message of 60,000 records
 // (a 10 MB X12 file's worth) through the engine and reports the peak heap
 // above the start: streamed in parts beside, in the same run, the whole
@@ -95,7 +91,7 @@ func BenchmarkStreamedMessagePeakHeap(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
 				var committed atomic.Int64
-				e, stop := startEngine(b, listenerFunc(func(c *Changes) { committed.Add(int64(len(c.Containers))) }))
+				e, stop := startEngine(b, listenerFunc(func(c *changes) { committed.Add(int64(len(c.Containers))) }))
 				dec := &countingStream{n: n, committed: &committed}
 				src := &SourceInfo{Name: "drop", Kind: config.KindAgency, Agency: "customs", Decoder: dec}
 				peak := peakHeapOf(func() {

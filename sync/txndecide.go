@@ -140,7 +140,7 @@ func (t *txn) store(w *work, next state.Container, decided bool) error {
 		if !now {
 			delta = -1
 		}
-		if err := t.tx.AddCount(CountClearedInYard, delta); err != nil {
+		if err := t.tx.AddCount(countClearedInYard, delta); err != nil {
 			return err
 		}
 		w.cleared = now

@@ -27,17 +27,17 @@ type View struct {
 	UpdatedAt time.Time           `json:"updated_at"`
 }
 
-// NewView builds the integrated status of c under policy p. Every
+// newView builds the integrated status of c under policy p. Every
 // configured agency appears, unknown where it has not spoken.
-func NewView(c *state.Container, p Policy) View {
+func newView(c *state.Container, p policy) View {
 	v := View{
-		Container: c.ID, Cleared: Cleared(c, p), Presence: c.Presence,
+		Container: c.ID, Cleared: isCleared(c, p), Presence: c.Presence,
 		Agencies: map[string]state.Status{}, Holds: map[string][]string{}, TOSHolds: c.TOSHolds,
 		Mismatch: len(c.Mismatches) > 0, UpdatedAt: c.UpdatedAt.UTC(),
 	}
 	for name := range p.Agencies {
-		v.Agencies[name] = Status(c, name)
-		v.Holds[name] = OpenHolds(c.Agencies[name])
+		v.Agencies[name] = agencyStatus(c, name)
+		v.Holds[name] = openHolds(c.Agencies[name])
 	}
 	if v.TOSHolds == nil {
 		v.TOSHolds = []string{}
@@ -45,10 +45,10 @@ func NewView(c *state.Container, p Policy) View {
 	return v
 }
 
-// OpenHolds returns an agency's open hold types, sorted, [] when none is
+// openHolds returns an agency's open hold types, sorted, [] when none is
 // open; "" is its general hold.
-func OpenHolds(a state.AgencyState) []string {
-	a = Ledger(a)
+func openHolds(a state.AgencyState) []string {
+	a = ledger(a)
 	open := []string{}
 	for typ, h := range a.Holds {
 		if h.State == state.HoldOpen {
@@ -59,20 +59,20 @@ func OpenHolds(a state.AgencyState) []string {
 	return open
 }
 
-// Ledger returns a with its ledger filled in, also for a state stored
+// ledger returns a with its ledger filled in, also for a state stored
 // before the ledger existed (one status, the latest event winning), for
 // those who show it.
-func Ledger(a state.AgencyState) state.AgencyState {
+func ledger(a state.AgencyState) state.AgencyState {
 	a.Holds = maps.Clone(a.Holds)
 	fromLegacy(&a)
 	return a
 }
 
-// StatusPublisher publishes each changed container's integrated status,
+// statusPublisher publishes each changed container's integrated status,
 // retained, to <topic>/<container>. It keeps only the latest view of each
 // container while the broker is away, so a backlog never grows beyond the
 // number of containers. Without a target (no status_topic) it does nothing.
-type StatusPublisher struct {
+type statusPublisher struct {
 	engine *Engine
 	log    *slog.Logger
 
@@ -83,13 +83,13 @@ type StatusPublisher struct {
 	wake    chan struct{}
 }
 
-// NewStatusPublisher returns a publisher with no target.
-func NewStatusPublisher(e *Engine, log *slog.Logger) *StatusPublisher {
-	return &StatusPublisher{engine: e, log: log, pending: map[string]state.Container{}, wake: make(chan struct{}, 1)}
+// newStatusPublisher returns a publisher with no target.
+func newStatusPublisher(e *Engine, log *slog.Logger) *statusPublisher {
+	return &statusPublisher{engine: e, log: log, pending: map[string]state.Container{}, wake: make(chan struct{}, 1)}
 }
 
 // SetTarget sets where statuses go; a nil publisher stops publishing.
-func (s *StatusPublisher) SetTarget(pub adapters.Publisher, topic string) {
+func (s *statusPublisher) SetTarget(pub adapters.Publisher, topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pub, s.topic = pub, topic
@@ -99,7 +99,7 @@ func (s *StatusPublisher) SetTarget(pub adapters.Publisher, topic string) {
 }
 
 // Committed queues the changed containers.
-func (s *StatusPublisher) Committed(c *Changes) {
+func (s *statusPublisher) Committed(c *changes) {
 	if len(c.Containers) == 0 {
 		return
 	}
@@ -119,7 +119,7 @@ func (s *StatusPublisher) Committed(c *Changes) {
 }
 
 // Run publishes until ctx is done.
-func (s *StatusPublisher) Run(ctx context.Context) {
+func (s *statusPublisher) Run(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
@@ -139,7 +139,7 @@ func (s *StatusPublisher) Run(ctx context.Context) {
 		p := *s.engine.policy.Load()
 		msgs := make([]adapters.Outgoing, 0, len(batch))
 		for id, c := range batch {
-			payload, err := json.Marshal(NewView(&c, p))
+			payload, err := json.Marshal(newView(&c, p))
 			if err != nil {
 				s.log.Error("encode status", "container", id, "err", err)
 				continue
@@ -161,7 +161,7 @@ func (s *StatusPublisher) Run(ctx context.Context) {
 const statusChunk = 1024
 
 // requeue puts back what was not published, unless a newer view came.
-func (s *StatusPublisher) requeue(batch map[string]state.Container) {
+func (s *statusPublisher) requeue(batch map[string]state.Container) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, c := range batch {

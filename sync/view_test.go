@@ -14,7 +14,7 @@ import (
 // sorted, [] where none is open; the general hold is "".
 func TestViewListsOpenHoldsPerAgency(t *testing.T) {
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	p := Policy{Agencies: map[string]config.Agency{
+	p := policy{Agencies: map[string]config.Agency{
 		"customs": {TOSHold: "CUSTOMS", HoldCodes: map[string]string{"7H": "CBP_EXAM"}}, "quarantine": {TOSHold: "CIQ"}, "port": {TOSHold: "PORT"},
 	}, Required: []string{"customs"}}
 	c := state.Container{ID: c1, Presence: state.InYard, Agencies: map[string]state.AgencyState{
@@ -26,7 +26,7 @@ func TestViewListsOpenHoldsPerAgency(t *testing.T) {
 		// general hold.
 		"quarantine": {Status: state.Held, At: at, EventID: "OLD"},
 	}}
-	v := NewView(&c, p)
+	v := newView(&c, p)
 	data, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)

@@ -203,7 +203,7 @@ func describeEntry(e state.JournalEntry) string {
 		if e.Hold != "" {
 			what += " " + e.Hold
 		}
-		if by, ok := sync.IsOverride(e.Source); ok {
+		if by, ok := strings.CutPrefix(e.Source, config.OverridePrefix); ok {
 			what += " (override by " + by + ")"
 		}
 		add(what + " at " + e.EventAt.Format(time.RFC3339))

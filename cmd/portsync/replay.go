@@ -48,7 +48,6 @@ func cmdReplay(args []string) int {
 	if err != nil {
 		return fail("replay", err)
 	}
-	policy := sync.PolicyFrom(cfg)
 	out := json.NewEncoder(os.Stdout)
 	events, dead := 0, 0
 	for _, input := range fs.Args() {
@@ -56,10 +55,7 @@ func cmdReplay(args []string) int {
 		if err != nil {
 			return fail("replay", err)
 		}
-		for i, r := range sync.Decode(src, msg) {
-			if r.Err == nil && r.Agency != nil {
-				r.Err = policy.CheckAgency(src, r.Agency)
-			}
+		for i, r := range sync.Decode(cfg, src, msg) {
 			where := fmt.Sprintf("%s record %d", input, i+1)
 			if r.Position != "" {
 				where = input + " " + r.Position

@@ -23,6 +23,7 @@ import (
 	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // BenchmarkThroughput measures, against one test broker, with one payload
@@ -219,7 +220,7 @@ func startBenchDaemon(b *testing.B, br *broker.Broker, statusTopic bool) (*Daemo
 		b.Fatal(err)
 	}
 	lis := &commitListener{}
-	d.engine.AddListener(lis)
+	testseam.Committed(d.engine, lis.committed)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// Goroutines inherit the label: every goroutine of the daemon, its
@@ -306,11 +307,11 @@ func (l *commitListener) reset(n int) {
 	l.target.Store(int64(n))
 }
 
-func (l *commitListener) Committed(c *sync.Changes) {
-	if len(c.Commands) == 0 {
+func (l *commitListener) committed(commands []state.Command, _ []state.Container) {
+	if len(commands) == 0 {
 		return
 	}
-	if l.commands.Add(int64(len(c.Commands))) >= l.target.Load() && l.doneAt.Load() == 0 {
+	if l.commands.Add(int64(len(commands))) >= l.target.Load() && l.doneAt.Load() == 0 {
 		l.doneAt.Store(time.Now().UnixNano())
 	}
 }

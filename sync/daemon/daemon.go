@@ -45,13 +45,8 @@ type Daemon struct {
 	store   *state.Store
 	metrics *sync.Metrics
 
-	engine     *sync.Engine
-	dispatcher *sync.Dispatcher
-	acks       *sync.AckPublisher
-	alerts     *sync.AlertManager
-	status     *sync.StatusPublisher
-	sessions   *sessionWatch
-	health     *sync.SourceHealth
+	engine   *sync.Engine
+	sessions *sessionWatch
 
 	// reload is held by a reload, and by Run while it starts and stops:
 	// running, sched, the job ids and workCtx are read and written under
@@ -82,7 +77,7 @@ type adapterSet struct {
 	sources       []runningSource
 	byName        map[string]*sync.SourceInfo
 	sink          adapters.Sink
-	channels      []sync.NamedNotifier
+	channels      map[string]adapters.Notifier
 	// pushTokens maps the token of each http_push source that has one to
 	// the source's name.
 	pushTokens map[string]string
@@ -108,51 +103,30 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 			d.closeAll()
 		}
 	}()
-	// The engine and source health come first: adapters report to them
-	// as they are built.
-	d.engine = sync.NewEngine(store, cfg, d.metrics, log)
-	d.health = sync.NewSourceHealth(d.engine, log)
+	// The adapters are built first, connecting nothing; what they report
+	// of their health goes to the engine once it exists (adapterEnv).
 	set, err := buildAdapters(cfg, log, d.adapterEnv)
 	if err != nil {
 		return nil, err
 	}
 	d.set.Store(set)
-	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
-	d.dispatcher = sync.NewDispatcher(cfg.TOS.Sink.Name, set.sink, cfg, d.engine, d.metrics, log)
-	d.alerts = sync.NewAlertManager(set.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin, d.engine, d.metrics, log)
-	d.status = sync.NewStatusPublisher(d.engine, log)
-	d.status.SetTarget(set.statusPublisher(), cfg.StatusTopic)
-	d.engine.AddListener(d.dispatcher)
-	d.engine.AddListener(d.alerts)
-	d.engine.AddListener(d.status)
-	d.acks = sync.NewAckPublisher(d.engine, d.ackBroker, d.metrics, log)
-	d.engine.AddListener(d.acks)
-	if err := d.engine.Load(); err != nil {
-		return nil, fmt.Errorf("load engine state: %w", err)
-	}
-	if err := d.dispatcher.Load(store); err != nil {
-		return nil, fmt.Errorf("load outbox: %w", err)
-	}
-	if err := d.acks.Load(store); err != nil {
-		return nil, fmt.Errorf("load acknowledgements: %w", err)
-	}
-	if err := d.alerts.Load(store); err != nil {
-		return nil, fmt.Errorf("load alerts: %w", err)
+	d.engine, err = sync.New(sync.Options{
+		Store: store, Config: cfg, Metrics: d.metrics, Log: log,
+		Adapters: set.outputs(), Broker: d.ackBroker,
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := d.loadLostSessions(); err != nil {
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
-	}
-	d.alerts.ReviveSinkDown(d.dispatcher)
-	if err := d.health.Load(store); err != nil {
-		return nil, fmt.Errorf("load source alerts: %w", err)
 	}
 	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	d.api = &httpapi.Server{
-		Backend: (*backend)(d), Store: store, Engine: d.engine, Dispatcher: d.dispatcher, Alerts: d.alerts,
-		Health: d.health, Metrics: d.metrics, Log: log, BodyTimeout: httpapi.BodyTimeout,
+		Backend: (*backend)(d), Store: store, Engine: d.engine, Metrics: d.metrics, Log: log,
+		BodyTimeout: httpapi.BodyTimeout,
 	}
 	// Reading a request is bounded (headers 10 s, the whole request 30 s,
 	// each body BodyTimeout); writing is not, since a backup streams the
@@ -170,7 +144,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 // describes, without connecting anything. An error is a config.Errors
 // naming the element, for `portsync check` (CheckAdapters) and the log.
 func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Config, map[string]adapters.Broker) *adapters.Env) (*adapterSet, error) {
-	set := &adapterSet{cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*sync.SourceInfo{}, pushTokens: map[string]string{}}
+	set := &adapterSet{
+		cfg: cfg, brokers: map[string]adapters.Broker{}, byName: map[string]*sync.SourceInfo{},
+		channels: map[string]adapters.Notifier{}, pushTokens: map[string]string{},
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -229,32 +206,29 @@ func buildAdapters(cfg *config.Config, log *slog.Logger, envFor func(*config.Con
 		if err != nil {
 			return nil, cfg.ErrorAt(fmt.Sprintf("alerts.channels[%d]", i), err)
 		}
-		set.channels = append(set.channels, sync.NamedNotifier{Name: cc.Name, Notifier: n})
+		set.channels[cc.Name] = n
 	}
 	ok = true
 	return set, nil
 }
 
-// statusPublisher is where integrated status goes: broker main, if
-// status_topic is set.
-func (s *adapterSet) statusPublisher() adapters.Publisher {
-	if s.cfg.StatusTopic == "" {
-		return nil
+// outputs are the adapters the engine sends through: the sink, the
+// channels and where integrated status goes (broker main, if status_topic
+// is set).
+func (s *adapterSet) outputs() sync.Adapters {
+	a := sync.Adapters{Sink: s.sink, Channels: s.channels}
+	if s.cfg.StatusTopic != "" {
+		a.Status = s.brokers["main"]
 	}
-	return s.brokers["main"]
+	return a
 }
 
 // start registers every source with its broker, then connects: a
 // persistent session's backlog must find its routes from the first packet.
-// Each message is reported to health on its way to the engine.
-func (s *adapterSet) start(ctx context.Context, e *sync.Engine, health *sync.SourceHealth) error {
+// The engine reports each message to source health.
+func (s *adapterSet) start(ctx context.Context, e *sync.Engine) error {
 	for _, src := range s.sources {
-		deliver, name := e.Deliver(src.info), src.info.Name
-		err := src.source.Start(ctx, func(m adapters.Message) {
-			health.Received(name)
-			deliver(m)
-		})
-		if err != nil {
+		if err := src.source.Start(ctx, e.Deliver(src.info)); err != nil {
 			return fmt.Errorf("start source %s: %w", src.info.Name, err)
 		}
 	}
@@ -282,21 +256,31 @@ func (s *adapterSet) disconnect() {
 }
 
 // adapterEnv is what adapters built for cfg get from the daemon: the
-// brokers, stored cursors and the daemon's metrics.
+// brokers, stored cursors and the daemon's metrics. What they report of
+// their health before the engine exists (New builds them first) is
+// dropped; they run only once it does.
 func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Broker) *adapters.Env {
 	return &adapters.Env{
 		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
 		BreakerChanged: func(name string, to gobreaker.State) {
 			d.metrics.SetBreaker(name, to)
-			d.health.Breaker(name, to)
+			if d.engine != nil {
+				d.engine.BreakerChanged(name, to)
+			}
 		},
 		SourceFailed: func(source, reason string, err error) {
 			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
-			d.health.Failed(source, err)
+			if d.engine != nil {
+				d.engine.SourceFailed(source, err)
+			}
 		},
 		BrokerSession: d.brokerSession,
-		SourceOK:      d.health.OK,
-		Candidates:    d.candidates,
+		SourceOK: func(source string) {
+			if d.engine != nil {
+				d.engine.SourceOK(source)
+			}
+		},
+		Candidates: d.candidates,
 	}
 }
 
@@ -314,7 +298,7 @@ func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (ada
 	if err := ctx.Err(); err != nil {
 		return page, err
 	}
-	policy, now := d.engine.Policy(), time.Now()
+	now := time.Now()
 	// A mismatch is asked about once it is as old as an unchanged
 	// container would have to be: a fresh one is the TOS's to settle.
 	old := func(m state.Mismatch) bool { return m.Agency == q.Agency && now.Sub(m.Since) >= q.OlderThan }
@@ -362,7 +346,7 @@ func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (ada
 			if !ok || c.Presence != state.InYard {
 				continue
 			}
-			due := sync.Status(&c, q.Agency) != state.Released && !sync.Cleared(&c, policy) &&
+			due := d.engine.Status(&c, q.Agency) != state.Released && !d.engine.Cleared(&c) &&
 				now.Sub(c.UpdatedAt) >= q.OlderThan
 			if !due && !mismatched(&c) {
 				continue
@@ -422,12 +406,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopEngine()
 	var engineDone, workers stdsync.WaitGroup
 	engineDone.Go(func() { d.engine.Run(engineCtx) })
-	workers.Go(func() { d.dispatcher.Run(workCtx) })
-	workers.Go(func() { d.alerts.Run(workCtx) })
-	workers.Go(func() { d.acks.Run(workCtx) })
-	workers.Go(func() { d.status.Run(workCtx) })
+	workers.Go(func() { d.engine.RunWorkers(workCtx) })
 	workers.Go(func() { d.watchSessions(workCtx) })
-	workers.Go(func() { d.health.Run(workCtx) })
 	d.sched.Start()
 	serveErr := make(chan error, 1)
 	go func() {
@@ -471,7 +451,7 @@ func (d *Daemon) start(ctx, workCtx context.Context) (*adapterSet, error) {
 	d.reload.Lock()
 	defer d.reload.Unlock()
 	set := d.current()
-	if err := set.start(ctx, d.engine, d.health); err != nil {
+	if err := set.start(ctx, d.engine); err != nil {
 		return nil, err
 	}
 	d.workCtx = workCtx
@@ -532,8 +512,8 @@ func (d *Daemon) sweep(ctx context.Context) bool {
 }
 
 // fullSweep repairs from the TOS snapshot, when tos.snapshot is set (its
-// failure is logged and the sweep goes on), re-decides every container,
-// sends the outbox again and resolves the lost sessions it began after.
+// failure is logged and the sweep goes on), re-decides every container and
+// sends the outbox again (the engine's Sweep), and resolves the lost sessions it began after.
 // The cron job and POST /api/v1/sweep run it.
 func (d *Daemon) fullSweep(ctx context.Context) (httpapi.SweepResult, error) {
 	lost := d.sessions.pending()
@@ -546,7 +526,6 @@ func (d *Daemon) fullSweep(ctx context.Context) (httpapi.SweepResult, error) {
 		return res, err
 	}
 	res.Containers = n
-	d.dispatcher.ResendAll()
 	d.sessionsSwept(lost)
 	return res, nil
 }
@@ -642,7 +621,7 @@ func (b *backend) Endpoints() []sync.EndpointStatus {
 		if sc.Agency != "" {
 			detail += " for " + sc.Agency
 		}
-		st, healthy := d.health.Status(sc.Name)
+		st, healthy := d.engine.SourceStatus(sc.Name)
 		if b, ok := set.brokers[sc.Broker]; ok && healthy {
 			healthy, _ = b.Ready()
 		}
@@ -650,16 +629,5 @@ func (b *backend) Endpoints() []sync.EndpointStatus {
 		st.Kind, st.Agency = sc.Kind, sc.Agency
 		out = append(out, st)
 	}
-	sink := d.dispatcher.Status()
-	sink.Type = set.cfg.TOS.Sink.Type
-	out = append(out, sink)
-	types := map[string]string{}
-	for _, ch := range set.cfg.Alerts.Channels {
-		types[ch.Name] = ch.Type
-	}
-	for _, ch := range d.alerts.Status() {
-		ch.Type = types[ch.Name]
-		out = append(out, ch)
-	}
-	return out
+	return append(out, d.engine.OutputStatus()...)
 }

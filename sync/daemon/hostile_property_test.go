@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/state"
-	"github.com/portsync/portsync/sync"
 )
 
 // TestHostileMutationsNeverStopGoodEvents throws random mutations of valid
@@ -90,7 +89,7 @@ func TestHostileMutationsNeverStopGoodEvents(t *testing.T) {
 		released := 0
 		h.daemon.store.View(func(tx *state.Tx) error {
 			for _, id := range goodContainers {
-				if c, ok, _ := tx.Container(id); ok && sync.Status(&c, "customs") == state.Released {
+				if c, ok, _ := tx.Container(id); ok && h.daemon.engine.Status(&c, "customs") == state.Released {
 					released++
 				}
 			}

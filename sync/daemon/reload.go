@@ -54,17 +54,13 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 		old.stopSources()
 	}
 	old.disconnect()
-	d.health.SetSources(cfg.Sources, cfg.SLA.ApplyWithin)
 	if d.running {
-		if err := next.start(d.workCtx, d.engine, d.health); err != nil {
+		if err := next.start(d.workCtx, d.engine); err != nil {
 			d.metrics.SetConfig(nil, false)
 			return fmt.Errorf("reload: %w", err)
 		}
 	}
-	d.engine.SetPolicy(cfg)
-	d.dispatcher.SetSink(cfg.TOS.Sink.Name, next.sink, cfg)
-	d.alerts.SetChannels(next.channels, cfg.Alerts.RepeatInterval, cfg.SLA.ApplyWithin)
-	d.status.SetTarget(next.statusPublisher(), cfg.StatusTopic)
+	d.engine.Reload(cfg, next.outputs())
 	if d.running {
 		if err := d.schedule(cfg); err != nil {
 			return fmt.Errorf("reload: %w", err)

@@ -8,7 +8,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/sync"
 )
 
 // scheduleRetention installs the retention job on sched at
@@ -37,7 +36,7 @@ func (d *Daemon) retention(ctx context.Context) {
 	}
 	start := time.Now()
 	before := start.Add(-keep)
-	r, err := d.engine.Prune(ctx, before, sync.RetentionChunk)
+	r, err := d.engine.Prune(ctx, before, 0)
 	attrs := []any{"journal", r.Journal, "dedupe", r.Dedupe, "deadletters", r.DeadLetters, "chunks", r.Chunks,
 		"before", before.UTC().Format(time.RFC3339), "seconds", time.Since(start).Seconds()}
 	if err != nil {

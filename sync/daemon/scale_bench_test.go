@@ -47,6 +47,7 @@ import (
 	"github.com/portsync/portsync/internal/broker"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 var (
@@ -175,7 +176,7 @@ func scBuildStore(b *testing.B, dir string, n int, allHeld bool, inflightEvery i
 	}
 	s := scStore{path: path, n: n}
 	if inflightEvery > 0 {
-		e := sync.NewEngine(st, scConfig(b, dir, "tcp://127.0.0.1:1"), sync.NewMetrics(), scDiscard())
+		e := scWriter(b, st, scConfig(b, dir, "tcp://127.0.0.1:1"))
 		customs := &sync.SourceInfo{Name: "customs-mqtt", Kind: config.KindAgency, Agency: "customs", Decoder: scDecoder(b, config.KindAgency)}
 		// The writer commits the in-flight releases in groups, as it
 		// would have before the restart the benchmark starts from.
@@ -251,7 +252,8 @@ func scPutContainer(tx *state.Tx, i int, cleared bool, at time.Time) error {
 				return err
 			}
 		}
-		if err := tx.AddCount(sync.CountClearedInYard, 1); err != nil {
+		// The engine's count of cleared containers in the yard.
+		if err := tx.AddCount("cleared_in_yard", 1); err != nil {
 			return err
 		}
 	}
@@ -537,12 +539,9 @@ func BenchmarkSweep1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := sync.NewEngine(store, cfg, sync.NewMetrics(), scDiscard())
+		e := scWriter(b, store, cfg)
 		lis := &scChanges{}
-		e.AddListener(lis)
-		if err := e.Load(); err != nil {
-			b.Fatal(err)
-		}
+		testseam.Committed(e, lis.committed)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		// The engine's goroutines carry the label scale=engine, so that a
@@ -651,9 +650,20 @@ type scChanges struct {
 	containers, commands atomic.Int64
 }
 
-func (l *scChanges) Committed(c *sync.Changes) {
-	l.containers.Add(int64(len(c.Containers)))
-	l.commands.Add(int64(len(c.Commands)))
+func (l *scChanges) committed(commands []state.Command, containers []state.Container) {
+	l.containers.Add(int64(len(containers)))
+	l.commands.Add(int64(len(commands)))
+}
+
+// scWriter is the writer alone over store, its state loaded, as the
+// daemon's engine runs it but without the workers.
+func scWriter(b *testing.B, store *state.Store, cfg *config.Config) *sync.Engine {
+	b.Helper()
+	e, err := testseam.Writer(store, cfg, sync.NewMetrics(), scDiscard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e.(*sync.Engine)
 }
 
 // scRawGroups is the raw bbolt baseline of a sweep: open the file as
@@ -1040,7 +1050,7 @@ func BenchmarkLatency(b *testing.B) {
 			warnings := &scWarnings{}
 			committed := newStamps(n)
 			d, _, stop := scStartDaemon(b, br, dir, warnings, func(d *Daemon) {
-				d.engine.AddListener(stampCommands{committed, index})
+				testseam.Committed(d.engine, stampCommands{committed, index}.committed)
 			})
 			cmdRecv.reset()
 			start := time.Now()
@@ -1155,8 +1165,8 @@ type stampCommands struct {
 	index func(string) int
 }
 
-func (l stampCommands) Committed(c *sync.Changes) {
-	for _, cmd := range c.Commands {
+func (l stampCommands) committed(commands []state.Command, _ []state.Container) {
+	for _, cmd := range commands {
 		l.s.mark(l.index(cmd.Container))
 	}
 }

@@ -190,7 +190,7 @@ func TestSnapshotRepairsLostTOSEvents(t *testing.T) {
 	})
 	var sawRepair, sawConfirm bool
 	for _, e := range h.snapHistory(c1) {
-		if e.Kind == state.JournalTOSEvent && e.Source == sync.SnapshotSource {
+		if e.Kind == state.JournalTOSEvent && e.Source == snapshotSource {
 			sawRepair = true
 			if e.EventID != "snapshot:2026-11-28T02:30:00Z" || e.Status != state.TOSHolds || e.Result != sync.ResultApplied ||
 				!strings.Contains(e.Detail, "TOS snapshot") {
@@ -272,7 +272,7 @@ func TestSnapshotNeverUndoesNewerTOSEvents(t *testing.T) {
 		t.Errorf("c1 after older snapshots: %+v, want in the yard with CUSTOMS", d.View)
 	}
 	for _, e := range h.snapHistory(c1) {
-		if e.Source == sync.SnapshotSource {
+		if e.Source == snapshotSource {
 			t.Errorf("a stale snapshot was journalled: %+v", e)
 		}
 	}
@@ -297,7 +297,7 @@ func TestSnapshotNeverUndoesNewerTOSEvents(t *testing.T) {
 		t.Errorf("c1 %s after a later snapshot lists it, want in the yard", d.Presence)
 	}
 	hist := h.snapHistory(c1)
-	if last := hist[len(hist)-1]; last.Source == sync.SnapshotSource && last.Status != state.TOSArrived {
+	if last := hist[len(hist)-1]; last.Source == snapshotSource && last.Status != state.TOSArrived {
 		t.Errorf("c1 came back as %q, want arrived", last.Status)
 	}
 }
@@ -341,3 +341,7 @@ func TestSnapshotEntryWithUnknownHoldsKeepsContainer(t *testing.T) {
 		t.Errorf("c1 %+v, want untouched", d.View)
 	}
 }
+
+// snapshotSource is the journal source of the events a snapshot repair
+// makes, as the API shows it.
+const snapshotSource = "tos-snapshot"

@@ -73,7 +73,6 @@ func (s *Server) pushConfig() httppush.Config {
 		if src == nil {
 			return httppush.Result{Err: fmt.Errorf("source %s is not configured", name)}
 		}
-		s.Health.Received(name)
 		o := s.Engine.Submit(ctx, src, m)
 		return httppush.Result{Results: o.Results, Reject: o.Reject, Ack: o.Ack, Err: o.Err}
 	}
@@ -308,19 +307,18 @@ func (s *Server) handleContainer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) detail(tx *state.Tx, c *state.Container) ContainerDetail {
-	p := s.Engine.Policy()
 	detail := ContainerDetail{
-		View: sync.NewView(c, p), PendingCommands: []PendingDetail{}, OpenAlerts: []json.RawMessage{},
+		View: s.Engine.View(c), PendingCommands: []PendingDetail{}, OpenAlerts: []json.RawMessage{},
 		Mismatches: []state.Mismatch{}, AgencyDetail: map[string]state.AgencyState{}, BLs: c.BLs, Declarations: c.Declarations,
 	}
 	for name, a := range c.Agencies {
-		detail.AgencyDetail[name] = sync.Ledger(a)
+		detail.AgencyDetail[name] = s.Engine.Ledger(a)
 	}
 	var ids []string
 	for _, pc := range c.Pending {
 		ids = append(ids, pc.ID)
 	}
-	attempts := s.Dispatcher.Attempts(ids)
+	attempts := s.Engine.CommandAttempts(ids)
 	for _, hold := range slices.Sorted(maps.Keys(c.Pending)) {
 		pc := c.Pending[hold]
 		detail.PendingCommands = append(detail.PendingCommands, PendingDetail{PendingCommand: pc, Attempts: attempts[pc.ID]})

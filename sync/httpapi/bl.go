@@ -47,7 +47,7 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p := s.Engine.Policy()
+	agencies := s.Backend.Current().Config.Agencies
 	d := BLDetail{BL: id, Agencies: map[string]state.Status{}, Holds: map[string][]string{},
 		AgencyDetail: map[string]state.AgencyState{}, Containers: []sync.View{}}
 	err = s.Store.View(func(tx *state.Tx) error {
@@ -60,14 +60,14 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Known = ok || len(b.Containers) > 0
 		d.ManifestID, d.ManifestAt, d.Count = b.ManifestID, b.ManifestAt, len(b.Containers)
-		for name := range p.Agencies {
+		for name := range agencies {
 			a, decided := b.Agencies[name]
 			d.Agencies[name] = state.Unknown
 			d.Holds[name] = []string{}
 			if decided {
 				d.Agencies[name] = a.Status
-				d.Holds[name] = sync.OpenHolds(a)
-				d.AgencyDetail[name] = sync.Ledger(a)
+				d.AgencyDetail[name] = s.Engine.Ledger(a)
+				d.Holds[name] = openHolds(d.AgencyDetail[name])
 			}
 		}
 		start, _ := slices.BinarySearch(b.Containers, after+"\x00")
@@ -83,7 +83,7 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				c = state.Container{ID: cid, Presence: state.Expected}
 			}
-			d.Containers = append(d.Containers, sync.NewView(&c, p))
+			d.Containers = append(d.Containers, s.Engine.View(&c))
 		}
 		if start+n < len(b.Containers) && len(page) > 0 {
 			d.NextCursor = cursorFor(page[len(page)-1])
@@ -101,4 +101,17 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// openHolds lists the open hold types of an agency's ledger (Engine.Ledger),
+// sorted, [] when none is open; "" is its general hold.
+func openHolds(a state.AgencyState) []string {
+	open := []string{}
+	for typ, h := range a.Holds {
+		if h.State == state.HoldOpen {
+			open = append(open, typ)
+		}
+	}
+	slices.Sort(open)
+	return open
 }

@@ -74,7 +74,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.Store.View(func(tx *state.Tx) error {
 		o.Presence = tx.PresenceCounts()
-		o.ClearedInYard = tx.Count(sync.CountClearedInYard)
+		o.ClearedInYard = s.Engine.ClearedInYard(tx)
 		ms, n, err := oldestMismatches(tx, overviewMismatches)
 		if err != nil {
 			return err
@@ -263,7 +263,7 @@ func (s *Server) Summary() string {
 	var mismatches, alerts, dead int
 	err := s.Store.View(func(tx *state.Tx) (err error) {
 		inYard = tx.PresenceCounts()[state.InYard]
-		cleared = tx.Count(sync.CountClearedInYard)
+		cleared = s.Engine.ClearedInYard(tx)
 		if _, mismatches, err = oldestMismatches(tx, 0); err != nil {
 			return err
 		}
@@ -277,5 +277,5 @@ func (s *Server) Summary() string {
 		return "store error: " + err.Error()
 	}
 	return fmt.Sprintf("%d in yard (%d cleared), %d mismatches, %d alerts firing, %d commands pending, %d dead letters",
-		inYard, cleared, mismatches, alerts, s.Dispatcher.Pending(), dead)
+		inYard, cleared, mismatches, alerts, s.Engine.PendingCommands(), dead)
 }

@@ -90,7 +90,7 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 	err = s.Store.View(func(tx *state.Tx) error {
 		c, ok, err := tx.Container(answer.Container)
 		if ok {
-			answer.Status = sync.Status(&c, answer.Agency)
+			answer.Status = s.Engine.Status(&c, answer.Agency)
 		}
 		return err
 	})

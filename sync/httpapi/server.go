@@ -48,14 +48,11 @@ type SweepResult struct {
 
 // Server serves the API. Every field is required.
 type Server struct {
-	Backend    Backend
-	Store      *state.Store
-	Engine     *sync.Engine
-	Dispatcher *sync.Dispatcher
-	Alerts     *sync.AlertManager
-	Health     *sync.SourceHealth
-	Metrics    *sync.Metrics
-	Log        *slog.Logger
+	Backend Backend
+	Store   *state.Store
+	Engine  *sync.Engine
+	Metrics *sync.Metrics
+	Log     *slog.Logger
 	// BodyTimeout bounds the arrival of each request body (tests shorten
 	// it).
 	BodyTimeout time.Duration

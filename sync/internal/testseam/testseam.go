@@ -5,7 +5,10 @@
 package testseam
 
 import (
+	"log/slog"
+
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
 
@@ -18,3 +21,13 @@ var Admitted func(*adapters.Record)
 // that the dashboard shows, as if they had been committed. Package sync
 // sets it.
 var Remember func(engine any, entries []state.JournalEntry)
+
+// Committed registers fn on engine (a *sync.Engine) to hear of every
+// commit after it: the new commands and the containers whose state
+// changed. Call before the engine runs. Package sync sets it.
+var Committed func(engine any, fn func(commands []state.Command, containers []state.Container))
+
+// Writer returns the writer alone over store (a *sync.Engine, its state
+// loaded), without the workers New builds, for benchmarks of the writer;
+// metrics is a *sync.Metrics. Package sync sets it.
+var Writer func(store *state.Store, cfg *config.Config, metrics any, log *slog.Logger) (engine any, err error)
