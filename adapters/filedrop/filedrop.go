@@ -70,11 +70,11 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "file_drop"
+// Type is the source type this package registers.
+const Type = "file_drop"
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
 }
 
 // Defaults and names.
@@ -98,7 +98,7 @@ const (
 	MaxMaxBytes = 1 << 30
 )
 
-func check(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, msg string) { errs = append(errs, config.KeyError{Key: key, Msg: msg}) }
 	switch {

@@ -108,7 +108,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func cfgFor(dir string) config.Source {
-	return config.Source{Name: "cusres-drop", Type: TypeName, Dir: dir, Kind: config.KindAgency, Agency: "customs", Format: "json"}
+	return config.Source{Name: "cusres-drop", Type: Type, Dir: dir, Kind: config.KindAgency, Agency: "customs", Format: "json"}
 }
 
 // start builds and starts a source over dir with a short settle time.
@@ -439,19 +439,19 @@ func TestNewFailsForAMissingDirectory(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	if errs := check(cfgFor(t.TempDir())); len(errs) != 0 {
+	if errs := Check(cfgFor(t.TempDir())); len(errs) != 0 {
 		t.Errorf("check(valid) = %v", errs)
 	}
 	missing := filepath.Join(t.TempDir(), "cusres")
-	if errs := check(cfgFor(missing)); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
+	if errs := Check(cfgFor(missing)); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
 		t.Errorf("check(missing directory) = %v, want one error for dir naming %s", errs, missing)
 	}
 	bad := config.Source{
-		Name: "d", Type: TypeName, Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b",
+		Name: "d", Type: Type, Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b",
 		URL: "http://x", Schedule: "@every 1s", Cursor: config.Cursor{Param: "p"}, Timeout: time.Second,
 	}
 	keys := map[string]bool{}
-	for _, e := range check(bad) {
+	for _, e := range Check(bad) {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"dir", "rescan", "partial_suffix", "url", "schedule", "cursor", "timeout"} {
@@ -459,10 +459,10 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check did not flag %s; got %v", k, keys)
 		}
 	}
-	if errs := check(config.Source{Name: "d", Type: TypeName}); len(errs) != 1 || errs[0].Key != "dir" {
+	if errs := Check(config.Source{Name: "d", Type: Type}); len(errs) != 1 || errs[0].Key != "dir" {
 		t.Errorf("check without dir = %v", errs)
 	}
-	known, _ := adapters.Registry.CheckSource(config.Source{Type: TypeName})
+	known, _ := adapters.Registry.CheckSource(config.Source{Type: Type})
 	if !known {
 		t.Error("file_drop is not registered")
 	}

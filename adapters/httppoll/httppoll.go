@@ -80,15 +80,15 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "http_poll"
+// Type is the source type this package registers.
+const Type = "http_poll"
 
 // CodeCursorLoop is the dead-letter code of a round stopped because the
 // server's next cursor went back to one already sent in the round.
 const CodeCursorLoop = "cursor_loop"
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
 }
 
 const (
@@ -110,7 +110,7 @@ const (
 	maxErrBody = 200
 )
 
-func check(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	errs := httpout.Check(clientConfig(cfg), "http_poll sources")
 	if cfg.Schedule == "" {
 		errs = append(errs, config.KeyError{Key: "schedule", Msg: `required for http_poll sources, e.g. "@every 30s"`})

@@ -174,7 +174,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func baseCfg(url string) config.Source {
 	return config.Source{
-		Name: "customs-poll", Type: TypeName, URL: url, Schedule: "@every 1h",
+		Name: "customs-poll", Type: Type, URL: url, Schedule: "@every 1h",
 		Kind: config.KindAgency, Agency: "customs", Format: "json",
 		Cursor: config.Cursor{Param: "since", Field: "next_cursor"},
 	}
@@ -619,16 +619,16 @@ func TestCheck(t *testing.T) {
 	os.WriteFile(tokenFile, []byte("t"), 0o600)
 	ok := baseCfg("https://customs.example/api")
 	ok.TokenFile = tokenFile
-	if errs := check(ok); len(errs) != 0 {
+	if errs := Check(ok); len(errs) != 0 {
 		t.Errorf("check(valid) = %v", errs)
 	}
 	bad := config.Source{
-		Name: "p", Type: TypeName, URL: "ftp://x", Cursor: config.Cursor{Param: "since"},
+		Name: "p", Type: Type, URL: "ftp://x", Cursor: config.Cursor{Param: "since"},
 		Broker: "main", Dir: "/tmp", Timeout: -time.Second,
 		Headers: map[string]string{"Bad Header": "x"},
 	}
 	keys := map[string]bool{}
-	for _, e := range check(bad) {
+	for _, e := range Check(bad) {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"url", "schedule", "cursor", "broker", "dir", "timeout", "headers.Bad Header"} {
@@ -636,13 +636,13 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check did not flag %s; got %v", k, keys)
 		}
 	}
-	if errs := check(config.Source{Name: "p", Type: TypeName, Schedule: "@every 1s"}); len(errs) != 1 || errs[0].Key != "url" {
+	if errs := Check(config.Source{Name: "p", Type: Type, Schedule: "@every 1s"}); len(errs) != 1 || errs[0].Key != "url" {
 		t.Errorf("check without url = %v", errs)
 	}
 }
 
 func TestRegistered(t *testing.T) {
-	known, _ := adapters.Registry.CheckSource(config.Source{Type: TypeName})
+	known, _ := adapters.Registry.CheckSource(config.Source{Type: Type})
 	if !known {
 		t.Fatal("http_poll is not registered")
 	}

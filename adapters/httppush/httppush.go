@@ -33,10 +33,10 @@ const Path = "/api/v1/events"
 const Type = "http_push"
 
 func init() {
-	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
 }
 
-func check(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Kind != config.KindAgency {
 		errs = append(errs, config.KeyError{Key: "kind", Msg: "an http_push source takes agency events only"})

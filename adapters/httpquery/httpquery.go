@@ -57,8 +57,8 @@ import (
 	"github.com/portsync/portsync/config"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "http_query"
+// Type is the source type this package registers.
+const Type = "http_query"
 
 // Placeholders of the url template.
 const (
@@ -81,7 +81,7 @@ const (
 )
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
 }
 
 // placeholder returns the placeholder the url template names, "" for none
@@ -99,7 +99,7 @@ func placeholder(tmpl string) (p string, both bool) {
 	return "", false
 }
 
-func check(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})

@@ -149,7 +149,7 @@ func (r *recorder) env(y *yard) *adapters.Env {
 
 func testSource(url string, edit func(*config.Source)) config.Source {
 	c := config.Source{
-		Name: "customs-query", Type: TypeName, Kind: config.KindAgency, Agency: "customs",
+		Name: "customs-query", Type: Type, Kind: config.KindAgency, Agency: "customs",
 		Format: "mapped_json", URL: url + "/status/{container}", Schedule: "@every 1h", Rate: 6000,
 	}
 	if edit != nil {
@@ -160,7 +160,7 @@ func testSource(url string, edit func(*config.Source)) config.Source {
 
 func start(t *testing.T, env *adapters.Env, cfg config.Source, deliver adapters.Deliver) adapters.Source {
 	t.Helper()
-	if errs := check(cfg); len(errs) > 0 {
+	if errs := Check(cfg); len(errs) > 0 {
 		t.Fatalf("check: %v", errs)
 	}
 	src, err := newSource(env, cfg)
@@ -333,12 +333,12 @@ func TestQueryCheck(t *testing.T) {
 		{"cursor", func(c *config.Source) { c.Cursor.Param = "since" }, "cursor"},
 		{"topic", func(c *config.Source) { c.Topic = "x" }, "topic"},
 	}
-	if errs := check(testSource("https://customs.example", nil)); len(errs) > 0 {
+	if errs := Check(testSource("https://customs.example", nil)); len(errs) > 0 {
 		t.Fatalf("good config: %v", errs)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := check(testSource("https://customs.example", tt.edit))
+			errs := Check(testSource("https://customs.example", tt.edit))
 			if !slices.ContainsFunc(errs, func(e config.KeyError) bool { return e.Key == tt.key }) {
 				t.Errorf("errors %v, want one on %s", errs, tt.key)
 			}
