@@ -93,7 +93,9 @@ type TLS struct {
 }
 
 // Source is where agency or TOS events come from. Which keys apply depends
-// on Type; the adapter registered for the type checks them.
+// on Type; the adapter registered for the type checks them. The keys of a
+// type that decodes its own (file_drop) are not fields here: they are in
+// Keys, which the type's adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
 	Type      string `yaml:"type"`
@@ -107,7 +109,6 @@ type Source struct {
 	Schedule  string `yaml:"schedule"`
 	Cursor    Cursor `yaml:"cursor"`
 	TokenFile string `yaml:"token_file"`
-	Dir       string `yaml:"dir"`
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
@@ -125,16 +126,6 @@ type Source struct {
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds one poll (http_poll); default 30s.
 	Timeout time.Duration `yaml:"timeout"`
-	// PartialSuffix marks files still being written (file_drop); default
-	// ".part". Files are also left alone until their size is stable.
-	PartialSuffix string `yaml:"partial_suffix"`
-	// Rescan is how often a file_drop directory is rescanned besides
-	// watching it; default 30s.
-	Rescan time.Duration `yaml:"rescan"`
-	// MaxBytes is the largest file a file_drop source reads; larger ones
-	// are dead-lettered as too_large without being read. 0 means the
-	// default, 64 MiB.
-	MaxBytes int `yaml:"max_bytes"`
 	// Rate bounds an http_query source's requests per minute; default 60.
 	Rate int `yaml:"rate"`
 	// QueryAfter is how long a container must have been in the yard
@@ -152,6 +143,9 @@ type Source struct {
 	// AckDir is where a file_drop source writes NAME.ack.json, one
 	// acknowledgement per processed file; "" writes none.
 	AckDir string `yaml:"ack_dir"`
+	// Keys are the keys of the source's type that are not fields here,
+	// for the type's adapter to decode.
+	Keys Keys `yaml:"-"`
 }
 
 // Mapping says where the fields of an agency event are in a foreign

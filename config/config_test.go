@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,8 +27,29 @@ func need(errs []config.KeyError, key, value string) []config.KeyError {
 	return errs
 }
 
-func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
-	var errs []config.KeyError
+// fileDropKeys are the file_drop adapter's own keys.
+type fileDropKeys struct {
+	Dir           string        `yaml:"dir"`
+	PartialSuffix string        `yaml:"partial_suffix"`
+	Rescan        time.Duration `yaml:"rescan"`
+	MaxBytes      int           `yaml:"max_bytes"`
+}
+
+func (fakeRegistry) CheckSource(s config.Source) (known bool, errs []config.KeyError) {
+	var own []string // the keys the type decodes from s.Keys
+	defer func() {
+		// Like the adapters registry, it reports the keys the type does
+		// not read.
+		for _, k := range s.Keys.Names() {
+			switch {
+			case !known || slices.Contains(own, k):
+			case slices.Contains(config.KeyNames(fileDropKeys{}), k):
+				errs = append(errs, config.KeyError{Key: k, Msg: fmt.Sprintf("only used by file_drop sources, and this source's type is %q", s.Type)})
+			default:
+				errs = append(errs, config.KeyError{Key: k, Msg: config.UnknownKey(config.KeyNames(config.Source{}))})
+			}
+		}
+	}()
 	switch s.Type {
 	case "mqtt":
 		errs = need(errs, "broker", s.Broker)
@@ -35,7 +57,11 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 	case "http_poll":
 		errs = need(errs, "url", s.URL)
 	case "file_drop":
-		errs = need(errs, "dir", s.Dir)
+		// Like the file_drop adapter, it decodes its own keys.
+		var fd fileDropKeys
+		errs = append(errs, s.Keys.Decode(&fd)...)
+		own = config.KeyNames(fd)
+		errs = need(errs, "dir", fd.Dir)
 	case "http_push":
 	case "http_query":
 		errs = need(errs, "url", s.URL)
@@ -257,7 +283,13 @@ func TestParseDesignExample(t *testing.T) {
 		t.Errorf("sources[2] = %+v", s2)
 	}
 	s3 := c.Sources[3]
-	if s3.Type != "file_drop" || s3.Dir != "/var/spool/portsync/cusres" || s3.Format != "edifact" {
+	var drop struct {
+		Dir string `yaml:"dir"`
+	}
+	if errs := s3.Keys.Decode(&drop); len(errs) > 0 {
+		t.Errorf("sources[3] keys: %v", errs)
+	}
+	if s3.Type != "file_drop" || drop.Dir != "/var/spool/portsync/cusres" || s3.Format != "edifact" {
 		t.Errorf("sources[3] = %+v", s3)
 	}
 	if c.TOS.Sink.Type != "mqtt" || c.TOS.Sink.Topic != "tos/CNSHA-T1/commands" || c.TOS.Sink.QoS == nil || *c.TOS.Sink.QoS != 1 {

@@ -212,12 +212,6 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
 			}
 		}
-		switch {
-		case s.MaxBytes < 0:
-			v.fail(key+".max_bytes", "must not be negative (0 is the default, 64 MiB)")
-		case s.MaxBytes > 0 && s.Type != "file_drop":
-			v.fail(key+".max_bytes", "only used by file_drop sources, and this source's type is %q", s.Type)
-		}
 		v.acks(key, s)
 		if s.Type != "http_query" {
 			if s.Rate != 0 {
@@ -463,7 +457,7 @@ func (v *validator) overrideToken() {
 
 // acks checks a source's acknowledgement keys: ack_topic on mqtt sources
 // (published on the source's own broker), ack_dir on file_drop sources
-// (an absolute path, not inside dir where it would be read as input).
+// (an absolute path; the file_drop adapter refuses its spool directory).
 func (v *validator) acks(key string, s Source) {
 	if s.AckTopic != "" {
 		switch {
@@ -481,8 +475,6 @@ func (v *validator) acks(key string, s Source) {
 			v.fail(key+".ack_dir", "only used by file_drop sources, and this source's type is %q", s.Type)
 		case !filepath.IsAbs(s.AckDir):
 			v.fail(key+".ack_dir", "%q is not an absolute path", s.AckDir)
-		case s.Dir != "" && filepath.Clean(s.AckDir) == filepath.Clean(s.Dir):
-			v.fail(key+".ack_dir", "%q is the spool directory itself: its answers would be read as input; use another directory", s.AckDir)
 		}
 	}
 }

@@ -122,8 +122,7 @@ func Check(cfg config.Source) []config.KeyError {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"dir", cfg.Dir != ""},
-		{"partial_suffix", cfg.PartialSuffix != ""}, {"rescan", cfg.Rescan != 0},
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""},
 	}
 	for _, u := range unused {
 		if u.set {

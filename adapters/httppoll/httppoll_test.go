@@ -624,11 +624,15 @@ func TestCheck(t *testing.T) {
 	}
 	bad := config.Source{
 		Name: "p", Type: Type, URL: "ftp://x", Cursor: config.Cursor{Param: "since"},
-		Broker: "main", Dir: "/tmp", Timeout: -time.Second,
+		Broker: "main", Timeout: -time.Second,
 		Headers: map[string]string{"Bad Header": "x"},
+		Keys: config.NewKeys(struct {
+			Dir string `yaml:"dir"`
+		}{"/tmp"}), // file_drop's
 	}
 	keys := map[string]bool{}
-	for _, e := range Check(bad) {
+	_, errs := adapters.Registry.CheckSource(bad)
+	for _, e := range errs {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"url", "schedule", "cursor", "broker", "dir", "timeout", "headers.Bad Header"} {

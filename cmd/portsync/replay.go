@@ -102,7 +102,11 @@ func cmdReplay(args []string) int {
 // adapters.MaxPayload (so the decoder streams it).
 func readInput(name string, sc *config.Source) (adapters.Message, error) {
 	if sc.Type == filedrop.Type && name != "-" {
-		limit := int64(sc.MaxBytes)
+		c, err := filedrop.ConfigOf(*sc)
+		if err != nil {
+			return adapters.Message{}, err
+		}
+		limit := int64(c.MaxBytes)
 		if limit <= 0 {
 			limit = filedrop.DefaultMaxBytes
 		}
