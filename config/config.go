@@ -94,7 +94,7 @@ type TLS struct {
 
 // Source is where agency or TOS events come from. Which keys apply depends
 // on Type; the adapter registered for the type checks them. The keys of a
-// type that decodes its own (file_drop) are not fields here: they are in
+// type that decodes its own (file_drop, http_query) are not fields here: they are in
 // Keys, which the type's adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
@@ -126,12 +126,6 @@ type Source struct {
 	Headers map[string]string `yaml:"headers"`
 	// Timeout bounds one poll (http_poll); default 30s.
 	Timeout time.Duration `yaml:"timeout"`
-	// Rate bounds an http_query source's requests per minute; default 60.
-	Rate int `yaml:"rate"`
-	// QueryAfter is how long a container must have been in the yard
-	// unchanged and not cleared before an http_query source asks its
-	// agency about it; default 30m.
-	QueryAfter time.Duration `yaml:"query_after"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.

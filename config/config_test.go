@@ -35,6 +35,12 @@ type fileDropKeys struct {
 	MaxBytes      int           `yaml:"max_bytes"`
 }
 
+// httpQueryKeys are the http_query adapter's own keys.
+type httpQueryKeys struct {
+	Rate       int           `yaml:"rate"`
+	QueryAfter time.Duration `yaml:"query_after"`
+}
+
 func (fakeRegistry) CheckSource(s config.Source) (known bool, errs []config.KeyError) {
 	var own []string // the keys the type decodes from s.Keys
 	defer func() {
@@ -45,6 +51,8 @@ func (fakeRegistry) CheckSource(s config.Source) (known bool, errs []config.KeyE
 			case !known || slices.Contains(own, k):
 			case slices.Contains(config.KeyNames(fileDropKeys{}), k):
 				errs = append(errs, config.KeyError{Key: k, Msg: fmt.Sprintf("only used by file_drop sources, and this source's type is %q", s.Type)})
+			case slices.Contains(config.KeyNames(httpQueryKeys{}), k):
+				errs = append(errs, config.KeyError{Key: k, Msg: fmt.Sprintf("only used by http_query sources, and this source's type is %q", s.Type)})
 			default:
 				errs = append(errs, config.KeyError{Key: k, Msg: config.UnknownKey(config.KeyNames(config.Source{}))})
 			}
@@ -64,6 +72,9 @@ func (fakeRegistry) CheckSource(s config.Source) (known bool, errs []config.KeyE
 		errs = need(errs, "dir", fd.Dir)
 	case "http_push":
 	case "http_query":
+		var q httpQueryKeys
+		errs = append(errs, s.Keys.Decode(&q)...)
+		own = config.KeyNames(q)
 		errs = need(errs, "url", s.URL)
 	default:
 		return false, nil

@@ -213,14 +213,6 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 			}
 		}
 		v.acks(key, s)
-		if s.Type != "http_query" {
-			if s.Rate != 0 {
-				v.fail(key+".rate", "only used by http_query sources, and this source's type is %q", s.Type)
-			}
-			if s.QueryAfter != 0 {
-				v.fail(key+".query_after", "only used by http_query sources, and this source's type is %q", s.Type)
-			}
-		}
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")

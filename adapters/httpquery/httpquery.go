@@ -81,8 +81,22 @@ const (
 )
 
 func init() {
-	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
+	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, Check))
 }
+
+// Config is an http_query source's own keys; the common ones are in
+// config.Source.
+type Config struct {
+	// Rate bounds the requests per minute; default 60.
+	Rate int `yaml:"rate"`
+	// QueryAfter is how long a container must have been in the yard
+	// unchanged and not cleared before the agency is asked about it;
+	// default 30m.
+	QueryAfter time.Duration `yaml:"query_after"`
+}
+
+// ConfigOf decodes the own keys of an http_query source.
+func ConfigOf(src config.Source) (*Config, error) { return adapters.DecodeConfig[Config](src) }
 
 // placeholder returns the placeholder the url template names, "" for none
 // and both for a template naming both.
@@ -99,7 +113,9 @@ func placeholder(tmpl string) (p string, both bool) {
 	return "", false
 }
 
-func Check(cfg config.Source) []config.KeyError {
+// Check checks an http_query source's keys: its own, in c, and the
+// common keys of cfg.
+func Check(cfg config.Source, c *Config) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -122,10 +138,10 @@ func Check(cfg config.Source) []config.KeyError {
 	if cfg.Format != "" && cfg.Format != config.DefaultFormat && cfg.Format != "mapped_json" && cfg.Format != "mapped_xml" {
 		fail("format", "an http_query source reads answers as json (one agency event), mapped_json or mapped_xml, not %q", cfg.Format)
 	}
-	if cfg.Rate < 0 {
+	if c.Rate < 0 {
 		fail("rate", "must be positive (requests per minute; 0 is the default, %d)", DefaultRate)
 	}
-	if cfg.QueryAfter < 0 {
+	if c.QueryAfter < 0 {
 		fail("query_after", "must not be negative (0 is the default, %s)", DefaultQueryAfter)
 	}
 	unused := []struct {
@@ -186,7 +202,7 @@ type source struct {
 	first   sync.WaitGroup
 }
 
-func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
+func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
 	place, both := placeholder(cfg.URL)
 	if place == "" || both {
 		return nil, fmt.Errorf("source %s: url must name one of %s and %s", cfg.Name, PlaceContainer, PlaceBL)
@@ -199,11 +215,11 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rate := cfg.Rate
+	rate := c.Rate
 	if rate <= 0 {
 		rate = DefaultRate
 	}
-	after := cfg.QueryAfter
+	after := c.QueryAfter
 	if after <= 0 {
 		after = DefaultQueryAfter
 	}

@@ -150,7 +150,8 @@ func (r *recorder) env(y *yard) *adapters.Env {
 func testSource(url string, edit func(*config.Source)) config.Source {
 	c := config.Source{
 		Name: "customs-query", Type: Type, Kind: config.KindAgency, Agency: "customs",
-		Format: "mapped_json", URL: url + "/status/{container}", Schedule: "@every 1h", Rate: 6000,
+		Format: "mapped_json", URL: url + "/status/{container}", Schedule: "@every 1h",
+		Keys: config.NewKeys(Config{Rate: 6000}),
 	}
 	if edit != nil {
 		edit(&c)
@@ -158,12 +159,21 @@ func testSource(url string, edit func(*config.Source)) config.Source {
 	return c
 }
 
+// check is Check of a source as config.Parse gives it, own keys in Keys.
+func check(src config.Source) []config.KeyError {
+	c := new(Config)
+	if errs := src.Keys.Decode(c); len(errs) > 0 {
+		return errs
+	}
+	return Check(src, c)
+}
+
 func start(t *testing.T, env *adapters.Env, cfg config.Source, deliver adapters.Deliver) adapters.Source {
 	t.Helper()
-	if errs := Check(cfg); len(errs) > 0 {
+	if errs := check(cfg); len(errs) > 0 {
 		t.Fatalf("check: %v", errs)
 	}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +259,7 @@ func TestQueryRateLimitAndResume(t *testing.T) {
 	rec := &recorder{}
 	const rate = 240 // one request every 250ms: at most 4 a second
 	start(t, rec.env(y), testSource(api.URL, func(c *config.Source) {
-		c.Rate, c.Schedule = rate, "@every 1s"
+		c.Keys, c.Schedule = config.NewKeys(Config{Rate: rate}), "@every 1s"
 	}), rec.deliver)
 	time.Sleep(2500 * time.Millisecond)
 	api.mu.Lock()
@@ -306,7 +316,7 @@ func TestQueryBreaker(t *testing.T) {
 }
 
 func TestQueryStartNeedsStore(t *testing.T) {
-	src, err := newSource(&adapters.Env{}, testSource("http://127.0.0.1:1", nil))
+	src, err := adapters.NewSource(&adapters.Env{}, testSource("http://127.0.0.1:1", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,17 +338,17 @@ func TestQueryCheck(t *testing.T) {
 		{"no schedule", func(c *config.Source) { c.Schedule = "" }, "schedule"},
 		{"tos kind", func(c *config.Source) { c.Kind = config.KindTOS }, "kind"},
 		{"edi format", func(c *config.Source) { c.Format = "x12_350" }, "format"},
-		{"negative rate", func(c *config.Source) { c.Rate = -1 }, "rate"},
-		{"negative query_after", func(c *config.Source) { c.QueryAfter = -time.Minute }, "query_after"},
+		{"negative rate", func(c *config.Source) { c.Keys = config.NewKeys(Config{Rate: -1}) }, "rate"},
+		{"negative query_after", func(c *config.Source) { c.Keys = config.NewKeys(Config{QueryAfter: -time.Minute}) }, "query_after"},
 		{"cursor", func(c *config.Source) { c.Cursor.Param = "since" }, "cursor"},
 		{"topic", func(c *config.Source) { c.Topic = "x" }, "topic"},
 	}
-	if errs := Check(testSource("https://customs.example", nil)); len(errs) > 0 {
+	if errs := check(testSource("https://customs.example", nil)); len(errs) > 0 {
 		t.Fatalf("good config: %v", errs)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := Check(testSource("https://customs.example", tt.edit))
+			errs := check(testSource("https://customs.example", tt.edit))
 			if !slices.ContainsFunc(errs, func(e config.KeyError) bool { return e.Key == tt.key }) {
 				t.Errorf("errors %v, want one on %s", errs, tt.key)
 			}

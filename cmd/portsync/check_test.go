@@ -476,6 +476,8 @@ var checkRefusals = []struct {
 		checkProblem{"max_bytes: -1", "sources[4].max_bytes", "negative"}},
 	{"max_bytes of another type", []string{"    topic: tos/events\n", "    topic: tos/events\n    max_bytes: 10\n"},
 		checkProblem{"max_bytes: 10", "sources[1].max_bytes", `only used by file_drop sources, and this source's type is "mqtt"`}},
+	{"query_after of another type", []string{"    topic: tos/events\n", "    topic: tos/events\n    query_after: 1h\n"},
+		checkProblem{"query_after: 1h", "sources[1].query_after", `only used by http_query sources, and this source's type is "mqtt"`}},
 	{"file_drop key of the wrong type", []string{"    format: x12_350\n", "    format: x12_350\n    rescan: often\n"},
 		checkProblem{"rescan: often", "sources[4].rescan", "duration"}},
 	{"unknown file_drop key", []string{"    format: x12_350\n", "    format: x12_350\n    rescann: 1s\n"},
