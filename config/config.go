@@ -94,7 +94,8 @@ type TLS struct {
 
 // Source is where agency or TOS events come from. Which keys apply depends
 // on Type; the adapter registered for the type checks them. The keys of a
-// type that decodes its own (file_drop, http_query) are not fields here: they are in
+// type that decodes its own (file_drop, http_poll, http_query) are not
+// fields here: they are in
 // Keys, which the type's adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
@@ -105,9 +106,6 @@ type Source struct {
 	Kind      string `yaml:"kind"`   // agency or tos
 	Agency    string `yaml:"agency"` // the only agency an agency source may speak for
 	Format    string `yaml:"format"`
-	URL       string `yaml:"url"`
-	Schedule  string `yaml:"schedule"`
-	Cursor    Cursor `yaml:"cursor"`
 	TokenFile string `yaml:"token_file"`
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
@@ -122,10 +120,6 @@ type Source struct {
 	// disposition codes: code -> released, held[:TYPE],
 	// hold_removed[:TYPE] or revoked (x12_350 also takes info).
 	StatusCodes map[string]string `yaml:"status_codes"`
-	// Headers are sent with every poll (http_poll).
-	Headers map[string]string `yaml:"headers"`
-	// Timeout bounds one poll (http_poll); default 30s.
-	Timeout time.Duration `yaml:"timeout"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.

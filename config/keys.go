@@ -114,8 +114,8 @@ func UnknownKey(known []string) string {
 
 // NewKeys returns Keys holding the non-zero fields of v, a struct with
 // yaml tags, as a file would spell them: for tests and for elements built
-// in code. It knows strings, integers, booleans, durations, string lists
-// and string maps.
+// in code. It knows strings, integers, booleans, durations, lists, maps,
+// structs and inline structs (yaml:",inline").
 func NewKeys(v any) Keys {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Pointer {
@@ -124,8 +124,12 @@ func NewKeys(v any) Keys {
 	var k Keys
 	t := rv.Type()
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		f := rv.Field(i)
+		if opts == "inline" && !f.IsZero() {
+			k.pairs = append(k.pairs, NewKeys(f.Interface()).pairs...)
+			continue
+		}
 		if name == "" || name == "-" || f.IsZero() {
 			continue
 		}

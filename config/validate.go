@@ -204,7 +204,6 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if s.Broker != "" {
 			v.broker(key+".broker", s.Broker)
 		}
-		v.cron(key+".schedule", s.Schedule)
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
 		if s.TimeZone != "" {

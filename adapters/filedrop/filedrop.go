@@ -152,9 +152,7 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"url", cfg.URL != ""},
-		{"schedule", cfg.Schedule != ""}, {"cursor", cfg.Cursor != (config.Cursor{})},
-		{"token_file", cfg.TokenFile != ""}, {"headers", len(cfg.Headers) > 0}, {"timeout", cfg.Timeout != 0},
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"token_file", cfg.TokenFile != ""},
 	}
 	for _, u := range unused {
 		if u.set {

@@ -466,12 +466,19 @@ func TestCheck(t *testing.T) {
 	if errs := cfgFor(missing).check(); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
 		t.Errorf("check(missing directory) = %v, want one error for dir naming %s", errs, missing)
 	}
-	bad := dropCfg{
-		Source: config.Source{Name: "d", Type: Type, URL: "http://x", Schedule: "@every 1s", Cursor: config.Cursor{Param: "p"}, Timeout: time.Second},
-		Config: Config{Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b"},
-	}
+	bad := config.Source{Name: "d", Type: Type, Keys: config.NewKeys(struct {
+		Dir           string        `yaml:"dir"`
+		Rescan        time.Duration `yaml:"rescan"`
+		PartialSuffix string        `yaml:"partial_suffix"`
+		// http_poll's
+		URL      string        `yaml:"url"`
+		Schedule string        `yaml:"schedule"`
+		Cursor   config.Cursor `yaml:"cursor"`
+		Timeout  time.Duration `yaml:"timeout"`
+	}{"spool", -time.Second, "a/b", "http://x", "@every 1s", config.Cursor{Param: "p"}, time.Second})}
 	keys := map[string]bool{}
-	for _, e := range bad.check() {
+	_, errs := adapters.Registry.CheckSource(bad)
+	for _, e := range errs {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"dir", "rescan", "partial_suffix", "url", "schedule", "cursor", "timeout"} {
