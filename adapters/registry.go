@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -265,10 +267,78 @@ func DecodeMessage(dec Decoder, m Message) []Record {
 	return dec.Decode(data)
 }
 
-// SourceType builds sources of one configuration type.
+// SourceType builds sources of one configuration type. A type whose keys
+// are not config.Source fields is built with SourceWithConfig, which
+// decodes them from the source's config.Keys into the type's own struct.
 type SourceType struct {
 	New   func(env *Env, cfg config.Source) (Source, error)
 	Check func(cfg config.Source) []config.KeyError
+	// keys are the keys the type decodes from config.Keys, into a value
+	// like conf (nil for a type built without SourceWithConfig, which
+	// takes none).
+	keys []string
+	conf any
+}
+
+// SourceConfigs returns, for each source type that decodes its own keys,
+// a zero value of its struct (a pointer), for documentation.
+func SourceConfigs() map[string]any {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := map[string]any{}
+	for name, t := range sources {
+		if t.conf != nil {
+			out[name] = t.conf
+		}
+	}
+	return out
+}
+
+// SourceWithConfig is the SourceType of a type that decodes its own keys
+// into a C, a struct with yaml tags, from the source's config.Keys, as
+// strictly as the rest of the file (a value of the wrong type is
+// FILE:LINE: sources[N].KEY: message). New and check are given the
+// decoded struct; check may be nil.
+func SourceWithConfig[C any](newSource func(env *Env, src config.Source, c *C) (Source, error), check func(src config.Source, c *C) []config.KeyError) SourceType {
+	return SourceType{
+		New: func(env *Env, src config.Source) (Source, error) {
+			c, err := DecodeConfig[C](src)
+			if err != nil {
+				return nil, err
+			}
+			return newSource(env, src, c)
+		},
+		Check: func(src config.Source) []config.KeyError {
+			c := new(C)
+			errs := src.Keys.Decode(c)
+			if check != nil {
+				// A key that did not decode is not checked again.
+				for _, e := range check(src, c) {
+					if !slices.ContainsFunc(errs, func(d config.KeyError) bool { return d.Key == e.Key || strings.HasPrefix(d.Key, e.Key+".") }) {
+						errs = append(errs, e)
+					}
+				}
+			}
+			return errs
+		},
+		keys: config.KeyNames(new(C)),
+		conf: new(C),
+	}
+}
+
+// DecodeConfig decodes a source's own keys (config.Keys) into a new C,
+// for its adapter; the error names the source and every key that did not
+// decode. portsync check reports the same problems with their lines.
+func DecodeConfig[C any](src config.Source) (*C, error) {
+	c := new(C)
+	if errs := src.Keys.Decode(c); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Key + ": " + e.Msg
+		}
+		return nil, fmt.Errorf("source %s: %s", src.Name, strings.Join(msgs, "; "))
+	}
+	return c, nil
 }
 
 // SinkType builds TOS command sinks or alert channels of one type.
@@ -371,11 +441,40 @@ func check[T any](m map[string]T, name string, c func(T) []config.KeyError) (boo
 }
 
 func (registry) CheckSource(s config.Source) (bool, []config.KeyError) {
-	known, errs := check(sources, s.Type, func(t SourceType) []config.KeyError { return callCheck(t.Check, s) })
+	known, errs := check(sources, s.Type, func(t SourceType) []config.KeyError {
+		return append(foreignKeys(s, t.keys), callCheck(t.Check, s)...)
+	})
 	if f, ok := lookup(formats, s.Format); ok {
 		errs = append(errs, callCheck(f.Check, s)...)
 	}
 	return known, errs
+}
+
+// foreignKeys reports the keys of s that neither config.Source nor its
+// type (whose own keys are own) reads: as another type's when one reads
+// it, else as unknown.
+func foreignKeys(s config.Source, own []string) []config.KeyError {
+	var errs []config.KeyError
+	for _, key := range s.Keys.Names() {
+		if slices.Contains(own, key) {
+			continue
+		}
+		var users []string
+		mu.RLock()
+		for name, t := range sources {
+			if slices.Contains(t.keys, key) {
+				users = append(users, name)
+			}
+		}
+		mu.RUnlock()
+		slices.Sort(users)
+		msg := config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
+		if len(users) > 0 {
+			msg = fmt.Sprintf("only used by %s sources, and this source's type is %q", strings.Join(users, " and "), s.Type)
+		}
+		errs = append(errs, config.KeyError{Key: key, Msg: msg})
+	}
+	return errs
 }
 
 func (registry) CheckSink(s config.Sink) (bool, []config.KeyError) {

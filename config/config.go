@@ -93,7 +93,10 @@ type TLS struct {
 }
 
 // Source is where agency or TOS events come from. Which keys apply depends
-// on Type; the adapter registered for the type checks them.
+// on Type; the adapter registered for the type checks them. The keys of a
+// type that decodes its own (file_drop, http_poll, http_query) are not
+// fields here: they are in
+// Keys, which the type's adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
 	Type      string `yaml:"type"`
@@ -103,11 +106,7 @@ type Source struct {
 	Kind      string `yaml:"kind"`   // agency or tos
 	Agency    string `yaml:"agency"` // the only agency an agency source may speak for
 	Format    string `yaml:"format"`
-	URL       string `yaml:"url"`
-	Schedule  string `yaml:"schedule"`
-	Cursor    Cursor `yaml:"cursor"`
 	TokenFile string `yaml:"token_file"`
-	Dir       string `yaml:"dir"`
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
@@ -121,26 +120,6 @@ type Source struct {
 	// disposition codes: code -> released, held[:TYPE],
 	// hold_removed[:TYPE] or revoked (x12_350 also takes info).
 	StatusCodes map[string]string `yaml:"status_codes"`
-	// Headers are sent with every poll (http_poll).
-	Headers map[string]string `yaml:"headers"`
-	// Timeout bounds one poll (http_poll); default 30s.
-	Timeout time.Duration `yaml:"timeout"`
-	// PartialSuffix marks files still being written (file_drop); default
-	// ".part". Files are also left alone until their size is stable.
-	PartialSuffix string `yaml:"partial_suffix"`
-	// Rescan is how often a file_drop directory is rescanned besides
-	// watching it; default 30s.
-	Rescan time.Duration `yaml:"rescan"`
-	// MaxBytes is the largest file a file_drop source reads; larger ones
-	// are dead-lettered as too_large without being read. 0 means the
-	// default, 64 MiB.
-	MaxBytes int `yaml:"max_bytes"`
-	// Rate bounds an http_query source's requests per minute; default 60.
-	Rate int `yaml:"rate"`
-	// QueryAfter is how long a container must have been in the yard
-	// unchanged and not cleared before an http_query source asks its
-	// agency about it; default 30m.
-	QueryAfter time.Duration `yaml:"query_after"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.
@@ -152,6 +131,9 @@ type Source struct {
 	// AckDir is where a file_drop source writes NAME.ack.json, one
 	// acknowledgement per processed file; "" writes none.
 	AckDir string `yaml:"ack_dir"`
+	// Keys are the keys of the source's type that are not fields here,
+	// for the type's adapter to decode.
+	Keys Keys `yaml:"-"`
 }
 
 // Mapping says where the fields of an agency event are in a foreign

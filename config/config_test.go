@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,23 +27,93 @@ func need(errs []config.KeyError, key, value string) []config.KeyError {
 	return errs
 }
 
+// fileDropKeys are the file_drop adapter's own keys.
+type fileDropKeys struct {
+	Dir           string        `yaml:"dir"`
+	PartialSuffix string        `yaml:"partial_suffix"`
+	Rescan        time.Duration `yaml:"rescan"`
+	MaxBytes      int           `yaml:"max_bytes"`
+}
+
+// httpPollKeys are the http_poll adapter's own keys.
+type httpPollKeys struct {
+	URL      string            `yaml:"url"`
+	Schedule string            `yaml:"schedule"`
+	Cursor   config.Cursor     `yaml:"cursor"`
+	Headers  map[string]string `yaml:"headers"`
+	Timeout  time.Duration     `yaml:"timeout"`
+}
+
+// httpQueryKeys are the http_query adapter's own keys.
+type httpQueryKeys struct {
+	URL        string            `yaml:"url"`
+	Schedule   string            `yaml:"schedule"`
+	Headers    map[string]string `yaml:"headers"`
+	Timeout    time.Duration     `yaml:"timeout"`
+	Rate       int               `yaml:"rate"`
+	QueryAfter time.Duration     `yaml:"query_after"`
+}
+
+// ownKeys are, like the adapters', the types that decode their own keys.
+var ownKeys = map[string]func() any{
+	"file_drop":  func() any { return new(fileDropKeys) },
+	"http_poll":  func() any { return new(httpPollKeys) },
+	"http_query": func() any { return new(httpQueryKeys) },
+}
+
 func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 	var errs []config.KeyError
+	var own []string
+	if newOwn, ok := ownKeys[s.Type]; ok {
+		o := newOwn()
+		errs = append(errs, s.Keys.Decode(o)...)
+		own = config.KeyNames(o)
+		switch o := o.(type) {
+		case *fileDropKeys:
+			errs = need(errs, "dir", o.Dir)
+		case *httpPollKeys:
+			errs = need(errs, "url", o.URL)
+			errs = cronKey(errs, o.Schedule)
+		case *httpQueryKeys:
+			errs = need(errs, "url", o.URL)
+			errs = cronKey(errs, o.Schedule)
+		}
+	}
 	switch s.Type {
 	case "mqtt":
 		errs = need(errs, "broker", s.Broker)
 		errs = need(errs, "topic", s.Topic)
-	case "http_poll":
-		errs = need(errs, "url", s.URL)
-	case "file_drop":
-		errs = need(errs, "dir", s.Dir)
-	case "http_push":
-	case "http_query":
-		errs = need(errs, "url", s.URL)
+	case "http_push", "file_drop", "http_poll", "http_query":
 	default:
 		return false, nil
 	}
+	// Like the adapters registry, it reports the keys the type does not
+	// read.
+	for _, k := range s.Keys.Names() {
+		if slices.Contains(own, k) {
+			continue
+		}
+		var users []string
+		for typ, newOwn := range ownKeys {
+			if slices.Contains(config.KeyNames(newOwn()), k) {
+				users = append(users, typ)
+			}
+		}
+		slices.Sort(users)
+		msg := config.UnknownKey(config.KeyNames(config.Source{}))
+		if len(users) > 0 {
+			msg = fmt.Sprintf("only used by %s sources, and this source's type is %q", strings.Join(users, " and "), s.Type)
+		}
+		errs = append(errs, config.KeyError{Key: k, Msg: msg})
+	}
 	return true, errs
+}
+
+func cronKey(errs []config.KeyError, spec string) []config.KeyError {
+	if _, err := config.CronParser.Parse(spec); spec != "" && err != nil {
+		errs = append(errs, config.KeyError{Key: "schedule", Msg: fmt.Sprintf("bad cron expression %q: %v", spec, err)})
+	}
+	return errs
 }
 
 func (fakeRegistry) CheckSink(s config.Sink) (bool, []config.KeyError) {
@@ -252,12 +323,22 @@ func TestParseDesignExample(t *testing.T) {
 		t.Errorf("sources[1] = %+v (want the defaults qos 1, format json)", s1)
 	}
 	s2 := c.Sources[2]
-	if s2.Type != "http_poll" || s2.Schedule != "@every 30s" || s2.Cursor != (config.Cursor{Param: "since", Field: "next_cursor"}) ||
-		s2.TokenFile != filepath.Join(dir, "customs.token") || s2.URL != "https://customs.example/api/v1/releases" {
+	var poll httpPollKeys
+	if errs := s2.Keys.Decode(&poll); len(errs) > 0 {
+		t.Errorf("sources[2] keys: %v", errs)
+	}
+	if s2.Type != "http_poll" || poll.Schedule != "@every 30s" || poll.Cursor != (config.Cursor{Param: "since", Field: "next_cursor"}) ||
+		s2.TokenFile != filepath.Join(dir, "customs.token") || poll.URL != "https://customs.example/api/v1/releases" {
 		t.Errorf("sources[2] = %+v", s2)
 	}
 	s3 := c.Sources[3]
-	if s3.Type != "file_drop" || s3.Dir != "/var/spool/portsync/cusres" || s3.Format != "edifact" {
+	var drop struct {
+		Dir string `yaml:"dir"`
+	}
+	if errs := s3.Keys.Decode(&drop); len(errs) > 0 {
+		t.Errorf("sources[3] keys: %v", errs)
+	}
+	if s3.Type != "file_drop" || drop.Dir != "/var/spool/portsync/cusres" || s3.Format != "edifact" {
 		t.Errorf("sources[3] = %+v", s3)
 	}
 	if c.TOS.Sink.Type != "mqtt" || c.TOS.Sink.Topic != "tos/CNSHA-T1/commands" || c.TOS.Sink.QoS == nil || *c.TOS.Sink.QoS != 1 {
@@ -638,9 +719,9 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "bad cron expression in a source's schedule",
 			edit: func(t *testing.T, s, _ string) string {
-				return replaceOnce(t, s, "    qos: 1\n", "    qos: 1\n    schedule: \"61 * * * *\"\n")
+				return replaceOnce(t, s, "    kind: tos\n", "    kind: tos\n  - name: poll\n    type: http_poll\n    url: https://customs.example/x\n    schedule: \"61 * * * *\"\n    kind: agency\n    agency: customs\n")
 			},
-			want: []wantErr{{"schedule: \"61", "sources[0].schedule", []string{"cron", "61 * * * *"}}},
+			want: []wantErr{{"schedule: \"61", "sources[2].schedule", []string{"cron", "61 * * * *"}}},
 		},
 		{
 			name: "bad cron expression in tos.snapshot",

@@ -16,8 +16,9 @@ func TestQueryKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if s := c.Sources[2]; s.Rate != 30 || s.QueryAfter != 45*time.Minute {
-		t.Errorf("rate %d, query_after %s; want 30 and 45m", s.Rate, s.QueryAfter)
+	var q httpQueryKeys
+	if errs := c.Sources[2].Keys.Decode(&q); len(errs) > 0 || q.Rate != 30 || q.QueryAfter != 45*time.Minute {
+		t.Errorf("rate %d, query_after %s (%v); want 30 and 45m", q.Rate, q.QueryAfter, errs)
 	}
 
 	mqtt := replaceOnce(t, base, "    kind: tos\n", "    kind: tos\n    rate: 10\n    query_after: 1h\n")

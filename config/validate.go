@@ -204,7 +204,6 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if s.Broker != "" {
 			v.broker(key+".broker", s.Broker)
 		}
-		v.cron(key+".schedule", s.Schedule)
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
 		if s.TimeZone != "" {
@@ -212,21 +211,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
 			}
 		}
-		switch {
-		case s.MaxBytes < 0:
-			v.fail(key+".max_bytes", "must not be negative (0 is the default, 64 MiB)")
-		case s.MaxBytes > 0 && s.Type != "file_drop":
-			v.fail(key+".max_bytes", "only used by file_drop sources, and this source's type is %q", s.Type)
-		}
 		v.acks(key, s)
-		if s.Type != "http_query" {
-			if s.Rate != 0 {
-				v.fail(key+".rate", "only used by http_query sources, and this source's type is %q", s.Type)
-			}
-			if s.QueryAfter != 0 {
-				v.fail(key+".query_after", "only used by http_query sources, and this source's type is %q", s.Type)
-			}
-		}
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
 			v.fail(key+".token_file", "an http_push source needs a token: set token_file here or http.token_file")
@@ -463,7 +448,7 @@ func (v *validator) overrideToken() {
 
 // acks checks a source's acknowledgement keys: ack_topic on mqtt sources
 // (published on the source's own broker), ack_dir on file_drop sources
-// (an absolute path, not inside dir where it would be read as input).
+// (an absolute path; the file_drop adapter refuses its spool directory).
 func (v *validator) acks(key string, s Source) {
 	if s.AckTopic != "" {
 		switch {
@@ -481,8 +466,6 @@ func (v *validator) acks(key string, s Source) {
 			v.fail(key+".ack_dir", "only used by file_drop sources, and this source's type is %q", s.Type)
 		case !filepath.IsAbs(s.AckDir):
 			v.fail(key+".ack_dir", "%q is not an absolute path", s.AckDir)
-		case s.Dir != "" && filepath.Clean(s.AckDir) == filepath.Clean(s.Dir):
-			v.fail(key+".ack_dir", "%q is the spool directory itself: its answers would be read as input; use another directory", s.AckDir)
 		}
 	}
 }

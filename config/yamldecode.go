@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,8 +130,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := map[string]int{}
+	rest := -1 // a Keys field takes the keys the struct has no field for
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Type == keysType {
+			rest = i
+		}
 		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
 			fields[name] = i
 		}
@@ -141,6 +146,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		p := join(path, k.Value)
 		idx, ok := fields[k.Value]
 		switch {
+		case !ok && rest >= 0:
+			if slices.Contains(v.Field(rest).Interface().(Keys).Names(), k.Value) {
+				d.fail(k, p, "duplicate key")
+				continue
+			}
+			d.lines[p] = k.Line
+			d.recordLines(val, p)
+			v.Field(rest).Addr().Interface().(*Keys).add(k, val)
 		case !ok:
 			d.fail(k, p, "unknown key (known keys here: %s)", knownKeys(fields))
 		case seen[k.Value]:

@@ -260,7 +260,7 @@ func TestAckFiles(t *testing.T) {
 	stop := run()
 	defer stop()
 	dir := filepath.Join(t.TempDir(), "acks")
-	src, err := NewSourceInfo(config.Source{Name: "drop", Type: "file_drop", Dir: "/x", Kind: config.KindAgency, Agency: "customs", Format: "json", AckDir: dir})
+	src, err := NewSourceInfo(config.Source{Name: "drop", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: "json", AckDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,8 +37,11 @@ const APIPath = "/api/v2/alerts"
 // without being sent again.
 const MinHold = time.Hour
 
+// Type is the configuration type name of the adapter.
+const Type = "alertmanager"
+
 func init() {
-	adapters.RegisterChannel("alertmanager", adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
 }
 
 // Check checks an alertmanager channel's keys.

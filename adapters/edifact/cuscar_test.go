@@ -159,11 +159,11 @@ func TestCUSCARLimit(t *testing.T) {
 
 func TestCUSCARConfig(t *testing.T) {
 	src := manifestSource()
-	if errs := edifact.CheckConfig(src); len(errs) != 0 {
+	if errs := edifact.Check(src); len(errs) != 0 {
 		t.Errorf("manifest source: %+v", errs)
 	}
 	src.StatusCodes = map[string]string{"4": "released"}
-	errs := edifact.CheckConfig(src)
+	errs := edifact.Check(src)
 	if len(errs) != 1 || errs[0].Key != "status_codes" || !strings.Contains(errs[0].Msg, "not used by a manifest source") {
 		t.Errorf("status_codes on a manifest source: %+v", errs)
 	}

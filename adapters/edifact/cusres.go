@@ -124,8 +124,11 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
+// Format is the configuration name of the format.
+const Format = "edifact"
+
 func init() {
-	adapters.RegisterFormat("edifact", adapters.Format{New: newDecoder, Check: CheckConfig})
+	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
 }
 
 // MaxContainers is the most containers one message may name (DESIGN 3.1).
@@ -173,7 +176,7 @@ func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 // agency's, and its status table is DefaultStatusCodes or the source's
 // status_codes.
 func New(cfg config.Source) (*Decoder, error) {
-	errs := CheckConfig(cfg)
+	errs := Check(cfg)
 	if cfg.Kind == config.KindAgency && cfg.Agency == "" {
 		// Config validation reports this for every agency source.
 		errs = append(errs, config.KeyError{Key: "agency", Msg: "format edifact needs the agency its CUSRES messages speak for"})
@@ -199,20 +202,20 @@ func New(cfg config.Source) (*Decoder, error) {
 	if len(cfg.StatusCodes) > 0 {
 		d.codes = make(map[string]entry, len(cfg.StatusCodes))
 		for k, v := range cfg.StatusCodes {
-			st, hold, _ := jsonfmt.ParseStatusSpec(v) // CheckConfig checked it
+			st, hold, _ := jsonfmt.ParseStatusSpec(v) // Check checked it
 			d.codes[strings.TrimSpace(k)] = entry{st, hold}
 		}
 	}
 	return d, nil
 }
 
-// CheckConfig checks the settings of a source whose format is edifact, for
+// Check checks the settings of a source whose format is edifact, for
 // adapters.Format.Check: it must not be a tos source, and every
 // status_codes entry must map a well-formed key to a status (with an
 // optional hold type for held and hold_removed). Keys
 // are relative to the source ("status_codes.4"). What config validation
 // already checks of every source (kind, agency) is not reported again.
-func CheckConfig(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	switch cfg.Kind {
 	case config.KindTOS:

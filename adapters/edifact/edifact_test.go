@@ -558,7 +558,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			errs := edifact.CheckConfig(c.cfg)
+			errs := edifact.Check(c.cfg)
 			var keys []string
 			for _, e := range errs {
 				keys = append(keys, e.Key)

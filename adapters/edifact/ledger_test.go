@@ -84,13 +84,13 @@ func TestStatusCodesLedger(t *testing.T) {
 		t.Errorf("4 and X1: %v, want a rejection", err)
 	}
 	for spec, msg := range map[string]string{"released:x": "only held and hold_removed", "held:a b": "without spaces", "removed": "hold_removed"} {
-		errs := edifact.CheckConfig(source(map[string]string{"4": spec}))
+		errs := edifact.Check(source(map[string]string{"4": spec}))
 		if len(errs) != 1 || !strings.Contains(errs[0].Msg, msg) {
 			t.Errorf("%q: %v, want ...%s...", spec, errs, msg)
 		}
 	}
 	for key, msg := range map[string]string{"4:120:": "agency", "4:120:ZZZ:N": "code:list:agency", "4::": "agency"} {
-		errs := edifact.CheckConfig(source(map[string]string{key: "held"}))
+		errs := edifact.Check(source(map[string]string{key: "held"}))
 		if len(errs) != 1 || !strings.Contains(errs[0].Msg, msg) {
 			t.Errorf("key %q: %v, want ...%s...", key, errs, msg)
 		}

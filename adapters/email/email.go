@@ -40,8 +40,11 @@ const DefaultTimeout = 10 * time.Second
 // MaxBlocks caps the alerts listed in one email; the rest are counted.
 const MaxBlocks = 200
 
+// Type is the configuration type name of the adapter.
+const Type = "email"
+
 func init() {
-	adapters.RegisterChannel("email", adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
 }
 
 // Check checks an email channel's keys.

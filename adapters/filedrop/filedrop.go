@@ -70,12 +70,31 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "file_drop"
+// Type is the source type this package registers.
+const Type = "file_drop"
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, Check))
 }
+
+// Config is a file_drop source's own keys; the common ones are in
+// config.Source.
+type Config struct {
+	// Dir is the spool directory, an absolute path.
+	Dir string `yaml:"dir"`
+	// PartialSuffix marks files still being written; default ".part".
+	// Files are also left alone until their size is stable.
+	PartialSuffix string `yaml:"partial_suffix"`
+	// Rescan is how often the directory is rescanned besides watching it;
+	// default 30s.
+	Rescan time.Duration `yaml:"rescan"`
+	// MaxBytes is the largest file read; larger ones are dead-lettered as
+	// too_large without being read. 0 means the default, 64 MiB.
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// ConfigOf decodes the own keys of a file_drop source.
+func ConfigOf(src config.Source) (*Config, error) { return adapters.DecodeConfig[Config](src) }
 
 // Defaults and names.
 const (
@@ -98,36 +117,42 @@ const (
 	MaxMaxBytes = 1 << 30
 )
 
-func check(cfg config.Source) []config.KeyError {
+// Check checks a file_drop source's keys: its own, in c, and the common
+// keys of cfg it does not use.
+func Check(cfg config.Source, c *Config) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, msg string) { errs = append(errs, config.KeyError{Key: key, Msg: msg}) }
 	switch {
-	case cfg.Dir == "":
+	case c.Dir == "":
 		fail("dir", "required for file_drop sources")
-	case !filepath.IsAbs(cfg.Dir):
-		fail("dir", fmt.Sprintf("want an absolute path, got %q", cfg.Dir))
+	case !filepath.IsAbs(c.Dir):
+		fail("dir", fmt.Sprintf("want an absolute path, got %q", c.Dir))
 	default:
 		// newSource refuses it too: the daemon would not start.
-		if err := isDir(cfg.Dir); err != nil {
+		if err := isDir(c.Dir); err != nil {
 			fail("dir", err.Error())
 		}
 	}
-	if cfg.Rescan < 0 {
+	if c.Rescan < 0 {
 		fail("rescan", "must not be negative")
 	}
-	if cfg.MaxBytes > MaxMaxBytes {
-		fail("max_bytes", fmt.Sprintf("at most %d (1 GiB), got %d", MaxMaxBytes, cfg.MaxBytes))
+	switch {
+	case c.MaxBytes < 0:
+		fail("max_bytes", "must not be negative (0 is the default, 64 MiB)")
+	case c.MaxBytes > MaxMaxBytes:
+		fail("max_bytes", fmt.Sprintf("at most %d (1 GiB), got %d", MaxMaxBytes, c.MaxBytes))
 	}
-	if strings.ContainsRune(cfg.PartialSuffix, filepath.Separator) {
+	if strings.ContainsRune(c.PartialSuffix, filepath.Separator) {
 		fail("partial_suffix", "must not contain a path separator")
+	}
+	if cfg.AckDir != "" && c.Dir != "" && filepath.Clean(cfg.AckDir) == filepath.Clean(c.Dir) {
+		fail("ack_dir", fmt.Sprintf("%q is the spool directory itself: its answers would be read as input; use another directory", cfg.AckDir))
 	}
 	unused := []struct {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"url", cfg.URL != ""},
-		{"schedule", cfg.Schedule != ""}, {"cursor", cfg.Cursor != (config.Cursor{})},
-		{"token_file", cfg.TokenFile != ""}, {"headers", len(cfg.Headers) > 0}, {"timeout", cfg.Timeout != 0},
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"token_file", cfg.TokenFile != ""},
 	}
 	for _, u := range unused {
 		if u.set {
@@ -208,8 +233,8 @@ type source struct {
 	wg      stdsync.WaitGroup
 }
 
-func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
-	if err := isDir(cfg.Dir); err != nil {
+func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
+	if err := isDir(c.Dir); err != nil {
 		return nil, fmt.Errorf("source %s: dir: %w", cfg.Name, err)
 	}
 	log := env.Logger
@@ -217,7 +242,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &source{
-		name: cfg.Name, dir: cfg.Dir, suffix: cfg.PartialSuffix, maxBytes: int64(cfg.MaxBytes), rescan: cfg.Rescan, settle: settleTime,
+		name: cfg.Name, dir: c.Dir, suffix: c.PartialSuffix, maxBytes: int64(c.MaxBytes), rescan: c.Rescan, settle: settleTime,
 		log:   log.With("source", cfg.Name),
 		looks: map[string]look{}, inflight: map[string]bool{}, unmoved: map[string]unmoved{},
 		reported: map[entry]bool{}, open: openEntry,

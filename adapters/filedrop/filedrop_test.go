@@ -107,15 +107,35 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func cfgFor(dir string) config.Source {
-	return config.Source{Name: "cusres-drop", Type: TypeName, Dir: dir, Kind: config.KindAgency, Agency: "customs", Format: "json"}
+// dropCfg is a file_drop source's configuration: the common keys and its
+// own.
+type dropCfg struct {
+	config.Source
+	Config
+}
+
+func cfgFor(dir string) dropCfg {
+	return dropCfg{
+		Source: config.Source{Name: "cusres-drop", Type: Type, Kind: config.KindAgency, Agency: "customs", Format: "json"},
+		Config: Config{Dir: dir},
+	}
+}
+
+// check is Check of the configuration.
+func (d dropCfg) check() []config.KeyError { return Check(d.Source, &d.Config) }
+
+// source is the configuration as config.Parse gives it, own keys in Keys.
+func (d dropCfg) source() config.Source {
+	s := d.Source
+	s.Keys = config.NewKeys(d.Config)
+	return s
 }
 
 // start builds and starts a source over dir with a short settle time.
-func start(t *testing.T, cfg config.Source, fe *fakeEngine, tweak ...func(*source)) *source {
+func start(t *testing.T, cfg dropCfg, fe *fakeEngine, tweak ...func(*source)) *source {
 	t.Helper()
 	env := &adapters.Env{Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg.source())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,30 +448,37 @@ func TestFailedMoveIsRetriedWithoutDeliveringAgain(t *testing.T) {
 
 func TestNewFailsForAMissingDirectory(t *testing.T) {
 	env := &adapters.Env{}
-	if _, err := newSource(env, cfgFor(filepath.Join(t.TempDir(), "nope"))); err == nil {
+	if _, err := adapters.NewSource(env, cfgFor(filepath.Join(t.TempDir(), "nope")).source()); err == nil {
 		t.Error("newSource accepted a missing directory")
 	}
 	file := filepath.Join(t.TempDir(), "f")
 	write(t, file, "x")
-	if _, err := newSource(env, cfgFor(file)); err == nil {
+	if _, err := adapters.NewSource(env, cfgFor(file).source()); err == nil {
 		t.Error("newSource accepted a file as the directory")
 	}
 }
 
 func TestCheck(t *testing.T) {
-	if errs := check(cfgFor(t.TempDir())); len(errs) != 0 {
+	if errs := cfgFor(t.TempDir()).check(); len(errs) != 0 {
 		t.Errorf("check(valid) = %v", errs)
 	}
 	missing := filepath.Join(t.TempDir(), "cusres")
-	if errs := check(cfgFor(missing)); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
+	if errs := cfgFor(missing).check(); len(errs) != 1 || errs[0].Key != "dir" || !strings.Contains(errs[0].Msg, missing) {
 		t.Errorf("check(missing directory) = %v, want one error for dir naming %s", errs, missing)
 	}
-	bad := config.Source{
-		Name: "d", Type: TypeName, Dir: "spool", Rescan: -time.Second, PartialSuffix: "a/b",
-		URL: "http://x", Schedule: "@every 1s", Cursor: config.Cursor{Param: "p"}, Timeout: time.Second,
-	}
+	bad := config.Source{Name: "d", Type: Type, Keys: config.NewKeys(struct {
+		Dir           string        `yaml:"dir"`
+		Rescan        time.Duration `yaml:"rescan"`
+		PartialSuffix string        `yaml:"partial_suffix"`
+		// http_poll's
+		URL      string        `yaml:"url"`
+		Schedule string        `yaml:"schedule"`
+		Cursor   config.Cursor `yaml:"cursor"`
+		Timeout  time.Duration `yaml:"timeout"`
+	}{"spool", -time.Second, "a/b", "http://x", "@every 1s", config.Cursor{Param: "p"}, time.Second})}
 	keys := map[string]bool{}
-	for _, e := range check(bad) {
+	_, errs := adapters.Registry.CheckSource(bad)
+	for _, e := range errs {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"dir", "rescan", "partial_suffix", "url", "schedule", "cursor", "timeout"} {
@@ -459,10 +486,10 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check did not flag %s; got %v", k, keys)
 		}
 	}
-	if errs := check(config.Source{Name: "d", Type: TypeName}); len(errs) != 1 || errs[0].Key != "dir" {
+	if errs := Check(config.Source{Name: "d", Type: Type}, &Config{}); len(errs) != 1 || errs[0].Key != "dir" {
 		t.Errorf("check without dir = %v", errs)
 	}
-	known, _ := adapters.Registry.CheckSource(config.Source{Type: TypeName})
+	known, _ := adapters.Registry.CheckSource(config.Source{Type: Type})
 	if !known {
 		t.Error("file_drop is not registered")
 	}

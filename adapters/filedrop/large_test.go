@@ -60,7 +60,7 @@ func TestLargeX12FileIsApplied(t *testing.T) {
 	dir := t.TempDir()
 	cfg := cfgFor(dir)
 	cfg.Format = "x12_350"
-	dec, err := adapters.NewDecoder(cfg)
+	dec, err := adapters.NewDecoder(cfg.Source)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestMaxBytes(t *testing.T) {
 	if !strings.Contains(string(reason), "too_large") || !strings.Contains(string(reason), "1001 bytes, larger than this source's max_bytes 1000") {
 		t.Errorf("reason %q", reason)
 	}
-	if errs := check(config.Source{Dir: dir, MaxBytes: MaxMaxBytes + 1}); len(errs) != 1 || errs[0].Key != "max_bytes" {
+	if errs := Check(config.Source{}, &Config{Dir: dir, MaxBytes: MaxMaxBytes + 1}); len(errs) != 1 || errs[0].Key != "max_bytes" {
 		t.Errorf("check of max_bytes over 1 GiB: %v", errs)
 	}
 }

@@ -80,16 +80,32 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "http_poll"
+// Type is the source type this package registers.
+const Type = "http_poll"
 
 // CodeCursorLoop is the dead-letter code of a round stopped because the
 // server's next cursor went back to one already sent in the round.
 const CodeCursorLoop = "cursor_loop"
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, Check))
 }
+
+// Config is an http_poll source's own keys; the common ones (token_file
+// among them) are in config.Source.
+type Config struct {
+	URL      string `yaml:"url"`
+	Schedule string `yaml:"schedule"`
+	// Cursor says how the source pages.
+	Cursor config.Cursor `yaml:"cursor"`
+	// Headers are sent with every poll.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one poll; default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// ConfigOf decodes the own keys of an http_poll source.
+func ConfigOf(src config.Source) (*Config, error) { return adapters.DecodeConfig[Config](src) }
 
 const (
 	// DefaultTimeout bounds one request, body included, when the
@@ -110,20 +126,23 @@ const (
 	maxErrBody = 200
 )
 
-func check(cfg config.Source) []config.KeyError {
-	errs := httpout.Check(clientConfig(cfg), "http_poll sources")
-	if cfg.Schedule == "" {
+// Check checks an http_poll source's keys: its own, in c, and the common
+// keys of cfg.
+func Check(cfg config.Source, c *Config) []config.KeyError {
+	errs := httpout.Check(clientConfig(cfg, c), "http_poll sources")
+	if c.Schedule == "" {
 		errs = append(errs, config.KeyError{Key: "schedule", Msg: `required for http_poll sources, e.g. "@every 30s"`})
+	} else if _, err := config.CronParser.Parse(c.Schedule); err != nil {
+		errs = append(errs, config.KeyError{Key: "schedule", Msg: fmt.Sprintf("bad cron expression %q: %v", c.Schedule, err)})
 	}
-	if (cfg.Cursor.Param == "") != (cfg.Cursor.Field == "") {
+	if (c.Cursor.Param == "") != (c.Cursor.Field == "") {
 		errs = append(errs, config.KeyError{Key: "cursor", Msg: "param and field go together"})
 	}
 	unused := []struct {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"dir", cfg.Dir != ""},
-		{"partial_suffix", cfg.PartialSuffix != ""}, {"rescan", cfg.Rescan != 0},
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""},
 	}
 	for _, u := range unused {
 		if u.set {
@@ -135,8 +154,8 @@ func check(cfg config.Source) []config.KeyError {
 
 // clientConfig is the part of a source's configuration its HTTP client
 // takes, with the source's default timeout.
-func clientConfig(cfg config.Source) config.Sink {
-	c := config.Sink{URL: cfg.URL, Headers: cfg.Headers, TokenFile: cfg.TokenFile, Timeout: cfg.Timeout}
+func clientConfig(cfg config.Source, own *Config) config.Sink {
+	c := config.Sink{URL: own.URL, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -172,21 +191,21 @@ type source struct {
 	first   sync.WaitGroup
 }
 
-func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
-	u, err := url.Parse(cfg.URL)
+func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
+	u, err := url.Parse(c.URL)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: url: %w", cfg.Name, err)
 	}
-	if _, err := config.CronParser.Parse(cfg.Schedule); err != nil {
-		return nil, fmt.Errorf("source %s: schedule %q: %w", cfg.Name, cfg.Schedule, err)
+	if _, err := config.CronParser.Parse(c.Schedule); err != nil {
+		return nil, fmt.Errorf("source %s: schedule %q: %w", cfg.Name, c.Schedule, err)
 	}
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &source{
-		name: cfg.Name, url: u, spec: cfg.Schedule,
-		param: cfg.Cursor.Param, field: cfg.Cursor.Field,
+		name: cfg.Name, url: u, spec: c.Schedule,
+		param: c.Cursor.Param, field: c.Cursor.Field,
 		perEvent: cfg.Format == "" || cfg.Format == config.DefaultFormat,
 		cursorOf: env.Cursor, env: env, log: log.With("source", cfg.Name),
 		kill: make(chan struct{}),
@@ -194,7 +213,7 @@ func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
 	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
 		s.records = cfg.Mapping.Records
 	}
-	if s.client, err = httpout.New(clientConfig(cfg), s.log); err != nil {
+	if s.client, err = httpout.New(clientConfig(cfg, c), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
 	s.breaker = gobreaker.NewCircuitBreaker[page](gobreaker.Settings{

@@ -172,18 +172,37 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func baseCfg(url string) config.Source {
-	return config.Source{
-		Name: "customs-poll", Type: TypeName, URL: url, Schedule: "@every 1h",
-		Kind: config.KindAgency, Agency: "customs", Format: "json",
-		Cursor: config.Cursor{Param: "since", Field: "next_cursor"},
+// pollCfg is an http_poll source's configuration: the common keys and its
+// own.
+type pollCfg struct {
+	config.Source
+	Config
+}
+
+// source is the configuration as config.Parse gives it, own keys in Keys.
+func (p pollCfg) source() config.Source {
+	s := p.Source
+	s.Keys = config.NewKeys(p.Config)
+	return s
+}
+
+// check is the registry's check of the configuration.
+func (p pollCfg) check() []config.KeyError {
+	_, errs := adapters.Registry.CheckSource(p.source())
+	return errs
+}
+
+func baseCfg(url string) pollCfg {
+	return pollCfg{
+		Source: config.Source{Name: "customs-poll", Type: Type, Kind: config.KindAgency, Agency: "customs", Format: "json"},
+		Config: Config{URL: url, Schedule: "@every 1h", Cursor: config.Cursor{Param: "since", Field: "next_cursor"}},
 	}
 }
 
-func build(t *testing.T, cfg config.Source, fe *fakeEngine) *source {
+func build(t *testing.T, cfg pollCfg, fe *fakeEngine) *source {
 	t.Helper()
 	env := &adapters.Env{Logger: testLogger(t), Cursor: fe.stored}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg.source())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +583,7 @@ func TestStartPollsAtOnceAndStopCancelsARequestInFlight(t *testing.T) {
 	cfg.Timeout = time.Minute
 	fe := &fakeEngine{}
 	env := &adapters.Env{Logger: testLogger(t), Cursor: fe.stored}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg.source())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +612,7 @@ func TestScheduleRunsRounds(t *testing.T) {
 	cfg.Schedule = "@every 1s"
 	fe := &fakeEngine{}
 	env := &adapters.Env{Logger: testLogger(t), Cursor: fe.stored}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg.source())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,16 +638,22 @@ func TestCheck(t *testing.T) {
 	os.WriteFile(tokenFile, []byte("t"), 0o600)
 	ok := baseCfg("https://customs.example/api")
 	ok.TokenFile = tokenFile
-	if errs := check(ok); len(errs) != 0 {
+	if errs := ok.check(); len(errs) != 0 {
 		t.Errorf("check(valid) = %v", errs)
 	}
 	bad := config.Source{
-		Name: "p", Type: TypeName, URL: "ftp://x", Cursor: config.Cursor{Param: "since"},
-		Broker: "main", Dir: "/tmp", Timeout: -time.Second,
-		Headers: map[string]string{"Bad Header": "x"},
+		Name: "p", Type: Type, Broker: "main",
+		Keys: config.NewKeys(struct {
+			URL     string            `yaml:"url"`
+			Cursor  config.Cursor     `yaml:"cursor"`
+			Timeout time.Duration     `yaml:"timeout"`
+			Headers map[string]string `yaml:"headers"`
+			Dir     string            `yaml:"dir"` // file_drop's
+		}{"ftp://x", config.Cursor{Param: "since"}, -time.Second, map[string]string{"Bad Header": "x"}, "/tmp"}),
 	}
 	keys := map[string]bool{}
-	for _, e := range check(bad) {
+	_, errs := adapters.Registry.CheckSource(bad)
+	for _, e := range errs {
 		keys[e.Key] = true
 	}
 	for _, k := range []string{"url", "schedule", "cursor", "broker", "dir", "timeout", "headers.Bad Header"} {
@@ -636,13 +661,13 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check did not flag %s; got %v", k, keys)
 		}
 	}
-	if errs := check(config.Source{Name: "p", Type: TypeName, Schedule: "@every 1s"}); len(errs) != 1 || errs[0].Key != "url" {
+	if errs := Check(config.Source{Name: "p", Type: Type}, &Config{Schedule: "@every 1s"}); len(errs) != 1 || errs[0].Key != "url" {
 		t.Errorf("check without url = %v", errs)
 	}
 }
 
 func TestRegistered(t *testing.T) {
-	known, _ := adapters.Registry.CheckSource(config.Source{Type: TypeName})
+	known, _ := adapters.Registry.CheckSource(config.Source{Type: Type})
 	if !known {
 		t.Fatal("http_poll is not registered")
 	}

@@ -33,15 +33,15 @@ const Path = "/api/v1/events"
 const Type = "http_push"
 
 func init() {
-	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: Check})
 }
 
-func check(cfg config.Source) []config.KeyError {
+func Check(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Kind != config.KindAgency {
 		errs = append(errs, config.KeyError{Key: "kind", Msg: "an http_push source takes agency events only"})
 	}
-	for key, set := range map[string]bool{"broker": cfg.Broker != "", "topic": cfg.Topic != "", "url": cfg.URL != "", "dir": cfg.Dir != ""} {
+	for key, set := range map[string]bool{"broker": cfg.Broker != "", "topic": cfg.Topic != ""} {
 		if set {
 			errs = append(errs, config.KeyError{Key: key, Msg: "not used by http_push sources"})
 		}

@@ -57,8 +57,8 @@ import (
 	"github.com/portsync/portsync/config"
 )
 
-// TypeName is the source type this package registers.
-const TypeName = "http_query"
+// Type is the source type this package registers.
+const Type = "http_query"
 
 // Placeholders of the url template.
 const (
@@ -81,8 +81,30 @@ const (
 )
 
 func init() {
-	adapters.RegisterSource(TypeName, adapters.SourceType{New: newSource, Check: check})
+	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, Check))
 }
+
+// Config is an http_query source's own keys; the common ones are in
+// config.Source.
+type Config struct {
+	// URL names the container or the bill of lading asked about with a
+	// placeholder.
+	URL      string `yaml:"url"`
+	Schedule string `yaml:"schedule"`
+	// Headers are sent with every request.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one request; default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Rate bounds the requests per minute; default 60.
+	Rate int `yaml:"rate"`
+	// QueryAfter is how long a container must have been in the yard
+	// unchanged and not cleared before the agency is asked about it;
+	// default 30m.
+	QueryAfter time.Duration `yaml:"query_after"`
+}
+
+// ConfigOf decodes the own keys of an http_query source.
+func ConfigOf(src config.Source) (*Config, error) { return adapters.DecodeConfig[Config](src) }
 
 // placeholder returns the placeholder the url template names, "" for none
 // and both for a template naming both.
@@ -99,22 +121,26 @@ func placeholder(tmpl string) (p string, both bool) {
 	return "", false
 }
 
-func check(cfg config.Source) []config.KeyError {
+// Check checks an http_query source's keys: its own, in c, and the
+// common keys of cfg.
+func Check(cfg config.Source, c *Config) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if cfg.URL != "" {
-		switch p, both := placeholder(cfg.URL); {
+	if c.URL != "" {
+		switch p, both := placeholder(c.URL); {
 		case both:
 			fail("url", "names both %s and %s; name one: each request asks about one container or one bill of lading", PlaceContainer, PlaceBL)
 		case p == "":
 			fail("url", "names neither %s nor %s: say where the container number or the bill of lading goes, e.g. https://customs.example/api/status/%s", PlaceContainer, PlaceBL, PlaceContainer)
 		}
 	}
-	errs = append(errs, httpout.Check(clientConfig(cfg, "X"), "http_query sources")...)
-	if cfg.Schedule == "" {
+	errs = append(errs, httpout.Check(clientConfig(cfg, c, "X"), "http_query sources")...)
+	if c.Schedule == "" {
 		fail("schedule", `required for http_query sources, e.g. "*/10 * * * *"`)
+	} else if _, err := config.CronParser.Parse(c.Schedule); err != nil {
+		fail("schedule", "bad cron expression %q: %v", c.Schedule, err)
 	}
 	if cfg.Kind != config.KindAgency {
 		fail("kind", "an http_query source asks an agency; want kind %q, got %q", config.KindAgency, cfg.Kind)
@@ -122,19 +148,17 @@ func check(cfg config.Source) []config.KeyError {
 	if cfg.Format != "" && cfg.Format != config.DefaultFormat && cfg.Format != "mapped_json" && cfg.Format != "mapped_xml" {
 		fail("format", "an http_query source reads answers as json (one agency event), mapped_json or mapped_xml, not %q", cfg.Format)
 	}
-	if cfg.Rate < 0 {
+	if c.Rate < 0 {
 		fail("rate", "must be positive (requests per minute; 0 is the default, %d)", DefaultRate)
 	}
-	if cfg.QueryAfter < 0 {
+	if c.QueryAfter < 0 {
 		fail("query_after", "must not be negative (0 is the default, %s)", DefaultQueryAfter)
 	}
 	unused := []struct {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"dir", cfg.Dir != ""},
-		{"partial_suffix", cfg.PartialSuffix != ""}, {"rescan", cfg.Rescan != 0},
-		{"cursor", cfg.Cursor != (config.Cursor{})},
+		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""},
 	}
 	for _, u := range unused {
 		if u.set {
@@ -146,9 +170,9 @@ func check(cfg config.Source) []config.KeyError {
 
 // clientConfig is the part of a source's configuration its HTTP client
 // takes, with the url's placeholder filled with fill.
-func clientConfig(cfg config.Source, fill string) config.Sink {
-	u := strings.NewReplacer(PlaceContainer, fill, PlaceBL, fill).Replace(cfg.URL)
-	c := config.Sink{URL: u, Headers: cfg.Headers, TokenFile: cfg.TokenFile, Timeout: cfg.Timeout}
+func clientConfig(cfg config.Source, own *Config, fill string) config.Sink {
+	u := strings.NewReplacer(PlaceContainer, fill, PlaceBL, fill).Replace(own.URL)
+	c := config.Sink{URL: u, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -187,33 +211,33 @@ type source struct {
 	first   sync.WaitGroup
 }
 
-func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
-	place, both := placeholder(cfg.URL)
+func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
+	place, both := placeholder(c.URL)
 	if place == "" || both {
 		return nil, fmt.Errorf("source %s: url must name one of %s and %s", cfg.Name, PlaceContainer, PlaceBL)
 	}
-	sched, err := config.CronParser.Parse(cfg.Schedule)
+	sched, err := config.CronParser.Parse(c.Schedule)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: schedule %q: %w", cfg.Name, cfg.Schedule, err)
+		return nil, fmt.Errorf("source %s: schedule %q: %w", cfg.Name, c.Schedule, err)
 	}
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rate := cfg.Rate
+	rate := c.Rate
 	if rate <= 0 {
 		rate = DefaultRate
 	}
-	after := cfg.QueryAfter
+	after := c.QueryAfter
 	if after <= 0 {
 		after = DefaultQueryAfter
 	}
 	s := &source{
-		name: cfg.Name, agency: cfg.Agency, tmpl: cfg.URL, place: place, queryAfter: after,
-		schedule: sched, spec: cfg.Schedule, limit: limiter{every: time.Minute / time.Duration(rate)},
+		name: cfg.Name, agency: cfg.Agency, tmpl: c.URL, place: place, queryAfter: after,
+		schedule: sched, spec: c.Schedule, limit: limiter{every: time.Minute / time.Duration(rate)},
 		env: env, log: log.With("source", cfg.Name), kill: make(chan struct{}),
 	}
-	if s.client, err = httpout.New(clientConfig(cfg, "X"), s.log); err != nil {
+	if s.client, err = httpout.New(clientConfig(cfg, c, "X"), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
 	s.breaker = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{

@@ -147,15 +147,41 @@ func (r *recorder) env(y *yard) *adapters.Env {
 	}
 }
 
-func testSource(url string, edit func(*config.Source)) config.Source {
-	c := config.Source{
-		Name: "customs-query", Type: TypeName, Kind: config.KindAgency, Agency: "customs",
-		Format: "mapped_json", URL: url + "/status/{container}", Schedule: "@every 1h", Rate: 6000,
+// querySrc is an http_query source's configuration: the common keys and
+// its own.
+type querySrc struct {
+	config.Source
+	Config
+	// foreign are keys of other types, as config.Parse would leave them.
+	foreign any
+}
+
+// testSource returns the source, edited, as config.Parse gives it, its own
+// keys in Keys.
+func testSource(url string, edit func(*querySrc)) config.Source {
+	q := querySrc{
+		Source: config.Source{Name: "customs-query", Type: Type, Kind: config.KindAgency, Agency: "customs", Format: "mapped_json"},
+		Config: Config{URL: url + "/status/{container}", Schedule: "@every 1h", Rate: 6000},
 	}
 	if edit != nil {
-		edit(&c)
+		edit(&q)
 	}
-	return c
+	src := q.Source
+	src.Keys = config.NewKeys(q.Config)
+	if q.foreign != nil {
+		src.Keys = config.NewKeys(struct {
+			Config  `yaml:",inline"`
+			Foreign any `yaml:",inline"`
+		}{q.Config, q.foreign})
+	}
+	return src
+}
+
+// check is the registry's check of a source: its own keys decoded, the
+// keys of other types refused, Check.
+func check(src config.Source) []config.KeyError {
+	_, errs := adapters.Registry.CheckSource(src)
+	return errs
 }
 
 func start(t *testing.T, env *adapters.Env, cfg config.Source, deliver adapters.Deliver) adapters.Source {
@@ -163,7 +189,7 @@ func start(t *testing.T, env *adapters.Env, cfg config.Source, deliver adapters.
 	if errs := check(cfg); len(errs) > 0 {
 		t.Fatalf("check: %v", errs)
 	}
-	src, err := newSource(env, cfg)
+	src, err := adapters.NewSource(env, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +250,7 @@ func TestQueryByBL(t *testing.T) {
 	y.bls["BOX0003"] = []string{"BL3"}
 	api := newAgencyAPI(t)
 	rec := &recorder{}
-	start(t, rec.env(y), testSource(api.URL, func(c *config.Source) { c.URL = api.URL + "/status/{bl}" }), rec.deliver)
+	start(t, rec.env(y), testSource(api.URL, func(c *querySrc) { c.URL = api.URL + "/status/{bl}" }), rec.deliver)
 	want := []string{"BL%201%2FA", "BL7", "BL3"}
 	eventually(t, "one cycle", func() bool { return len(api.requests()) >= len(want) })
 	time.Sleep(100 * time.Millisecond)
@@ -248,7 +274,7 @@ func TestQueryRateLimitAndResume(t *testing.T) {
 	api := newAgencyAPI(t)
 	rec := &recorder{}
 	const rate = 240 // one request every 250ms: at most 4 a second
-	start(t, rec.env(y), testSource(api.URL, func(c *config.Source) {
+	start(t, rec.env(y), testSource(api.URL, func(c *querySrc) {
 		c.Rate, c.Schedule = rate, "@every 1s"
 	}), rec.deliver)
 	time.Sleep(2500 * time.Millisecond)
@@ -306,7 +332,7 @@ func TestQueryBreaker(t *testing.T) {
 }
 
 func TestQueryStartNeedsStore(t *testing.T) {
-	src, err := newSource(&adapters.Env{}, testSource("http://127.0.0.1:1", nil))
+	src, err := adapters.NewSource(&adapters.Env{}, testSource("http://127.0.0.1:1", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,20 +344,24 @@ func TestQueryStartNeedsStore(t *testing.T) {
 func TestQueryCheck(t *testing.T) {
 	tests := []struct {
 		name string
-		edit func(*config.Source)
+		edit func(*querySrc)
 		key  string
 	}{
-		{"no placeholder", func(c *config.Source) { c.URL = "https://customs.example/status" }, "url"},
-		{"both placeholders", func(c *config.Source) { c.URL = "https://customs.example/{bl}/{container}" }, "url"},
-		{"no url", func(c *config.Source) { c.URL = "" }, "url"},
-		{"not http", func(c *config.Source) { c.URL = "ftp://customs.example/{container}" }, "url"},
-		{"no schedule", func(c *config.Source) { c.Schedule = "" }, "schedule"},
-		{"tos kind", func(c *config.Source) { c.Kind = config.KindTOS }, "kind"},
-		{"edi format", func(c *config.Source) { c.Format = "x12_350" }, "format"},
-		{"negative rate", func(c *config.Source) { c.Rate = -1 }, "rate"},
-		{"negative query_after", func(c *config.Source) { c.QueryAfter = -time.Minute }, "query_after"},
-		{"cursor", func(c *config.Source) { c.Cursor.Param = "since" }, "cursor"},
-		{"topic", func(c *config.Source) { c.Topic = "x" }, "topic"},
+		{"no placeholder", func(c *querySrc) { c.URL = "https://customs.example/status" }, "url"},
+		{"both placeholders", func(c *querySrc) { c.URL = "https://customs.example/{bl}/{container}" }, "url"},
+		{"no url", func(c *querySrc) { c.URL = "" }, "url"},
+		{"not http", func(c *querySrc) { c.URL = "ftp://customs.example/{container}" }, "url"},
+		{"no schedule", func(c *querySrc) { c.Schedule = "" }, "schedule"},
+		{"tos kind", func(c *querySrc) { c.Kind = config.KindTOS }, "kind"},
+		{"edi format", func(c *querySrc) { c.Format = "x12_350" }, "format"},
+		{"negative rate", func(c *querySrc) { c.Rate = -1 }, "rate"},
+		{"negative query_after", func(c *querySrc) { c.QueryAfter = -time.Minute }, "query_after"},
+		{"cursor", func(c *querySrc) {
+			c.foreign = struct {
+				Cursor config.Cursor `yaml:"cursor"`
+			}{config.Cursor{Param: "since"}}
+		}, "cursor"},
+		{"topic", func(c *querySrc) { c.Topic = "x" }, "topic"},
 	}
 	if errs := check(testSource("https://customs.example", nil)); len(errs) > 0 {
 		t.Fatalf("good config: %v", errs)

@@ -47,8 +47,11 @@ const Parallel = 8
 // the dispatcher keeps the command.
 const rejectLogEvery = 10 * time.Minute
 
+// Type is the configuration type name of the adapter.
+const Type = "http"
+
 func init() {
-	adapters.RegisterSink("http", adapters.SinkType[adapters.Sink]{New: New, Check: Check})
+	adapters.RegisterSink(Type, adapters.SinkType[adapters.Sink]{New: New, Check: Check})
 }
 
 // Check checks an http sink's keys.

@@ -19,8 +19,11 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
+// Format is the configuration name of the format.
+const Format = "json"
+
 func init() {
-	adapters.RegisterFormat("json", adapters.Format{New: newDecoder})
+	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder})
 }
 
 // MaxContainers is the most containers one agency event may name.

@@ -127,7 +127,7 @@ func TestCheckMappingHold(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := mappedjson.CheckMapping(tt.src)
+			errs := mappedjson.Check(tt.src)
 			if len(errs) != len(tt.want) {
 				t.Fatalf("got %d errors %q, want %d %q", len(errs), errs, len(tt.want), tt.want)
 			}

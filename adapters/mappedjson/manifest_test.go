@@ -111,7 +111,7 @@ func TestManifestMappingCheck(t *testing.T) {
 	full.Agency = "a"
 	full.Declaration = "d"
 	full.Reason = "r"
-	errs := mappedjson.CheckMapping(manifestSource(full))
+	errs := mappedjson.Check(manifestSource(full))
 	var keys []string
 	for _, e := range errs {
 		keys = append(keys, e.Key)
@@ -124,7 +124,7 @@ func TestManifestMappingCheck(t *testing.T) {
 		t.Errorf("keys %q, want %q", keys, want)
 	}
 
-	errs = mappedjson.CheckMapping(manifestSource(&config.Mapping{ID: "id", At: "at"}))
+	errs = mappedjson.Check(manifestSource(&config.Mapping{ID: "id", At: "at"}))
 	keys = keys[:0]
 	for _, e := range errs {
 		keys = append(keys, e.Key)
@@ -132,7 +132,7 @@ func TestManifestMappingCheck(t *testing.T) {
 	if !slices.Equal(keys, []string{"mapping.bl", "mapping.containers"}) {
 		t.Errorf("missing bl and containers: %+v", errs)
 	}
-	if errs := mappedjson.CheckMapping(manifestSource(manifestMapping())); len(errs) != 0 {
+	if errs := mappedjson.Check(manifestSource(manifestMapping())); len(errs) != 0 {
 		t.Errorf("sound mapping: %+v", errs)
 	}
 	// No agency is needed: a manifest speaks for no agency.

@@ -73,7 +73,7 @@
 //     JSON number (its text, as sent, is the id).
 //   - status: a string, number or boolean, matched against the keys of
 //     status_values by its text: exactly first, then ignoring case. Keys
-//     that differ only in case must map to the same status (CheckMapping
+//     that differ only in case must map to the same status (Check
 //     refuses the mapping otherwise), so the match is never ambiguous. A
 //     status word maps to released, held, hold_removed or revoked (DESIGN
 //     3.1); held and hold_removed may name a hold type after ':'
@@ -134,11 +134,11 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// Name is the format's configuration name.
-const Name = "mapped_json"
+// Format is the format's configuration name.
+const Format = "mapped_json"
 
 func init() {
-	adapters.RegisterFormat(Name, adapters.Format{New: newDecoder, Check: CheckMapping})
+	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
 }
 
 // MaxContainers is the most containers one record may name, as in the
@@ -153,14 +153,14 @@ const MaxRecords = 10000
 // defaultLayout is the layout of at when the mapping names none.
 const defaultLayout = time.RFC3339Nano
 
-// CheckMapping checks the mapped_json settings of a source and returns one
+// Check checks the mapped_json settings of a source and returns one
 // error for each problem, keyed relative to the source ("mapping.id",
 // "mapping.status_values.MAYBE"). It may be called for any source: for a
 // source of another format it only refuses a stray mapping.
-func CheckMapping(cfg config.Source) []config.KeyError {
-	if cfg.Format != Name {
+func Check(cfg config.Source) []config.KeyError {
+	if cfg.Format != Format {
 		if cfg.Mapping != nil {
-			return []config.KeyError{{Key: "mapping", Msg: fmt.Sprintf("only used by format %s, and this source's format is %q", Name, cfg.Format)}}
+			return []config.KeyError{{Key: "mapping", Msg: fmt.Sprintf("only used by format %s, and this source's format is %q", Format, cfg.Format)}}
 		}
 		return nil
 	}
@@ -217,14 +217,14 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if cfg.Kind != config.KindAgency && cfg.Kind != config.KindManifest {
-		fail("kind", "format %s decodes agency events and manifests; want kind %q or %q, got %q", Name, config.KindAgency, config.KindManifest, cfg.Kind)
+		fail("kind", "format %s decodes agency events and manifests; want kind %q or %q, got %q", Format, config.KindAgency, config.KindManifest, cfg.Kind)
 	}
 	m := cfg.Mapping
 	if m == nil {
 		if cfg.Kind == config.KindManifest {
-			fail("mapping", "required for format %s: the gjson paths of id, bl, containers and at", Name)
+			fail("mapping", "required for format %s: the gjson paths of id, bl, containers and at", Format)
 		} else {
-			fail("mapping", "required for format %s: the gjson paths of id, status, containers and at, and status_values", Name)
+			fail("mapping", "required for format %s: the gjson paths of id, status, containers and at, and status_values", Format)
 		}
 		return errs, nil
 	}
@@ -430,7 +430,7 @@ func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	if len(errs) > 0 {
 		list := make([]error, len(errs))
 		for i, e := range errs {
-			list[i] = fmt.Errorf("source %s: format %s: %s: %s", cfg.Name, Name, e.Key, e.Msg)
+			list[i] = fmt.Errorf("source %s: format %s: %s: %s", cfg.Name, Format, e.Key, e.Msg)
 		}
 		return nil, errors.Join(list...)
 	}

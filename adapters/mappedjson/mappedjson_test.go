@@ -562,7 +562,7 @@ func TestCheckMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := mappedjson.CheckMapping(tt.src)
+			errs := mappedjson.Check(tt.src)
 			if len(errs) != len(tt.want) {
 				t.Fatalf("got %d errors %q, want %d %q", len(errs), errs, len(tt.want), tt.want)
 			}
@@ -577,7 +577,7 @@ func TestCheckMapping(t *testing.T) {
 			}
 			_, err := adapters.NewDecoder(tt.src)
 			if (err == nil) != (len(tt.want) == 0) {
-				t.Fatalf("NewDecoder error %v, CheckMapping %q", err, errs)
+				t.Fatalf("NewDecoder error %v, Check %q", err, errs)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), "format mapped_json: "+w.key+": ") {
@@ -618,11 +618,11 @@ func TestSamplesAreDocumented(t *testing.T) {
 
 // hookRegistry is the registry as config validation will see it once the
 // format check is hooked in: every source and sink type is known, and a
-// source's format settings are checked by CheckMapping.
+// source's format settings are checked by Check.
 type hookRegistry struct{}
 
 func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
-	return true, mappedjson.CheckMapping(s)
+	return true, mappedjson.Check(s)
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }

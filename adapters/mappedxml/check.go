@@ -16,15 +16,15 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// CheckMapping checks the mapped_xml settings of a source and returns one
+// Check checks the mapped_xml settings of a source and returns one
 // error for each problem, keyed relative to the source ("mapping.id",
 // "mapping.status_values.MAYBE"): every XPath is compiled, so a mistake in
 // one is reported on its line. It may be called for any source: for a
 // source of another format it returns nothing (the mapping block belongs
 // to mapped_json and mapped_xml alike, and config validation refuses it
 // for other formats).
-func CheckMapping(cfg config.Source) []config.KeyError {
-	if cfg.Format != Name {
+func Check(cfg config.Source) []config.KeyError {
+	if cfg.Format != Format {
 		return nil
 	}
 	errs, _ := check(cfg)
@@ -107,11 +107,11 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if cfg.Kind != config.KindAgency {
-		fail("kind", "format %s decodes agency events only; want kind %q, got %q", Name, config.KindAgency, cfg.Kind)
+		fail("kind", "format %s decodes agency events only; want kind %q, got %q", Format, config.KindAgency, cfg.Kind)
 	}
 	m := cfg.Mapping
 	if m == nil {
-		fail("mapping", "required for format %s: the XPaths of id, status, containers and at, and status_values", Name)
+		fail("mapping", "required for format %s: the XPaths of id, status, containers and at, and status_values", Format)
 		return errs, nil
 	}
 	s := &settings{statuses: map[string]status{}}

@@ -13,7 +13,7 @@ import (
 )
 
 func source(m *config.Mapping) config.Source {
-	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Name, Mapping: m}
+	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Format, Mapping: m}
 }
 
 func newDecoder(t testing.TB, m *config.Mapping) adapters.Decoder {
@@ -102,15 +102,15 @@ func checkEvent(t *testing.T, i int, got, w *state.AgencyEvent) {
 
 // hookRegistry is the registry as config validation sees it: every source
 // and sink type is known, and a source's format settings are checked by
-// CheckMapping.
+// Check.
 type hookRegistry struct{}
 
 func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
-	return true, mappedxml.CheckMapping(s)
+	return true, mappedxml.Check(s)
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }
-func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == mappedxml.Name }
+func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == mappedxml.Format }
 
 // configHead is the rest of a minimal configuration around a list of
 // sources.

@@ -22,7 +22,7 @@
 //	  hold_values: {XRAY: 7H}                      # optional: their hold words -> hold types
 //	  status_values: {PAS: released, CPI: held, DEL: revoked}
 //
-// Only agency sources (kind agency) may use it. CheckMapping compiles every
+// Only agency sources (kind agency) may use it. Check compiles every
 // XPath, so a configuration with one that does not compile is refused with
 // the key's line.
 //
@@ -117,11 +117,11 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// Name is the format's configuration name.
-const Name = "mapped_xml"
+// Format is the format's configuration name.
+const Format = "mapped_xml"
 
 func init() {
-	adapters.RegisterFormat(Name, adapters.Format{New: newDecoder, Check: CheckMapping})
+	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
 }
 
 // Limits on a document and its records.
@@ -164,7 +164,7 @@ func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	if len(errs) > 0 {
 		list := make([]error, len(errs))
 		for i, e := range errs {
-			list[i] = fmt.Errorf("source %s: format %s: %s: %s", cfg.Name, Name, e.Key, e.Msg)
+			list[i] = fmt.Errorf("source %s: format %s: %s: %s", cfg.Name, Format, e.Key, e.Msg)
 		}
 		return nil, errors.Join(list...)
 	}
@@ -184,7 +184,7 @@ func (d *decoder) Decode(payload []byte) (recs []adapters.Record) {
 		}
 	}()
 	if len(payload) > MaxBytes {
-		return reject(state.Reject(state.CodeTooLarge, "document is %d bytes, more than the %d format %s reads", len(payload), MaxBytes, Name))
+		return reject(state.Reject(state.CodeTooLarge, "document is %d bytes, more than the %d format %s reads", len(payload), MaxBytes, Format))
 	}
 	payload = bytes.TrimPrefix(payload, []byte("\xef\xbb\xbf"))
 	if err := scan(payload); err != nil {

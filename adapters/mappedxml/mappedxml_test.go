@@ -281,9 +281,9 @@ func TestCheckMapping(t *testing.T) {
 	}{
 		{"valid", source(valid()), nil},
 		{"another format", config.Source{Format: "mapped_json", Mapping: valid()}, nil},
-		{"no mapping", config.Source{Kind: "agency", Agency: "customs", Format: mappedxml.Name},
+		{"no mapping", config.Source{Kind: "agency", Agency: "customs", Format: mappedxml.Format},
 			[]keyErr{{"mapping", "required for format mapped_xml"}}},
-		{"tos source", config.Source{Kind: "tos", Format: mappedxml.Name, Mapping: valid()},
+		{"tos source", config.Source{Kind: "tos", Format: mappedxml.Format, Mapping: valid()},
 			[]keyErr{{"kind", `format mapped_xml decodes agency events only; want kind "agency", got "tos"`}}},
 		{"required paths", with(func(m *config.Mapping) { m.ID, m.Status, m.Containers, m.At = "", " ", "", "" }),
 			[]keyErr{{"mapping.id", "required: the XPath of the event id"}, {"mapping.status", "required: the XPath of their status word"},
@@ -313,7 +313,7 @@ func TestCheckMapping(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			errs := mappedxml.CheckMapping(tt.src)
+			errs := mappedxml.Check(tt.src)
 			if len(errs) != len(tt.want) {
 				t.Fatalf("errors %q, want %d", errs, len(tt.want))
 			}
@@ -322,12 +322,12 @@ func TestCheckMapping(t *testing.T) {
 					t.Errorf("no error %s: %s in %q", w.key, w.msg, errs)
 				}
 			}
-			if tt.src.Format != mappedxml.Name {
+			if tt.src.Format != mappedxml.Format {
 				return
 			}
 			_, err := adapters.NewDecoder(tt.src)
 			if (err == nil) != (len(errs) == 0) {
-				t.Fatalf("NewDecoder error %v, CheckMapping %q", err, errs)
+				t.Fatalf("NewDecoder error %v, Check %q", err, errs)
 			}
 		})
 	}
@@ -374,7 +374,7 @@ func TestConfigLines(t *testing.T) {
 // realFormats is hookRegistry knowing edifact too.
 type realFormats struct{ hookRegistry }
 
-func (realFormats) HasFormat(name string) bool { return name == "edifact" || name == mappedxml.Name }
+func (realFormats) HasFormat(name string) bool { return name == "edifact" || name == mappedxml.Format }
 
 // TestConcurrentDecode: one decoder may be used from several goroutines.
 func TestConcurrentDecode(t *testing.T) {

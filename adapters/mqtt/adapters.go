@@ -11,13 +11,18 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
+// Type is the configuration type name of mqtt sources, sinks and alert
+// channels.
+const Type = "mqtt"
+
 func init() {
-	adapters.RegisterSource("mqtt", adapters.SourceType{New: newSource, Check: checkSource})
-	adapters.RegisterSink("mqtt", adapters.SinkType[adapters.Sink]{New: newSink, Check: checkSink})
-	adapters.RegisterChannel("mqtt", adapters.SinkType[adapters.Notifier]{New: newChannel, Check: checkSink})
+	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: CheckSource})
+	adapters.RegisterSink(Type, adapters.SinkType[adapters.Sink]{New: newSink, Check: CheckSink})
+	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: newChannel, Check: CheckSink})
 }
 
-func checkSource(cfg config.Source) []config.KeyError {
+// CheckSource checks an mqtt source's keys.
+func CheckSource(cfg config.Source) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Broker == "" {
 		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for an mqtt source"})
@@ -28,7 +33,8 @@ func checkSource(cfg config.Source) []config.KeyError {
 	return errs
 }
 
-func checkSink(cfg config.Sink) []config.KeyError {
+// CheckSink checks the keys of an mqtt sink or alert channel.
+func CheckSink(cfg config.Sink) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Broker == "" {
 		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for mqtt"})

@@ -65,8 +65,11 @@ const MaxDigestLines = 50
 // that a large batch fits in the alert manager's send timeout.
 const parallel = 4
 
+// Type is the configuration type name of the adapter.
+const Type = "webhook"
+
 func init() {
-	adapters.RegisterChannel("webhook", adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
 }
 
 // Check checks a webhook channel's keys.

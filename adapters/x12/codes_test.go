@@ -278,7 +278,7 @@ func TestStatusCodesTyped(t *testing.T) {
 	} {
 		cfg := source()
 		cfg.StatusCodes = map[string]string{"1C": spec}
-		errs := CheckConfig(cfg)
+		errs := Check(cfg)
 		if len(errs) != 1 || errs[0].Key != "status_codes.1C" || !strings.Contains(errs[0].Msg, msg) {
 			t.Errorf("status_codes 1C: %q: %q, want ...%s...", spec, errs, msg)
 		}

@@ -173,14 +173,14 @@ import (
 )
 
 // FormatName is the configuration name of the format.
-const FormatName = "x12_350"
+const Format = "x12_350"
 
 // MaxContainers is the most containers one disposition may name (DESIGN
 // 3.1).
 const MaxContainers = 1000
 
 func init() {
-	adapters.RegisterFormat(FormatName, adapters.Format{New: New, Check: CheckConfig})
+	adapters.RegisterFormat(Format, adapters.Format{New: New, Check: Check})
 }
 
 // decoder decodes 350 interchanges for one source.
@@ -197,9 +197,9 @@ func New(cfg config.Source) (adapters.Decoder, error) {
 	d, errs := build(cfg)
 	switch {
 	case cfg.Kind != config.KindAgency && cfg.Kind != config.KindTOS:
-		errs = append(errs, config.KeyError{Key: "kind", Msg: fmt.Sprintf("format %s needs kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
+		errs = append(errs, config.KeyError{Key: "kind", Msg: fmt.Sprintf("format %s needs kind %q, got %q", Format, config.KindAgency, cfg.Kind)})
 	case cfg.Kind == config.KindAgency && cfg.Agency == "":
-		errs = append(errs, config.KeyError{Key: "agency", Msg: fmt.Sprintf("format %s needs the agency its dispositions speak for", FormatName)})
+		errs = append(errs, config.KeyError{Key: "agency", Msg: fmt.Sprintf("format %s needs the agency its dispositions speak for", Format)})
 	}
 	if len(errs) > 0 {
 		msgs := make([]string, len(errs))
@@ -211,14 +211,14 @@ func New(cfg config.Source) (adapters.Decoder, error) {
 	return d, nil
 }
 
-// CheckConfig checks the keys an x12_350 source reads, for
+// Check checks the keys an x12_350 source reads, for
 // adapters.Format.Check: status_codes (each code 2 or 3 upper-case letters
 // and digits, each value a status with an optional hold type, or info),
 // and that the source is not a tos source. Keys are relative to the source ("status_codes.1C"). What
 // config validation checks already (kind, agency) is not repeated. Sources
 // of other formats get no errors.
-func CheckConfig(cfg config.Source) []config.KeyError {
-	if cfg.Format != FormatName {
+func Check(cfg config.Source) []config.KeyError {
+	if cfg.Format != Format {
 		return nil
 	}
 	_, errs := build(cfg)
@@ -228,7 +228,7 @@ func CheckConfig(cfg config.Source) []config.KeyError {
 func build(cfg config.Source) (*decoder, []config.KeyError) {
 	var errs []config.KeyError
 	if cfg.Kind == config.KindTOS {
-		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", FormatName, config.KindAgency, cfg.Kind)})
+		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", Format, config.KindAgency, cfg.Kind)})
 	}
 	d := &decoder{agency: cfg.Agency, codes: make(map[string]disposition, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
 	if cfg.TimeZone != "" {

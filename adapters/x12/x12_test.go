@@ -93,7 +93,7 @@ import (
 )
 
 func source() config.Source {
-	return config.Source{Name: "cbp-350", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: FormatName}
+	return config.Source{Name: "cbp-350", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: Format}
 }
 
 // newDecoder builds a decoder that reads times without X417 in UTC,
@@ -715,11 +715,11 @@ func TestConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := source()
 			tt.edit(&cfg)
-			got := CheckConfig(cfg)
+			got := Check(cfg)
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("CheckConfig = %q,\nwant %q", got, tt.want)
+				t.Errorf("Check = %q,\nwant %q", got, tt.want)
 			}
-			if cfg.Format != FormatName {
+			if cfg.Format != Format {
 				return
 			}
 			d, err := New(cfg)
@@ -754,7 +754,7 @@ func TestRegistered(t *testing.T) {
 	if len(recs) != 1 || recs[0].Agency == nil || recs[0].Agency.Agency != "customs" {
 		t.Fatalf("records %+v", recs)
 	}
-	if !adapters.Registry.HasFormat(FormatName) {
+	if !adapters.Registry.HasFormat(Format) {
 		t.Error("format not registered")
 	}
 	bad := source()

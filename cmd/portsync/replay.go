@@ -97,8 +97,12 @@ func cmdReplay(args []string) int {
 // reads it: up to its max_bytes, through a Body when it is larger than
 // adapters.MaxPayload (so the decoder streams it).
 func readInput(name string, sc *config.Source) (adapters.Message, error) {
-	if sc.Type == filedrop.TypeName && name != "-" {
-		limit := int64(sc.MaxBytes)
+	if sc.Type == filedrop.Type && name != "-" {
+		c, err := filedrop.ConfigOf(*sc)
+		if err != nil {
+			return adapters.Message{}, err
+		}
+		limit := int64(c.MaxBytes)
 		if limit <= 0 {
 			limit = filedrop.DefaultMaxBytes
 		}
