@@ -101,8 +101,6 @@ type Source struct {
 	Name      string `yaml:"name"`
 	Type      string `yaml:"type"`
 	Broker    string `yaml:"broker"`
-	Topic     string `yaml:"topic"`
-	QoS       *int   `yaml:"qos"`
 	Kind      string `yaml:"kind"`   // agency or tos
 	Agency    string `yaml:"agency"` // the only agency an agency source may speak for
 	Format    string `yaml:"format"`
@@ -265,8 +263,10 @@ const (
 	DefaultListen = "127.0.0.1:9740"
 	// DefaultMaxClockSkew is max_clock_skew's default.
 	DefaultMaxClockSkew = 15 * time.Minute
-	DefaultQoS          = 1
-	DefaultFormat       = "json"
+	// DefaultQoS is the qos of a TOS sink or alert channel published over
+	// MQTT; an mqtt source's is the mqtt adapter's.
+	DefaultQoS    = 1
+	DefaultFormat = "json"
 )
 
 // Error is one problem in a configuration file.
@@ -421,9 +421,6 @@ func (c *Config) setDefaults() {
 	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.QoS == nil {
-			s.QoS = ptr(DefaultQoS)
-		}
 		if s.Format == "" {
 			s.Format = DefaultFormat
 		}

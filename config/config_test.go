@@ -54,8 +54,15 @@ type httpQueryKeys struct {
 	QueryAfter time.Duration     `yaml:"query_after"`
 }
 
+// mqttKeys are the mqtt source adapter's own keys.
+type mqttKeys struct {
+	Topic string `yaml:"topic"`
+	QoS   *int   `yaml:"qos"`
+}
+
 // ownKeys are, like the adapters', the types that decode their own keys.
 var ownKeys = map[string]func() any{
+	"mqtt":       func() any { return new(mqttKeys) },
 	"file_drop":  func() any { return new(fileDropKeys) },
 	"http_poll":  func() any { return new(httpPollKeys) },
 	"http_query": func() any { return new(httpQueryKeys) },
@@ -69,6 +76,12 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 		errs = append(errs, s.Keys.Decode(o)...)
 		own = config.KeyNames(o)
 		switch o := o.(type) {
+		case *mqttKeys:
+			errs = need(errs, "broker", s.Broker)
+			errs = need(errs, "topic", o.Topic)
+			if o.QoS != nil && (*o.QoS < 0 || *o.QoS > 2) {
+				errs = append(errs, config.KeyError{Key: "qos", Msg: fmt.Sprintf("want 0, 1 or 2, got %d", *o.QoS)})
+			}
 		case *fileDropKeys:
 			errs = need(errs, "dir", o.Dir)
 		case *httpPollKeys:
@@ -80,10 +93,7 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 		}
 	}
 	switch s.Type {
-	case "mqtt":
-		errs = need(errs, "broker", s.Broker)
-		errs = need(errs, "topic", s.Topic)
-	case "http_push", "file_drop", "http_poll", "http_query":
+	case "http_push", "mqtt", "file_drop", "http_poll", "http_query":
 	default:
 		return false, nil
 	}
@@ -100,7 +110,7 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 			}
 		}
 		slices.Sort(users)
-		msg := config.UnknownKey(config.KeyNames(config.Source{}))
+		msg := config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
 		if len(users) > 0 {
 			msg = fmt.Sprintf("only used by %s sources, and this source's type is %q", strings.Join(users, " and "), s.Type)
 		}
@@ -314,13 +324,23 @@ func TestParseDesignExample(t *testing.T) {
 		t.Fatalf("%d sources, want 4", len(c.Sources))
 	}
 	s0 := c.Sources[0]
-	if s0.Name != "customs-mqtt" || s0.Type != "mqtt" || s0.Broker != "main" || s0.Topic != "customs/CNSHA-T1/releases" ||
-		s0.QoS == nil || *s0.QoS != 1 || s0.Kind != "agency" || s0.Agency != "customs" || s0.Format != "json" {
-		t.Errorf("sources[0] = %+v", s0)
+	var sub0 mqttKeys
+	if errs := s0.Keys.Decode(&sub0); len(errs) > 0 {
+		t.Errorf("sources[0] keys: %v", errs)
 	}
+	if s0.Name != "customs-mqtt" || s0.Type != "mqtt" || s0.Broker != "main" || sub0.Topic != "customs/CNSHA-T1/releases" ||
+		sub0.QoS == nil || *sub0.QoS != 1 || s0.Kind != "agency" || s0.Agency != "customs" || s0.Format != "json" {
+		t.Errorf("sources[0] = %+v, own keys %+v", s0, sub0)
+	}
+	// The mqtt adapter defaults qos (mqtt.DefaultQoS); config leaves it
+	// unset.
 	s1 := c.Sources[1]
-	if s1.Kind != "tos" || s1.Agency != "" || s1.QoS == nil || *s1.QoS != 1 || s1.Format != "json" {
-		t.Errorf("sources[1] = %+v (want the defaults qos 1, format json)", s1)
+	var sub1 mqttKeys
+	if errs := s1.Keys.Decode(&sub1); len(errs) > 0 {
+		t.Errorf("sources[1] keys: %v", errs)
+	}
+	if s1.Kind != "tos" || s1.Agency != "" || sub1.Topic != "tos/CNSHA-T1/events" || sub1.QoS != nil || s1.Format != "json" {
+		t.Errorf("sources[1] = %+v, own keys %+v (want the default format json, qos left to the adapter)", s1, sub1)
 	}
 	s2 := c.Sources[2]
 	var poll httpPollKeys
@@ -416,10 +436,8 @@ func TestParseDefaults(t *testing.T) {
 	if c.Brokers["main"].ClientID == "" {
 		t.Errorf("brokers.main.client_id has no default")
 	}
+	// sources[].qos's default is the mqtt adapter's (adapters/mqtt).
 	s := c.Sources[0]
-	if s.QoS == nil || *s.QoS != config.DefaultQoS || config.DefaultQoS != 1 {
-		t.Errorf("sources[0].qos = %v, want 1", s.QoS)
-	}
 	if s.Format != "json" {
 		t.Errorf("sources[0].format = %q, want json", s.Format)
 	}
@@ -481,8 +499,12 @@ retention: {journal: 24h}
 	if c.Retention.Journal != 24*time.Hour {
 		t.Errorf("retention.journal = %v", c.Retention.Journal)
 	}
-	if s := c.Sources[0]; s.QoS == nil || *s.QoS != 0 || s.Format != "edifact" {
-		t.Errorf("sources[0] qos %v format %q, want explicit qos 0 and format edifact", s.QoS, s.Format)
+	var sub mqttKeys
+	if errs := c.Sources[0].Keys.Decode(&sub); len(errs) > 0 {
+		t.Errorf("sources[0] keys: %v", errs)
+	}
+	if s := c.Sources[0]; sub.QoS == nil || *sub.QoS != 0 || s.Format != "edifact" {
+		t.Errorf("sources[0] qos %v format %q, want explicit qos 0 and format edifact", sub.QoS, s.Format)
 	}
 }
 
@@ -638,13 +660,6 @@ func TestParseErrors(t *testing.T) {
 				return replaceOnce(t, s, "    qos: 1\n", "    qos: \"one\"\n")
 			},
 			want: []wantErr{{`qos: "one"`, "sources[0].qos", []string{"integer", `"one"`}}},
-		},
-		{
-			name: "qos out of range",
-			edit: func(t *testing.T, s, _ string) string {
-				return replaceOnce(t, s, "    qos: 1\n", "    qos: 3\n")
-			},
-			want: []wantErr{{"qos: 3", "sources[0].qos", []string{"0, 1 or 2", "3"}}},
 		},
 		{
 			name: "duration not a duration",

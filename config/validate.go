@@ -198,9 +198,6 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if s.Mapping != nil && s.Format != "mapped_json" && s.Format != "mapped_xml" {
 			v.fail(key+".mapping", "only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)
 		}
-		if *s.QoS < 0 || *s.QoS > 2 {
-			v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
-		}
 		if s.Broker != "" {
 			v.broker(key+".broker", s.Broker)
 		}
@@ -447,7 +444,8 @@ func (v *validator) overrideToken() {
 }
 
 // acks checks a source's acknowledgement keys: ack_topic on mqtt sources
-// (published on the source's own broker), ack_dir on file_drop sources
+// (published on the source's own broker; the mqtt adapter refuses its
+// subscription's topic), ack_dir on file_drop sources
 // (an absolute path; the file_drop adapter refuses its spool directory).
 func (v *validator) acks(key string, s Source) {
 	if s.AckTopic != "" {
@@ -456,8 +454,6 @@ func (v *validator) acks(key string, s Source) {
 			v.fail(key+".ack_topic", "only used by mqtt sources (an http_push source answers in its response, a file_drop source takes ack_dir), and this source's type is %q", s.Type)
 		case strings.ContainsAny(s.AckTopic, "+#"):
 			v.fail(key+".ack_topic", "%q is a topic filter: acknowledgements are published, so name one topic without + or #", s.AckTopic)
-		case s.AckTopic == s.Topic:
-			v.fail(key+".ack_topic", "%q is the source's own topic: its acknowledgements would come back as input", s.AckTopic)
 		}
 	}
 	if s.AckDir != "" {

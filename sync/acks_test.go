@@ -70,7 +70,10 @@ func storedAcks(t *testing.T, s *state.Store) []state.Ack {
 
 func mqttAckSource(t *testing.T) *SourceInfo {
 	t.Helper()
-	src, err := NewSourceInfo(config.Source{Name: "customs-mqtt", Type: "mqtt", Broker: "main", Topic: "in", Kind: config.KindAgency, Agency: "customs", Format: "json", AckTopic: "customs/acks"})
+	src, err := NewSourceInfo(config.Source{Name: "customs-mqtt", Type: "mqtt", Broker: "main", Kind: config.KindAgency, Agency: "customs", Format: "json", AckTopic: "customs/acks",
+		Keys: config.NewKeys(struct {
+			Topic string `yaml:"topic"`
+		}{"in"})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""}, {"token_file", cfg.TokenFile != ""},
+		{"broker", cfg.Broker != ""}, {"token_file", cfg.TokenFile != ""},
 	}
 	for _, u := range unused {
 		if u.set {

@@ -142,7 +142,7 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 		key string
 		set bool
 	}{
-		{"broker", cfg.Broker != ""}, {"topic", cfg.Topic != ""},
+		{"broker", cfg.Broker != ""},
 	}
 	for _, u := range unused {
 		if u.set {

@@ -41,7 +41,7 @@ func Check(cfg config.Source) []config.KeyError {
 	if cfg.Kind != config.KindAgency {
 		errs = append(errs, config.KeyError{Key: "kind", Msg: "an http_push source takes agency events only"})
 	}
-	for key, set := range map[string]bool{"broker": cfg.Broker != "", "topic": cfg.Topic != ""} {
+	for key, set := range map[string]bool{"broker": cfg.Broker != ""} {
 		if set {
 			errs = append(errs, config.KeyError{Key: key, Msg: "not used by http_push sources"})
 		}

@@ -361,7 +361,11 @@ func TestQueryCheck(t *testing.T) {
 				Cursor config.Cursor `yaml:"cursor"`
 			}{config.Cursor{Param: "since"}}
 		}, "cursor"},
-		{"topic", func(c *querySrc) { c.Topic = "x" }, "topic"},
+		{"topic", func(c *querySrc) {
+			c.foreign = struct {
+				Topic string `yaml:"topic"`
+			}{"x"}
+		}, "topic"},
 	}
 	if errs := check(testSource("https://customs.example", nil)); len(errs) > 0 {
 		t.Fatalf("good config: %v", errs)

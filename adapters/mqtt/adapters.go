@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/portsync/portsync/adapters"
@@ -16,19 +17,51 @@ import (
 const Type = "mqtt"
 
 func init() {
-	adapters.RegisterSource(Type, adapters.SourceType{New: newSource, Check: CheckSource})
+	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, CheckSource))
 	adapters.RegisterSink(Type, adapters.SinkType[adapters.Sink]{New: newSink, Check: CheckSink})
 	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: newChannel, Check: CheckSink})
 }
 
+// DefaultQoS is the QoS of an mqtt source's subscription when its
+// configuration sets none.
+const DefaultQoS = 1
+
+// SourceConfig is an mqtt source's own keys; the common ones (broker and
+// ack_topic among them) are in config.Source.
+type SourceConfig struct {
+	// Topic is the topic (or topic filter) the source subscribes to.
+	Topic string `yaml:"topic"`
+	// QoS is the subscription's QoS: 0, 1 or 2; nil means DefaultQoS.
+	QoS *int `yaml:"qos"`
+}
+
+// SourceConfigOf decodes the own keys of an mqtt source.
+func SourceConfigOf(src config.Source) (*SourceConfig, error) {
+	return adapters.DecodeConfig[SourceConfig](src)
+}
+
+// qos returns the configured QoS or the default.
+func (c *SourceConfig) qos() int {
+	if c.QoS == nil {
+		return DefaultQoS
+	}
+	return *c.QoS
+}
+
 // CheckSource checks an mqtt source's keys.
-func CheckSource(cfg config.Source) []config.KeyError {
+func CheckSource(cfg config.Source, c *SourceConfig) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Broker == "" {
 		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for an mqtt source"})
 	}
-	if cfg.Topic == "" {
+	if c.Topic == "" {
 		errs = append(errs, config.KeyError{Key: "topic", Msg: "required for an mqtt source"})
+	}
+	if q := c.qos(); q < 0 || q > 2 {
+		errs = append(errs, config.KeyError{Key: "qos", Msg: fmt.Sprintf("want 0, 1 or 2, got %d", q)})
+	}
+	if cfg.AckTopic != "" && cfg.AckTopic == c.Topic && !strings.ContainsAny(cfg.AckTopic, "+#") { // a filter is config's to refuse
+		errs = append(errs, config.KeyError{Key: "ack_topic", Msg: fmt.Sprintf("%q is the source's own topic: its acknowledgements would come back as input", cfg.AckTopic)})
 	}
 	return errs
 }
@@ -55,12 +88,12 @@ type source struct {
 	stopped bool
 }
 
-func newSource(env *adapters.Env, cfg config.Source) (adapters.Source, error) {
+func newSource(env *adapters.Env, cfg config.Source, c *SourceConfig) (adapters.Source, error) {
 	b, err := env.Broker(cfg.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
-	return &source{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+	return &source{broker: b, topic: c.Topic, qos: byte(c.qos())}, nil
 }
 
 func (s *source) Start(_ context.Context, deliver adapters.Deliver) error {
