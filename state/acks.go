@@ -38,7 +38,7 @@ type Ack struct {
 
 // PutAck puts a in the acknowledgement outbox, numbering it.
 func (t *Tx) PutAck(a *Ack) error {
-	b := t.tx.Bucket(bucketAcks)
+	b := t.appendBucket(bucketAcks) // keyed by a growing sequence
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err

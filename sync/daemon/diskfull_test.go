@@ -139,8 +139,14 @@ func TestDiskFullStopsAcknowledgementAndResumes(t *testing.T) {
 
 	// Phase 2: full again, and the daemon is stopped while it is full.
 	dfFill(t, filler, dfSlack)
+	// Each hold carries a reason of the longest kept length: the store's
+	// file has free pages by now (the commits of phase 1 freed them), and
+	// without the reasons' journal pages the holds could fit in them and
+	// never meet the full disk.
+	longReason := strings.Repeat("r", state.MaxReasonLen)
 	for i, id := range ids {
-		h.agency(fmt.Sprintf("DF-HOLD-%d", i), "customs", state.Held, "2026-11-28T11:00:00+08:00", id)
+		h.publish("customs/releases", map[string]any{"id": fmt.Sprintf("DF-HOLD-%d", i), "agency": "customs",
+			"status": state.Held, "containers": []string{id}, "at": "2026-11-28T11:00:00+08:00", "reason": longReason})
 	}
 	dfWaitUnhealthy(t, h)
 	held := counterSum(h.daemon.metrics, "portsync_events_total", map[string]string{"source": "customs-mqtt"}) - dfContainers
