@@ -29,7 +29,7 @@ func TestRecentAfterLargeGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	e := NewEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	dec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
 	tos := &SourceInfo{Name: "tos-events", Kind: config.KindTOS, Decoder: dec}
 	const n = 5*recentSize + 37
@@ -40,7 +40,7 @@ func TestRecentAfterLargeGroup(t *testing.T) {
 		id := fmt.Sprintf("%s%d", prefix, state.CheckDigit(prefix))
 		ids = append(ids, id)
 		in := inbound{src: tos, msg: adapters.Message{Payload: []byte(`{"id":"N4-` + id + `","container":"` + id + `","event":"arrived","holds":["CUSTOMS"],"at":"2026-11-28T10:00:00Z"}`)}}
-		in.records = Decode(tos, in.msg)
+		in.records = decode(tos, in.msg)
 		msgs = append(msgs, in)
 	}
 	bt := &batch{msgs: msgs, touch: map[string]bool{}}
