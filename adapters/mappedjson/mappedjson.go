@@ -118,9 +118,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,6 +127,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/adapters/jsonstrict"
+	"github.com/portsync/portsync/adapters/mapping"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -150,9 +148,6 @@ const MaxContainers = jsonfmt.MaxContainers
 // document can write.
 const MaxRecords = 10000
 
-// defaultLayout is the layout of at when the mapping names none.
-const defaultLayout = time.RFC3339Nano
-
 // Check checks the mapped_json settings of a source and returns one
 // error for each problem, keyed relative to the source ("mapping.id",
 // "mapping.status_values.MAYBE"). It may be called for any source: for a
@@ -168,45 +163,11 @@ func Check(cfg config.Source) []config.KeyError {
 	return errs
 }
 
-// layoutInfo says what a Go time layout holds, by formatting a reference
-// time with it and parsing the text back.
-type layoutInfo struct {
-	date   bool // year, month and day survive the round trip
-	offset bool // a numeric UTC offset survives the round trip
-	abbrev bool // a zone abbreviation (MST) is in it
-}
-
-func inspectLayout(layout string) layoutInfo {
-	// The zone name is one no real zone uses, to spot MST in the layout.
-	ref := time.Date(2026, 11, 28, 10, 15, 30, 0, time.FixedZone("QQXT", 8*3600))
-	text := ref.Format(layout)
-	info := layoutInfo{abbrev: strings.Contains(text, "QQXT")}
-	t, err := time.Parse(layout, text)
-	if err != nil {
-		return info
-	}
-	info.date = t.Year() == 2026 && t.Month() == time.November && t.Day() == 28
-	_, off := t.Zone()
-	info.offset = !info.abbrev && off == 8*3600
-	return info
-}
-
 // settings is a checked mapping, ready to decode with.
 type settings struct {
 	manifest bool // a manifest source: records are manifests, not agency events
-	loc      *time.Location
-	layout   string
-	statuses map[string]status
-	known    string            // the status words, quoted and sorted, for reasons
-	holds    map[string]string // hold_values; nil when the mapping has none
-	knownH   string            // the hold words, for reasons
-}
-
-// status is what a status word maps to: a status and, for held and
-// hold_removed, optionally a hold type ("held:exam").
-type status struct {
-	st   state.Status
-	hold string
+	mapping.Clock
+	mapping.Values
 }
 
 // check checks cfg as a mapped_json source and, if it is sound, returns
@@ -246,52 +207,11 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		}
 	}
 
-	s := &settings{statuses: map[string]status{}}
-	words := make([]string, 0, len(m.StatusValues))
-	for word := range m.StatusValues {
-		words = append(words, word)
-	}
-	slices.Sort(words)
-	if len(words) == 0 {
-		fail("mapping.status_values", "required: map each of their status words to released, held, hold_removed or revoked, e.g. {RELEASED: released, HOLD: held}")
-	}
-	for i, word := range words {
-		spec := m.StatusValues[word]
-		key := "mapping.status_values." + word
-		switch {
-		case strings.TrimSpace(word) == "":
-			fail("mapping.status_values", "an empty status word never matches (empty statuses are refused)")
-			continue
-		case strings.TrimSpace(word) != word:
-			fail(key, "status word %q has surrounding spaces and never matches: their values are trimmed", word)
-			continue
-		}
-		st, hold, err := jsonfmt.ParseStatusSpec(spec)
-		if err != nil {
-			fail(key, "%v", err)
-			continue
-		}
-		s.statuses[word] = status{st, hold}
-		for _, other := range words[i+1:] {
-			if strings.EqualFold(word, other) && m.StatusValues[other] != spec {
-				fail(key, "%q and %q differ only in case but map to %s and %s; a value such as %q would match both",
-					word, other, spec, m.StatusValues[other], strings.ToLower(word))
-			}
-		}
-	}
-	quoted := make([]string, 0, len(s.statuses))
-	for _, w := range words {
-		if _, ok := s.statuses[w]; ok {
-			quoted = append(quoted, fmt.Sprintf("%q", w))
-		}
-	}
-	if len(quoted) > 12 {
-		quoted = append(quoted[:12], "...")
-	}
-	s.known = strings.Join(quoted, ", ")
-
-	s.holds, s.knownH = checkHolds(m, fail)
-	checkTime(m, s, fail)
+	s := &settings{}
+	s.Statuses, s.Known = mapping.CheckStatuses(m, "{RELEASED: released, HOLD: held}", fail)
+	checkHold(m, fail)
+	s.Holds, s.KnownHolds = mapping.CheckHolds(m, "gjson path", fail)
+	s.Clock = mapping.CheckTime(m, layoutExamples, fail)
 	if len(errs) > 0 {
 		return errs, nil
 	}
@@ -325,94 +245,17 @@ func checkManifest(m *config.Mapping, fail func(key, format string, args ...any)
 			fail("mapping."+p.key, "not used by a manifest source (kind manifest), which links a B/L to its containers and states no decision; remove it")
 		}
 	}
-	s := &settings{manifest: true}
-	checkTime(m, s, fail)
-	return s
+	return &settings{manifest: true, Clock: mapping.CheckTime(m, layoutExamples, fail)}
 }
 
-// checkTime checks at_layout and at_zone and sets the decoder's layout and
-// zone.
-func checkTime(m *config.Mapping, s *settings, fail func(key, format string, args ...any)) {
-	s.layout = m.AtLayout
-	if s.layout == "" {
-		s.layout = defaultLayout
-	}
-	info := inspectLayout(s.layout)
-	switch {
-	case info.abbrev:
-		fail("mapping.at_layout", "%q holds a zone abbreviation (MST), which Go reads as UTC unless the host knows it (CST is China, Cuba or US Central): "+
-			"use a numeric offset (-07:00) or write their abbreviation as text and set at_zone", m.AtLayout)
-	case !info.date:
-		fail("mapping.at_layout", "%q is not a Go time layout with a year, month and day: write the reference time "+
-			"Mon Jan 2 15:04:05 -0700 MST 2006 as they would, e.g. \"2006-01-02 15:04:05\" or \"02/01/2006 15:04\"", m.AtLayout)
-	}
-	switch zone := m.AtZone; {
-	case zone == "" && !info.offset && !info.abbrev && info.date:
-		fail("mapping.at_zone", "required: at_layout %q has no UTC offset, so name the zone of their clock, e.g. Asia/Shanghai", m.AtLayout)
-	case zone == "":
-		s.loc = time.UTC
-	case info.offset:
-		layout := "(default RFC 3339)"
-		if m.AtLayout != "" {
-			layout = strconv.Quote(m.AtLayout)
-		}
-		fail("mapping.at_zone", "not used: at_layout %s carries its own UTC offset; remove at_zone", layout)
-	case strings.EqualFold(zone, "local"):
-		fail("mapping.at_zone", "name an IANA zone such as Asia/Shanghai; Local depends on the host")
-	default:
-		loc, err := time.LoadLocation(zone)
-		if err != nil {
-			fail("mapping.at_zone", "unknown time zone %q: want an IANA name such as Asia/Shanghai or UTC", zone)
-		}
-		s.loc = loc
-	}
-}
+// layoutExamples are the layouts a reason for a wrong at_layout shows.
+const layoutExamples = `"2006-01-02 15:04:05" or "02/01/2006 15:04"`
 
-// checkHolds checks mapping.hold and mapping.hold_values and returns the
-// table of hold words (nil without hold_values) and its words for reasons.
-// Hold words match as status words do: exactly, then ignoring case.
-func checkHolds(m *config.Mapping, fail func(key, format string, args ...any)) (map[string]string, string) {
+// checkHold refuses a blank mapping.hold.
+func checkHold(m *config.Mapping, fail mapping.Fail) {
 	if m.Hold != "" && strings.TrimSpace(m.Hold) == "" {
 		fail("mapping.hold", "blank: name the gjson path of the hold type, or leave hold out")
 	}
-	if len(m.HoldValues) == 0 {
-		return nil, ""
-	}
-	if strings.TrimSpace(m.Hold) == "" {
-		fail("mapping.hold_values", "needs mapping.hold, the path of the hold words it translates")
-	}
-	words := slices.Sorted(maps.Keys(m.HoldValues))
-	holds := make(map[string]string, len(words))
-	var quoted []string
-	for i, word := range words {
-		hold := m.HoldValues[word]
-		key := "mapping.hold_values." + word
-		switch {
-		case strings.TrimSpace(word) == "":
-			fail("mapping.hold_values", "an empty hold word never matches (an empty hold is the general hold)")
-			continue
-		case strings.TrimSpace(word) != word:
-			fail(key, "hold word %q has surrounding spaces and never matches: their values are trimmed", word)
-			continue
-		}
-		if err := jsonfmt.CheckHold(hold); err != nil {
-			fail(key, "%v", err)
-			continue
-		}
-		for _, other := range words[i+1:] {
-			if strings.EqualFold(word, other) && m.HoldValues[other] != hold {
-				fail(key, "%q and %q differ only in case but map to %s and %s", word, other, hold, m.HoldValues[other])
-			}
-		}
-		holds[word] = hold
-		if len(quoted) < 12 {
-			quoted = append(quoted, fmt.Sprintf("%q", word))
-		}
-	}
-	if len(holds) > 12 {
-		quoted = append(quoted, "...")
-	}
-	return holds, strings.Join(quoted, ", ")
 }
 
 // decoder decodes one source's documents.
@@ -514,8 +357,11 @@ func reject(err error) []adapters.Record { return []adapters.Record{{Err: err}} 
 // field is one of our fields and where the mapping finds it.
 type field struct{ name, path string }
 
+// m is the field as the shared mapping code names it in reasons.
+func (f field) m() mapping.Field { return mapping.Field{Name: f.name, Path: f.path} }
+
 func (f field) reject(code, format string, args ...any) error {
-	return state.Reject(code, "field %q (path %q): %s", f.name, f.path, fmt.Sprintf(format, args...))
+	return f.m().Reject(code, format, args...)
 }
 
 // get returns the field's value in a record; ok is false when the mapping
@@ -570,18 +416,7 @@ func (f field) ref(rec string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := state.CheckRef(f.name, v); err != nil {
-		return "", f.reject(state.CodeInvalidField, "%s", detail(err))
-	}
-	return v, nil
-}
-
-// detail is the reason of a shared check's rejection (state.CheckRef and
-// the like) without its 'field "name": ' prefix, to be worded with the
-// field's path.
-func detail(err error) string {
-	_, d, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
-	return d
+	return mapping.Ref(f.m(), v)
 }
 
 // str unescapes a string result as encoding/json does, so that mapped and
@@ -619,8 +454,8 @@ func (d *decoder) manifestRecord(rec string) (*state.ManifestEvent, error) {
 	if ev.ID, err = idf.text(rec, true, numbers); err != nil {
 		return nil, err
 	}
-	if len(ev.ID) > state.MaxIDLen {
-		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), state.MaxIDLen)
+	if err := mapping.CheckID(idf.m(), ev.ID); err != nil {
+		return nil, err
 	}
 	blf := field{"bl", d.m.BL}
 	if ev.BL, err = blf.ref(rec); err != nil {
@@ -659,8 +494,8 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	if ev.ID, err = idf.text(rec, true, numbers); err != nil {
 		return nil, err
 	}
-	if len(ev.ID) > state.MaxIDLen {
-		return nil, idf.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), state.MaxIDLen)
+	if err := mapping.CheckID(idf.m(), ev.ID); err != nil {
+		return nil, err
 	}
 
 	if d.m.Agency != "" {
@@ -674,11 +509,11 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, ok := d.status(word)
-	if !ok {
-		return nil, sf.reject(state.CodeInvalidField, "%s is not in status_values (known: %s)", quoteStr(word), d.known)
+	st, err := d.Status(sf.m(), word)
+	if err != nil {
+		return nil, err
 	}
-	ev.Status, ev.Hold = st.st, st.hold
+	ev.Status, ev.Hold = st.St, st.Hold
 	if err := d.hold(rec, ev); err != nil {
 		return nil, err
 	}
@@ -707,25 +542,6 @@ func (d *decoder) record(rec string) (*state.AgencyEvent, error) {
 	return ev, nil
 }
 
-// status maps their word to ours: an exact match first, then one ignoring
-// case (check makes every such match agree).
-func (d *decoder) status(word string) (status, bool) {
-	return lookupFold(d.statuses, word)
-}
-
-func lookupFold[V any](m map[string]V, word string) (V, bool) {
-	if v, ok := m[word]; ok {
-		return v, true
-	}
-	for w, v := range m {
-		if strings.EqualFold(w, word) {
-			return v, true
-		}
-	}
-	var zero V
-	return zero, false
-}
-
 // hold reads the record's hold type (mapping.hold), translated by
 // hold_values when the mapping has them; a hold in the record wins over
 // one its status word implies. A hold is meaningful for held and
@@ -734,25 +550,10 @@ func lookupFold[V any](m map[string]V, word string) (V, bool) {
 func (d *decoder) hold(rec string, ev *state.AgencyEvent) error {
 	f := field{"hold", strings.TrimSpace(d.m.Hold)}
 	word, err := f.text(rec, false, numbers)
-	if err != nil || word == "" {
+	if err != nil {
 		return err
 	}
-	hold := word
-	if d.holds != nil {
-		h, ok := lookupFold(d.holds, word)
-		if !ok {
-			return f.reject(state.CodeInvalidField, "%s is not in hold_values (known: %s)", quoteStr(word), d.knownH)
-		}
-		hold = h
-	}
-	if len(hold) > state.MaxHoldLen {
-		return f.reject(state.CodeInvalidField, "%s is %d bytes, longer than %d", quoteStr(hold), len(hold), state.MaxHoldLen)
-	}
-	if !jsonfmt.TakesHold(ev.Status) {
-		return f.reject(state.CodeInvalidField, "%s is a hold type, but status %q is not about one hold (only held and hold_removed take a hold)", quoteStr(hold), ev.Status)
-	}
-	ev.Hold = hold
-	return nil
+	return d.Hold(f.m(), word, ev)
 }
 
 func (d *decoder) containers(rec string) ([]string, error) {
@@ -784,21 +585,12 @@ func parseList(f field, r gjson.Result, items []gjson.Result) ([]string, error) 
 		}
 		list[i] = str(it)
 	}
-	out := make([]string, 0, len(list))
-	for i, raw := range list {
-		id, err := state.ParseContainer(raw)
-		if err != nil {
-			rej := err.(*state.Rejection)
-			if r.IsArray() {
-				return nil, f.reject(rej.Code, "item %d: %s", i, rej.Reason)
-			}
-			return nil, f.reject(rej.Code, "%s", rej.Reason)
+	return mapping.Containers(f.m(), list, func(i int) string {
+		if r.IsArray() {
+			return fmt.Sprintf("item %d", i)
 		}
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out, nil
+		return ""
+	})
 }
 
 func (d *decoder) at(rec string) (time.Time, error) {
@@ -807,39 +599,10 @@ func (d *decoder) at(rec string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, err := time.ParseInLocation(d.layout, s, d.loc)
-	if err != nil {
-		if d.m.AtLayout == "" {
-			return time.Time{}, f.reject(state.CodeInvalidField, "want an RFC 3339 time with offset such as 2026-11-28T10:15:00+08:00, got %s", quoteStr(s))
-		}
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s does not match at_layout %q", quoteStr(s), d.m.AtLayout)
-	}
-	// A zero or ancient time is a sender's bug, and would sort before
-	// every real event.
-	if t.Year() < 1970 {
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s is before 1970", quoteStr(s))
-	}
-	// The reason quotes the value as sent: Go shows +23:60 as +24:00.
-	if err := state.CheckOffset(f.name, t); err != nil {
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s: %s", quoteStr(s), detail(err))
-	}
-	return t, nil
+	return d.Time(f.m(), s)
 }
 
-const maxShown = 80
-
-// quoteStr quotes a value for a reason, cut to a readable length on a
-// character boundary.
-func quoteStr(s string) string {
-	if len(s) <= maxShown {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%q...", s[:cut])
-}
+const maxShown = mapping.MaxShown
 
 // quoteRaw shows raw JSON in a reason, cut to a readable length.
 func quoteRaw(raw string) string {

@@ -2,18 +2,13 @@ package mappedxml
 
 import (
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/antchfx/xmlquery"
 	"github.com/antchfx/xpath"
 
-	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/adapters/mapping"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/state"
 )
 
 // Check checks the mapped_xml settings of a source and returns one
@@ -31,47 +26,13 @@ func Check(cfg config.Source) []config.KeyError {
 	return errs
 }
 
-// layoutInfo says what a Go time layout holds, by formatting a reference
-// time with it and parsing the text back.
-type layoutInfo struct {
-	date   bool // year, month and day survive the round trip
-	offset bool // a numeric UTC offset survives the round trip
-	abbrev bool // a zone abbreviation (MST) is in it
-}
-
-func inspectLayout(layout string) layoutInfo {
-	// The zone name is one no real zone uses, to spot MST in the layout.
-	ref := time.Date(2026, 11, 28, 10, 15, 30, 0, time.FixedZone("QQXT", 8*3600))
-	text := ref.Format(layout)
-	info := layoutInfo{abbrev: strings.Contains(text, "QQXT")}
-	t, err := time.Parse(layout, text)
-	if err != nil {
-		return info
-	}
-	info.date = t.Year() == 2026 && t.Month() == time.November && t.Day() == 28
-	_, off := t.Zone()
-	info.offset = !info.abbrev && off == 8*3600
-	return info
-}
-
 // settings is a checked mapping, ready to decode with.
 type settings struct {
 	records *xpath.Expr // nil: the document element is the one record
 	id, agency, status, containers, at,
 	bl, declaration, reason, hold field
-	loc      *time.Location
-	layout   string
-	statuses map[string]status
-	known    string            // the status words, quoted and sorted, for reasons
-	holds    map[string]string // hold_values; nil when the mapping has none
-	knownH   string            // the hold words, for reasons
-}
-
-// status is what a status word maps to: a status and, for held and
-// hold_removed, optionally a hold type ("held:exam").
-type status struct {
-	st   state.Status
-	hold string
+	mapping.Clock
+	mapping.Values
 }
 
 // probe is the document every compiled XPath is tried on once, so that
@@ -114,7 +75,7 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 		fail("mapping", "required for format %s: the XPaths of id, status, containers and at, and status_values", Format)
 		return errs, nil
 	}
-	s := &settings{statuses: map[string]status{}}
+	s := &settings{}
 
 	probeDoc, err := xmlquery.Parse(strings.NewReader(probe))
 	if err != nil {
@@ -164,79 +125,12 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 	s.reason = xpathOf("reason", m.Reason, "")
 	s.hold = xpathOf("hold", m.Hold, "")
 
-	words := slices.Sorted(maps.Keys(m.StatusValues))
-	if len(words) == 0 {
-		fail("mapping.status_values", "required: map each of their status words to released, held, hold_removed or revoked, e.g. {PAS: released, CPI: held}")
-	}
-	for i, word := range words {
-		spec := m.StatusValues[word]
-		key := "mapping.status_values." + word
-		switch {
-		case strings.TrimSpace(word) == "":
-			fail("mapping.status_values", "an empty status word never matches (empty statuses are refused)")
-			continue
-		case strings.TrimSpace(word) != word:
-			fail(key, "status word %q has surrounding spaces and never matches: their values are trimmed", word)
-			continue
-		}
-		st, hold, err := jsonfmt.ParseStatusSpec(spec)
-		if err != nil {
-			fail(key, "%v", err)
-			continue
-		}
-		s.statuses[word] = status{st, hold}
-		for _, other := range words[i+1:] {
-			if strings.EqualFold(word, other) && m.StatusValues[other] != spec {
-				fail(key, "%q and %q differ only in case but map to %s and %s; a value such as %q would match both",
-					word, other, spec, m.StatusValues[other], strings.ToLower(word))
-			}
-		}
-	}
-	quoted := make([]string, 0, len(s.statuses))
-	for _, w := range words {
-		if _, ok := s.statuses[w]; ok {
-			quoted = append(quoted, fmt.Sprintf("%q", w))
-		}
-	}
-	if len(quoted) > 12 {
-		quoted = append(quoted[:12], "...")
-	}
-	s.known = strings.Join(quoted, ", ")
-
-	s.holds, s.knownH = checkHolds(m, fail)
-
-	s.layout = m.AtLayout
-	if s.layout == "" {
-		s.layout = defaultLayout
-	}
-	info := inspectLayout(s.layout)
-	switch {
-	case info.abbrev:
-		fail("mapping.at_layout", "%q holds a zone abbreviation (MST), which Go reads as UTC unless the host knows it (CST is China, Cuba or US Central): "+
-			"use a numeric offset (-07:00) or write their abbreviation as text and set at_zone", m.AtLayout)
-	case !info.date:
-		fail("mapping.at_layout", "%q is not a Go time layout with a year, month and day: write the reference time "+
-			"Mon Jan 2 15:04:05 -0700 MST 2006 as they would, e.g. \"2006-01-02 15:04:05\" or \"20060102150405\"", m.AtLayout)
-	}
-	switch zone := m.AtZone; {
-	case zone == "" && !info.offset && !info.abbrev && info.date:
-		fail("mapping.at_zone", "required: at_layout %q has no UTC offset, so name the zone of their clock, e.g. Asia/Shanghai", m.AtLayout)
-	case zone == "":
-		s.loc = time.UTC
-	case info.offset:
-		layout := "(default RFC 3339)"
-		if m.AtLayout != "" {
-			layout = strconv.Quote(m.AtLayout)
-		}
-		fail("mapping.at_zone", "not used: at_layout %s carries its own UTC offset; remove at_zone", layout)
-	case strings.EqualFold(zone, "local"):
-		fail("mapping.at_zone", "name an IANA zone such as Asia/Shanghai; Local depends on the host")
-	default:
-		loc, err := time.LoadLocation(zone)
-		if err != nil {
-			fail("mapping.at_zone", "unknown time zone %q: want an IANA name such as Asia/Shanghai or UTC", zone)
-		}
-		s.loc = loc
+	s.Statuses, s.Known = mapping.CheckStatuses(m, "{PAS: released, CPI: held}", fail)
+	s.Holds, s.KnownHolds = mapping.CheckHolds(m, "XPath", fail)
+	s.Clock = mapping.CheckTime(m, `"2006-01-02 15:04:05" or "20060102150405"`, fail)
+	if s.Layout == mapping.DefaultLayout {
+		// at_layout spelled out as the default reads as the default.
+		s.AtLayout = ""
 	}
 	if len(errs) > 0 {
 		return errs, nil
@@ -266,48 +160,4 @@ func describe(v any) string {
 		return fmt.Sprintf("the boolean %t", v)
 	}
 	return fmt.Sprintf("a %T", v)
-}
-
-// checkHolds checks mapping.hold_values and returns the table of hold
-// words (nil without hold_values) and its words for reasons. Hold words
-// match as status words do: exactly, then ignoring case.
-func checkHolds(m *config.Mapping, fail func(key, format string, args ...any)) (map[string]string, string) {
-	if len(m.HoldValues) == 0 {
-		return nil, ""
-	}
-	if strings.TrimSpace(m.Hold) == "" {
-		fail("mapping.hold_values", "needs mapping.hold, the XPath of the hold words it translates")
-	}
-	words := slices.Sorted(maps.Keys(m.HoldValues))
-	holds := make(map[string]string, len(words))
-	var quoted []string
-	for i, word := range words {
-		hold := m.HoldValues[word]
-		key := "mapping.hold_values." + word
-		switch {
-		case strings.TrimSpace(word) == "":
-			fail("mapping.hold_values", "an empty hold word never matches (an empty hold is the general hold)")
-			continue
-		case strings.TrimSpace(word) != word:
-			fail(key, "hold word %q has surrounding spaces and never matches: their values are trimmed", word)
-			continue
-		}
-		if err := jsonfmt.CheckHold(hold); err != nil {
-			fail(key, "%v", err)
-			continue
-		}
-		for _, other := range words[i+1:] {
-			if strings.EqualFold(word, other) && m.HoldValues[other] != hold {
-				fail(key, "%q and %q differ only in case but map to %s and %s", word, other, hold, m.HoldValues[other])
-			}
-		}
-		holds[word] = hold
-		if len(quoted) < 12 {
-			quoted = append(quoted, fmt.Sprintf("%q", word))
-		}
-	}
-	if len(holds) > 12 {
-		quoted = append(quoted, "...")
-	}
-	return holds, strings.Join(quoted, ", ")
 }

@@ -100,7 +100,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,6 +112,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/adapters/mapping"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -143,9 +143,6 @@ const (
 	// document may hold.
 	MaxNodes = 500000
 )
-
-// defaultLayout is the layout of at when the mapping names none.
-const defaultLayout = time.RFC3339Nano
 
 // decoder decodes one source's documents.
 type decoder struct {
@@ -307,8 +304,11 @@ type field struct {
 	expr       *xpath.Expr // nil when the mapping names no path
 }
 
+// m is the field as the shared mapping code names it in reasons.
+func (f field) m() mapping.Field { return mapping.Field{Name: f.name, Path: f.path} }
+
 func (f field) reject(code, format string, args ...any) error {
-	return state.Reject(code, "field %q (path %q): %s", f.name, f.path, fmt.Sprintf(format, args...))
+	return f.m().Reject(code, format, args...)
 }
 
 // values evaluates the field in a record: the text of each node it
@@ -430,18 +430,7 @@ func (f field) ref(rec *xmlquery.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := state.CheckRef(f.name, v); err != nil {
-		return "", f.reject(state.CodeInvalidField, "%s", detail(err))
-	}
-	return v, nil
-}
-
-// detail is the reason of a shared check's rejection (state.CheckRef and
-// the like) without its 'field "name": ' prefix, to be worded with the
-// field's path.
-func detail(err error) string {
-	_, d, _ := strings.Cut(err.(*state.Rejection).Reason, ": ")
-	return d
+	return mapping.Ref(f.m(), v)
 }
 
 // record decodes one record element.
@@ -452,8 +441,8 @@ func (d *decoder) record(rec *xmlquery.Node) (*state.AgencyEvent, error) {
 	if ev.ID, err = d.id.text(rec, true); err != nil {
 		return nil, err
 	}
-	if len(ev.ID) > state.MaxIDLen {
-		return nil, d.id.reject(state.CodeInvalidField, "%s is %d characters, longer than %d", quoteStr(ev.ID), len(ev.ID), state.MaxIDLen)
+	if err := mapping.CheckID(d.id.m(), ev.ID); err != nil {
+		return nil, err
 	}
 
 	if d.agency.expr != nil {
@@ -466,11 +455,11 @@ func (d *decoder) record(rec *xmlquery.Node) (*state.AgencyEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, ok := lookupFold(d.statuses, word)
-	if !ok {
-		return nil, d.status.reject(state.CodeInvalidField, "%s is not in status_values (known: %s)", quoteStr(word), d.known)
+	st, err := d.Status(d.status.m(), word)
+	if err != nil {
+		return nil, err
 	}
-	ev.Status, ev.Hold = st.st, st.hold
+	ev.Status, ev.Hold = st.St, st.Hold
 	if err := d.holdOf(rec, ev); err != nil {
 		return nil, err
 	}
@@ -494,19 +483,6 @@ func (d *decoder) record(rec *xmlquery.Node) (*state.AgencyEvent, error) {
 	return ev, nil
 }
 
-func lookupFold[V any](m map[string]V, word string) (V, bool) {
-	if v, ok := m[word]; ok {
-		return v, true
-	}
-	for w, v := range m {
-		if strings.EqualFold(w, word) {
-			return v, true
-		}
-	}
-	var zero V
-	return zero, false
-}
-
 // holdOf reads the record's hold type (mapping.hold), translated by
 // hold_values when the mapping has them; a hold in the record wins over
 // one its status word implies. A hold is meaningful for held and
@@ -515,25 +491,10 @@ func lookupFold[V any](m map[string]V, word string) (V, bool) {
 func (d *decoder) holdOf(rec *xmlquery.Node, ev *state.AgencyEvent) error {
 	f := d.hold
 	word, err := f.text(rec, false)
-	if err != nil || word == "" {
+	if err != nil {
 		return err
 	}
-	hold := word
-	if d.holds != nil {
-		h, ok := lookupFold(d.holds, word)
-		if !ok {
-			return f.reject(state.CodeInvalidField, "%s is not in hold_values (known: %s)", quoteStr(word), d.knownH)
-		}
-		hold = h
-	}
-	if len(hold) > state.MaxHoldLen {
-		return f.reject(state.CodeInvalidField, "%s is %d bytes, longer than %d", quoteStr(hold), len(hold), state.MaxHoldLen)
-	}
-	if !jsonfmt.TakesHold(ev.Status) {
-		return f.reject(state.CodeInvalidField, "%s is a hold type, but status %q is not about one hold (only held and hold_removed take a hold)", quoteStr(hold), ev.Status)
-	}
-	ev.Hold = hold
-	return nil
+	return d.Hold(f.m(), word, ev)
 }
 
 func (d *decoder) containersOf(rec *xmlquery.Node) ([]string, error) {
@@ -547,21 +508,15 @@ func (d *decoder) containersOf(rec *xmlquery.Node) ([]string, error) {
 	case len(list) > MaxContainers:
 		return nil, f.reject(state.CodeInvalidField, "want 1 to %d container numbers, got more", MaxContainers)
 	}
-	out := make([]string, 0, len(list))
-	for i, raw := range list {
-		id, err := state.ParseContainer(strings.TrimSpace(raw))
-		if err != nil {
-			rej := err.(*state.Rejection)
-			if nodes && len(list) > 1 {
-				return nil, f.reject(rej.Code, "node %d: %s", i+1, rej.Reason)
-			}
-			return nil, f.reject(rej.Code, "%s", rej.Reason)
-		}
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
 	}
-	return out, nil
+	return mapping.Containers(f.m(), list, func(i int) string {
+		if nodes && len(list) > 1 {
+			return fmt.Sprintf("node %d", i+1)
+		}
+		return ""
+	})
 }
 
 func (d *decoder) atOf(rec *xmlquery.Node) (time.Time, error) {
@@ -570,36 +525,9 @@ func (d *decoder) atOf(rec *xmlquery.Node) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	t, err := time.ParseInLocation(d.layout, s, d.loc)
-	if err != nil {
-		if d.layout == defaultLayout {
-			return time.Time{}, f.reject(state.CodeInvalidField, "want an RFC 3339 time with offset such as 2026-11-28T10:15:00+08:00, got %s", quoteStr(s))
-		}
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s does not match at_layout %q", quoteStr(s), d.layout)
-	}
-	// A zero or ancient time is a sender's bug, and would sort before
-	// every real event.
-	if t.Year() < 1970 {
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s is before 1970", quoteStr(s))
-	}
-	// The reason quotes the value as sent: Go shows +23:60 as +24:00.
-	if err := state.CheckOffset(f.name, t); err != nil {
-		return time.Time{}, f.reject(state.CodeInvalidField, "%s: %s", quoteStr(s), detail(err))
-	}
-	return t, nil
+	return d.Time(f.m(), s)
 }
-
-const maxShown = 80
 
 // quoteStr quotes a value for a reason, cut to a readable length on a
 // character boundary.
-func quoteStr(s string) string {
-	if len(s) <= maxShown {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%q...", s[:cut])
-}
+func quoteStr(s string) string { return mapping.QuoteStr(s) }
