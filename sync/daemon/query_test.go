@@ -90,7 +90,7 @@ func TestQueryHealsLostAgencyReleases(t *testing.T) {
     url: %s/cbp/status/{container}
     schedule: "@every 1s"
     rate: %d
-    query_after: 3s
+    query_after: 8s
     timeout: 2s
     token_file: %s
     kind: agency
@@ -119,7 +119,8 @@ func TestQueryHealsLostAgencyReleases(t *testing.T) {
 		h.tos(fmt.Sprintf("ARR-%d", i), b, state.TOSArrived, "2026-11-28T11:00:00Z", "CUSTOMS")
 	}
 	// The TOS confirms each release_hold, so that no stale_hold lasts
-	// long enough (query_after) to be asked about.
+	// long enough (query_after, ample even on a loaded machine) to be
+	// asked about.
 	for i, b := range append(append([]string(nil), kept...), lost...) {
 		h.waitCommand(b, state.ReleaseHold, "CUSTOMS")
 		h.tos(fmt.Sprintf("CONF-%d", i), b, state.TOSHolds, "2026-11-28T11:05:00Z")
