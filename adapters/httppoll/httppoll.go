@@ -69,13 +69,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/sony/gobreaker/v2"
 	"github.com/tidwall/gjson"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/jsonstrict"
+	"github.com/portsync/portsync/adapters/scheduled"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -178,17 +178,13 @@ type source struct {
 	breaker  *gobreaker.CircuitBreaker[page]
 	openLog  httpout.Throttle
 
-	mu      sync.Mutex
-	memCur  string // the cursor, where the environment stores none (tests)
-	started bool
-	stopped bool
+	mu     sync.Mutex
+	memCur string // the cursor, where the environment stores none (tests)
 
-	cron    *cron.Cron
+	runner  *scheduled.Runner
 	deliver adapters.Deliver
 	ctx     context.Context // canceled by Stop: ends a request in flight
-	cancel  context.CancelFunc
-	kill    chan struct{} // closed stopGrace after Stop: ends a wait for acks
-	first   sync.WaitGroup
+	kill    <-chan struct{} // closed stopGrace after Stop: ends a wait for acks
 }
 
 func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
@@ -208,8 +204,9 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 		param: c.Cursor.Param, field: c.Cursor.Field,
 		perEvent: cfg.Format == "" || cfg.Format == config.DefaultFormat,
 		cursorOf: env.Cursor, env: env, log: log.With("source", cfg.Name),
-		kill: make(chan struct{}),
 	}
+	s.runner = scheduled.New(cfg.Name, c.Schedule, stopGrace, s.log)
+	s.kill = s.runner.Kill()
 	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
 		s.records = cfg.Mapping.Records
 	}
@@ -237,26 +234,12 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 
 // Start begins polling: one round now, then one per tick.
 func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return fmt.Errorf("source %s: started twice", s.name)
-	}
-	s.started = true
 	s.deliver = deliver
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	l := cronLogger{s.log}
-	s.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
-		cron.WithChain(cron.SkipIfStillRunning(l), cron.Recover(l)))
-	id, err := s.cron.AddFunc(s.spec, s.round)
+	rctx, err := s.runner.Start(ctx, s.round)
 	if err != nil {
-		return fmt.Errorf("source %s: schedule %q: %w", s.name, s.spec, err)
+		return err
 	}
-	// The first round runs the entry's wrapped job, so that a tick while
-	// it runs is skipped like any other.
-	job := s.cron.Entry(id).WrappedJob
-	s.first.Go(job.Run)
-	s.cron.Start()
+	s.ctx = rctx
 	return nil
 }
 
@@ -265,20 +248,7 @@ func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
 // engine acknowledges it (the engine runs until the sources have stopped),
 // at most stopGrace.
 func (s *source) Stop() {
-	s.mu.Lock()
-	if !s.started || s.stopped {
-		s.stopped = true
-		s.mu.Unlock()
-		return
-	}
-	s.stopped = true
-	s.mu.Unlock()
-	done := s.cron.Stop()
-	s.cancel()
-	grace := time.AfterFunc(stopGrace, func() { close(s.kill) })
-	defer grace.Stop()
-	<-done.Done()
-	s.first.Wait()
+	s.runner.Stop()
 	s.client.CloseIdle()
 }
 
@@ -587,13 +557,3 @@ func (s *source) cursorIn(body []byte) (string, error) {
 }
 
 func snippet(b []byte) string { return httpout.Snippet(b, maxErrBody) }
-
-// cronLogger sends cron's own messages (skipped ticks, recovered panics) to
-// the source's logger.
-type cronLogger struct{ log *slog.Logger }
-
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
-
-func (l cronLogger) Error(err error, msg string, kv ...any) {
-	l.log.Error("cron: "+msg, append([]any{"err", err}, kv...)...)
-}

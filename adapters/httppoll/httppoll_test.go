@@ -208,8 +208,9 @@ func build(t *testing.T, cfg pollCfg, fe *fakeEngine) *source {
 	}
 	s := src.(*source)
 	s.deliver = fe.deliver
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	t.Cleanup(s.cancel)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.ctx = ctx
+	t.Cleanup(cancel)
 	return s
 }
 

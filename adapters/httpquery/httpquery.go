@@ -54,6 +54,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/adapters/scheduled"
 	"github.com/portsync/portsync/config"
 )
 
@@ -199,16 +200,10 @@ type source struct {
 	// only the cycle, one at a time, reads and writes it.
 	resume string
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
-
-	cron    *cron.Cron
+	runner  *scheduled.Runner
 	deliver adapters.Deliver
-	ctx     context.Context
-	cancel  context.CancelFunc
-	kill    chan struct{} // closed stopGrace after Stop: ends a wait for acks
-	first   sync.WaitGroup
+	ctx     context.Context // canceled by Stop: ends a request in flight
+	kill    <-chan struct{} // closed stopGrace after Stop: ends a wait for acks
 }
 
 func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source, error) {
@@ -235,8 +230,10 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 	s := &source{
 		name: cfg.Name, agency: cfg.Agency, tmpl: c.URL, place: place, queryAfter: after,
 		schedule: sched, spec: c.Schedule, limit: limiter{every: time.Minute / time.Duration(rate)},
-		env: env, log: log.With("source", cfg.Name), kill: make(chan struct{}),
+		env: env, log: log.With("source", cfg.Name),
 	}
+	s.runner = scheduled.New(cfg.Name, c.Schedule, stopGrace, s.log)
+	s.kill = s.runner.Kill()
 	if s.client, err = httpout.New(clientConfig(cfg, c, "X"), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
@@ -257,27 +254,15 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 
 // Start begins asking: one cycle now, then one per tick.
 func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return fmt.Errorf("source %s: started twice", s.name)
-	}
 	if s.env.Candidates == nil {
 		return fmt.Errorf("source %s: no store to read candidates from", s.name)
 	}
-	s.started = true
 	s.deliver = deliver
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	l := cronLogger{s.log}
-	s.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
-		cron.WithChain(cron.SkipIfStillRunning(l), cron.Recover(l)))
-	id, err := s.cron.AddFunc(s.spec, s.cycle)
+	rctx, err := s.runner.Start(ctx, s.cycle)
 	if err != nil {
-		return fmt.Errorf("source %s: schedule %q: %w", s.name, s.spec, err)
+		return err
 	}
-	job := s.cron.Entry(id).WrappedJob
-	s.first.Go(job.Run)
-	s.cron.Start()
+	s.ctx = rctx
 	return nil
 }
 
@@ -285,20 +270,7 @@ func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
 // flight is cancelled; answers already delivered are waited for until the
 // engine acknowledges them, at most stopGrace.
 func (s *source) Stop() {
-	s.mu.Lock()
-	if !s.started || s.stopped {
-		s.stopped = true
-		s.mu.Unlock()
-		return
-	}
-	s.stopped = true
-	s.mu.Unlock()
-	done := s.cron.Stop()
-	s.cancel()
-	grace := time.AfterFunc(stopGrace, func() { close(s.kill) })
-	defer grace.Stop()
-	<-done.Done()
-	s.first.Wait()
+	s.runner.Stop()
 	s.client.CloseIdle()
 }
 
@@ -530,14 +502,4 @@ func (g *ackGroup) Wait() {
 	case <-done:
 	case <-g.kill:
 	}
-}
-
-// cronLogger sends cron's own messages (skipped ticks, recovered panics) to
-// the source's logger.
-type cronLogger struct{ log *slog.Logger }
-
-func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
-
-func (l cronLogger) Error(err error, msg string, kv ...any) {
-	l.log.Error("cron: "+msg, append([]any{"err", err}, kv...)...)
 }

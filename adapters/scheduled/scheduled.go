@@ -1,0 +1,96 @@
+// Package scheduled owns the lifecycle that the polling sources
+// (http_poll, http_query) share: one round at start, then one per tick of
+// the source's cron schedule (UTC), never two at once; Stop cancels the
+// round's requests and gives it a grace period to collect the engine's
+// acknowledgements of what it already delivered.
+package scheduled
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/portsync/portsync/config"
+)
+
+// Runner runs one source's rounds.
+type Runner struct {
+	name, spec string
+	grace      time.Duration
+	log        *slog.Logger
+	kill       chan struct{}
+
+	mu               sync.Mutex
+	started, stopped bool
+	cron             *cron.Cron
+	cancel           context.CancelFunc
+	first            sync.WaitGroup
+}
+
+// New returns a runner for the named source's schedule spec. grace is how
+// long Stop waits before it closes Kill.
+func New(name, spec string, grace time.Duration, log *slog.Logger) *Runner {
+	return &Runner{name: name, spec: spec, grace: grace, log: log, kill: make(chan struct{})}
+}
+
+// Kill is closed grace after Stop: a round waiting for acknowledgements
+// gives up then.
+func (r *Runner) Kill() <-chan struct{} { return r.kill }
+
+// Start runs round once now and then at every tick, and returns the
+// context Stop cancels, which the rounds' requests run under.
+func (r *Runner) Start(ctx context.Context, round func()) (context.Context, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return nil, fmt.Errorf("source %s: started twice", r.name)
+	}
+	r.started = true
+	ctx, r.cancel = context.WithCancel(ctx)
+	l := cronLogger{r.log}
+	r.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+		cron.WithChain(cron.SkipIfStillRunning(l), cron.Recover(l)))
+	id, err := r.cron.AddFunc(r.spec, round)
+	if err != nil {
+		r.cancel()
+		return nil, fmt.Errorf("source %s: schedule %q: %w", r.name, r.spec, err)
+	}
+	// The first round runs the entry's wrapped job, so that a tick while
+	// it runs is skipped like any other.
+	job := r.cron.Entry(id).WrappedJob
+	r.first.Go(job.Run)
+	r.cron.Start()
+	return ctx, nil
+}
+
+// Stop stops the schedule, cancels the round in flight and waits for it.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	if !r.started || r.stopped {
+		r.stopped = true
+		r.mu.Unlock()
+		return
+	}
+	r.stopped = true
+	r.mu.Unlock()
+	done := r.cron.Stop()
+	r.cancel()
+	grace := time.AfterFunc(r.grace, func() { close(r.kill) })
+	defer grace.Stop()
+	<-done.Done()
+	r.first.Wait()
+}
+
+// cronLogger sends cron's own messages (skipped ticks, recovered panics) to
+// the source's logger.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append([]any{"err", err}, kv...)...)
+}
