@@ -3,11 +3,12 @@ package sync
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portsync/portsync/internal/heapwatch"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
@@ -94,7 +95,7 @@ func BenchmarkStreamedMessagePeakHeap(b *testing.B) {
 				e, stop := startEngine(b, listenerFunc(func(c *changes) { committed.Add(int64(len(c.Containers))) }))
 				dec := &countingStream{n: n, committed: &committed}
 				src := &SourceInfo{Name: "drop", Kind: config.KindAgency, Agency: "customs", Decoder: dec}
-				peak := peakHeapOf(func() {
+				peak := heapwatch.Peak(func() {
 					settled := make(chan struct{})
 					m := adapters.Message{
 						Body: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("")), nil },
@@ -115,39 +116,4 @@ func BenchmarkStreamedMessagePeakHeap(b *testing.B) {
 			}
 		})
 	}
-}
-
-// peakHeapOf runs f and returns the most heap in use while it ran, above
-// what was in use before, sampled every millisecond.
-func peakHeapOf(f func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	var peak atomic.Uint64
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > peak.Load() {
-				peak.Store(m.HeapAlloc)
-			}
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	if p := peak.Load(); p > base {
-		return p - base
-	}
-	return 0
 }

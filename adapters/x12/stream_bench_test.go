@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/portsync/portsync/internal/heapwatch"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/state"
@@ -56,44 +56,6 @@ func writeSample350(tb testing.TB, path string, n, perIC int) int64 {
 	return info.Size()
 }
 
-// peakHeap runs f and returns the most heap (HeapAlloc) in use while it
-// ran, above what was in use before, sampled every millisecond.
-func peakHeap(f func()) uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapAlloc
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			if m.HeapAlloc > peak.Load() {
-				peak.Store(m.HeapAlloc)
-			}
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	f()
-	close(stop)
-	<-done
-	runtime.ReadMemStats(&ms)
-	p := max(peak.Load(), ms.HeapAlloc)
-	if p < base {
-		return 0
-	}
-	return p - base
-}
-
 // BenchmarkDecode50MB decodes a 50 MB 350 file (287,000 X4 loops) and
 // reports the peak heap next to the file size:
 //
@@ -123,7 +85,7 @@ func BenchmarkDecode50MB(b *testing.B) {
 			var peak uint64
 			var n int
 			for b.Loop() {
-				p := peakHeap(func() {
+				p := heapwatch.Peak(func() {
 					n = 0
 					switch tc.mode {
 					case "stream":
