@@ -109,7 +109,7 @@ func TestEDIFACTNationalCodeIsNotARelease(t *testing.T) {
 		"UNT+6+1'" +
 		"UNZ+1+42'"
 	dropWrite(t, filepath.Join(drop, "national.edi"), msg)
-	d := waitDeadLetter(h, "", "120")
+	d := waitDeadLetter(h, "", "", "120")
 	if d.Source != "customs-edi" {
 		t.Errorf("dead letter from %s, want customs-edi: %+v", d.Source, d)
 	}

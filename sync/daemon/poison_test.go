@@ -49,12 +49,17 @@ func deadLetters(h *harness) []state.DeadLetter {
 	return dl.DeadLetters
 }
 
-func waitDeadLetter(h *harness, code, contains string) state.DeadLetter {
+// waitDeadLetter waits for a dead letter of code ("" for any) whose
+// payload carries the event id ("" for any) and whose reason says want.
+// Matching the id keeps an earlier dead letter from answering for a later
+// message.
+func waitDeadLetter(h *harness, code, id, want string) state.DeadLetter {
 	h.t.Helper()
 	var found state.DeadLetter
-	h.eventually(fmt.Sprintf("dead letter %s with %q", code, contains), func() bool {
+	h.eventually(fmt.Sprintf("dead letter %s of %s with %q", code, id, want), func() bool {
 		for _, d := range deadLetters(h) {
-			if (code == "" || d.Code == code) && strings.Contains(d.Reason+d.Payload, contains) {
+			if (code == "" || d.Code == code) && (id == "" || strings.Contains(d.Payload, `"id":"`+id+`"`)) &&
+				strings.Contains(d.Reason, want) {
 				found = d
 				return true
 			}
@@ -81,7 +86,7 @@ func TestPoisonRecordDoesNotWedgeWriter(t *testing.T) {
 
 	h.agency("POISON-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
 	h.agency("GOOD-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c2)
-	d := waitDeadLetter(h, state.CodeUnstorable, "POISON-1")
+	d := waitDeadLetter(h, state.CodeUnstorable, "POISON-1", "POISON-1")
 	if !strings.Contains(d.Reason, "timezone") {
 		t.Errorf("reason should carry the store's error: %s", d.Reason)
 	}
@@ -89,22 +94,27 @@ func TestPoisonRecordDoesNotWedgeWriter(t *testing.T) {
 
 	h.tos("POISON-TOS", c3, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
 	h.tos("GOOD-TOS", c2, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
-	waitDeadLetter(h, state.CodeUnstorable, "POISON-TOS")
+	waitDeadLetter(h, state.CodeUnstorable, "POISON-TOS", "POISON-TOS")
 	h.waitCommand(c2, state.ReleaseHold, "CUSTOMS")
 
 	dropWrite(t, filepath.Join(drop, "poison.json"), dropEvent("POISON-FILE", "released", c3))
 	dropWrite(t, filepath.Join(drop, "good.json"), dropEvent("GOOD-FILE", "released", c3))
-	waitDeadLetter(h, state.CodeUnstorable, "POISON-FILE")
+	waitDeadLetter(h, state.CodeUnstorable, "POISON-FILE", "POISON-FILE")
 	waitStatus(h, c3, "customs", state.Released)
 	h.eventually("poison file filed as rejected", func() bool {
 		return dropExists(filepath.Join(drop, "rejected", "poison.json"))
 	})
 
-	// Acknowledged, so the broker does not deliver it again after a restart.
+	// Acknowledged, so the broker does not deliver it again after a
+	// restart: the dead letters stay as they are.
+	before := deadLetters(h)
 	h.stop()
 	h.start()
 	h.agency("GOOD-2", "quarantine", state.Released, "2026-11-28T10:16:00+08:00", c2)
 	waitStatus(h, c2, "quarantine", state.Released)
+	if after := deadLetters(h); len(after) != len(before) || after[0].Count != before[0].Count {
+		t.Errorf("dead letters after the restart %+v, before %+v: a poison message came back", after, before)
+	}
 	if code := h.getStatus("/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d after poison records", code)
 	}
@@ -147,14 +157,15 @@ func TestHostileTimesAndLengths(t *testing.T) {
 	}
 	for _, c := range cases {
 		h.publish(c.topic, c.payload)
-		d := waitDeadLetter(h, c.code, c.want)
+		id := c.payload[len(`{"id":"`):strings.Index(c.payload, `",`)]
+		d := waitDeadLetter(h, c.code, id, c.want)
 		if len(d.Reason) > 2000 {
 			t.Errorf("%s: reason of %d bytes", c.name, len(d.Reason))
 		}
 	}
 	dropWrite(t, filepath.Join(drop, "offset.json"),
 		`{"id":"H8","agency":"customs","status":"released","containers":["`+c1+`"],"at":"2026-11-28T10:15:00+24:00"}`)
-	waitDeadLetter(h, state.CodeInvalidField, "+24:00")
+	waitDeadLetter(h, state.CodeInvalidField, "H8", "+24:00")
 
 	h.agency("GOOD", "customs", state.Held, now.Add(-time.Minute).Format(time.RFC3339), c1)
 	h.tos("GOOD-TOS", c1, state.TOSArrived, now.Format(time.RFC3339))
