@@ -38,9 +38,10 @@ func Signed(inner Decoder, key []byte) Decoder {
 func (s *signedDecoder) Decode(payload []byte) []Record {
 	// A repeated "event" would let the HMAC vouch for one event while a
 	// reader that keeps the other name's value (gjson keeps the first,
-	// encoding/json the last) acts on another.
+	// encoding/json the last) acts on another. The event's own members are
+	// left to the inner decoder, which checks them as it decodes.
 	var dup *jsonstrict.DuplicateKeyError
-	if errors.As(jsonstrict.Check(payload), &dup) {
+	if errors.As(jsonstrict.CheckExcept(payload, "event"), &dup) {
 		return []Record{{Err: state.Reject(state.CodeMalformed, "%v", dup)}}
 	}
 	var env struct {

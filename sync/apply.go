@@ -2,7 +2,7 @@ package sync
 
 import (
 	"crypto/sha256"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"time"
@@ -183,10 +183,7 @@ func (t *txn) checkAgency(src *SourceInfo, ev *state.AgencyEvent) error {
 // whether it reuses an id seen before with other content: a new decision
 // under an old entry number, applied by the usual rules, never dropped.
 func (t *txn) firstSeen(source, id string, ev any) (duplicate, reused bool, err error) {
-	digest, err := contentDigest(ev)
-	if err != nil {
-		return false, false, err
-	}
+	digest := contentDigest(ev)
 	seen, same := t.tx.SeenContent(source, id, digest)
 	if seen && same {
 		return true, false, nil
@@ -194,17 +191,66 @@ func (t *txn) firstSeen(source, id string, ev any) (duplicate, reused bool, err 
 	return false, seen, t.tx.MarkSeen(source, id, t.now, digest)
 }
 
-// contentDigest is the SHA-256 of an event's canonical JSON, as decoded:
-// two deliveries that decode alike are the same content, whatever their
-// bytes (key order, white space, a format's envelope).
-func contentDigest(ev any) ([]byte, error) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("digest event: %w", err)
+// contentDigest is the SHA-256 of an event's fields as decoded: two
+// deliveries that decode alike are the same content, whatever their bytes
+// (key order, white space, a format's envelope, the zone a time is written
+// in). Each field is written with its length before it, so two different
+// events never write the same bytes. It runs for every inbound record, so
+// it writes the fields straight into the hash rather than encoding the
+// event first.
+func contentDigest(ev any) []byte {
+	var scratch [512]byte
+	d := digester{b: scratch[:0]}
+	switch e := ev.(type) {
+	case *state.AgencyEvent:
+		d.str("agency")
+		d.str(e.ID, e.Agency, string(e.Status), e.Hold, e.BL, e.Declaration, e.Reason)
+		d.list(e.Containers)
+		d.time(e.At)
+	case *state.TOSEvent:
+		d.str("tos")
+		d.str(e.ID, e.Container, e.Event, e.BL)
+		d.list(e.Holds)
+		d.bool(e.HasHolds)
+		d.time(e.At)
+	case *state.ManifestEvent:
+		d.str("manifest")
+		d.str(e.ID, e.BL)
+		d.list(e.Containers)
+		d.time(e.At)
+	default:
+		panic(fmt.Sprintf("contentDigest of %T", ev))
 	}
-	sum := sha256.Sum256(data)
-	return sum[:], nil
+	sum := sha256.Sum256(d.b)
+	return sum[:]
 }
+
+// digester lays an event's fields out, each behind its length.
+type digester struct{ b []byte }
+
+func (d *digester) num(n uint64) { d.b = binary.BigEndian.AppendUint64(d.b, n) }
+
+func (d *digester) str(ss ...string) {
+	for _, s := range ss {
+		d.num(uint64(len(s)))
+		d.b = append(d.b, s...)
+	}
+}
+
+func (d *digester) list(ss []string) {
+	d.num(uint64(len(ss)))
+	d.str(ss...)
+}
+
+func (d *digester) bool(b bool) {
+	if b {
+		d.num(1)
+	} else {
+		d.num(0)
+	}
+}
+
+func (d *digester) time(t time.Time) { d.num(uint64(t.UnixNano())) }
 
 func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *state.Rejection, error) {
 	dup, reused, err := t.firstSeen(src.Name, ev.ID, ev)
