@@ -24,6 +24,9 @@ const (
 	MaxReasonLen = 1024
 	// MaxHoldLen is the longest TOS hold code, in bytes.
 	MaxHoldLen = 64
+	// MaxEventContainers is the most containers one agency event may name
+	// (DESIGN 3.1: 1 to 1000).
+	MaxEventContainers = 1000
 	// MaxHolds is the most hold codes one TOS event may report.
 	MaxHolds = 100
 	// maxOffset is the largest zone offset RFC 3339 can carry (±23:59).

@@ -7,10 +7,6 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// maxEventContainers is the most containers one agency event may name
-// (DESIGN 3.1).
-const maxEventContainers = 1000
-
 // admit checks a decoded record against the limits every stored record
 // keeps, whichever decoder produced it, and cuts its free text to bound.
 // Decoders check the same limits in their own words; this second look
@@ -30,8 +26,8 @@ func (p policy) admit(r *adapters.Record, now time.Time) error {
 		if err := checkID(ev.ID); err != nil {
 			return err
 		}
-		if n := len(ev.Containers); n == 0 && ev.BL == "" || n > maxEventContainers {
-			return state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d containers (or none and a bl), got %d", maxEventContainers, n)
+		if n := len(ev.Containers); n == 0 && ev.BL == "" || n > state.MaxEventContainers {
+			return state.Reject(state.CodeInvalidField, "field \"containers\": want 1 to %d containers (or none and a bl), got %d", state.MaxEventContainers, n)
 		}
 		for _, id := range ev.Containers {
 			if err := checkContainer(id); err != nil {

@@ -161,6 +161,22 @@ func sessionLostAlert(broker, clientID string, at time.Time) state.Alert {
 	}
 }
 
+// manualOverrideAlert is an operator's override of ev, by by, on one
+// container; it resolves when the agency itself decides again.
+func manualOverrideAlert(ev *state.AgencyEvent, container, by, terminal string, now time.Time) state.Alert {
+	what := string(ev.Status)
+	if ev.Hold != "" {
+		what += " " + ev.Hold
+	}
+	return state.Alert{
+		ID: AlertID(state.KindManualOverride, container, ev.Agency), Kind: state.KindManualOverride,
+		Severity: severityWarning, State: state.Firing, Terminal: terminal, Container: container,
+		Agency: ev.Agency, Since: now.UTC(), At: now.UTC(),
+		Summary: fmt.Sprintf("%s overrode %s on %s by hand: %s, because %q; a newer %s decision outranks it",
+			by, ev.Agency, container, what, state.CutText(ev.Reason, 200), ev.Agency),
+	}
+}
+
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun

@@ -315,16 +315,7 @@ func (t *txn) manualOverride(src *SourceInfo, ev *state.AgencyEvent, container s
 	if !override {
 		return t.resolveAlert(id)
 	}
-	what := string(ev.Status)
-	if ev.Hold != "" {
-		what += " " + ev.Hold
-	}
-	a := state.Alert{
-		ID: id, Kind: state.KindManualOverride, Severity: "warning", State: state.Firing,
-		Terminal: t.policy.Terminal, Container: container, Agency: ev.Agency, Since: t.now.UTC(), At: t.now.UTC(),
-		Summary: fmt.Sprintf("%s overrode %s on %s by hand: %s, because %q; a newer %s decision outranks it",
-			by, ev.Agency, container, what, state.CutText(ev.Reason, 200), ev.Agency),
-	}
+	a := manualOverrideAlert(ev, container, by, t.policy.Terminal, t.now)
 	old, ok, err := t.tx.Alert(id)
 	if err != nil {
 		return err

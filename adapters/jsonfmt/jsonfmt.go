@@ -27,7 +27,7 @@ func init() {
 }
 
 // MaxContainers is the most containers one agency event may name.
-const MaxContainers = 1000
+const MaxContainers = state.MaxEventContainers
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	if cfg.Kind == config.KindManifest {

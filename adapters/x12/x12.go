@@ -170,6 +170,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
 )
 
 // FormatName is the configuration name of the format.
@@ -177,7 +178,7 @@ const Format = "x12_350"
 
 // MaxContainers is the most containers one disposition may name (DESIGN
 // 3.1).
-const MaxContainers = 1000
+const MaxContainers = state.MaxEventContainers
 
 func init() {
 	adapters.RegisterFormat(Format, adapters.Format{New: New, Check: Check})
