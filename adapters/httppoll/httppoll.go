@@ -235,12 +235,12 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 // Start begins polling: one round now, then one per tick.
 func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
 	s.deliver = deliver
-	rctx, err := s.runner.Start(ctx, s.round)
+	rctx, err := s.runner.Start(ctx)
 	if err != nil {
 		return err
 	}
 	s.ctx = rctx
-	return nil
+	return s.runner.Run(s.round)
 }
 
 // Stop stops the schedule and waits for a round in flight: a request in

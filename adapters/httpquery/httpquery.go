@@ -258,12 +258,12 @@ func (s *source) Start(ctx context.Context, deliver adapters.Deliver) error {
 		return fmt.Errorf("source %s: no store to read candidates from", s.name)
 	}
 	s.deliver = deliver
-	rctx, err := s.runner.Start(ctx, s.cycle)
+	rctx, err := s.runner.Start(ctx)
 	if err != nil {
 		return err
 	}
 	s.ctx = rctx
-	return nil
+	return s.runner.Run(s.cycle)
 }
 
 // Stop stops the schedule and waits for a cycle in flight: a request in

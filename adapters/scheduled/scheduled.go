@@ -41,30 +41,38 @@ func New(name, spec string, grace time.Duration, log *slog.Logger) *Runner {
 // gives up then.
 func (r *Runner) Kill() <-chan struct{} { return r.kill }
 
-// Start runs round once now and then at every tick, and returns the
-// context Stop cancels, which the rounds' requests run under.
-func (r *Runner) Start(ctx context.Context, round func()) (context.Context, error) {
+// Start returns the context Stop cancels, which the rounds' requests run
+// under. Set it where the rounds read it before Run starts them.
+func (r *Runner) Start(parent context.Context) (context.Context, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
 		return nil, fmt.Errorf("source %s: started twice", r.name)
 	}
 	r.started = true
-	ctx, r.cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(parent)
+	r.cancel = cancel
+	return ctx, nil
+}
+
+// Run runs round once now and then at every tick. Call it after Start.
+func (r *Runner) Run(round func()) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	l := cronLogger{r.log}
-	r.cron = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
+	c := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
 		cron.WithChain(cron.SkipIfStillRunning(l), cron.Recover(l)))
-	id, err := r.cron.AddFunc(r.spec, round)
+	id, err := c.AddFunc(r.spec, round)
 	if err != nil {
-		r.cancel()
-		return nil, fmt.Errorf("source %s: schedule %q: %w", r.name, r.spec, err)
+		return fmt.Errorf("source %s: schedule %q: %w", r.name, r.spec, err)
 	}
+	r.cron = c
 	// The first round runs the entry's wrapped job, so that a tick while
 	// it runs is skipped like any other.
-	job := r.cron.Entry(id).WrappedJob
+	job := c.Entry(id).WrappedJob
 	r.first.Go(job.Run)
-	r.cron.Start()
-	return ctx, nil
+	c.Start()
+	return nil
 }
 
 // Stop stops the schedule, cancels the round in flight and waits for it.
@@ -76,9 +84,13 @@ func (r *Runner) Stop() {
 		return
 	}
 	r.stopped = true
+	c := r.cron
 	r.mu.Unlock()
-	done := r.cron.Stop()
 	r.cancel()
+	if c == nil {
+		return // started, never run
+	}
+	done := c.Stop()
 	grace := time.AfterFunc(r.grace, func() { close(r.kill) })
 	defer grace.Stop()
 	<-done.Done()
