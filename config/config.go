@@ -39,6 +39,9 @@ type Config struct {
 	// time may lie; later ones are rejected (a release stamped 2099 could
 	// never be revoked). Default 15m.
 	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
+	// Cluster, when set, makes this process one node of a replicated
+	// cluster; nil is the single node.
+	Cluster *Cluster `yaml:"cluster"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-"`
@@ -47,6 +50,39 @@ type Config struct {
 	Hash string `yaml:"-"`
 	// lines maps dotted keys to their line in File.
 	lines map[string]int
+}
+
+// Cluster makes portsync one of three (or five) nodes that replicate the
+// store through Raft; only the leader acts (docs/operations.md).
+type Cluster struct {
+	NodeID string `yaml:"node_id"`
+	// Listen is the address of the replication traffic; the peer entry of
+	// this node names the address the others dial.
+	Listen string `yaml:"listen"`
+	// Peers lists every node, this one included, as id=host:port.
+	Peers []string `yaml:"peers"`
+	// APIs maps a node id to the URL of its HTTP API, where it differs
+	// from the default: the host of the node's peer address with the port
+	// of http.listen (https when http.tls is set). Writes sent to a
+	// follower are redirected there, and GET /api/v1/cluster asks each node.
+	APIs map[string]string `yaml:"apis"`
+	// TLS, when set, secures the replication traffic with mutual TLS:
+	// every node presents cert_file and accepts only peers whose
+	// certificate ca_file signed.
+	TLS TLS `yaml:"tls"`
+}
+
+// Peer is one node of Cluster.Peers.
+type Peer struct{ ID, Addr string }
+
+// PeerList parses Peers; Validate has checked them.
+func (c *Cluster) PeerList() []Peer {
+	var out []Peer
+	for _, p := range c.Peers {
+		id, addr, _ := strings.Cut(p, "=")
+		out = append(out, Peer{ID: strings.TrimSpace(id), Addr: strings.TrimSpace(addr)})
+	}
+	return out
 }
 
 // Log configures logging.

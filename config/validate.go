@@ -255,7 +255,64 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 	v.tls("http.tls", c.HTTP.TLS)
 	v.cron("schedules.sweep", c.Schedules.Sweep)
 	v.cron("schedules.retention", c.Schedules.Retention)
+	if c.Cluster != nil {
+		v.cluster(c.Cluster)
+	}
 	return v.errs
+}
+
+// cluster checks the cluster block: an id that is among the peers, unique
+// ids and addresses, host:port everywhere, URLs for known nodes only, and
+// mutual TLS complete or absent.
+func (v *validator) cluster(c *Cluster) {
+	v.required("cluster.node_id", c.NodeID)
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		v.fail("cluster.listen", "want host:port, got %q", c.Listen)
+	}
+	if len(c.Peers) == 0 {
+		v.fail("cluster.peers", "list every node as id=host:port, this one included")
+	}
+	ids, addrs := map[string]bool{}, map[string]bool{}
+	for i, p := range c.Peers {
+		key := fmt.Sprintf("cluster.peers[%d]", i)
+		id, addr, ok := strings.Cut(p, "=")
+		id, addr = strings.TrimSpace(id), strings.TrimSpace(addr)
+		if !ok || id == "" {
+			v.fail(key, "want id=host:port, got %q", p)
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			v.fail(key, "want id=host:port, got %q", p)
+		}
+		if ids[id] {
+			v.fail(key, "node id %q listed twice", id)
+		}
+		if addrs[addr] {
+			v.fail(key, "address %q listed twice", addr)
+		}
+		ids[id], addrs[addr] = true, true
+	}
+	if c.NodeID != "" && len(c.Peers) > 0 && !ids[c.NodeID] {
+		v.fail("cluster.node_id", "%q is not among cluster.peers", c.NodeID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(c.APIs)) {
+		key := "cluster.apis." + id
+		if !ids[id] {
+			v.fail(key, "no node %q in cluster.peers", id)
+		}
+		if u, err := url.Parse(c.APIs[id]); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.fail(key, "want an http or https URL, got %q", c.APIs[id])
+		}
+	}
+	if t := c.TLS; t != (TLS{}) {
+		if t.CAFile == "" || t.CertFile == "" || t.KeyFile == "" {
+			v.fail("cluster.tls", "mutual TLS needs ca_file, cert_file and key_file")
+		}
+		v.secret("cluster.tls.ca_file", t.CAFile)
+		v.secret("cluster.tls.cert_file", t.CertFile)
+		v.secret("cluster.tls.key_file", t.KeyFile)
+		v.tls("cluster.tls", t)
+	}
 }
 
 // host checks an http.hosts entry: a bare host name or IP address, as a

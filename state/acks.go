@@ -54,7 +54,7 @@ func (t *Tx) PutAck(a *Ack) error {
 // DeleteAck removes a delivered acknowledgement; an unknown one is no
 // error (it was delivered twice).
 func (t *Tx) DeleteAck(seq uint64) error {
-	return t.tx.Bucket(bucketAcks).Delete(seqKey(seq))
+	return t.bucket(bucketAcks).Delete(seqKey(seq))
 }
 
 // Acks returns every acknowledgement waiting in the outbox, oldest first.

@@ -47,7 +47,7 @@ func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err erro
 	if max <= 0 {
 		return 0, false, nil
 	}
-	journal := t.tx.Bucket(bucketJournal)
+	journal := t.bucket(bucketJournal)
 	type victim struct {
 		key       []byte
 		container string
@@ -72,7 +72,7 @@ func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err erro
 	}
 	// Deleting while a cursor walks the bucket makes it skip keys; the
 	// keys are collected first and deleted after.
-	idx := t.tx.Bucket(bucketJournalIdx)
+	idx := t.bucket(bucketJournalIdx)
 	for _, vc := range victims {
 		if derr := journal.Delete(vc.key); derr != nil {
 			return n, false, fmt.Errorf("prune journal: %w", derr)
@@ -101,7 +101,7 @@ func (t *Tx) PruneDedupe(before time.Time, after []byte, max int) (n int, next [
 	if max <= 0 {
 		return 0, nil, nil
 	}
-	b := t.tx.Bucket(bucketDedupe)
+	b := t.bucket(bucketDedupe)
 	cutoff := before.UnixNano()
 	var victims [][]byte
 	c := b.Cursor()
@@ -157,7 +157,7 @@ func (t *Tx) PruneDeadLetters(before time.Time, after []byte, max int) (n int, n
 		dl  DeadLetter
 	}
 	var victims []victim
-	c := t.tx.Bucket(bucketDeadLetters).Cursor()
+	c := t.bucket(bucketDeadLetters).Cursor()
 	var k, v []byte
 	if after == nil {
 		k, v = c.First()
@@ -194,7 +194,7 @@ func (t *Tx) PruneDeadLetters(before time.Time, after []byte, max int) (n int, n
 		if err := t.unindexDeadLetter(string(vc.key), vc.dl); err != nil {
 			return n, nil, fmt.Errorf("prune dead letters: %w", err)
 		}
-		if err := t.tx.Bucket(bucketDeadLetters).Delete(vc.key); err != nil {
+		if err := t.bucket(bucketDeadLetters).Delete(vc.key); err != nil {
 			return n, nil, fmt.Errorf("prune dead letters: %w", err)
 		}
 		n++
@@ -205,15 +205,15 @@ func (t *Tx) PruneDeadLetters(before time.Time, after []byte, max int) (n int, n
 // JournalLen is the number of journal entries stored. Like DedupeLen and
 // JournalIndexLen it walks the whole bucket: for tests and tools, not for
 // the writer.
-func (t *Tx) JournalLen() int { return t.tx.Bucket(bucketJournal).Stats().KeyN }
+func (t *Tx) JournalLen() int { return t.bucket(bucketJournal).Stats().KeyN }
 
 // DedupeLen is the number of dedupe keys stored.
-func (t *Tx) DedupeLen() int { return t.tx.Bucket(bucketDedupe).Stats().KeyN }
+func (t *Tx) DedupeLen() int { return t.bucket(bucketDedupe).Stats().KeyN }
 
 // JournalIndexLen is the number of keys in the journal's per-container
 // index; it equals JournalLen unless something is amiss.
-func (t *Tx) JournalIndexLen() int { return t.tx.Bucket(bucketJournalIdx).Stats().KeyN }
+func (t *Tx) JournalIndexLen() int { return t.bucket(bucketJournalIdx).Stats().KeyN }
 
 // DeadLetterIndexLen is the number of keys in the dead letters' digest
 // index; it equals the number of dead letters unless something is amiss.
-func (t *Tx) DeadLetterIndexLen() int { return t.tx.Bucket(bucketDeadLetterIdx).Stats().KeyN }
+func (t *Tx) DeadLetterIndexLen() int { return t.bucket(bucketDeadLetterIdx).Stats().KeyN }

@@ -128,10 +128,11 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 type Tx struct {
 	tx    *bolt.Tx
 	epoch string
+	rec   *WriteSet // set by Store.Record: every write is also recorded
 }
 
 func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {
-	data := t.tx.Bucket(bucket).Get([]byte(key))
+	data := t.bucket(bucket).Get([]byte(key))
 	if data == nil {
 		return false, nil
 	}
@@ -146,11 +147,11 @@ func (t *Tx) put(bucket []byte, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
 	}
-	return t.tx.Bucket(bucket).Put([]byte(key), data)
+	return t.bucket(bucket).Put([]byte(key), data)
 }
 
 func forEach[T any](t *Tx, bucket []byte, prefix []byte, fn func(T) error) error {
-	c := t.tx.Bucket(bucket).Cursor()
+	c := t.bucket(bucket).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var x T
 		if err := json.Unmarshal(v, &x); err != nil {
@@ -176,7 +177,7 @@ func collect[T any](t *Tx, bucket []byte, prefix []byte) ([]T, error) {
 func page[T any](t *Tx, bucket []byte, after string, n int, keep func(*T) bool) ([]T, string, error) {
 	out := []T{}
 	var last []byte
-	c := t.tx.Bucket(bucket).Cursor()
+	c := t.bucket(bucket).Cursor()
 	k, v := c.First()
 	if after != "" {
 		k, v = c.Seek([]byte(after))
@@ -233,7 +234,7 @@ func (t *Tx) ForEachContainer(fn func(Container) error) error {
 // order, decoding nothing else: a pass over a million containers that needs
 // only where they are.
 func (t *Tx) ForEachPresence(fn func(id string, p Presence) error) error {
-	c := t.tx.Bucket(bucketContainers).Cursor()
+	c := t.bucket(bucketContainers).Cursor()
 	var v struct {
 		Presence Presence `json:"presence"`
 	}
@@ -252,7 +253,7 @@ func (t *Tx) ForEachPresence(fn func(id string, p Presence) error) error {
 // ContainerIDs returns at most n container ids after the given one (from
 // the first if ""), in id order, without decoding the containers.
 func (t *Tx) ContainerIDs(after string, n int) []string {
-	c := t.tx.Bucket(bucketContainers).Cursor()
+	c := t.bucket(bucketContainers).Cursor()
 	k, _ := c.First()
 	if after != "" {
 		k, _ = c.Seek([]byte(after))
@@ -270,7 +271,7 @@ func (t *Tx) ContainerIDs(after string, n int) []string {
 // PresenceCounts returns the number of containers in each presence.
 func (t *Tx) PresenceCounts() map[Presence]int64 {
 	out := map[Presence]int64{Expected: 0, InYard: 0, Departed: 0}
-	c := t.tx.Bucket(bucketMeta).Cursor()
+	c := t.bucket(bucketMeta).Cursor()
 	prefix := []byte("presence/")
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		out[Presence(k[len(prefix):])] = int64(binary.BigEndian.Uint64(v))
@@ -283,7 +284,7 @@ func (t *Tx) AddCount(name string, delta int64) error { return t.addCount("count
 
 // Count returns a named counter.
 func (t *Tx) Count(name string) int64 {
-	if v := t.tx.Bucket(bucketMeta).Get([]byte("count/" + name)); v != nil {
+	if v := t.bucket(bucketMeta).Get([]byte("count/" + name)); v != nil {
 		return int64(binary.BigEndian.Uint64(v))
 	}
 	return 0
@@ -292,16 +293,16 @@ func (t *Tx) Count(name string) int64 {
 // Meta returns a small named value kept with the store's counters ("" if
 // none).
 func (t *Tx) Meta(name string) string {
-	return string(t.tx.Bucket(bucketMeta).Get([]byte("meta/" + name)))
+	return string(t.bucket(bucketMeta).Get([]byte("meta/" + name)))
 }
 
 // PutMeta stores a small named value for Meta.
 func (t *Tx) PutMeta(name, value string) error {
-	return t.tx.Bucket(bucketMeta).Put([]byte("meta/"+name), []byte(value))
+	return t.bucket(bucketMeta).Put([]byte("meta/"+name), []byte(value))
 }
 
 func (t *Tx) addCount(key string, delta int64) error {
-	b := t.tx.Bucket(bucketMeta)
+	b := t.bucket(bucketMeta)
 	var n int64
 	if v := b.Get([]byte(key)); v != nil {
 		n = int64(binary.BigEndian.Uint64(v))
@@ -315,7 +316,7 @@ func dedupeKey(source, id string) []byte {
 
 // Seen reports whether the event id from source has been recorded before.
 func (t *Tx) Seen(source, id string) bool {
-	return t.tx.Bucket(bucketDedupe).Get(dedupeKey(source, id)) != nil
+	return t.bucket(bucketDedupe).Get(dedupeKey(source, id)) != nil
 }
 
 // SeenContent reports whether the event id from source has been recorded
@@ -324,7 +325,7 @@ func (t *Tx) Seen(source, id string) bool {
 // number for a new decision (DESIGN 3.1). An id recorded without a digest
 // (before digests were kept) matches any content.
 func (t *Tx) SeenContent(source, id string, digest []byte) (seen, same bool) {
-	v := t.tx.Bucket(bucketDedupe).Get(dedupeKey(source, id))
+	v := t.bucket(bucketDedupe).Get(dedupeKey(source, id))
 	if v == nil {
 		return false, false
 	}
@@ -336,7 +337,7 @@ func (t *Tx) SeenContent(source, id string, digest []byte) (seen, same bool) {
 // clock so that retention reads it whatever follows.
 func (t *Tx) MarkSeen(source, id string, at time.Time, digest []byte) error {
 	v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	return t.tx.Bucket(bucketDedupe).Put(dedupeKey(source, id), append(v, digest...))
+	return t.bucket(bucketDedupe).Put(dedupeKey(source, id), append(v, digest...))
 }
 
 // appendFill is the FillPercent of the buckets keyed by a sequence that
@@ -355,8 +356,8 @@ const appendFill = 1.0
 // commit. Buckets whose keys arrive in any order (containers, the journal
 // index by container, dedupe) keep bbolt's default: full pages there would
 // split again at the next insert between their keys.
-func (t *Tx) appendBucket(name []byte) *bolt.Bucket {
-	b := t.tx.Bucket(name)
+func (t *Tx) appendBucket(name []byte) wbucket {
+	b := t.bucket(name)
 	b.FillPercent = appendFill
 	return b
 }
@@ -379,7 +380,7 @@ func (t *Tx) Journal(e *JournalEntry) error {
 	if err := b.Put(seqKey(seq), data); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketJournalIdx).Put(journalIdxKey(journalOwner(e.Container, e.BL), seq), nil)
+	return t.bucket(bucketJournalIdx).Put(journalIdxKey(journalOwner(e.Container, e.BL), seq), nil)
 }
 
 // journalOwner is the name a journal entry is indexed under: its
@@ -412,7 +413,7 @@ func (t *Tx) decodeJournal(key, data []byte) (JournalEntry, error) {
 	}
 	// The entry holding the detail is older, so retention may have pruned
 	// it first; the entry then reads without its detail.
-	if d := t.tx.Bucket(bucketJournal).Get(seqKey(e.DetailOf)); d != nil {
+	if d := t.bucket(bucketJournal).Get(seqKey(e.DetailOf)); d != nil {
 		var holder JournalEntry
 		if err := json.Unmarshal(d, &holder); err != nil {
 			return e, fmt.Errorf("decode journal entry %d: %w", e.DetailOf, err)
@@ -433,9 +434,9 @@ func journalIdxKey(container string, seq uint64) []byte {
 // History returns a container's journal, oldest first.
 func (t *Tx) History(container string) ([]JournalEntry, error) {
 	out := []JournalEntry{}
-	journal := t.tx.Bucket(bucketJournal)
+	journal := t.bucket(bucketJournal)
 	prefix := append([]byte(container), 0)
-	c := t.tx.Bucket(bucketJournalIdx).Cursor()
+	c := t.bucket(bucketJournalIdx).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) != len(prefix)+8 {
 			continue
@@ -461,9 +462,9 @@ func (t *Tx) HistoryPage(container string, afterSeq uint64, n int) ([]JournalEnt
 	if afterSeq == math.MaxUint64 {
 		return out, 0, nil
 	}
-	journal := t.tx.Bucket(bucketJournal)
+	journal := t.bucket(bucketJournal)
 	prefix := append([]byte(container), 0)
-	c := t.tx.Bucket(bucketJournalIdx).Cursor()
+	c := t.bucket(bucketJournalIdx).Cursor()
 	for k, _ := c.Seek(journalIdxKey(container, afterSeq+1)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) != len(prefix)+8 {
 			continue
@@ -488,7 +489,7 @@ func (t *Tx) HistoryPage(container string, afterSeq uint64, n int) ([]JournalEnt
 // sequence (so ids sort in issue order) and the store's epoch (so a
 // restored backup never issues an id again).
 func (t *Tx) NextCommandID() (string, error) {
-	seq, err := t.tx.Bucket(bucketOutbox).NextSequence()
+	seq, err := t.bucket(bucketOutbox).NextSequence()
 	if err != nil {
 		return "", err
 	}
@@ -500,7 +501,7 @@ func (t *Tx) PutCommand(cmd Command) error { return t.put(bucketOutbox, cmd.ID, 
 
 // DeleteCommand removes a confirmed or superseded command from the outbox.
 func (t *Tx) DeleteCommand(id string) error {
-	return t.tx.Bucket(bucketOutbox).Delete([]byte(id))
+	return t.bucket(bucketOutbox).Delete([]byte(id))
 }
 
 // Commands returns every command in the outbox, oldest first.
@@ -516,7 +517,7 @@ func (t *Tx) PutMismatch(slot string, m Mismatch) error {
 
 // DeleteMismatch removes a closed mismatch from the index.
 func (t *Tx) DeleteMismatch(container, slot string) error {
-	return t.tx.Bucket(bucketMismatches).Delete([]byte(mismatchKey(container, slot)))
+	return t.bucket(bucketMismatches).Delete([]byte(mismatchKey(container, slot)))
 }
 
 // Mismatches returns every open mismatch, by container and agency.
@@ -541,7 +542,7 @@ func (t *Tx) PutAlert(a Alert) error { return t.put(bucketAlerts, a.ID, a) }
 
 // DeleteAlert forgets an alert once its resolution has been delivered.
 func (t *Tx) DeleteAlert(id string) error {
-	return t.tx.Bucket(bucketAlerts).Delete([]byte(id))
+	return t.bucket(bucketAlerts).Delete([]byte(id))
 }
 
 // Alerts returns every stored alert, firing or resolved and not yet
@@ -565,7 +566,7 @@ func (t *Tx) FiringAlertsPage(after string, n int) ([]Alert, string, error) {
 // A dead letter given with an id is stored as given; it takes the payload's
 // digest only if no other dead letter holds it.
 func (t *Tx) PutDeadLetter(d *DeadLetter) error {
-	idx := t.tx.Bucket(bucketDeadLetterIdx)
+	idx := t.bucket(bucketDeadLetterIdx)
 	key := deadLetterKey(d.Source, d.Payload)
 	if d.ID == "" {
 		if id := idx.Get(key); id != nil {
@@ -583,7 +584,7 @@ func (t *Tx) PutDeadLetter(d *DeadLetter) error {
 				return t.put(bucketDeadLetters, d.ID, d)
 			}
 		}
-		seq, err := t.tx.Bucket(bucketDeadLetters).NextSequence()
+		seq, err := t.bucket(bucketDeadLetters).NextSequence()
 		if err != nil {
 			return err
 		}
@@ -629,12 +630,12 @@ func (t *Tx) DeleteDeadLetter(id string) error {
 			return err
 		}
 	}
-	return t.tx.Bucket(bucketDeadLetters).Delete([]byte(id))
+	return t.bucket(bucketDeadLetters).Delete([]byte(id))
 }
 
 // unindexDeadLetter deletes d's digest entry if it names id.
 func (t *Tx) unindexDeadLetter(id string, d DeadLetter) error {
-	idx := t.tx.Bucket(bucketDeadLetterIdx)
+	idx := t.bucket(bucketDeadLetterIdx)
 	key := deadLetterKey(d.Source, d.Payload)
 	if string(idx.Get(key)) != id {
 		return nil
@@ -660,7 +661,7 @@ func (t *Tx) DeadLettersPage(after string, n int) ([]DeadLetter, string, error) 
 // RecentDeadLetters returns at most n dead letters, newest first, and how
 // many there are in all.
 func (t *Tx) RecentDeadLetters(n int) ([]DeadLetter, int, error) {
-	b := t.tx.Bucket(bucketDeadLetters)
+	b := t.bucket(bucketDeadLetters)
 	out := []DeadLetter{}
 	c := b.Cursor()
 	for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
@@ -675,13 +676,13 @@ func (t *Tx) RecentDeadLetters(n int) ([]DeadLetter, int, error) {
 
 // Cursor returns a polling source's stored cursor, "" if none.
 func (t *Tx) Cursor(source string) string {
-	return string(t.tx.Bucket(bucketCursors).Get([]byte(source)))
+	return string(t.bucket(bucketCursors).Get([]byte(source)))
 }
 
 // PutCursor stores a polling source's cursor, in the same transaction as
 // the events it brought.
 func (t *Tx) PutCursor(source, cursor string) error {
-	return t.tx.Bucket(bucketCursors).Put([]byte(source), []byte(cursor))
+	return t.bucket(bucketCursors).Put([]byte(source), []byte(cursor))
 }
 
 // BL returns the bill of lading with the given number, and whether it
@@ -707,12 +708,12 @@ func refKey(kind, ref, container string) []byte {
 
 // PutRef indexes a bill of lading or declaration number to a container.
 func (t *Tx) PutRef(kind, ref, container string) error {
-	return t.tx.Bucket(bucketRefs).Put(refKey(kind, ref, container), nil)
+	return t.bucket(bucketRefs).Put(refKey(kind, ref, container), nil)
 }
 
 // DeleteRef removes a container from a reference's index entry.
 func (t *Tx) DeleteRef(kind, ref, container string) error {
-	return t.tx.Bucket(bucketRefs).Delete(refKey(kind, ref, container))
+	return t.bucket(bucketRefs).Delete(refKey(kind, ref, container))
 }
 
 // RefContainers returns the containers indexed under ref as kind, in id
@@ -720,7 +721,7 @@ func (t *Tx) DeleteRef(kind, ref, container string) error {
 func (t *Tx) RefContainers(kind, ref string) []string {
 	var out []string
 	prefix := []byte(kind + "\x00" + ref + "\x00")
-	c := t.tx.Bucket(bucketRefs).Cursor()
+	c := t.bucket(bucketRefs).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		out = append(out, string(k[len(prefix):]))
 	}
@@ -732,7 +733,7 @@ func (t *Tx) RefContainers(kind, ref string) []string {
 func (t *Tx) FindRefs(ref string) []string {
 	seen := map[string]bool{}
 	var out []string
-	c := t.tx.Bucket(bucketRefs).Cursor()
+	c := t.bucket(bucketRefs).Cursor()
 	for _, kind := range []string{RefBL, RefDeclaration} {
 		prefix := []byte(kind + "\x00" + ref + "\x00")
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -751,7 +752,7 @@ func (t *Tx) FindRefs(ref string) []string {
 // first), in id order and without repeats.
 func (t *Tx) FindRefsAfter(ref, after string, n int) []string {
 	var out []string
-	c := t.tx.Bucket(bucketRefs).Cursor()
+	c := t.bucket(bucketRefs).Cursor()
 	for _, kind := range []string{RefBL, RefDeclaration} {
 		prefix := []byte(kind + "\x00" + ref + "\x00")
 		start := prefix

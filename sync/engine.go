@@ -113,6 +113,10 @@ type Engine struct {
 
 	listeners []listener
 
+	// replicate, set in a cluster, commits a group's writes through the
+	// replicated log instead of the store's own transaction.
+	replicate func(state.WriteSet) error
+
 	// The workers, built by New; nil for an engine of newEngine alone
 	// (the package's tests).
 	dispatcher *dispatcher
@@ -507,7 +511,7 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	now := e.now()
 	var out *committed
 	start := time.Now()
-	err := e.store.Update(func(tx *state.Tx) error {
+	apply := func(tx *state.Tx) error {
 		t := newTxn(e, tx, now)
 		for _, r := range b.reqs {
 			if err := r.apply(t); err != nil {
@@ -532,7 +536,19 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 		out = t.c
 		failpoint.Hit("commit.before")
 		return nil
-	})
+	}
+	var err error
+	if e.replicate == nil {
+		err = e.store.Update(apply)
+	} else {
+		// In a cluster the group is worked out in a transaction that is
+		// rolled back, and its writes reach the store through the
+		// replicated log, on every node alike.
+		var ws state.WriteSet
+		if ws, err = e.store.Record(apply); err == nil {
+			err = e.replicate(ws)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

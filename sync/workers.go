@@ -26,6 +26,10 @@ type Options struct {
 	// Broker returns the broker of that name in the configuration in
 	// force, nil if there is none: acknowledgements go out through it.
 	Broker func(name string) adapters.Publisher
+	// Replicate, set on a cluster's leader, commits each group's writes
+	// through the replicated log (cluster.Node.Apply): it returns once a
+	// quorum holds them and the local store has applied them.
+	Replicate func(state.WriteSet) error
 }
 
 // Adapters are the outputs of one configuration the engine sends
@@ -44,6 +48,7 @@ type Adapters struct {
 // runs until Run and RunWorkers.
 func New(o Options) (*Engine, error) {
 	e := newEngine(o.Store, o.Config, o.Metrics, o.Log)
+	e.replicate = o.Replicate
 	e.health = newSourceHealth(e, o.Log)
 	e.health.SetSources(o.Config.Sources, o.Config.SLA.ApplyWithin)
 	e.dispatcher = newDispatcher(o.Config.TOS.Sink.Name, o.Adapters.Sink, o.Config, e, o.Metrics, o.Log)

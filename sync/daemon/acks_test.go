@@ -123,7 +123,7 @@ func TestAckPerMessageThroughBrokerRestart(t *testing.T) {
 	if err := h.broker.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	pending := h.daemon.engine.PendingAcks()
+	pending := h.daemon.engine().PendingAcks()
 	time.Sleep(500 * time.Millisecond) // the daemon notices the broker is gone
 	if err := h.broker.Start(); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestAckPerMessageThroughBrokerRestart(t *testing.T) {
 	if r1, r2 := w.results("R-1"), w.results("R-2"); r1[0] != sync.ResultApplied || r2[0] != sync.ResultApplied {
 		t.Errorf("after the restart: R-1 %v, R-2 %v, want applied", r1, r2)
 	}
-	brWaitFor(t, brokerRestartTimeout, "the acknowledgement outbox emptied", func() bool { return h.daemon.engine.PendingAcks() == 0 })
+	brWaitFor(t, brokerRestartTimeout, "the acknowledgement outbox emptied", func() bool { return h.daemon.engine().PendingAcks() == 0 })
 }
 
 // TestAckHTTPPushAnswerBody: an http_push answer carries the same

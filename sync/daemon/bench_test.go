@@ -220,7 +220,7 @@ func startBenchDaemon(b *testing.B, br *broker.Broker, statusTopic bool) (*Daemo
 		b.Fatal(err)
 	}
 	lis := &commitListener{}
-	testseam.Committed(d.engine, lis.committed)
+	testseam.Committed(d.engine(), lis.committed)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// Goroutines inherit the label: every goroutine of the daemon, its

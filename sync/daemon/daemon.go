@@ -22,6 +22,7 @@ import (
 	"github.com/portsync/portsync/adapters/httppush"
 	"github.com/portsync/portsync/adapters/mqtt"
 	"github.com/portsync/portsync/adapters/tossnapshot"
+	"github.com/portsync/portsync/cluster"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
@@ -45,8 +46,13 @@ type Daemon struct {
 	store   *state.Store
 	metrics *sync.Metrics
 
-	engine   *sync.Engine
+	// eng is the engine in force. A single node has one for its life; a
+	// cluster node builds a new one each time it becomes the leader, from
+	// the store as replicated so far.
+	eng      atomic.Pointer[sync.Engine]
 	sessions *sessionWatch
+	// node is this process's member of the cluster, nil for a single node.
+	node *cluster.Node
 
 	// reload is held by a reload, and by Run while it starts and stops:
 	// running, sched, the job ids and workCtx are read and written under
@@ -110,15 +116,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.set.Store(set)
-	d.engine, err = sync.New(sync.Options{
-		Store: store, Config: cfg, Metrics: d.metrics, Log: log,
-		Adapters: set.outputs(), Broker: d.ackBroker,
-	})
+	eng, err := d.newEngine(set, nil)
 	if err != nil {
 		return nil, err
 	}
+	d.eng.Store(eng)
 	if err := d.loadLostSessions(); err != nil {
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
+	}
+	if cfg.Cluster != nil {
+		if d.node, err = startNode(cfg, store, log); err != nil {
+			return nil, err
+		}
+		d.metrics.Registry.MustRegister(clusterCollector{d.node})
 	}
 	d.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -138,6 +148,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	d.metrics.SetConfig(cfg, true)
 	ok = true
 	return d, nil
+}
+
+// engine returns the engine in force.
+func (d *Daemon) engine() *sync.Engine { return d.eng.Load() }
+
+// newEngine builds an engine over the store as it is now, sending through
+// set's outputs; replicate is the cluster's, nil for a single node.
+func (d *Daemon) newEngine(set *adapterSet, replicate func(state.WriteSet) error) (*sync.Engine, error) {
+	return sync.New(sync.Options{
+		Store: d.store, Config: set.cfg, Metrics: d.metrics, Log: d.log,
+		Adapters: set.outputs(), Broker: d.ackBroker, Replicate: replicate,
+	})
 }
 
 // buildAdapters builds the brokers, sources, sink and channels cfg
@@ -264,20 +286,20 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
 		BreakerChanged: func(name string, to gobreaker.State) {
 			d.metrics.SetBreaker(name, to)
-			if d.engine != nil {
-				d.engine.BreakerChanged(name, to)
+			if d.engine() != nil {
+				d.engine().BreakerChanged(name, to)
 			}
 		},
 		SourceFailed: func(source, reason string, err error) {
 			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
-			if d.engine != nil {
-				d.engine.SourceFailed(source, err)
+			if d.engine() != nil {
+				d.engine().SourceFailed(source, err)
 			}
 		},
 		BrokerSession: d.brokerSession,
 		SourceOK: func(source string) {
-			if d.engine != nil {
-				d.engine.SourceOK(source)
+			if d.engine() != nil {
+				d.engine().SourceOK(source)
 			}
 		},
 		Candidates: d.candidates,
@@ -346,7 +368,7 @@ func (d *Daemon) candidates(ctx context.Context, q adapters.CandidateQuery) (ada
 			if !ok || c.Presence != state.InYard {
 				continue
 			}
-			due := d.engine.Status(&c, q.Agency) != state.Released && !d.engine.Cleared(&c) &&
+			due := d.engine().Status(&c, q.Agency) != state.Released && !d.engine().Cleared(&c) &&
 				now.Sub(c.UpdatedAt) >= q.OlderThan
 			if !due && !mismatched(&c) {
 				continue
@@ -391,49 +413,46 @@ func (d *Daemon) current() *adapterSet { return d.set.Load() }
 func (d *Daemon) Addr() string { return d.listener.Addr().String() }
 
 // Run runs the daemon until ctx is done, then stops in order: sources
-// first, then the writer after the group in flight, then the rest.
+// first, then the writer after the group in flight, then the rest. A
+// cluster node acts only while it leads (runCluster).
 func (d *Daemon) Run(ctx context.Context) error {
-	workCtx, stopWork := context.WithCancel(context.Background())
-	defer stopWork()
-	set, err := d.start(ctx, workCtx)
+	if d.node != nil {
+		return d.runCluster(ctx)
+	}
+	stop, err := d.act(ctx)
 	if err != nil {
 		d.closeAll()
 		return err
 	}
-	// The writer gets a context of its own: it stops after the sources, so
-	// that the group in flight is committed and acknowledged.
-	engineCtx, stopEngine := context.WithCancel(context.Background())
-	defer stopEngine()
-	var engineDone, workers stdsync.WaitGroup
-	engineDone.Go(func() { d.engine.Run(engineCtx) })
-	workers.Go(func() { d.engine.RunWorkers(workCtx) })
-	workers.Go(func() { d.watchSessions(workCtx) })
-	d.sched.Start()
-	serveErr := make(chan error, 1)
-	go func() {
-		if tlsCfg := set.cfg.HTTP.TLS; tlsCfg.CertFile != "" {
-			serveErr <- d.server.ServeTLS(d.listener, tlsCfg.CertFile, tlsCfg.KeyFile)
-			return
-		}
-		serveErr <- d.server.Serve(d.listener)
-	}()
+	serveErr := d.serve()
+	set := d.current()
 	d.log.Info("portsync running", "terminal", set.cfg.Terminal, "http", d.Addr(), "sources", len(set.sources), "store", d.store.Path())
-
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("http server: %w", err)
 	}
 	d.log.Info("stopping")
-	<-d.sched.Stop().Done()
-	d.reload.Lock() // no reload while stopping
-	defer d.reload.Unlock()
-	d.running = false
-	d.current().stopSources()
-	stopEngine()
-	engineDone.Wait()
-	stopWork()
-	workers.Wait()
+	stop()
+	d.shutdown()
+	return err
+}
+
+// serve starts the HTTP server; its error arrives on the channel.
+func (d *Daemon) serve() <-chan error {
+	serveErr := make(chan error, 1)
+	go func() {
+		if tlsCfg := d.current().cfg.HTTP.TLS; tlsCfg.CertFile != "" {
+			serveErr <- d.server.ServeTLS(d.listener, tlsCfg.CertFile, tlsCfg.KeyFile)
+			return
+		}
+		serveErr <- d.server.Serve(d.listener)
+	}()
+	return serveErr
+}
+
+// shutdown stops the HTTP server and closes the adapters and the store.
+func (d *Daemon) shutdown() {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if serr := d.server.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
@@ -441,27 +460,57 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.closeAll()
 	d.log.Info("stopped")
-	return err
+}
+
+// act starts what does the daemon's work: the adapters, the writer, its
+// workers and the schedules. The function it returns stops them in order:
+// schedules, sources, the writer after the group in flight (so that it is
+// committed and acknowledged), then the workers.
+func (d *Daemon) act(ctx context.Context) (stop func(), err error) {
+	workCtx, stopWork := context.WithCancel(context.Background())
+	if err := d.start(ctx, workCtx); err != nil {
+		stopWork()
+		return nil, err
+	}
+	// The writer gets a context of its own: it stops after the sources.
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	var engineDone, workers stdsync.WaitGroup
+	eng := d.engine()
+	engineDone.Go(func() { eng.Run(engineCtx) })
+	workers.Go(func() { eng.RunWorkers(workCtx) })
+	workers.Go(func() { d.watchSessions(workCtx) })
+	d.sched.Start()
+	return func() {
+		<-d.sched.Stop().Done()
+		d.reload.Lock() // no reload while stopping
+		defer d.reload.Unlock()
+		d.running = false
+		d.current().stopSources()
+		stopEngine()
+		engineDone.Wait()
+		stopWork()
+		workers.Wait()
+	}, nil
 }
 
 // start starts the adapters in force and installs the schedules, under
 // the reload lock: a reload (SIGHUP) that comes while Run starts waits for
 // it, and one that came before it only swapped the adapters Run starts.
-func (d *Daemon) start(ctx, workCtx context.Context) (*adapterSet, error) {
+func (d *Daemon) start(ctx, workCtx context.Context) error {
 	d.reload.Lock()
 	defer d.reload.Unlock()
 	set := d.current()
-	if err := set.start(ctx, d.engine); err != nil {
-		return nil, err
+	if err := set.start(ctx, d.engine()); err != nil {
+		return err
 	}
 	d.workCtx = workCtx
 	d.sched = cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC),
 		cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
 	if err := d.schedule(set.cfg); err != nil {
-		return nil, err
+		return err
 	}
 	d.running = true
-	return set, nil
+	return nil
 }
 
 // schedule (re)installs the cron jobs of cfg.
@@ -521,7 +570,7 @@ func (d *Daemon) fullSweep(ctx context.Context) (httpapi.SweepResult, error) {
 	if res.Snapshot, res.SnapshotErr = d.snapshotSweep(ctx); res.SnapshotErr != nil {
 		d.log.Error("TOS snapshot failed; the sweep goes on without it", "err", res.SnapshotErr)
 	}
-	n, err := d.engine.Sweep(ctx)
+	n, err := d.engine().Sweep(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -541,7 +590,7 @@ func (d *Daemon) snapshotSweep(ctx context.Context) (*sync.SnapshotResult, error
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.engine.ApplySnapshot(ctx, snap, snap.At)
+	res, err := d.engine().ApplySnapshot(ctx, snap, snap.At)
 	if err != nil {
 		return nil, err
 	}
@@ -568,11 +617,19 @@ func (d *Daemon) closeAll() {
 // writer makes progress, every broker is connected with its subscriptions
 // acknowledged, and no broker's lost session still waits for its sweep.
 func (d *Daemon) Ready() (bool, []string) {
+	if d.node != nil && !d.node.IsLeader() {
+		return d.followerReady()
+	}
 	var reasons []string
-	if err := d.engine.Healthy(); err != nil {
+	if d.node != nil {
+		if st := d.node.Status(); st.ApplyError != "" {
+			reasons = append(reasons, "store: "+st.ApplyError)
+		}
+	}
+	if err := d.engine().Healthy(); err != nil {
 		reasons = append(reasons, "store: "+err.Error())
 	}
-	if idle := time.Since(d.engine.LastProgress()); idle > stuckAfter {
+	if idle := time.Since(d.engine().LastProgress()); idle > stuckAfter {
 		reasons = append(reasons, fmt.Sprintf("writer: no progress for %s", idle.Round(time.Second)))
 	}
 	for _, b := range d.current().brokers {
@@ -589,7 +646,7 @@ func (d *Daemon) Ready() (bool, []string) {
 func (d *Daemon) Summary() string { return d.api.Summary() }
 
 // Progress is when the writer last went round its loop, for the watchdog.
-func (d *Daemon) Progress() time.Time { return d.engine.LastProgress() }
+func (d *Daemon) Progress() time.Time { return d.engine().LastProgress() }
 
 // backend is the daemon as the HTTP API sees it (httpapi.Backend).
 type backend Daemon
@@ -599,6 +656,11 @@ func (b *backend) Ready() (bool, []string) { return b.d().Ready() }
 func (b *backend) Addr() string            { return b.d().Addr() }
 func (b *backend) Sweep(ctx context.Context) (httpapi.SweepResult, error) {
 	return b.d().fullSweep(ctx)
+}
+
+func (b *backend) LeaderURL() (string, bool) { return b.d().leaderURL() }
+func (b *backend) ClusterNodes(ctx context.Context, self bool) ([]httpapi.ClusterNode, error) {
+	return b.d().clusterNodes(ctx, self)
 }
 
 func (b *backend) Current() httpapi.Current {
@@ -621,7 +683,7 @@ func (b *backend) Endpoints() []sync.EndpointStatus {
 		if sc.Agency != "" {
 			detail += " for " + sc.Agency
 		}
-		st, healthy := d.engine.SourceStatus(sc.Name)
+		st, healthy := d.engine().SourceStatus(sc.Name)
 		if b, ok := set.brokers[sc.Broker]; ok && healthy {
 			healthy, _ = b.Ready()
 		}
@@ -629,5 +691,5 @@ func (b *backend) Endpoints() []sync.EndpointStatus {
 		st.Kind, st.Agency = sc.Kind, sc.Agency
 		out = append(out, st)
 	}
-	return append(out, d.engine.OutputStatus()...)
+	return append(out, d.engine().OutputStatus()...)
 }

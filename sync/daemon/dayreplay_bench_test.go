@@ -743,7 +743,7 @@ func dayCheck(b *testing.B, d *Daemon, p *dayPlan, t *dayTOS) {
 				continue
 			}
 			for ag, a := range dayAgencies {
-				if st := d.engine.Status(&c, a.name); st != p.final[ag][i] {
+				if st := d.engine().Status(&c, a.name); st != p.final[ag][i] {
 					badf("%s: %s %s, its last decision %s", id, a.name, st, p.final[ag][i])
 				}
 			}

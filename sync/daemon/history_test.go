@@ -474,7 +474,7 @@ func (r *hcRun) quiesce(timeout time.Duration) time.Time {
 	var steady time.Time
 	for {
 		ok, counts := r.consumed()
-		pending := r.h.daemon.engine.PendingCommands()
+		pending := r.h.daemon.engine().PendingCommands()
 		idle := r.tos.idle()
 		if ok && pending == 0 && idle {
 			if steady.IsZero() {

@@ -89,7 +89,7 @@ func TestHostileMutationsNeverStopGoodEvents(t *testing.T) {
 		released := 0
 		h.daemon.store.View(func(tx *state.Tx) error {
 			for _, id := range goodContainers {
-				if c, ok, _ := tx.Container(id); ok && h.daemon.engine.Status(&c, "customs") == state.Released {
+				if c, ok, _ := tx.Container(id); ok && h.daemon.engine().Status(&c, "customs") == state.Released {
 					released++
 				}
 			}
@@ -106,7 +106,7 @@ func TestHostileMutationsNeverStopGoodEvents(t *testing.T) {
 	if code := h.getStatus("/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d at the end (HOSTILE_SEED=%d)", code, seed)
 	}
-	if err := h.daemon.engine.Healthy(); err != nil {
+	if err := h.daemon.engine().Healthy(); err != nil {
 		t.Fatalf("store unhealthy: %v (HOSTILE_SEED=%d)", err, seed)
 	}
 }

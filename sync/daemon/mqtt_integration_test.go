@@ -329,7 +329,7 @@ func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 		d := h.container(c1)
 		return len(d.PendingCommands) == 0 && !d.Mismatch
 	})
-	if got := h.daemon.engine.CommandAttempts([]string{first.ID}); len(got) != 0 {
+	if got := h.daemon.engine().CommandAttempts([]string{first.ID}); len(got) != 0 {
 		t.Errorf("dispatcher still schedules %s: %v", first.ID, got)
 	}
 	n := len(tp.commands(first.ID))

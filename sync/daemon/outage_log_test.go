@@ -148,7 +148,7 @@ func TestOutageLogsStateChangesNotAttempts(t *testing.T) {
 		}
 	}
 
-	if st := h.daemon.engine.OutputStatus()[0]; st.Healthy || st.Failures == 0 || !strings.Contains(st.LastError, "503") {
+	if st := h.daemon.engine().OutputStatus()[0]; st.Healthy || st.Failures == 0 || !strings.Contains(st.LastError, "503") {
 		t.Errorf("sink status %+v, want failing with its streak and last error", st)
 	}
 

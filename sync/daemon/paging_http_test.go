@@ -231,7 +231,7 @@ func TestOverviewStaysBounded(t *testing.T) {
 	for i := range 300 {
 		entries = append(entries, state.JournalEntry{At: time.Now(), Kind: state.JournalCommandSent, Container: c1, Detail: long[:8000], EventID: fmt.Sprint(i)})
 	}
-	testseam.Remember(h.daemon.engine, entries)
+	testseam.Remember(h.daemon.engine(), entries)
 
 	resp, err := h.httpc.Get(h.base() + "/api/v1/overview")
 	if err != nil {

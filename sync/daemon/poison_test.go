@@ -219,7 +219,7 @@ func TestSnapshotFromTheFutureIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = h.daemon.engine.ApplySnapshot(context.Background(), snap, snap.At)
+	_, err = h.daemon.engine().ApplySnapshot(context.Background(), snap, snap.At)
 	if err == nil || !strings.Contains(err.Error(), "max_clock_skew") {
 		t.Fatalf("ApplySnapshot from 2099 = %v, want a max_clock_skew refusal", err)
 	}

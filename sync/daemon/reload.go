@@ -55,12 +55,12 @@ func (d *Daemon) Reload(cfg *config.Config) error {
 	}
 	old.disconnect()
 	if d.running {
-		if err := next.start(d.workCtx, d.engine); err != nil {
+		if err := next.start(d.workCtx, d.engine()); err != nil {
 			d.metrics.SetConfig(nil, false)
 			return fmt.Errorf("reload: %w", err)
 		}
 	}
-	d.engine.Reload(cfg, next.outputs())
+	d.engine().Reload(cfg, next.outputs())
 	if d.running {
 		if err := d.schedule(cfg); err != nil {
 			return fmt.Errorf("reload: %w", err)

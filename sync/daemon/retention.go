@@ -36,7 +36,7 @@ func (d *Daemon) retention(ctx context.Context) {
 	}
 	start := time.Now()
 	before := start.Add(-keep)
-	r, err := d.engine.Prune(ctx, before, 0)
+	r, err := d.engine().Prune(ctx, before, 0)
 	attrs := []any{"journal", r.Journal, "dedupe", r.Dedupe, "deadletters", r.DeadLetters, "chunks", r.Chunks,
 		"before", before.UTC().Format(time.RFC3339), "seconds", time.Since(start).Seconds()}
 	if err != nil {

@@ -140,7 +140,7 @@ func TestRetentionPrunesOldJournalAndDedupeKeys(t *testing.T) {
 	}
 	journalBefore, _, dedupeBefore := h.storeLens()
 
-	r, err := h.daemon.engine.Prune(context.Background(), cutoff, 2)
+	r, err := h.daemon.engine().Prune(context.Background(), cutoff, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestRetentionPrunesOldJournalAndDedupeKeys(t *testing.T) {
 	if j, _, d := h.storeLens(); j < journal || d < dedupe {
 		t.Errorf("retention with a long horizon pruned young data: journal %d -> %d, dedupe %d -> %d", journal, j, dedupe, d)
 	}
-	if err := h.daemon.engine.Healthy(); err != nil {
+	if err := h.daemon.engine().Healthy(); err != nil {
 		t.Errorf("writer unhealthy after retention: %v", err)
 	}
 }
@@ -285,7 +285,7 @@ func TestRetentionStopsWithContext(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := h.daemon.engine.Prune(ctx, time.Now(), 10); err == nil {
+	if _, err := h.daemon.engine().Prune(ctx, time.Now(), 10); err == nil {
 		t.Error("prune with a cancelled context succeeded")
 	}
 }
@@ -324,7 +324,7 @@ func TestRetentionPrunesOldDeadLetters(t *testing.T) {
 		return h.metricValue("portsync_deadletters_total", "source", "customs-mqtt") == 5
 	})
 
-	r, err := h.daemon.engine.Prune(context.Background(), cutoff, 1)
+	r, err := h.daemon.engine().Prune(context.Background(), cutoff, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

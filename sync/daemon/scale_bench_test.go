@@ -1050,7 +1050,7 @@ func BenchmarkLatency(b *testing.B) {
 			warnings := &scWarnings{}
 			committed := newStamps(n)
 			d, _, stop := scStartDaemon(b, br, dir, warnings, func(d *Daemon) {
-				testseam.Committed(d.engine, stampCommands{committed, index}.committed)
+				testseam.Committed(d.engine(), stampCommands{committed, index}.committed)
 			})
 			cmdRecv.reset()
 			start := time.Now()

@@ -161,7 +161,7 @@ func (d *Daemon) watchSessions(ctx context.Context) {
 // checkSession records that broker holds a session for clientID and, if
 // it had one before and has not now, raises session_lost.
 func (d *Daemon) checkSession(ctx context.Context, r sessionReport) {
-	had, err := d.engine.RecordSession(ctx, r.broker, r.clientID)
+	had, err := d.engine().RecordSession(ctx, r.broker, r.clientID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // stopping
@@ -179,7 +179,7 @@ func (d *Daemon) checkSession(ctx context.Context, r sessionReport) {
 	if d.sessions.markLost(r.broker) {
 		return // the alert fires already, and the sweep is still owed
 	}
-	d.engine.SessionLost(r.broker, r.clientID, r.at)
+	d.engine().SessionLost(r.broker, r.clientID, r.at)
 }
 
 // sessionsSwept resolves the session_lost alerts a completed full sweep
@@ -187,6 +187,6 @@ func (d *Daemon) checkSession(ctx context.Context, r sessionReport) {
 func (d *Daemon) sessionsSwept(before map[string]uint64) {
 	for _, b := range d.sessions.swept(before) {
 		d.log.Info("full sweep after the lost session done", "broker", b)
-		d.engine.SessionSwept(b)
+		d.engine().SessionSwept(b)
 	}
 }

@@ -76,7 +76,7 @@ func TestHTTPSinkRejectionIsParkedAlertedAndResolved(t *testing.T) {
 	if n := api.sent(c2); n < 2 {
 		t.Errorf("accepted, unconfirmed command sent %d times, want it re-sent", n)
 	}
-	if st := h.daemon.engine.OutputStatus()[0]; !st.Healthy || st.Breaker != "closed" {
+	if st := h.daemon.engine().OutputStatus()[0]; !st.Healthy || st.Breaker != "closed" {
 		t.Errorf("sink status %+v after rejections, want healthy and closed", st)
 	}
 

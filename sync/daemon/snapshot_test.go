@@ -102,7 +102,7 @@ func (h *harness) snapSweep(cfg config.Sink) int {
 	if err != nil {
 		h.t.Fatalf("Fetch: %v", err)
 	}
-	res, err := h.daemon.engine.ApplySnapshot(context.Background(), snap, snap.At)
+	res, err := h.daemon.engine().ApplySnapshot(context.Background(), snap, snap.At)
 	n := res.Repaired
 	if err != nil {
 		h.t.Fatalf("ApplySnapshot: %v", err)

@@ -51,11 +51,12 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/overview", s.handleOverview)
 	api.HandleFunc("GET /api/v1/search", s.handleSearch)
 	api.HandleFunc("GET /api/v1/bls/{bl}", s.handleBL)
+	api.HandleFunc("GET /api/v1/cluster", s.handleCluster)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such path: "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("/", s.authorize(api))
-	return s.checkHost(sameSite(s.boundBody(mux)))
+	return s.checkHost(sameSite(s.toLeader(s.boundBody(mux))))
 }
 
 // pushConfig is what the http_push handler checks a request against and
@@ -73,7 +74,7 @@ func (s *Server) pushConfig() httppush.Config {
 		if src == nil {
 			return httppush.Result{Err: fmt.Errorf("source %s is not configured", name)}
 		}
-		o := s.Engine.Submit(ctx, src, m)
+		o := s.Engine().Submit(ctx, src, m)
 		return httppush.Result{Results: o.Results, Reject: o.Reject, Ack: o.Ack, Err: o.Err}
 	}
 	return c
@@ -308,17 +309,17 @@ func (s *Server) handleContainer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) detail(tx *state.Tx, c *state.Container) ContainerDetail {
 	detail := ContainerDetail{
-		View: s.Engine.View(c), PendingCommands: []PendingDetail{}, OpenAlerts: []json.RawMessage{},
+		View: s.Engine().View(c), PendingCommands: []PendingDetail{}, OpenAlerts: []json.RawMessage{},
 		Mismatches: []state.Mismatch{}, AgencyDetail: map[string]state.AgencyState{}, BLs: c.BLs, Declarations: c.Declarations,
 	}
 	for name, a := range c.Agencies {
-		detail.AgencyDetail[name] = s.Engine.Ledger(a)
+		detail.AgencyDetail[name] = s.Engine().Ledger(a)
 	}
 	var ids []string
 	for _, pc := range c.Pending {
 		ids = append(ids, pc.ID)
 	}
-	attempts := s.Engine.CommandAttempts(ids)
+	attempts := s.Engine().CommandAttempts(ids)
 	for _, hold := range slices.Sorted(maps.Keys(c.Pending)) {
 		pc := c.Pending[hold]
 		detail.PendingCommands = append(detail.PendingCommands, PendingDetail{PendingCommand: pc, Attempts: attempts[pc.ID]})
@@ -495,7 +496,7 @@ func (s *Server) handleRetry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("source %s of dead letter %s is no longer configured", dl.Source, id))
 		return
 	}
-	o := s.Engine.Retry(r.Context(), src, id, adapters.Message{Payload: []byte(dl.Payload), ReceivedAt: dl.ReceivedAt})
+	o := s.Engine().Retry(r.Context(), src, id, adapters.Message{Payload: []byte(dl.Payload), ReceivedAt: dl.ReceivedAt})
 	switch {
 	case o.Err != nil:
 		writeError(w, http.StatusServiceUnavailable, o.Err.Error())

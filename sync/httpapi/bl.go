@@ -66,7 +66,7 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 			d.Holds[name] = []string{}
 			if decided {
 				d.Agencies[name] = a.Status
-				d.AgencyDetail[name] = s.Engine.Ledger(a)
+				d.AgencyDetail[name] = s.Engine().Ledger(a)
 				d.Holds[name] = openHolds(d.AgencyDetail[name])
 			}
 		}
@@ -83,7 +83,7 @@ func (s *Server) handleBL(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				c = state.Container{ID: cid, Presence: state.Expected}
 			}
-			d.Containers = append(d.Containers, s.Engine.View(&c))
+			d.Containers = append(d.Containers, s.Engine().View(&c))
 		}
 		if start+n < len(b.Containers) && len(page) > 0 {
 			d.NextCursor = cursorFor(page[len(page)-1])

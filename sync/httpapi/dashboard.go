@@ -74,7 +74,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.Store.View(func(tx *state.Tx) error {
 		o.Presence = tx.PresenceCounts()
-		o.ClearedInYard = s.Engine.ClearedInYard(tx)
+		o.ClearedInYard = s.Engine().ClearedInYard(tx)
 		ms, n, err := oldestMismatches(tx, overviewMismatches)
 		if err != nil {
 			return err
@@ -101,7 +101,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	recent := s.Engine.Recent()
+	recent := s.Engine().Recent()
 	o.Recent = recent[:min(len(recent), overviewRecent)]
 	for i := range o.Recent {
 		e := &o.Recent[i]
@@ -110,7 +110,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 			e.Holds = append(e.Holds[:overviewHolds:overviewHolds], fmt.Sprintf("…+%d more", extra))
 		}
 	}
-	o.Charts = s.Engine.Charts(now)
+	o.Charts = s.Engine().Charts(now)
 	o.Endpoints = s.Backend.Endpoints()
 	for i := range o.Endpoints {
 		o.Endpoints[i].Detail = clip(o.Endpoints[i].Detail)
@@ -263,7 +263,7 @@ func (s *Server) Summary() string {
 	var mismatches, alerts, dead int
 	err := s.Store.View(func(tx *state.Tx) (err error) {
 		inYard = tx.PresenceCounts()[state.InYard]
-		cleared = s.Engine.ClearedInYard(tx)
+		cleared = s.Engine().ClearedInYard(tx)
 		if _, mismatches, err = oldestMismatches(tx, 0); err != nil {
 			return err
 		}
@@ -277,5 +277,5 @@ func (s *Server) Summary() string {
 		return "store error: " + err.Error()
 	}
 	return fmt.Sprintf("%d in yard (%d cleared), %d mismatches, %d alerts firing, %d commands pending, %d dead letters",
-		inYard, cleared, mismatches, alerts, s.Engine.PendingCommands(), dead)
+		inYard, cleared, mismatches, alerts, s.Engine().PendingCommands(), dead)
 }

@@ -61,7 +61,7 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the body is not an override {\"agency\",\"action\",\"hold\",\"by\",\"reason\"}: "+err.Error())
 		return
 	}
-	ev, o, err := s.Engine.Override(r.Context(), sync.Override{
+	ev, o, err := s.Engine().Override(r.Context(), sync.Override{
 		Container: r.PathValue("id"), Agency: req.Agency, Action: state.Status(req.Action),
 		Hold: req.Hold, By: req.By, Reason: req.Reason,
 	})
@@ -90,7 +90,7 @@ func (s *Server) handleOverride(w http.ResponseWriter, r *http.Request) {
 	err = s.Store.View(func(tx *state.Tx) error {
 		c, ok, err := tx.Container(answer.Container)
 		if ok {
-			answer.Status = s.Engine.Status(&c, answer.Agency)
+			answer.Status = s.Engine().Status(&c, answer.Agency)
 		}
 		return err
 	})

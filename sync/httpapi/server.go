@@ -20,6 +20,12 @@ type Backend interface {
 	Addr() string
 	Endpoints() []sync.EndpointStatus
 	Sweep(ctx context.Context) (SweepResult, error)
+	// LeaderURL is the leader's API on a cluster's follower, "" while no
+	// leader is known; follower is false on the leader and a single node.
+	LeaderURL() (url string, follower bool)
+	// ClusterNodes lists the cluster's nodes (only this one with self),
+	// or ErrNoCluster.
+	ClusterNodes(ctx context.Context, self bool) ([]ClusterNode, error)
 }
 
 // Current is the part of the configuration in force the API answers
@@ -50,7 +56,7 @@ type SweepResult struct {
 type Server struct {
 	Backend Backend
 	Store   *state.Store
-	Engine  *sync.Engine
+	Engine  func() *sync.Engine // the engine in force: a cluster builds one per leadership
 	Metrics *sync.Metrics
 	Log     *slog.Logger
 	// BodyTimeout bounds the arrival of each request body (tests shorten

@@ -1,0 +1,315 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
+
+// Config is what Start needs. The zero timings are Raft's defaults
+// (heartbeat and election 1 s, leader lease 0.5 s), which fit a LAN.
+type Config struct {
+	NodeID string
+	Listen string        // where replication traffic is taken
+	Peers  []config.Peer // every node, this one included
+	Dir    string        // the Raft log, its stable store and snapshots
+	// TLS secures replication with mutual TLS (TLSConfig); nil: plain TCP.
+	TLS *tls.Config
+	Log *slog.Logger
+
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+}
+
+// Node is this process's member of the cluster.
+type Node struct {
+	id     string
+	raft   *raft.Raft
+	fsm    *fsm
+	logs   *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+	notify chan bool
+	done   chan struct{}
+}
+
+// ErrNotLeader is returned by Apply on a node that does not lead (any
+// more): nothing of the write set is known to be committed, and the
+// writer must stop; if a quorum did take the entry, the new leader has it.
+var ErrNotLeader = errors.New("this node is not the cluster's leader")
+
+// applyTimeout bounds how long a write set may wait to be enqueued into
+// the Raft pipeline.
+const applyTimeout = 30 * time.Second
+
+// Start opens the Raft log in cfg.Dir, joins the cluster of cfg.Peers
+// (bootstrapping it with them when this node has no Raft state yet: every
+// node bootstraps with the same list, which Raft allows) and begins
+// replicating into store.
+func Start(cfg Config, store *state.Store) (*Node, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	var self config.Peer
+	servers := make([]raft.Server, 0, len(cfg.Peers))
+	for _, p := range cfg.Peers {
+		servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		if p.ID == cfg.NodeID {
+			self = p
+		}
+	}
+	if self.ID == "" {
+		return nil, fmt.Errorf("cluster: node %q is not among the peers", cfg.NodeID)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: &slogWriter{log: cfg.Log}})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = logger
+	// The store is the state machine and survives a restart by itself
+	// (it records the index of each entry it applied); restoring the
+	// last snapshot over it at every start would only copy it again.
+	rc.NoSnapshotRestoreOnStart = true
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	}
+	notify := make(chan bool, 64)
+	rc.NotifyCh = notify
+
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, logger)
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	layer, err := listen(cfg.Listen, self.Addr, cfg.TLS)
+	if err != nil {
+		logs.Close()
+		return nil, err
+	}
+	trans := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
+	f := &fsm{store: store, log: cfg.Log}
+	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	if err != nil {
+		trans.Close()
+		logs.Close()
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n := &Node{id: cfg.NodeID, raft: r, fsm: f, logs: logs, trans: trans, notify: notify, done: make(chan struct{})}
+	go n.keepFollowersCurrent()
+	has, err := raft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		n.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if !has {
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			n.Shutdown()
+			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.id }
+
+// Apply replicates one write set and returns once a quorum has it and
+// this node's store has applied it.
+func (n *Node) Apply(ws state.WriteSet) error {
+	f := n.raft.Apply(ws, applyTimeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return fmt.Errorf("replicate: %w", ErrNotLeader)
+		}
+		return fmt.Errorf("replicate: %w", err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return fmt.Errorf("replicate: %w", err)
+	}
+	return nil
+}
+
+// Leadership delivers true when this node becomes the leader and false
+// when it stops being it. Transitions may be folded: read IsLeader and
+// Status().Term for where things stand.
+func (n *Node) Leadership() <-chan bool { return n.notify }
+
+// IsLeader reports whether this node leads now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader is the id of the node that leads, "" while there is none known.
+func (n *Node) Leader() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// Barrier waits until every entry committed before it is applied here:
+// a new leader calls it before it reads its store to act.
+func (n *Node) Barrier(timeout time.Duration) error {
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return fmt.Errorf("cluster: barrier: %w", err)
+	}
+	return nil
+}
+
+// Status is a node's view of the cluster for the API and the metrics.
+type Status struct {
+	ID           string
+	Role         string // leader, follower, candidate, shutdown
+	Leader       string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	LastContact  time.Duration // since the leader was last heard from; 0 on the leader
+	ApplyError   string        // the store refuses the entries (a full disk), "" when fine
+}
+
+// Status reads this node's Raft state.
+func (n *Node) Status() Status {
+	stats := n.raft.Stats()
+	num := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
+	s := Status{
+		ID: n.id, Role: strings.ToLower(n.raft.State().String()), Leader: n.Leader(),
+		Term: num("term"), CommitIndex: num("commit_index"), AppliedIndex: num("applied_index"),
+	}
+	if s.Role != "leader" {
+		if last := n.raft.LastContact(); !last.IsZero() {
+			s.LastContact = time.Since(last)
+		}
+	}
+	if err := n.fsm.failing.Load(); err != nil {
+		s.ApplyError = (*err).Error()
+	}
+	return s
+}
+
+// idleBarrier is how long a leader with nothing to replicate waits before
+// it appends a barrier entry.
+const idleBarrier = 2 * time.Second
+
+// keepFollowersCurrent appends a barrier entry when the log has been
+// still for idleBarrier: Raft's heartbeats do not carry the commit index,
+// so a follower that restarted while the terminal was quiet would serve
+// reads from a store behind the leader's until the next event.
+func (n *Node) keepFollowersCurrent() {
+	tick := time.NewTicker(idleBarrier)
+	defer tick.Stop()
+	var last uint64
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-tick.C:
+		}
+		idx := n.raft.LastIndex()
+		if n.IsLeader() && idx == last {
+			_ = n.raft.Barrier(idleBarrier).Error() // a failure is a lost leadership, which the daemon sees
+			idx = n.raft.LastIndex()
+		}
+		last = idx
+	}
+}
+
+// Shutdown stops replicating and closes the Raft log. The store stays
+// open: it is the caller's.
+func (n *Node) Shutdown() error {
+	n.fsm.closing.Store(true)
+	close(n.done)
+	err := n.raft.Shutdown().Error()
+	if cerr := n.trans.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := n.logs.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// slogWriter hands Raft's log lines to portsync's log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	switch {
+	case strings.Contains(line, "[ERROR]"):
+		level = slog.LevelError
+	case strings.Contains(line, "[WARN]"):
+		level = slog.LevelWarn
+	case strings.Contains(line, "[DEBUG]"), strings.Contains(line, "[TRACE]"):
+		level = slog.LevelDebug
+	}
+	w.log.Log(context.Background(), level, "raft", "line", line)
+	return len(p), nil
+}
+
+// TLSConfig builds the mutual TLS of cluster.tls: every node presents its
+// certificate to the others and accepts only peers the CA signed.
+func TLSConfig(t config.TLS) (*tls.Config, error) {
+	tc, err := t.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("cluster.%w", err)
+	}
+	tc.ClientCAs = tc.RootCAs
+	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	return tc, nil
+}
+
+// streamLayer is Raft's transport over TCP, with TLS when configured.
+type streamLayer struct {
+	net.Listener
+	advertise net.Addr
+	tls       *tls.Config
+}
+
+func listen(bind, advertise string, tc *tls.Config) (*streamLayer, error) {
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: peer address %q: %w", advertise, err)
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.listen: %w", err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return &streamLayer{Listener: ln, advertise: adv, tls: tc}, nil
+}
+
+func (l *streamLayer) Addr() net.Addr { return l.advertise }
+
+func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if l.tls == nil {
+		return d.Dial("tcp", string(addr))
+	}
+	tc := l.tls.Clone()
+	if host, _, err := net.SplitHostPort(string(addr)); err == nil {
+		tc.ServerName = host
+	}
+	return tls.DialWithDialer(d, "tcp", string(addr), tc)
+}
