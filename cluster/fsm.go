@@ -60,7 +60,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // this node was too far behind for the log alone.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	f.log.Info("restoring the store from the leader's snapshot")
+	f.log.Warn("restoring the store from the leader's snapshot: this node was too far behind for the log alone")
 	return f.store.Replace(rc)
 }
 

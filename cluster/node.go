@@ -33,6 +33,12 @@ type Config struct {
 	Log *slog.Logger
 
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold, TrailingLogs and SnapshotInterval, when set,
+	// replace Raft's defaults (a snapshot once 8192 entries have
+	// accumulated, checked every 2 minutes, with 10240 entries kept after
+	// it); tests lower them to make a follower need a snapshot.
+	SnapshotThreshold, TrailingLogs uint64
+	SnapshotInterval                time.Duration
 }
 
 // Node is this process's member of the cluster.
@@ -92,6 +98,15 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 	if cfg.LeaderLeaseTimeout > 0 {
 		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	notify := make(chan bool, 64)
 	rc.NotifyCh = notify
 
@@ -103,6 +118,15 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 	if err != nil {
 		logs.Close()
 		return nil, fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	has, err := raft.HasExistingState(logs, logs, snaps)
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := reconcile(store, has, snaps, cfg.Log); err != nil {
+		logs.Close()
+		return nil, err
 	}
 	layer, err := listen(cfg.Listen, self.Addr, cfg.TLS)
 	if err != nil {
@@ -119,11 +143,6 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 	}
 	n := &Node{id: cfg.NodeID, raft: r, fsm: f, logs: logs, trans: trans, notify: notify, done: make(chan struct{})}
 	go n.keepFollowersCurrent()
-	has, err := raft.HasExistingState(logs, logs, snaps)
-	if err != nil {
-		n.Shutdown()
-		return nil, fmt.Errorf("cluster: %w", err)
-	}
 	if !has {
 		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			n.Shutdown()
@@ -131,6 +150,45 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// reconcile makes the store's applied index agree with the Raft log
+// before replication starts: the store must hold a prefix of the log for
+// the entries replayed after it to make it whole.
+//
+//   - No Raft state (a new cluster, or a node whose raft directory was
+//     wiped): the log starts again at 1, and an index the store kept from
+//     an older log (a restored backup) would make it skip the new
+//     entries. It starts from 0: replaying writes in order over the
+//     store's own contents ends in the same state.
+//   - The store is behind the newest snapshot (its file was restored from
+//     an older backup, or lost): the entries it lacks may be compacted
+//     away, so it is restored from the snapshot first.
+func reconcile(store *state.Store, has bool, snaps raft.SnapshotStore, log *slog.Logger) error {
+	if !has {
+		if store.AppliedIndex() != 0 {
+			log.Warn("the store holds entries of another Raft log; this node starts a new one and replays it over the store")
+		}
+		return store.SetAppliedIndex(0)
+	}
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	latest := list[0]
+	if store.AppliedIndex() >= latest.Index {
+		return nil
+	}
+	log.Warn("the store is behind the newest cluster snapshot; restoring it from the snapshot", "store_index", store.AppliedIndex(), "snapshot_index", latest.Index)
+	_, rc, err := snaps.Open(latest.ID)
+	if err != nil {
+		return fmt.Errorf("cluster: open snapshot %s: %w", latest.ID, err)
+	}
+	defer rc.Close()
+	if err := store.Replace(rc); err != nil {
+		return fmt.Errorf("cluster: restore snapshot %s: %w", latest.ID, err)
+	}
+	return store.SetAppliedIndex(latest.Index)
 }
 
 // ID is this node's id.

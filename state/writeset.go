@@ -149,6 +149,16 @@ func (s *Store) AppliedIndex() uint64 {
 	return n
 }
 
+// SetAppliedIndex records that the store holds every write set up to
+// index: 0 when a node starts a new log over an existing store (a restored
+// backup), the snapshot's index after a restore from one.
+func (s *Store) SetAppliedIndex(index uint64) error {
+	return s.db.Update(func(btx *bolt.Tx) error {
+		t := &Tx{tx: btx}
+		return t.bucket(bucketMeta).Put([]byte("meta/"+metaApplied), []byte(strconv.FormatUint(index, 10)))
+	})
+}
+
 func (t *Tx) applied() uint64 {
 	n, _ := strconv.ParseUint(t.Meta(metaApplied), 10, 64)
 	return n

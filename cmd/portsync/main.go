@@ -37,6 +37,7 @@ verbs:
   mismatches [-addr URL]               the open mismatches
   history [-addr URL] CONTAINER        a container's journal
   backup [-addr URL] -o FILE           a consistent copy of the store, taken live
+  cluster [-addr URL]                  each cluster node's role, progress and lag
   override [-addr URL] CONTAINER -agency A -action ACTION [-hold T] -by NAME -reason TEXT  an operator's decision for an agency, e.g. a release an officer confirmed by e-mail
   compact -config FILE                 rewrite the store without its free pages (daemon stopped)
   dlq [-addr URL] list|retry ID|retry-all   dead letters, and retrying them after a fix
@@ -66,6 +67,8 @@ func main() {
 		code = cmdStatus(args)
 	case "mismatches":
 		code = cmdMismatches(args)
+	case "cluster":
+		code = cmdCluster(args)
 	case "history":
 		code = cmdHistory(args)
 	case "backup":

@@ -65,7 +65,7 @@ func cmdOverride(args []string) int {
 	if token == "" {
 		return fail("override", errors.New("no override token: pass -token-file (http.override_token_file's) or set PORTSYNC_OVERRIDE_TOKEN"))
 	}
-	c := &httpapi.Client{Addr: strings.TrimRight(*addr, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	c := &httpapi.Client{Addr: strings.TrimRight(*addr, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second, CheckRedirect: httpapi.FollowLeader}}
 	answer, raw, err := c.Override(pos[0], httpapi.OverrideRequest{Agency: *agency, Action: *action, Hold: *hold, By: *by, Reason: *reason})
 	if err != nil {
 		return fail("override", err)

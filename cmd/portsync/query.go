@@ -33,7 +33,7 @@ func queryFlags(name string) (*flag.FlagSet, func() (*client, error)) {
 	tokenFile := fs.String("token-file", "", "read the API token from `file` (default $PORTSYNC_TOKEN)")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	return fs, func() (*client, error) {
-		c := &client{Client: &httpapi.Client{Addr: strings.TrimRight(*addr, "/"), HTTP: &http.Client{Timeout: 30 * time.Second}}, json: *asJSON}
+		c := &client{Client: &httpapi.Client{Addr: strings.TrimRight(*addr, "/"), HTTP: &http.Client{Timeout: 30 * time.Second, CheckRedirect: httpapi.FollowLeader}}, json: *asJSON}
 		c.Token = strings.TrimSpace(os.Getenv("PORTSYNC_TOKEN"))
 		if *tokenFile != "" {
 			t, err := config.ReadSecret(*tokenFile)
@@ -156,6 +156,39 @@ func cmdMismatches(args []string) int {
 	if len(mismatches) == 0 {
 		fmt.Println("no open mismatches")
 	}
+	return 0
+}
+
+func cmdCluster(args []string) int {
+	fs, mk := queryFlags("cluster")
+	if fs.Parse(args) != nil {
+		return 2
+	}
+	c, err := mk()
+	if err != nil {
+		return fail("cluster", err)
+	}
+	nodes, raw, err := c.Cluster()
+	if err != nil {
+		return fail("cluster", err)
+	}
+	if c.json {
+		os.Stdout.Write(raw)
+		return 0
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tTERM\tAPPLIED\tLAG\tANSWERS")
+	for _, n := range nodes {
+		lag, answers := "-", "yes"
+		if n.Lag != nil {
+			lag = fmt.Sprint(*n.Lag)
+		}
+		if !n.Reachable {
+			answers = "no: " + n.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", n.ID, n.Address, n.Role, n.Term, n.AppliedIndex, lag, answers)
+	}
+	tw.Flush()
 	return 0
 }
 

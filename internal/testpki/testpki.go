@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -80,7 +81,21 @@ func (p *PKI) ServerConfig(t testing.TB, requireClient bool) *tls.Config {
 	return tc
 }
 
+// Peer issues a certificate for 127.0.0.1 that serves and dials both, as
+// a cluster node's does.
+func (p *PKI) Peer(t testing.TB, name string) (certFile, keyFile string) {
+	t.Helper()
+	return p.issueFor(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth})
+}
+
 func (p *PKI) issue(t testing.TB, name string, server bool) (certFile, keyFile string) {
+	if server {
+		return p.issueFor(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	}
+	return p.issueFor(t, name, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
+}
+
+func (p *PKI) issueFor(t testing.TB, name string, usage []x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -89,13 +104,11 @@ func (p *PKI) issue(t testing.TB, name string, server bool) (certFile, keyFile s
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  usage,
 	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	if slices.Contains(usage, x509.ExtKeyUsageServerAuth) {
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &key.PublicKey, p.caKey)
 	if err != nil {

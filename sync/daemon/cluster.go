@@ -202,6 +202,7 @@ func (d *Daemon) clusterNodes(ctx context.Context, self bool) ([]httpapi.Cluster
 		}
 	}
 	if self {
+		mine.Leader = own.Leader
 		return []httpapi.ClusterNode{mine}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

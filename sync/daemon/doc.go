@@ -4,7 +4,10 @@
 // listener, and stops them in order. It owns what lives for the process
 // and what a reload swaps: the cron schedules (sweep, TOS snapshot,
 // retention), SIGHUP reloads, the lost-session watch and `portsync
-// check`'s adapter constructors.
+// check`'s adapter constructors. With a cluster it joins it (package
+// cluster) and acts only while this node leads: on each leadership it
+// builds the adapters and an engine afresh from the replicated store, and
+// on losing it stops them before anything else (cluster.go).
 //
 // Imports go downwards: cmd/portsync → daemon → httpapi → sync. The HTTP
 // API reaches the daemon only through httpapi.Backend, which Daemon

@@ -20,6 +20,20 @@ type Client struct {
 	HTTP  *http.Client
 }
 
+// FollowLeader is the CheckRedirect of a client of a cluster: a follower
+// answers a write with 307 to the leader's API, and the token goes along
+// (Go's client drops it when the leader is on another host; every node
+// of a cluster has the same token).
+func FollowLeader(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return fmt.Errorf("stopped after %d redirects (the cluster keeps changing leaders?)", len(via))
+	}
+	if auth := via[0].Header.Get("Authorization"); auth != "" && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return nil
+}
+
 // Error is an error answer of the API.
 type Error struct {
 	Status int
@@ -130,6 +144,15 @@ func (c *Client) Container(id string) (ContainerDetail, json.RawMessage, error) 
 	var d ContainerDetail
 	raw, err := c.GetJSON("/api/v1/containers/"+url.PathEscape(id), &d)
 	return d, raw, err
+}
+
+// Cluster is GET /api/v1/cluster.
+func (c *Client) Cluster() ([]ClusterNode, json.RawMessage, error) {
+	var body struct {
+		Nodes []ClusterNode `json:"nodes"`
+	}
+	raw, err := c.GetJSON("/api/v1/cluster", &body)
+	return body.Nodes, raw, err
 }
 
 // Mismatches is every page of GET /api/v1/mismatches.

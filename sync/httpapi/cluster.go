@@ -18,6 +18,9 @@ type ClusterNode struct {
 	AppliedIndex uint64 `json:"applied_index"`
 	CommitIndex  uint64 `json:"commit_index"`
 	Term         uint64 `json:"term"`
+	// Leader is the id of the node that this node knows to lead, as
+	// each node answers for itself.
+	Leader string `json:"leader,omitempty"`
 	// Lag is how many entries the leader has committed that the node has
 	// not applied; null when unknown (no leader, or the node is silent).
 	Lag       *int64 `json:"lag"`

@@ -41,6 +41,9 @@ type Overview struct {
 	DeadLetters     []state.DeadLetter       `json:"deadletters"`
 	Endpoints       []sync.EndpointStatus    `json:"endpoints"`
 	Charts          sync.ChartData           `json:"charts"`
+	// Cluster is this node of a cluster (its lag: entries committed that
+	// it has not applied); absent on a single node.
+	Cluster *ClusterNode `json:"cluster,omitempty"`
 }
 
 // MismatchAge is an open mismatch with its age, for the dashboard.
@@ -71,6 +74,15 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, why := range reasons {
 		o.Reasons = append(o.Reasons, clip(why))
+	}
+	if self, err := s.Backend.ClusterNodes(r.Context(), true); err == nil && len(self) == 1 {
+		n := self[0]
+		lag := int64(0)
+		if n.CommitIndex > n.AppliedIndex {
+			lag = int64(n.CommitIndex - n.AppliedIndex)
+		}
+		n.Lag = &lag
+		o.Cluster = &n
 	}
 	err := s.Store.View(func(tx *state.Tx) error {
 		o.Presence = tx.PresenceCounts()

@@ -173,9 +173,22 @@ function setReady(ok, reasons) {
   ready.title = (reasons || []).join("\n");
 }
 
+// setCluster shows, on a cluster's node, which node this is, its role and
+// how far it is behind the leader.
+function setCluster(c) {
+  const pill = document.getElementById("cluster");
+  pill.hidden = !c;
+  if (!c) return;
+  const role = t("role." + c.role);
+  pill.className = "pill " + (c.role === "leader" ? "ok" : c.role === "follower" ? "" : "warn");
+  pill.textContent = t("cluster.pill", {node: c.id, role, lag: c.lag ?? "?"});
+  pill.title = t("cluster.title", {role, leader: c.leader || "?"});
+}
+
 function renderOverview(o) {
   document.getElementById("terminal").textContent = o.terminal;
   setReady(o.ready, o.reasons);
+  setCluster(o.cluster);
 
   const inYard = o.presence.in_yard || 0;
   const held = inYard - o.cleared_in_yard;
