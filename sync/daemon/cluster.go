@@ -126,6 +126,7 @@ func (d *Daemon) takeOver(ctx context.Context) (func(), error) {
 	d.set.Store(set)
 	d.eng.Store(eng)
 	d.reload.Unlock()
+	d.sessions.reset()
 	if err := d.loadLostSessions(); err != nil {
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
 	}

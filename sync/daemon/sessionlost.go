@@ -48,6 +48,15 @@ func newSessionWatch() *sessionWatch {
 	return &sessionWatch{lost: map[string]uint64{}, wake: make(chan struct{}, 1)}
 }
 
+// reset forgets every report and loss, for a cluster node that begins to
+// lead: what it must know of lost sessions is in the replicated store, and
+// its connections report afresh.
+func (w *sessionWatch) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reports, w.lost = nil, map[string]uint64{}
+}
+
 func (w *sessionWatch) poke() {
 	select {
 	case w.wake <- struct{}{}:
