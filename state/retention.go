@@ -25,13 +25,6 @@ import (
 // examining a key costs far less than deleting one.
 const DedupeScanFactor = 16
 
-// journalStamp is the part of a journal entry retention needs.
-type journalStamp struct {
-	At        time.Time `json:"at"`
-	Container string    `json:"container"`
-	BL        string    `json:"bl"`
-}
-
 // PruneJournal deletes journal entries recorded (by our clock) before
 // before, oldest first, together with their per-container index keys, at
 // most max of them. The journal is in sequence order, which is time order,
@@ -56,8 +49,12 @@ func (t *Tx) PruneJournal(before time.Time, max int) (n int, more bool, err erro
 	c := journal.Cursor()
 	k, v := c.First()
 	for ; k != nil; k, v = c.Next() {
-		var s journalStamp
-		if derr := json.Unmarshal(v, &s); derr != nil {
+		var seq uint64
+		if len(k) == 8 {
+			seq = binary.BigEndian.Uint64(k)
+		}
+		var s JournalEntry
+		if derr := unmarshalJournalEntry(seq, v, &s); derr != nil {
 			err = fmt.Errorf("prune journal: decode entry %x: %w", k, derr)
 			break
 		}

@@ -373,11 +373,10 @@ func (t *Tx) Journal(e *JournalEntry) error {
 		return err
 	}
 	e.Seq = seq
-	data, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode journal entry: %w", err)
+	if err := checkJournalTimes(e); err != nil {
+		return err
 	}
-	if err := b.Put(seqKey(seq), data); err != nil {
+	if err := b.Put(seqKey(seq), appendJournalEntry(nil, e)); err != nil {
 		return err
 	}
 	return t.bucket(bucketJournalIdx).Put(journalIdxKey(journalOwner(e.Container, e.BL), seq), nil)
@@ -405,7 +404,7 @@ func (t *Tx) BLHistory(bl string) ([]JournalEntry, error) {
 // detail that was stored once for many containers (DetailOf).
 func (t *Tx) decodeJournal(key, data []byte) (JournalEntry, error) {
 	var e JournalEntry
-	if err := json.Unmarshal(data, &e); err != nil {
+	if err := unmarshalJournalEntry(binary.BigEndian.Uint64(key), data, &e); err != nil {
 		return e, fmt.Errorf("decode journal entry %x: %w", key, err)
 	}
 	if e.DetailOf == 0 {
@@ -415,7 +414,7 @@ func (t *Tx) decodeJournal(key, data []byte) (JournalEntry, error) {
 	// it first; the entry then reads without its detail.
 	if d := t.bucket(bucketJournal).Get(seqKey(e.DetailOf)); d != nil {
 		var holder JournalEntry
-		if err := json.Unmarshal(d, &holder); err != nil {
+		if err := unmarshalJournalEntry(e.DetailOf, d, &holder); err != nil {
 			return e, fmt.Errorf("decode journal entry %d: %w", e.DetailOf, err)
 		}
 		e.Detail = holder.Detail

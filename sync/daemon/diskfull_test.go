@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -199,9 +198,9 @@ func TestDiskFullStopsAcknowledgementAndResumes(t *testing.T) {
 			return fmt.Errorf("bbolt check: %d problems: %s", len(problems), strings.Join(problems[:min(len(problems), 10)], "; "))
 		}
 		counts := map[string]int{}
-		err := tx.Bucket([]byte("journal")).ForEach(func(_, v []byte) error {
-			var e state.JournalEntry
-			if err := json.Unmarshal(v, &e); err != nil {
+		err := tx.Bucket([]byte("journal")).ForEach(func(k, v []byte) error {
+			e, err := state.DecodeJournalEntry(k, v)
+			if err != nil {
 				return err
 			}
 			if e.Kind == state.JournalAgencyEvent || e.Kind == state.JournalTOSEvent {
