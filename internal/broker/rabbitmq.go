@@ -33,8 +33,10 @@ func HasRabbitMQ() bool { return rabbitmqServer() != "" }
 // on free loopback ports: MQTT on Addr, AMQP and Erlang distribution beside
 // it, its node name, database (Mnesia, which keeps durable queues and the
 // messages in them across a restart), logs, plugins file and Erlang cookie
-// all in dir. It registers with the machine's shared epmd under a node name
-// of its own, so it runs beside a system RabbitMQ. Its log goes to logOut.
+// all in dir. It registers with the machine's shared epmd (port 4369)
+// under a node name of its own, so it runs beside a system RabbitMQ; where
+// no epmd runs, the Erlang VM starts one, which stays after the test like
+// a system service. Its log goes to logOut.
 //
 // Starting takes seconds: the Erlang VM boots, and the MQTT plugin waits
 // 3 to 6 s for cluster peers before it elects itself leader of its client
@@ -62,7 +64,10 @@ func StartRabbitMQ(dir string, logOut io.Writer) (*Broker, error) {
 	}
 	// guest may log in from loopback only (RabbitMQ's default), which is
 	// where the tests are; anonymous MQTT clients log in as guest, since
-	// portsync's test configuration gives no username.
+	// portsync's test configuration gives no username. mqtt.prefetch is
+	// how many unacknowledged messages a subscriber may hold, mosquitto's
+	// max_inflight_messages: its default of 10 would cap a group commit at
+	// 10 events (see docs/operations.md).
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d
 mqtt.listeners.tcp.default = 127.0.0.1:%d
 mqtt.allow_anonymous = true
@@ -70,6 +75,7 @@ mqtt.default_user = guest
 mqtt.default_pass = guest
 mqtt.vhost = /
 mqtt.exchange = amq.topic
+mqtt.prefetch = 1000
 loopback_users.guest = true
 `, ports[1], ports[0])
 	files := map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[rabbitmq_mqtt].\n"}
