@@ -67,7 +67,9 @@ func StartRabbitMQ(dir string, logOut io.Writer) (*Broker, error) {
 	// portsync's test configuration gives no username. mqtt.prefetch is
 	// how many unacknowledged messages a subscriber may hold, mosquitto's
 	// max_inflight_messages: its default of 10 would cap a group commit at
-	// 10 events (see docs/operations.md).
+	// 10 events. mqtt.subscription_ttl: by default a persistent session's
+	// queue is deleted after 24 h without its client (see
+	// docs/operations.md).
 	conf := fmt.Sprintf(`listeners.tcp.default = 127.0.0.1:%d
 mqtt.listeners.tcp.default = 127.0.0.1:%d
 mqtt.allow_anonymous = true
@@ -76,6 +78,7 @@ mqtt.default_pass = guest
 mqtt.vhost = /
 mqtt.exchange = amq.topic
 mqtt.prefetch = 1000
+mqtt.subscription_ttl = infinity
 loopback_users.guest = true
 `, ports[1], ports[0])
 	files := map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[rabbitmq_mqtt].\n"}
