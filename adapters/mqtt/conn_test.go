@@ -575,8 +575,11 @@ func TestPersistentSessionRedeliversUnacked(t *testing.T) {
 	}
 }
 
+// testPersistentSessionRedeliversUnacked is the test on broker b. On
+// nats-server 2.9 the unacknowledged messages come back only after the
+// broker's ack_wait (5 s in internal/broker), not at the reconnection:
+// receive waits 10 s.
 func testPersistentSessionRedeliversUnacked(t *testing.T, b *broker.Broker) {
-
 	const (
 		topic    = "portsync/test/persist"
 		clientID = "portsync-test-persist"
