@@ -81,7 +81,11 @@ mqtt.prefetch = 1000
 mqtt.subscription_ttl = infinity
 loopback_users.guest = true
 `, ports[1], ports[0])
-	files := map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[rabbitmq_mqtt].\n"}
+	files := map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[rabbitmq_mqtt].\n",
+		// An environment file of the node's own, empty, in place of the
+		// system's /etc/rabbitmq/rabbitmq-env.conf, which is made for the
+		// system's node.
+		"rabbitmq-env.conf": ""}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
 			return nil, fmt.Errorf("write %s: %w", name, err)
@@ -102,6 +106,11 @@ loopback_users.guest = true
 			"RABBITMQ_LOGS=-",
 			"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(dir, "enabled_plugins"),
 			"RABBITMQ_CONFIG_FILE=" + filepath.Join(dir, "rabbitmq.conf"),
+			"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(dir, "rabbitmq-env.conf"),
+			// Erlang distribution, and an epmd the VM starts where none
+			// runs, on loopback only.
+			"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+			"ERL_EPMD_ADDRESS=127.0.0.1",
 			// Under systemd the script execs the Erlang VM instead of
 			// running it in the background behind a shell: the VM is then
 			// our child, so SIGTERM reaches it (a clean shutdown) and the
