@@ -1,6 +1,7 @@
 // Package broker runs MQTT brokers for portsync's demo and tests: a real
-// mosquitto process on a free loopback port, which tests stop and restart
-// to inject faults, or, where the mosquitto binary is missing, the embedded
+// broker process (mosquitto, or nats-server or RabbitMQ with their MQTT
+// support) on a free loopback port, which tests stop and restart to inject
+// faults, or, where the mosquitto binary is missing, the embedded
 // mochi-mqtt broker.
 package broker
 
@@ -25,14 +26,19 @@ import (
 // Broker is a running broker on 127.0.0.1.
 type Broker struct {
 	Addr string // host:port
-	// Kind is "mosquitto" or "embedded".
+	// Kind is "mosquitto", "nats", "rabbitmq" or "embedded".
 	Kind string
 
 	dir    string
 	logOut io.Writer
-	cmd    *exec.Cmd
-	exited chan struct{}
-	server *mochi.Server
+	// argv and env start the broker process (env is added to the test's
+	// environment); startWait bounds how long it may take to listen.
+	argv      []string
+	env       []string
+	startWait time.Duration
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	server    *mochi.Server
 }
 
 // URL is the broker's address as portsync's configuration wants it.
@@ -63,7 +69,8 @@ func StartMosquitto(dir string, logOut io.Writer) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{Addr: "127.0.0.1:" + strconv.Itoa(port), Kind: "mosquitto", dir: dir, logOut: logOut}
+	b := &Broker{Addr: "127.0.0.1:" + strconv.Itoa(port), Kind: "mosquitto", dir: dir, logOut: logOut,
+		argv: []string{"mosquitto", "-c", filepath.Join(dir, "mosquitto.conf")}, startWait: 10 * time.Second}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
 persistence true
@@ -86,25 +93,32 @@ max_queued_bytes 0
 	return b, b.Start()
 }
 
-// Start starts a stopped mosquitto again on the same port and store.
+// Start starts a stopped broker process again on the same port and store.
 func (b *Broker) Start() error {
-	if b.Kind != "mosquitto" {
-		return errors.New("only a mosquitto broker can be restarted")
+	if b.argv == nil {
+		return errors.New("the embedded broker cannot be restarted")
 	}
-	cmd := exec.Command("mosquitto", "-c", filepath.Join(b.dir, "mosquitto.conf"))
+	cmd := exec.Command(b.argv[0], b.argv[1:]...)
+	if b.env != nil {
+		cmd.Env = append(os.Environ(), b.env...)
+	}
 	cmd.Stdout, cmd.Stderr = b.logOut, b.logOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start mosquitto: %w", err)
+		return fmt.Errorf("start %s: %w", b.Kind, err)
 	}
 	b.cmd = cmd
 	b.exited = make(chan struct{})
 	go func() { cmd.Wait(); close(b.exited) }()
-	return waitListening(b.Addr, b.exited)
+	if err := waitListening(b.Addr, b.exited, b.startWait); err != nil {
+		b.Stop()
+		return fmt.Errorf("%s: %w", b.Kind, err)
+	}
+	return nil
 }
 
-func waitListening(addr string, exited <-chan struct{}) error {
-	deadline := time.Now().Add(10 * time.Second)
+func waitListening(addr string, exited <-chan struct{}, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
 			c.Close()
@@ -116,11 +130,12 @@ func waitListening(addr string, exited <-chan struct{}) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("broker on %s did not listen within 10s", addr)
+	return fmt.Errorf("broker on %s did not listen within %v", addr, wait)
 }
 
-// Stop stops the broker: mosquitto gets SIGTERM (it saves its store), the
-// embedded broker closes.
+// Stop stops the broker: a broker process gets SIGTERM (mosquitto saves
+// its store, RabbitMQ shuts down its node cleanly), the embedded broker
+// closes.
 func (b *Broker) Stop() error {
 	if b.server != nil {
 		return b.server.Close()
@@ -131,7 +146,7 @@ func (b *Broker) Stop() error {
 	b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-b.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		b.cmd.Process.Kill()
 		<-b.exited
 	}
@@ -166,5 +181,26 @@ func StartEmbedded(addr string, log *slog.Logger) (*Broker, error) {
 			close(exited)
 		}
 	}()
-	return b, waitListening(addr, exited)
+	return b, waitListening(addr, exited, 10*time.Second)
+}
+
+// Process is a kind of broker that runs as a process of its own, which a
+// test can stop and restart with its sessions kept.
+type Process struct {
+	Kind string
+	// Installed reports whether the broker's binary is there; tests skip
+	// the kind where it is not.
+	Installed func() bool
+	// Start starts one with its store in dir and its log to logOut.
+	Start func(dir string, logOut io.Writer) (*Broker, error)
+}
+
+// Processes are the broker processes the transport and integration tests
+// run against: mosquitto, and the MQTT support of NATS and RabbitMQ, which
+// show that portsync needs no more of a broker than MQTT 3.1.1 with
+// persistent sessions and QoS 1.
+var Processes = []Process{
+	{Kind: "mosquitto", Installed: HasMosquitto, Start: StartMosquitto},
+	{Kind: "nats", Installed: HasNATS, Start: StartNATS},
+	{Kind: "rabbitmq", Installed: HasRabbitMQ, Start: StartRabbitMQ},
 }

@@ -96,6 +96,13 @@ func brWaitWatcher(t *testing.T, h *harness) {
 func TestBrokerRestartReadinessAndResume(t *testing.T) {
 	h := newHarness(t, nil)
 	brSkipUnlessMosquitto(t, h)
+	brRestartReadinessAndResume(t, h)
+}
+
+// brRestartReadinessAndResume is TestBrokerRestartReadinessAndResume on
+// the harness's broker, which must be restartable; TestClusteredBrokers
+// runs it on other brokers.
+func brRestartReadinessAndResume(t *testing.T, h *harness) {
 
 	if code, reasons := brReady(h); code != http.StatusOK {
 		t.Fatalf("readyz before the restart: HTTP %d %v", code, reasons)
@@ -182,6 +189,13 @@ func TestBrokerRestartReadinessAndResume(t *testing.T) {
 func TestBrokerRestartKeepsQueueWhileDaemonDown(t *testing.T) {
 	h := newHarness(t, nil)
 	brSkipUnlessMosquitto(t, h)
+	brQueueKeptWhileDaemonDown(t, h)
+}
+
+// brQueueKeptWhileDaemonDown is TestBrokerRestartKeepsQueueWhileDaemonDown
+// on the harness's broker, which must be restartable; TestClusteredBrokers
+// runs it on other brokers.
+func brQueueKeptWhileDaemonDown(t *testing.T, h *harness) {
 
 	h.stop()
 	h.agency("BQ-1", "customs", state.Released, "2026-11-28T10:00:00+08:00", c1)

@@ -98,7 +98,14 @@ var clientSeq int
 // change the YAML before it is parsed.
 func newHarness(t *testing.T, edit func(string) string) *harness {
 	t.Helper()
-	h := &harness{t: t, broker: testBroker(t), dir: t.TempDir(), status: map[string]sync.View{}}
+	return newHarnessOn(t, testBroker(t), edit)
+}
+
+// newHarnessOn is newHarness on a broker the caller started: another kind
+// than testBroker's, or one that several harnesses share in turn.
+func newHarnessOn(t *testing.T, b *broker.Broker, edit func(string) string) *harness {
+	t.Helper()
+	h := &harness{t: t, broker: b, dir: t.TempDir(), status: map[string]sync.View{}}
 	clientSeq++
 	h.yaml = testYAML(h.dir, h.broker.URL())
 	if edit != nil {
@@ -112,6 +119,10 @@ func newHarness(t *testing.T, edit func(string) string) *harness {
 func (h *harness) watch() {
 	opts := paho.NewClientOptions().AddBroker(h.broker.URL()).SetClientID(fmt.Sprintf("watcher-%d", clientSeq)).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(100 * time.Millisecond).
+		// paho's reconnect backoff doubles up to 10 minutes: a broker that
+		// takes seconds to restart (RabbitMQ) would keep the watcher away
+		// for longer than the tests wait.
+		SetMaxReconnectInterval(time.Second).
 		SetOrderMatters(true).SetOnConnectHandler(func(c paho.Client) {
 		c.Subscribe("tos/commands", 1, func(_ paho.Client, m paho.Message) {
 			var cmd state.Command

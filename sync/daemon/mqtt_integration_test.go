@@ -25,7 +25,13 @@ import (
 )
 
 func TestReleaseBeforeArrivalIsAppliedOnArrival(t *testing.T) {
-	h := newHarness(t, nil)
+	releaseBeforeArrival(t, newHarness(t, nil))
+}
+
+// releaseBeforeArrival: a release that comes before the container is
+// applied on arrival, as a release_hold command for the agency's hold
+// only. TestClusteredBrokers runs it on other brokers.
+func releaseBeforeArrival(t *testing.T, h *harness) {
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:15:00+08:00", c1)
 	h.eventually("container expected", func() bool {
 		return h.get("/api/v1/containers/"+c1, nil) == 200
@@ -239,7 +245,13 @@ func TestWhenUnknownIgnoreNeitherAddsNorRemoves(t *testing.T) {
 // Dedupe.
 
 func TestDuplicateEventIsAppliedOnce(t *testing.T) {
-	h := newHarness(t, nil)
+	duplicateAppliedOnce(t, newHarness(t, nil))
+}
+
+// duplicateAppliedOnce: an event sent twice is applied and journaled once
+// and counted as a duplicate. TestClusteredBrokers runs it on other
+// brokers.
+func duplicateAppliedOnce(t *testing.T, h *harness) {
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:00:00+08:00", "CUSTOMS")
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:05:00+08:00", c1)
 	h.agency("REL-1", "customs", state.Released, "2026-11-28T10:05:00+08:00", c1)
