@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -50,6 +51,9 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	notify chan bool
 	done   chan struct{}
+
+	shutdown    sync.Once
+	shutdownErr error
 }
 
 // ErrNotLeader is returned by Apply on a node that does not lead (any
@@ -291,19 +295,23 @@ func (n *Node) keepFollowersCurrent() {
 	}
 }
 
-// Shutdown stops replicating and closes the Raft log. The store stays
-// open: it is the caller's.
+// Shutdown stops replicating and closes the Raft log; a second call
+// returns the first one's result. The store stays open: it is the
+// caller's.
 func (n *Node) Shutdown() error {
-	n.fsm.closing.Store(true)
-	close(n.done)
-	err := n.raft.Shutdown().Error()
-	if cerr := n.trans.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if cerr := n.logs.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	return err
+	n.shutdown.Do(func() {
+		n.fsm.closing.Store(true)
+		close(n.done)
+		err := n.raft.Shutdown().Error()
+		if cerr := n.trans.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if cerr := n.logs.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		n.shutdownErr = err
+	})
+	return n.shutdownErr
 }
 
 // slogWriter hands Raft's log lines to portsync's log.

@@ -96,9 +96,6 @@ func (d *Daemon) runCluster(ctx context.Context) error {
 	if stop != nil {
 		stop()
 	}
-	if serr := d.node.Shutdown(); serr != nil {
-		d.log.Warn("cluster shutdown", "err", serr)
-	}
 	d.shutdown()
 	return err
 }

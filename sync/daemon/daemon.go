@@ -286,20 +286,20 @@ func (d *Daemon) adapterEnv(cfg *config.Config, brokers map[string]adapters.Brok
 		Config: cfg, Logger: d.log, Brokers: brokers, Cursor: d.cursor,
 		BreakerChanged: func(name string, to gobreaker.State) {
 			d.metrics.SetBreaker(name, to)
-			if d.engine() != nil {
-				d.engine().BreakerChanged(name, to)
+			if e := d.engine(); e != nil {
+				e.BreakerChanged(name, to)
 			}
 		},
 		SourceFailed: func(source, reason string, err error) {
 			d.metrics.SourceFailures.WithLabelValues(source, reason).Inc()
-			if d.engine() != nil {
-				d.engine().SourceFailed(source, err)
+			if e := d.engine(); e != nil {
+				e.SourceFailed(source, err)
 			}
 		},
 		BrokerSession: d.brokerSession,
 		SourceOK: func(source string) {
-			if d.engine() != nil {
-				d.engine().SourceOK(source)
+			if e := d.engine(); e != nil {
+				e.SourceOK(source)
 			}
 		},
 		Candidates: d.candidates,
@@ -600,6 +600,12 @@ func (d *Daemon) snapshotSweep(ctx context.Context) (*sync.SnapshotResult, error
 }
 
 func (d *Daemon) closeAll() {
+	// Replication writes to the store: it stops first.
+	if d.node != nil {
+		if err := d.node.Shutdown(); err != nil {
+			d.log.Warn("cluster shutdown", "err", err)
+		}
+	}
 	if set := d.current(); set != nil {
 		set.disconnect()
 	}
