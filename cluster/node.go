@@ -300,8 +300,15 @@ func (n *Node) keepFollowersCurrent() {
 // caller's.
 func (n *Node) Shutdown() error {
 	n.shutdown.Do(func() {
-		n.fsm.closing.Store(true)
 		close(n.done)
+		// A leader that stops hands over first: the others need not wait
+		// out a heartbeat timeout to elect one (a rolling restart).
+		if n.IsLeader() {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.fsm.log.Warn("leadership transfer before shutdown failed; the others elect a leader when the heartbeats stop", "err", err)
+			}
+		}
+		n.fsm.closing.Store(true)
 		err := n.raft.Shutdown().Error()
 		if cerr := n.trans.Close(); cerr != nil && err == nil {
 			err = cerr
