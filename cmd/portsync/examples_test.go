@@ -20,7 +20,7 @@ func TestRegionExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"us-cbp.yaml": false, "eu-cusres.yaml": false, "cn-single-window.yaml": false}
+	want := map[string]bool{"us-cbp.yaml": false, "eu-cusres.yaml": false, "cn-single-window.yaml": false, "cluster-t1-a.yaml": false}
 	secret := regexp.MustCompile(`\$\{CREDENTIALS_DIRECTORY\}/([A-Za-z0-9._-]+)`)
 	spoolDir := regexp.MustCompile(`/var/spool/portsync(/[A-Za-z0-9._/-]*)?`)
 	for _, file := range files {
