@@ -243,11 +243,27 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ok, reasons := s.Backend.Ready()
+	body := map[string]any{"ready": ok}
 	if !ok {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reasons": reasons})
-		return
+		body["reasons"] = reasons
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	// In a cluster, the role tells a load balancer where writes go: its
+	// health check can ask for the leader (GET /readyz?role=leader, 503
+	// on the others) or take every ready node for reads.
+	if self, err := s.Backend.ClusterNodes(r.Context(), true); err == nil && len(self) == 1 {
+		role := self[0].Role
+		body["role"] = role
+		if want := r.URL.Query().Get("role"); want != "" && want != role && ok {
+			body["ready"] = false
+			body["reasons"] = []string{"this node is the " + role + ", not the " + want}
+			ok = false
+		}
+	}
+	code := http.StatusOK
+	if !ok {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, body)
 }
 
 // ContainerDetail is the answer of GET /api/v1/containers/{id}: the

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -41,5 +44,47 @@ func TestWritesGoToTheLeader(t *testing.T) {
 				t.Errorf("HTTP %d Location %q reached %v; want %d %q %v", rec.Code, rec.Header().Get("Location"), reached, c.want, c.location, c.reached)
 			}
 		})
+	}
+}
+
+// roleStub is a ready Backend of a cluster node in the given role.
+type roleStub struct {
+	Backend
+	role string // "" for a single node
+}
+
+func (b roleStub) Ready() (bool, []string) { return true, nil }
+func (b roleStub) ClusterNodes(context.Context, bool) ([]ClusterNode, error) {
+	if b.role == "" {
+		return nil, ErrNoCluster
+	}
+	return []ClusterNode{{ID: "n1", Role: b.role}}, nil
+}
+
+// TestReadyzSaysTheRole: a load balancer finds the leader with
+// /readyz?role=leader; every ready node answers a plain /readyz with 200.
+func TestReadyzSaysTheRole(t *testing.T) {
+	cases := []struct {
+		role, query string
+		want        int
+		body        string
+	}{
+		{"", "", http.StatusOK, `{"ready":true}`},
+		{"leader", "", http.StatusOK, `{"ready":true,"role":"leader"}`},
+		{"follower", "", http.StatusOK, `{"ready":true,"role":"follower"}`},
+		{"leader", "?role=leader", http.StatusOK, `{"ready":true,"role":"leader"}`},
+		{"follower", "?role=leader", http.StatusServiceUnavailable, `{"ready":false,"reasons":["this node is the follower, not the leader"],"role":"follower"}`},
+	}
+	for _, c := range cases {
+		s := &Server{Backend: roleStub{role: c.role}}
+		rec := httptest.NewRecorder()
+		s.handleReady(rec, httptest.NewRequest(http.MethodGet, "/readyz"+c.query, nil))
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, rec.Body.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if got := compact.String(); rec.Code != c.want || got != c.body {
+			t.Errorf("role %q %s: HTTP %d %s, want %d %s", c.role, c.query, rec.Code, got, c.want, c.body)
+		}
 	}
 }
