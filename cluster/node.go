@@ -269,29 +269,44 @@ func (n *Node) Status() Status {
 }
 
 // idleBarrier is how long a leader with nothing to replicate waits before
-// it appends a barrier entry.
-const idleBarrier = 2 * time.Second
+// it appends a barrier entry anyway.
+const idleBarrier = 30 * time.Second
 
-// keepFollowersCurrent appends a barrier entry when the log has been
-// still for idleBarrier: Raft's heartbeats do not carry the commit index,
-// so a follower that restarted while the terminal was quiet would serve
-// reads from a store behind the leader's until the next event.
+// keepFollowersCurrent appends a barrier entry when a follower comes back
+// after missing heartbeats, and when the log has been still for
+// idleBarrier. Raft sends the commit index only with entries once it
+// replicates in a pipeline, and notices a follower that restarted only
+// when it has an entry to send: a follower back while the terminal is
+// quiet would serve reads from a store behind the leader's until the next
+// event.
 func (n *Node) keepFollowersCurrent() {
+	back := make(chan raft.Observation, 16)
+	observer := raft.NewObserver(back, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.ResumedHeartbeatObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(observer)
+	defer n.raft.DeregisterObserver(observer)
 	tick := time.NewTicker(idleBarrier)
 	defer tick.Stop()
+	barrier := func() {
+		if n.IsLeader() {
+			_ = n.raft.Barrier(10 * time.Second).Error() // a failure is a lost leadership, which the daemon sees
+		}
+	}
 	var last uint64
 	for {
 		select {
 		case <-n.done:
 			return
+		case <-back:
+			barrier()
 		case <-tick.C:
+			if n.raft.LastIndex() == last {
+				barrier()
+			}
+			last = n.raft.LastIndex()
 		}
-		idx := n.raft.LastIndex()
-		if n.IsLeader() && idx == last {
-			_ = n.raft.Barrier(idleBarrier).Error() // a failure is a lost leadership, which the daemon sees
-			idx = n.raft.LastIndex()
-		}
-		last = idx
 	}
 }
 
