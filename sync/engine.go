@@ -544,8 +544,10 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 		// In a cluster the group is worked out in a transaction that is
 		// rolled back, and its writes reach the store through the
 		// replicated log, on every node alike.
+		// A group that writes nothing (duplicates only) read committed
+		// state and has nothing to make durable: it skips the round trip.
 		var ws state.WriteSet
-		if ws, err = e.store.Record(apply); err == nil {
+		if ws, err = e.store.Record(apply); err == nil && len(ws) > 0 {
 			err = e.replicate(ws)
 		}
 	}

@@ -117,6 +117,14 @@ func TestReplicatedCommitsMatchOnEveryNode(t *testing.T) {
 	if r.failures != 0 {
 		t.Fatalf("%d replication failures left: the engine did not go through them", r.failures)
 	}
+	// Duplicates only: nothing to write, nothing replicated.
+	before := r.index
+	if o := e.Submit(ctx, tos, adapters.Message{Payload: []byte("tos again")}); o.Err != nil || fmt.Sprint(o.Results) != "[duplicate duplicate]" {
+		t.Fatalf("resubmitted TOS message: %+v", o)
+	}
+	if r.index != before {
+		t.Errorf("a group of duplicates was replicated (%d entries)", r.index-before)
+	}
 	want := snapshotOf(t, e.store, c1, c2, c3)
 	if got := snapshotOf(t, follower, c1, c2, c3); got != want {
 		t.Errorf("follower serves\n%s\nleader serves\n%s", got, want)
