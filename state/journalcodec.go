@@ -166,7 +166,7 @@ func unmarshalJournalEntry(seq uint64, data []byte, e *JournalEntry) error {
 	if len(data) == 0 || data[0] != journalV1 {
 		return fmt.Errorf("unknown journal entry encoding")
 	}
-	d := journalDecoder{p: data[1:]}
+	d := decoder{p: data[1:]}
 	bits := d.uvarint()
 	if bits&^journalBitsKnown != 0 {
 		return fmt.Errorf("journal entry has fields %#x unknown to this version", bits&^journalBitsKnown)
@@ -209,14 +209,14 @@ func unmarshalJournalEntry(seq uint64, data []byte, e *JournalEntry) error {
 	return d.err
 }
 
-// journalDecoder reads the binary form; the first error sticks and every
+// decoder reads the binary form; the first error sticks and every
 // read after it returns a zero value.
-type journalDecoder struct {
+type decoder struct {
 	p   []byte
 	err error
 }
 
-func (d *journalDecoder) uvarint() uint64 {
+func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.p)
 	if n <= 0 {
 		d.fail()
@@ -226,7 +226,7 @@ func (d *journalDecoder) uvarint() uint64 {
 	return v
 }
 
-func (d *journalDecoder) varint() int64 {
+func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.p)
 	if n <= 0 {
 		d.fail()
@@ -236,7 +236,7 @@ func (d *journalDecoder) varint() int64 {
 	return v
 }
 
-func (d *journalDecoder) byte() byte {
+func (d *decoder) byte() byte {
 	if len(d.p) == 0 {
 		d.fail()
 		return 0
@@ -246,7 +246,7 @@ func (d *journalDecoder) byte() byte {
 	return b
 }
 
-func (d *journalDecoder) string() string {
+func (d *decoder) string() string {
 	n := d.uvarint()
 	if n > uint64(len(d.p)) {
 		d.fail()
@@ -260,7 +260,7 @@ func (d *journalDecoder) string() string {
 // time reads a time as appendTime wrote it and gives it the zone JSON
 // decoding would: UTC for offset 0, Local where the offset is Local's at
 // that instant, else a fixed zone.
-func (d *journalDecoder) time() time.Time {
+func (d *decoder) time() time.Time {
 	sec, nsec, offset := d.varint(), d.uvarint(), d.varint()
 	if d.err != nil || nsec >= 1e9 {
 		d.fail()
@@ -276,7 +276,7 @@ func (d *journalDecoder) time() time.Time {
 	return t.In(time.FixedZone("", int(offset)))
 }
 
-func (d *journalDecoder) fail() {
+func (d *decoder) fail() {
 	if d.err == nil {
 		d.err = errJournalShort
 	}

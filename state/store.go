@@ -205,8 +205,14 @@ func page[T any](t *Tx, bucket []byte, after string, n int, keep func(*T) bool) 
 // Container returns the container with the given id, and whether it exists.
 func (t *Tx) Container(id string) (Container, bool, error) {
 	var c Container
-	ok, err := t.get(bucketContainers, id, &c)
-	return c, ok, err
+	data := t.bucket(bucketContainers).Get([]byte(id))
+	if data == nil {
+		return c, false, nil
+	}
+	if err := unmarshalContainer(data, &c); err != nil {
+		return c, false, fmt.Errorf("decode %s/%s: %w", bucketContainers, id, err)
+	}
+	return c, true, nil
 }
 
 // PutContainer stores c. old is the presence it had before ("" for a new
@@ -222,12 +228,25 @@ func (t *Tx) PutContainer(c Container, old Presence) error {
 			return err
 		}
 	}
-	return t.put(bucketContainers, c.ID, c)
+	if err := checkContainerTimes(&c); err != nil {
+		return err
+	}
+	return t.bucket(bucketContainers).Put([]byte(c.ID), appendContainer(nil, &c))
 }
 
 // ForEachContainer calls fn for every container, in id order.
 func (t *Tx) ForEachContainer(fn func(Container) error) error {
-	return forEach(t, bucketContainers, nil, fn)
+	c := t.bucket(bucketContainers).Cursor()
+	for k, data := c.First(); k != nil; k, data = c.Next() {
+		var x Container
+		if err := unmarshalContainer(data, &x); err != nil {
+			return fmt.Errorf("decode %s/%s: %w", bucketContainers, k, err)
+		}
+		if err := fn(x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ForEachPresence calls fn with every container's id and presence, in id
@@ -235,15 +254,12 @@ func (t *Tx) ForEachContainer(fn func(Container) error) error {
 // only where they are.
 func (t *Tx) ForEachPresence(fn func(id string, p Presence) error) error {
 	c := t.bucket(bucketContainers).Cursor()
-	var v struct {
-		Presence Presence `json:"presence"`
-	}
 	for k, data := c.First(); k != nil; k, data = c.Next() {
-		v.Presence = ""
-		if err := json.Unmarshal(data, &v); err != nil {
+		p, err := presenceOf(data)
+		if err != nil {
 			return fmt.Errorf("decode %s/%s: %w", bucketContainers, k, err)
 		}
-		if err := fn(string(k), v.Presence); err != nil {
+		if err := fn(string(k), p); err != nil {
 			return err
 		}
 	}

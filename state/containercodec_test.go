@@ -1,0 +1,154 @@
+package state
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// containerFull sets every field of the container and of what it holds,
+// so that a field added and not encoded shows in the round trip.
+func containerFull() Container {
+	at := time.Date(2026, 11, 28, 2, 0, 0, 123456789, time.UTC)
+	cn := time.Date(2026, 11, 28, 10, 0, 0, 0, time.FixedZone("", 8*3600))
+	ledger := LedgerEntry{State: HoldOpen, At: cn, EventID: "e1", Source: "s1", ReceivedAt: at}
+	agency := AgencyState{Status: Held, At: cn, EventID: "e2", Source: "s2", ReceivedAt: at,
+		Release: LedgerEntry{State: ReleaseRevoked, At: cn, EventID: "e3"}, Holds: map[string]LedgerEntry{"": ledger, "7H": ledger}}
+	return Container{
+		ID: "MSCU1234565", Presence: InYard, Agencies: map[string]AgencyState{"customs": agency, "quarantine": {Status: Unknown}},
+		TOSHolds: []string{"CUSTOMS", "CIQ"}, TOSAt: cn, DepartedUncleared: true,
+		Mismatches: map[string]Mismatch{"customs": {Container: "MSCU1234565", Agency: "customs", Hold: "CUSTOMS", Kind: "stale_hold", Since: at}},
+		Pending: map[string]PendingCommand{"CUSTOMS": {ID: "cmd-1", Action: ReleaseHold, Hold: "CUSTOMS", Agency: "customs",
+			Cause: "e2", IssuedAt: at, CauseReceivedAt: at}},
+		Alerts: []string{"a1"}, BLs: []string{"BL1", "BL2"}, Declarations: []string{"D1"}, UpdatedAt: at,
+		Own: map[string]AgencyState{"customs": agency},
+	}
+}
+
+// containerSamples are containers as the engine leaves them, and the
+// corners of JSON's empty and nil.
+func containerSamples() []Container {
+	at := time.Date(2026, 11, 28, 2, 0, 0, 123456789, time.UTC)
+	return []Container{
+		containerFull(),
+		{ID: "TGHU1234567", Presence: Expected, TOSHolds: []string{}, UpdatedAt: at},
+		{ID: "TGHU1234567", Presence: Departed, UpdatedAt: at}, // TOSHolds nil: JSON null
+		{ID: "CSQU3054383", Presence: InYard, TOSHolds: []string{"CUSTOMS"}, Agencies: map[string]AgencyState{},
+			Alerts: []string{}, BLs: []string{}, Mismatches: map[string]Mismatch{}, Pending: map[string]PendingCommand{},
+			UpdatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.Local)},
+	}
+}
+
+// TestContainerBinaryRoundTrip checks that every container reads back as
+// its JSON would have read back, and that the binary form is smaller.
+func TestContainerBinaryRoundTrip(t *testing.T) {
+	for typ, n := range map[reflect.Type]int{
+		reflect.TypeFor[Container](): 13, reflect.TypeFor[AgencyState](): 7, reflect.TypeFor[LedgerEntry](): 5,
+		reflect.TypeFor[Mismatch](): 5, reflect.TypeFor[PendingCommand](): 7,
+	} {
+		if got := typ.NumField(); got != n {
+			t.Fatalf("%s has %d fields; the binary form knows %d: add the new one to containercodec.go (a new version) and here", typ, got, n)
+		}
+	}
+	for _, c := range containerSamples() {
+		j, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var viaJSON, viaBinary Container
+		if err := unmarshalContainer(j, &viaJSON); err != nil {
+			t.Fatalf("JSON: %v", err)
+		}
+		b := appendContainer(nil, &c)
+		if err := unmarshalContainer(b, &viaBinary); err != nil {
+			t.Fatalf("binary: %v", err)
+		}
+		if !reflect.DeepEqual(viaBinary, viaJSON) {
+			t.Errorf("binary round trip:\n got %#v\nwant %#v (as JSON reads it)", viaBinary, viaJSON)
+		}
+		if p, err := presenceOf(b); err != nil || p != c.Presence {
+			t.Errorf("presenceOf = %q, %v; want %q", p, err, c.Presence)
+		}
+		t.Logf("%s %s: JSON %d bytes, binary %d", c.ID, c.Presence, len(j), len(b))
+	}
+}
+
+// TestContainerBinaryDamaged: a cut or extended container, or one of an
+// unknown version, is an error and never a panic.
+func TestContainerBinaryDamaged(t *testing.T) {
+	c := containerFull()
+	data := appendContainer(nil, &c)
+	for n := range len(data) {
+		var got Container
+		if err := unmarshalContainer(data[:n], &got); err == nil {
+			t.Errorf("container cut to %d of %d bytes decoded without error", n, len(data))
+		}
+	}
+	var got Container
+	if err := unmarshalContainer(append(data, 0), &got); err == nil {
+		t.Error("container with a byte too many decoded without error")
+	}
+	if err := unmarshalContainer(append([]byte{containerV1 + 1}, data[1:]...), &got); err == nil {
+		t.Error("container of an unknown version decoded without error")
+	}
+}
+
+// TestContainersWrittenAsJSONStillRead: a store written before the binary
+// form serves its JSON containers, and rewrites them in the new form.
+func TestContainersWrittenAsJSONStillRead(t *testing.T) {
+	s := openTemp(t, "old.db")
+	old := containerFull()
+	err := s.Update(func(tx *Tx) error {
+		data, _ := json.Marshal(&old)
+		return tx.bucket(bucketContainers).Put([]byte(old.ID), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx *Tx) error {
+		c, ok, err := tx.Container(old.ID)
+		if err != nil || !ok || c.Presence != InYard || c.Agencies["customs"].Holds["7H"].EventID != "e1" {
+			t.Fatalf("JSON container read as %+v, %v, %v", c, ok, err)
+		}
+		var presences []Presence
+		if err := tx.ForEachPresence(func(_ string, p Presence) error { presences = append(presences, p); return nil }); err != nil {
+			return err
+		}
+		if len(presences) != 1 || presences[0] != InYard {
+			t.Errorf("presences %v", presences)
+		}
+		return tx.PutContainer(c, c.Presence)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(func(tx *Tx) error {
+		if data := tx.bucket(bucketContainers).Get([]byte(old.ID)); data[0] != containerV1 {
+			t.Errorf("rewritten container starts with %q, want the binary form", data[0])
+		}
+		return nil
+	})
+}
+
+// FuzzContainer: whatever bytes the containers bucket holds, the decoder
+// returns a container or an error and never panics; a container it
+// returns encodes to a form that reads back the same.
+func FuzzContainer(f *testing.F) {
+	for _, c := range containerSamples() {
+		f.Add(appendContainer(nil, &c))
+		j, _ := json.Marshal(&c)
+		f.Add(j)
+	}
+	f.Add([]byte{containerV1})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c Container
+		if err := unmarshalContainer(data, &c); err != nil {
+			return
+		}
+		var again Container
+		if err := unmarshalContainer(appendContainer(nil, &c), &again); err != nil || !reflect.DeepEqual(again, c) {
+			t.Fatalf("re-encoded container reads back as %#v (%v), want %#v", again, err, c)
+		}
+	})
+}
