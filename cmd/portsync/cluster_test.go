@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -349,17 +350,19 @@ func TestClusterRollingRestart(t *testing.T) {
 	pub := crashPublisher(t, rig.broker.URL())
 	load := newClusterLoad(0, 200, 10, 10, clusterSeed(t))
 	pubErr := make(chan error, 1)
-	var published int
-	progress := make(chan int, 1000)
+	var published atomic.Int64
 	go func() {
 		// ~130 messages a second for ~18 s: the stream outlasts the three
 		// restarts.
-		pubErr <- clusterPublish(pub, load.msgs, 20, 150*time.Millisecond, func(n int) { progress <- n })
+		pubErr <- clusterPublish(pub, load.msgs, 20, 150*time.Millisecond, func(n int) { published.Store(int64(n)) })
 	}()
-	for _, n := range rig.nodes {
-		for len(progress) > 0 {
-			published = <-progress
+	// Each restart falls at its own point of the stream.
+	restartAt := []int64{300, 1000, 1700}
+	for i, n := range rig.nodes {
+		for published.Load() < restartAt[i] {
+			time.Sleep(20 * time.Millisecond)
 		}
+		at := published.Load()
 		s, _ := n.self()
 		if s.Role == "leader" {
 			// Commands from now on come from the next leader: the
@@ -373,7 +376,7 @@ func TestClusterRollingRestart(t *testing.T) {
 		n.waitReady()
 		rig.waitCaughtUp(n, 30*time.Second)
 		t.Logf("%s (was %s) restarted at %d messages published: stopped in %v, back and caught up %v after SIGTERM",
-			n.id, s.Role, published, stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+			n.id, s.Role, at, stopped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)
