@@ -199,6 +199,12 @@ func buildRig(t testing.TB, size int, proxied, clustered bool) *clusterRig {
 				<-n.daemon.done
 			}
 		}
+		for _, n := range rig.nodes {
+			// A daemon built with -race reports there: fail on it.
+			if data, err := os.ReadFile(n.logPath); err == nil && bytes.Contains(data, []byte("WARNING: DATA RACE")) {
+				t.Errorf("%s: the daemon's log reports a data race", n.id)
+			}
+		}
 		if t.Failed() {
 			for _, n := range rig.nodes {
 				crashDumpLog(t, "portsync "+n.id, n.logPath, 60)

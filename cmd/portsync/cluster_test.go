@@ -88,12 +88,14 @@ func TestClusterKillLeader(t *testing.T) {
 			// the pending ones sent before must be sent again.
 			cmds.restarted.Store(true)
 		}
+		stats := old.eventStats()
 		killed := time.Now()
 		old.kill()
 		next, _ := rig.waitLeader(old, 30*time.Second)
 		took := time.Since(killed)
 		failovers = append(failovers, took)
-		t.Logf("kill %d: SIGKILL of leader %s after %d messages published; %s leads and is ready %v later", i+1, old.id, n, next.id, took.Round(time.Millisecond))
+		t.Logf("kill %d: SIGKILL of leader %s after %d messages published (its customs events just before: %s); %s leads and is ready %v later",
+			i+1, old.id, n, stats, next.id, took.Round(time.Millisecond))
 		if took > failoverBound {
 			t.Errorf("kill %d: a new leader served %v after the kill, want within %v", i+1, took.Round(time.Millisecond), failoverBound)
 		}
@@ -116,6 +118,7 @@ func TestClusterKillLeader(t *testing.T) {
 	follower := rig.followers(final)[0]
 	clusterCheckNode(t, follower, load.want, 30*time.Second)
 	t.Logf("follower %s: the same", follower.id)
+	t.Logf("final leader %s's customs events: %s", final.id, final.eventStats())
 	fpCheckCommands(t, final.crashRig, cmds, histories, false, time.Now().Add(30*time.Second))
 	clusterNoDeadLetters(t, final)
 	t.Logf("failover times: %v (target under 5s, bound %v); total %v", failovers, failoverBound, time.Since(began).Round(time.Millisecond))
