@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,6 +156,7 @@ func TestClusterPartition(t *testing.T) {
 	pub := crashPublisher(t, rig.broker.URL())
 	seed := clusterSeed(t)
 	before := newClusterLoad(0, 100, 4, 10, seed)
+	across := newClusterLoad(500, 100, 4, 10, seed)
 	during := newClusterLoad(1000, 100, 4, 10, seed)
 	after := newClusterLoad(2000, 50, 4, 10, seed)
 
@@ -164,11 +166,42 @@ func TestClusterPartition(t *testing.T) {
 	clusterCheckNode(t, old, before.want, 30*time.Second)
 	oldLog := clusterLogSize(t, old)
 
+	// The cut falls in the middle of a stream, while the leader has group
+	// commits in flight: those it cannot commit must reach the new leader
+	// again, and those the majority did commit must not be applied twice.
+	cutNow := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		pubErr <- clusterPublish(pub, across.msgs, 10, 50*time.Millisecond, func(n int) {
+			if n >= len(across.msgs)/3 {
+				once.Do(func() { close(cutNow) })
+			}
+		})
+	}()
+	select {
+	case <-cutNow:
+	case err := <-pubErr:
+		t.Fatalf("publisher ended before the cut: %v", err)
+	}
 	// Commands from now on come from the majority's leader: the pending
 	// ones sent before must be sent again.
 	cmds.restarted.Store(true)
 	cut := time.Now()
 	rig.net.isolate(old.raftAddr)
+	// When the old leader stops saying it leads, measured apart from the
+	// election, which takes longer.
+	steppedDown := make(chan time.Duration, 1)
+	go func() {
+		for time.Since(cut) < failoverBound {
+			if s, ok := old.self(); ok && s.Role != "leader" {
+				steppedDown <- time.Since(cut)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(steppedDown)
+	}()
 	next, _ := rig.waitLeader(old, 30*time.Second)
 	took := time.Since(cut)
 	t.Logf("%s cut off; %s leads and is ready %v later", old.id, next.id, took.Round(time.Millisecond))
@@ -183,7 +216,8 @@ func TestClusterPartition(t *testing.T) {
 	for {
 		s, ok := old.self()
 		if ok && s.Role != "leader" && !old.ready() {
-			t.Logf("%s stepped down %v after the cut: role %s", old.id, time.Since(cut).Round(time.Millisecond), s.Role)
+			t.Logf("%s stopped leading %v after the cut and is %s and not ready %v after it", old.id,
+				(<-steppedDown).Round(time.Millisecond), s.Role, time.Since(cut).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
@@ -194,6 +228,11 @@ func TestClusterPartition(t *testing.T) {
 	if !clusterLogSince(t, old, oldLog, "leadership lost: stopping the sources") {
 		t.Errorf("%s did not log that it stopped its sources after the cut", old.id)
 	}
+
+	if err := <-pubErr; err != nil {
+		t.Fatal(err)
+	}
+	clusterCheckNode(t, next, across.want, 30*time.Second)
 
 	// Published while cut off: the majority's leader applies them; the
 	// old leader cannot have.
@@ -222,7 +261,7 @@ func TestClusterPartition(t *testing.T) {
 	t.Logf("healed: %s caught up %v later; %s", old.id, time.Since(healed).Round(time.Millisecond), rig.roles())
 
 	all := map[string]fpExpect{}
-	for _, l := range []*clusterLoad{before, during, after} {
+	for _, l := range []*clusterLoad{before, across, during, after} {
 		maps.Copy(all, l.want)
 	}
 	final, _ := rig.waitLeader(nil, 30*time.Second)
@@ -236,7 +275,7 @@ func TestClusterPartition(t *testing.T) {
 	// One history: a sample of containers from each phase reads the same,
 	// view and journal, on all three nodes.
 	var sample []string
-	for _, l := range []*clusterLoad{before, during, after} {
+	for _, l := range []*clusterLoad{before, across, during, after} {
 		sample = append(sample, slices.Sorted(maps.Keys(l.want))[:10]...)
 	}
 	clusterSameViews(t, rig, sample)
