@@ -112,7 +112,7 @@ type crashDaemon struct {
 
 // crashRig is what the test runs: a broker, a config and the daemon runs.
 type crashRig struct {
-	t       *testing.T
+	t       testing.TB
 	bin     string
 	config  string
 	logPath string
@@ -271,7 +271,7 @@ func (r *crashRig) stopGracefully() {
 }
 
 // dumpLog shows the tail of a log file in the test output.
-func crashDumpLog(t *testing.T, what, path string, lines int) {
+func crashDumpLog(t testing.TB, what, path string, lines int) {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Logf("%s log: %v", what, err)
@@ -530,7 +530,7 @@ func TestCrashKill9LosesNothing(t *testing.T) {
 }
 
 // crashPublisher connects the test's publisher.
-func crashPublisher(t *testing.T, url string) paho.Client {
+func crashPublisher(t testing.TB, url string) paho.Client {
 	t.Helper()
 	opts := paho.NewClientOptions().AddBroker(url).
 		SetClientID(fmt.Sprintf("crash-publisher-%d", os.Getpid())).
