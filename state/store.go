@@ -102,10 +102,28 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Path() string { return s.db.Path() }
 
 // Update runs fn in one read-write transaction and commits it (with fsync)
-// if fn returns nil.
+// if fn returns nil and wrote anything. A transaction that only read (a
+// sweep's group that finds nothing to change, a group of duplicates) is
+// rolled back: there is nothing to make durable, and a commit would cost
+// an fsync for a new meta page alone.
 func (s *Store) Update(fn func(*Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, epoch: s.epoch}) })
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t := &Tx{tx: tx, epoch: s.epoch}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if !t.wrote {
+			return errNothingWritten
+		}
+		return nil
+	})
+	if errors.Is(err, errNothingWritten) {
+		return nil
+	}
+	return err
 }
+
+var errNothingWritten = errors.New("nothing written")
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
@@ -129,6 +147,7 @@ type Tx struct {
 	tx    *bolt.Tx
 	epoch string
 	rec   *WriteSet // set by Store.Record: every write is also recorded
+	wrote bool      // a write went through bucket: Update commits
 }
 
 func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {

@@ -57,21 +57,24 @@ func (w *WriteSet) sequence(bucket []byte, seq uint64) {
 	*w = binary.AppendUvarint(*w, seq)
 }
 
-// wbucket is a bucket of a transaction that may be recording its writes.
+// wbucket is a bucket of a transaction that notes that it wrote, and may
+// be recording its writes.
 type wbucket struct {
 	*bolt.Bucket
 	name []byte
+	tx   *Tx
 	rec  *WriteSet // nil: not recording
 }
 
 func (t *Tx) bucket(name []byte) wbucket {
-	return wbucket{Bucket: t.tx.Bucket(name), name: name, rec: t.rec}
+	return wbucket{Bucket: t.tx.Bucket(name), name: name, tx: t, rec: t.rec}
 }
 
 func (b wbucket) Put(key, value []byte) error {
 	if err := b.Bucket.Put(key, value); err != nil {
 		return err
 	}
+	b.tx.wrote = true
 	if b.rec != nil {
 		b.rec.put(b.name, key, value)
 	}
@@ -82,6 +85,7 @@ func (b wbucket) Delete(key []byte) error {
 	if err := b.Bucket.Delete(key); err != nil {
 		return err
 	}
+	b.tx.wrote = true
 	if b.rec != nil {
 		b.rec.delete(b.name, key)
 	}
@@ -90,8 +94,11 @@ func (b wbucket) Delete(key []byte) error {
 
 func (b wbucket) NextSequence() (uint64, error) {
 	seq, err := b.Bucket.NextSequence()
-	if err == nil && b.rec != nil {
-		b.rec.sequence(b.name, seq)
+	if err == nil {
+		b.tx.wrote = true
+		if b.rec != nil {
+			b.rec.sequence(b.name, seq)
+		}
 	}
 	return seq, err
 }

@@ -180,3 +180,28 @@ func TestReplaceCopiesEverything(t *testing.T) {
 		t.Errorf("after Replace:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestUpdateThatOnlyReadsDoesNotCommit: a transaction that writes nothing
+// leaves the file as it was (no new meta page, no fsync); one that writes
+// commits.
+func TestUpdateThatOnlyReadsDoesNotCommit(t *testing.T) {
+	s := openTemp(t, "s.db")
+	txid := func() int {
+		var id int
+		_ = s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	if err := s.Update(func(tx *Tx) error { _, _, err := tx.Container("MSCU1234565"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := txid(); got != before {
+		t.Errorf("a read-only Update committed: transaction id %d -> %d", before, got)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.PutMeta("k", "v") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := txid(); got != before+1 {
+		t.Errorf("a writing Update: transaction id %d -> %d, want one commit", before, got)
+	}
+}
