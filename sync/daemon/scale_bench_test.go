@@ -794,10 +794,15 @@ func scContainerIDs(b *testing.B, path string) []string {
 // release_hold command) are published while the daemon is down and queue
 // in its persistent session; then the daemon starts (New + Run) and the
 // clock runs until every event is committed (and so acknowledged), and
-// until every command has reached a watcher on tos/commands. Baseline, in
-// the same operation: the same backlog queued for a bare persistent QoS 1
-// subscriber while it is away, timed from its reconnection to its last
-// message. Each operation has a fresh store.
+// until every command has reached a watcher on tos/commands. Baselines,
+// in the same operation: the same backlog queued for a bare persistent
+// QoS 1 subscriber while it is away, timed from its reconnection to its
+// last message (raw, one hop); and queued for a bare relay, as in
+// BenchmarkThroughput, that republishes each message it gets to a watcher,
+// timed from its reconnection to the watcher's last message (two hops, no
+// work: the daemon's path in and out, its ceiling on this broker). The
+// issue's target is the daemon's rate to the last command at least 0.5 of
+// the relay's (ratio_to_relay). Each operation has a fresh store.
 func BenchmarkBacklog(b *testing.B) {
 	n := *scBacklog
 	br := testBroker(b)
@@ -813,14 +818,26 @@ func BenchmarkBacklog(b *testing.B) {
 	pub := benchClient(b, br, "bench-backlog-pub", true)
 	// The bare subscriber's session, with its subscription.
 	raw := newCounter()
-	rc := scBacklogClient(b, br, raw)
+	rc := scBacklogClient(b, br, "bench-backlog-raw", raw.handle)
 	if tok := rc.Subscribe("bench/backlog", 1, nil); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
 		b.Fatalf("subscribe: %v", tok.Error())
 	}
 	rc.Disconnect(100)
+	// The relay's session, and the watcher of what it republishes.
+	relayOut := newCounter()
+	roc := benchClient(b, br, "bench-backlog-relay-watch", false)
+	if tok := roc.Subscribe("bench/backlog-relay-out", 1, relayOut.handle); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	relayHandler := func(c paho.Client, m paho.Message) { c.Publish("bench/backlog-relay-out", 1, false, m.Payload()) }
+	rl := scBacklogClient(b, br, "bench-backlog-relay", relayHandler)
+	if tok := rl.Subscribe("bench/backlog-relay-in", 1, nil); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
+		b.Fatalf("subscribe: %v", tok.Error())
+	}
+	rl.Disconnect(100)
 
 	b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
-		var rawTook, applyTook, cmdTook time.Duration
+		var rawTook, relayTook, applyTook, cmdTook time.Duration
 		resent := 0
 		for range b.N {
 			// Raw round.
@@ -829,12 +846,27 @@ func BenchmarkBacklog(b *testing.B) {
 				b.Fatal(err)
 			}
 			start := time.Now()
-			rc := scBacklogClient(b, br, raw)
+			rc := scBacklogClient(b, br, "bench-backlog-raw", raw.handle)
 			if err := raw.wait(); err != nil {
 				b.Fatalf("raw: %v", err)
 			}
-			rawTook += time.Since(start)
+			rawOne := time.Since(start)
+			rawTook += rawOne
 			rc.Disconnect(100)
+
+			// Relay round.
+			relayOut.reset(n)
+			if err := publishAll(pub, "bench/backlog-relay-in", payloads); err != nil {
+				b.Fatal(err)
+			}
+			start = time.Now()
+			rl := scBacklogClient(b, br, "bench-backlog-relay", relayHandler)
+			if err := relayOut.wait(); err != nil {
+				b.Fatalf("relay: %v", err)
+			}
+			relayOne := time.Since(start)
+			relayTook += relayOne
+			rl.Disconnect(100)
 
 			// Daemon round, on a fresh store. Its session and subscriptions
 			// are made by a first start, then it stops.
@@ -865,9 +897,10 @@ func BenchmarkBacklog(b *testing.B) {
 			stop()
 			applyTook += took
 			cmdTook += cmds
-			b.Logf("backlog of %d: raw subscriber drained it in %s (%.0f msg/s); daemon ready after %s, all committed after %s (%.0f events/s), all commands out after %s (%.0f/s); store built in %s",
-				n, rawTook.Round(time.Millisecond), float64(n)/rawTook.Seconds(), ready.Round(time.Millisecond), took.Round(time.Millisecond),
-				float64(n)/took.Seconds(), cmds.Round(time.Millisecond), float64(n)/cmds.Seconds(), st.took.Round(time.Millisecond))
+			b.Logf("backlog of %d: raw subscriber drained it in %s (%.0f msg/s), relay in %s (%.0f msg/s); daemon ready after %s, all committed after %s (%.0f events/s, %.2f of the relay), all commands out after %s (%.0f/s, %.2f of the relay); store built in %s",
+				n, rawOne.Round(time.Millisecond), float64(n)/rawOne.Seconds(), relayOne.Round(time.Millisecond), float64(n)/relayOne.Seconds(),
+				ready.Round(time.Millisecond), took.Round(time.Millisecond), float64(n)/took.Seconds(), relayOne.Seconds()/took.Seconds(),
+				cmds.Round(time.Millisecond), float64(n)/cmds.Seconds(), relayOne.Seconds()/cmds.Seconds(), st.took.Round(time.Millisecond))
 			b.Logf("  commands: %d received for %d containers (%d re-sends with the same id); the daemon counted %.0f sends, %.0f failed sends",
 				watcher.total(), n, watcher.total()-n, sent, failed)
 			resent += watcher.total() - n
@@ -875,21 +908,24 @@ func BenchmarkBacklog(b *testing.B) {
 		}
 		events := float64(n * b.N)
 		b.ReportMetric(events/rawTook.Seconds(), "raw_msg/s")
+		b.ReportMetric(events/relayTook.Seconds(), "relay_msg/s")
 		b.ReportMetric(events/applyTook.Seconds(), "events/s")
 		b.ReportMetric(events/cmdTook.Seconds(), "commands/s")
 		b.ReportMetric(rawTook.Seconds()/applyTook.Seconds(), "ratio")
+		b.ReportMetric(relayTook.Seconds()/cmdTook.Seconds(), "ratio_to_relay")
+		b.ReportMetric(relayTook.Seconds()/applyTook.Seconds(), "committed_ratio_to_relay")
 		b.ReportMetric(float64(resent)/float64(b.N), "resent")
 		b.ReportMetric(0, "ns/op")
 	})
 }
 
-// scBacklogClient connects the bare subscriber's persistent session; what
-// the broker kept for it arrives at once, to h.
-func scBacklogClient(b *testing.B, br *broker.Broker, h *counter) paho.Client {
+// scBacklogClient connects a bare persistent session (the subscriber's or
+// the relay's); what the broker kept for it arrives at once, to h.
+func scBacklogClient(b *testing.B, br *broker.Broker, id string, h paho.MessageHandler) paho.Client {
 	b.Helper()
-	opts := paho.NewClientOptions().AddBroker(br.URL()).SetClientID("bench-backlog-raw").
+	opts := paho.NewClientOptions().AddBroker(br.URL()).SetClientID(id).
 		SetCleanSession(false).SetOrderMatters(true).SetAutoReconnect(false).
-		SetConnectTimeout(10 * time.Second).SetDefaultPublishHandler(h.handle)
+		SetConnectTimeout(10 * time.Second).SetDefaultPublishHandler(h)
 	c := paho.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		b.Fatalf("connect: %v", tok.Error())
