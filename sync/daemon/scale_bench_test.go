@@ -829,7 +829,26 @@ func BenchmarkBacklog(b *testing.B) {
 	if tok := roc.Subscribe("bench/backlog-relay-out", 1, relayOut.handle); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
 		b.Fatalf("subscribe: %v", tok.Error())
 	}
-	relayHandler := func(c paho.Client, m paho.Message) { c.Publish("bench/backlog-relay-out", 1, false, m.Payload()) }
+	// Unlike BenchmarkThroughput's relay, this one republishes on a
+	// connection of its own, keeping benchWindow publishes in flight like
+	// publishAll: with a backlog the broker sends 10,000 messages at once,
+	// and a relay publishing on the connection it reads from, without a
+	// window, runs out of MQTT message ids (65,535) while the PUBACKs that
+	// would free them wait behind the incoming messages; the publishes
+	// beyond fail.
+	relayPub := benchClient(b, br, "bench-backlog-relay-pub", true)
+	var relayRing [benchWindow]paho.Token
+	var relayNext int
+	var relayErr atomic.Value
+	relayHandler := func(_ paho.Client, m paho.Message) {
+		if tok := relayRing[relayNext]; tok != nil {
+			if err := waitToken(tok); err != nil {
+				relayErr.CompareAndSwap(nil, err.Error())
+			}
+		}
+		relayRing[relayNext] = relayPub.Publish("bench/backlog-relay-out", 1, false, m.Payload())
+		relayNext = (relayNext + 1) % benchWindow
+	}
 	rl := scBacklogClient(b, br, "bench-backlog-relay", relayHandler)
 	if tok := rl.Subscribe("bench/backlog-relay-in", 1, nil); !tok.WaitTimeout(benchTimeout) || tok.Error() != nil {
 		b.Fatalf("subscribe: %v", tok.Error())
@@ -862,7 +881,7 @@ func BenchmarkBacklog(b *testing.B) {
 			start = time.Now()
 			rl := scBacklogClient(b, br, "bench-backlog-relay", relayHandler)
 			if err := relayOut.wait(); err != nil {
-				b.Fatalf("relay: %v", err)
+				b.Fatalf("relay: %v (publish error: %v)", err, relayErr.Load())
 			}
 			relayOne := time.Since(start)
 			relayTook += relayOne
