@@ -365,8 +365,9 @@ func (s *Snapshot) Listed(id string) bool {
 	return found
 }
 
-// Chunks yields the listed containers in order of their numbers, n at a
-// time, each group a new slice: only the group in hand is ever unpacked.
+// Chunks yields the listed containers in order of their numbers, n (at
+// least 1) at a time, each group a new slice: only the group in hand is
+// ever unpacked.
 func (s *Snapshot) Chunks(n int) iter.Seq[[]Entry] {
 	return func(yield func([]Entry) bool) {
 		for packed := range slices.Chunk(s.entries, n) {
