@@ -234,6 +234,11 @@ func Decode(data []byte) (Snapshot, error) {
 				return notSnapshot(err)
 			}
 			seenContainers = true
+			// Sized once from a count of the answer's "container" keys
+			// (at least one for each valid entry, unless escaped), as
+			// growing a million entries by append would hold the old
+			// array and the new one at once, next to the whole answer.
+			snap.entries = make([]entry, 0, bytes.Count(data, []byte(`"container"`)))
 			sets := map[string]uint32{} // hold set (its codes, each length-prefixed) → index in snap.holdSets
 			var raw, key []byte         // reused from entry to entry
 			for ; dec.More(); i++ {
