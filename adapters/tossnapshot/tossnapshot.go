@@ -238,7 +238,9 @@ func Decode(data []byte) (Snapshot, error) {
 			// (at least one for each valid entry, unless escaped), as
 			// growing a million entries by append would hold the old
 			// array and the new one at once, next to the whole answer.
-			snap.entries = make([]entry, 0, bytes.Count(data, []byte(`"container"`)))
+			// No more than valid entries could fill the answer, so that
+			// one of bare "container" strings gets no larger array.
+			snap.entries = make([]entry, 0, min(bytes.Count(data, []byte(`"container"`)), len(data)/len(`{"container":"MSCU1234566"}`)+1))
 			sets := map[string]uint32{} // hold set (its codes, each length-prefixed) → index in snap.holdSets
 			var raw, key []byte         // reused from entry to entry
 			for ; dec.More(); i++ {
