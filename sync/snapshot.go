@@ -80,7 +80,7 @@ func (e *Engine) ApplySnapshot(ctx context.Context, snap tossnapshot.Snapshot, a
 		// An empty "complete" list is far likelier a TOS glitch than an
 		// empty yard; emptying the yard would fire an alert for every
 		// container not cleared.
-		if len(snap.Containers) == 0 && inYard > 0 {
+		if snap.Len() == 0 && inYard > 0 {
 			e.log.Error("the TOS snapshot says it is complete but lists no container; no container is marked departed from it",
 				"in_yard", inYard)
 			gone = nil
@@ -88,8 +88,10 @@ func (e *Engine) ApplySnapshot(ctx context.Context, snap tossnapshot.Snapshot, a
 	}
 
 	// In transactions of snapshotGroup containers, so that events go on
-	// between them.
-	for listed := range slices.Chunk(snap.Containers, snapshotGroup) {
+	// between them; each group is unpacked from the snapshot only when its
+	// turn comes, so that a yard of a million containers is never held as
+	// a million Entry values.
+	for listed := range snap.Chunks(snapshotGroup) {
 		r := &snapshotRepair{listed: listed, at: at, eventID: eventID}
 		if err := e.do(ctx, r); err != nil {
 			return res, fmt.Errorf("snapshot: %w", err)

@@ -108,10 +108,10 @@ func TestFetchSendsTokenAndHeaders(t *testing.T) {
 		t.Errorf("snapshot %+v", snap)
 	}
 	want := []Entry{{Container: c1, Holds: []string{"CUSTOMS", "PAYMENT"}}}
-	if !slices.EqualFunc(snap.Containers, want, func(a, b Entry) bool {
+	if !slices.EqualFunc(entries(snap), want, func(a, b Entry) bool {
 		return a.Container == b.Container && slices.Equal(a.Holds, b.Holds) && a.HoldsUnknown == b.HoldsUnknown
 	}) {
-		t.Errorf("containers %+v, want %+v", snap.Containers, want)
+		t.Errorf("containers %+v, want %+v", entries(snap), want)
 	}
 	hd := tos.headers[0]
 	if hd.Get("Authorization") != "Bearer tos-secret" || hd.Get("X-Terminal") != "CNSHA-T1" || hd.Get("Accept") != "application/json" {
@@ -207,11 +207,11 @@ func TestFetchSkipsBadEntries(t *testing.T) {
 		t.Fatalf("a bad entry failed the whole snapshot: %v", err)
 	}
 	byID := map[string]Entry{}
-	for _, e := range snap.Containers {
+	for _, e := range entries(snap) {
 		byID[e.Container] = e
 	}
-	if len(snap.Containers) != 3 {
-		t.Errorf("entries %+v, want c1, c2 and c3", snap.Containers)
+	if snap.Len() != 3 {
+		t.Errorf("entries %+v, want c1, c2 and c3", entries(snap))
 	}
 	if e := byID[c1]; e.HoldsUnknown || !slices.Equal(e.Holds, []string{"CUSTOMS"}) {
 		t.Errorf("c1 (listed twice alike): %+v", e)
@@ -243,7 +243,7 @@ func TestFetchSkipsBadEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snap.Containers) != 1 || !snap.Containers[0].HoldsUnknown || !snap.Complete {
+	if all := entries(snap); len(all) != 1 || !all[0].HoldsUnknown || !snap.Complete {
 		t.Errorf("conflicting duplicates: %+v", snap)
 	}
 }

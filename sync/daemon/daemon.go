@@ -594,7 +594,7 @@ func (d *Daemon) snapshotSweep(ctx context.Context) (*sync.SnapshotResult, error
 	if err != nil {
 		return nil, err
 	}
-	d.log.Info("TOS snapshot applied", "containers", len(snap.Containers), "complete", snap.Complete,
+	d.log.Info("TOS snapshot applied", "containers", snap.Len(), "complete", snap.Complete,
 		"at", snap.At, "repaired", res.Repaired, "departed", res.Departed, "skipped", snap.Skipped)
 	return &res, nil
 }
