@@ -128,7 +128,8 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 		logs.Close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := reconcile(store, has, snaps, cfg.Log); err != nil {
+	f := &fsm{store: store, log: cfg.Log}
+	if err := reconcile(store, has, snaps, logs, f, cfg.Log); err != nil {
 		logs.Close()
 		return nil, err
 	}
@@ -138,7 +139,6 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 		return nil, err
 	}
 	trans := raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger)
-	f := &fsm{store: store, log: cfg.Log}
 	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
 	if err != nil {
 		trans.Close()
@@ -156,19 +156,23 @@ func Start(cfg Config, store *state.Store) (*Node, error) {
 	return n, nil
 }
 
-// reconcile makes the store's applied index agree with the Raft log
-// before replication starts: the store must hold a prefix of the log for
-// the entries replayed after it to make it whole.
+// reconcile makes the store hold every entry up to the newest snapshot
+// before replication starts: Raft (NoSnapshotRestoreOnStart) replays only
+// the entries after the snapshot, and the store must hold what comes
+// before them for the replay to make it whole.
 //
 //   - No Raft state (a new cluster, or a node whose raft directory was
 //     wiped): the log starts again at 1, and an index the store kept from
 //     an older log (a restored backup) would make it skip the new
 //     entries. It starts from 0: replaying writes in order over the
 //     store's own contents ends in the same state.
-//   - The store is behind the newest snapshot (its file was restored from
-//     an older backup, or lost): the entries it lacks may be compacted
-//     away, so it is restored from the snapshot first.
-func reconcile(store *state.Store, has bool, snaps raft.SnapshotStore, log *slog.Logger) error {
+//   - The store is behind the newest snapshot. Usually only barrier
+//     entries lie between (the snapshot's index counts them, the store's
+//     does not), or commands the log still holds: those are applied from
+//     the log. Only when the log no longer reaches back to the store's
+//     index (its file was restored from an older backup, or lost) is the
+//     store restored from the snapshot.
+func reconcile(store *state.Store, has bool, snaps raft.SnapshotStore, logs raft.LogStore, f *fsm, log *slog.Logger) error {
 	if !has {
 		if store.AppliedIndex() != 0 {
 			log.Warn("the store holds entries of another Raft log; this node starts a new one and replays it over the store")
@@ -180,10 +184,31 @@ func reconcile(store *state.Store, has bool, snaps raft.SnapshotStore, log *slog
 		return err
 	}
 	latest := list[0]
-	if store.AppliedIndex() >= latest.Index {
+	applied := store.AppliedIndex()
+	if applied >= latest.Index {
 		return nil
 	}
-	log.Warn("the store is behind the newest cluster snapshot; restoring it from the snapshot", "store_index", store.AppliedIndex(), "snapshot_index", latest.Index)
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if first != 0 && first <= applied+1 {
+		for i := applied + 1; i <= latest.Index; i++ {
+			var l raft.Log
+			if err := logs.GetLog(i, &l); err != nil {
+				return fmt.Errorf("cluster: read log entry %d: %w", i, err)
+			}
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			if err := f.apply(&l); err != nil && !errors.Is(err, errOtherTerm) {
+				return fmt.Errorf("cluster: apply log entry %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	log.Warn("the store is behind the newest cluster snapshot and the log no longer reaches back to it; restoring the store from the snapshot",
+		"store_index", applied, "snapshot_index", latest.Index, "log_first_index", first)
 	_, rc, err := snaps.Open(latest.ID)
 	if err != nil {
 		return fmt.Errorf("cluster: open snapshot %s: %w", latest.ID, err)
@@ -198,18 +223,34 @@ func reconcile(store *state.Store, has bool, snaps raft.SnapshotStore, log *slog
 // ID is this node's id.
 func (n *Node) ID() string { return n.id }
 
-// Apply replicates one write set and returns once a quorum has it and
-// this node's store has applied it.
-func (n *Node) Apply(ws state.WriteSet) error {
-	f := n.raft.Apply(ws, applyTimeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-			return fmt.Errorf("replicate: %w", ErrNotLeader)
+// Applier returns the function a leader's engine commits through in
+// term: it replicates one write set and returns once a quorum has it and
+// this node's store has applied it. An entry appended in a later term
+// than term is not applied by any node (fsm.apply), and the engine gets
+// ErrNotLeader.
+func (n *Node) Applier(term uint64) func(state.WriteSet) error {
+	return func(ws state.WriteSet) error {
+		f := n.raft.Apply(entry(term, ws), applyTimeout)
+		if err := f.Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				return fmt.Errorf("replicate: %w", ErrNotLeader)
+			}
+			return fmt.Errorf("replicate: %w", err)
 		}
-		return fmt.Errorf("replicate: %w", err)
+		if err, ok := f.Response().(error); ok && err != nil {
+			if errors.Is(err, errOtherTerm) {
+				return fmt.Errorf("replicate: %w: %w", ErrNotLeader, err)
+			}
+			return fmt.Errorf("replicate: %w", err)
+		}
+		return nil
 	}
-	if err, ok := f.Response().(error); ok && err != nil {
-		return fmt.Errorf("replicate: %w", err)
+}
+
+// TransferLeadership asks another node to lead: this one cannot act.
+func (n *Node) TransferLeadership() error {
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("cluster: leadership transfer: %w", err)
 	}
 	return nil
 }

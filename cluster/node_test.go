@@ -2,13 +2,17 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/testpki"
@@ -116,7 +120,7 @@ func (c *testCluster) write(i int, key, value string) error {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return c.nodes[i].Apply(ws)
+	return c.nodes[i].Applier(c.nodes[i].Status().Term)(ws)
 }
 
 // waitSame waits until every running node's store holds want at key.
@@ -312,4 +316,96 @@ func TestNewLogOverARestoredStore(t *testing.T) {
 	}
 	c.waitSame("k", "new")
 	c.waitSame("restored", "yes")
+}
+
+// TestEntryOfAnEarlierTermIsSkipped: a group worked out by an engine of an
+// earlier term (a leader that lost its term and won a later one while the
+// old engine still had a group in flight) is applied by no node, and its
+// engine is told it does not lead.
+func TestEntryOfAnEarlierTermIsSkipped(t *testing.T) {
+	c := newTestCluster(t, nil)
+	l := c.leader()
+	term := c.nodes[l].Status().Term
+	ws, err := c.stores[l].Record(func(tx *state.Tx) error { return tx.PutMeta("stale", "written") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[l].Applier(term - 1)(ws); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Applier(earlier term) = %v, want ErrNotLeader", err)
+	}
+	if err := c.write(l, "k", "after"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitSame("k", "after")
+	c.waitSame("stale", "")
+}
+
+// TestReconcileAppliesFromTheLog: a store behind the newest snapshot by
+// entries the log still holds gets them from the log, and is not replaced
+// by the snapshot (a restart after a snapshot whose index counted
+// barriers, or commands applied late).
+func TestReconcileAppliesFromTheLog(t *testing.T) {
+	dir := t.TempDir()
+	store, err := state.Open(filepath.Join(dir, state.FileName), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Update(func(tx *state.Tx) error { return tx.PutMeta("mine", "kept") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SetAppliedIndex(2); err != nil {
+		t.Fatal(err)
+	}
+	logs := raft.NewInmemStore()
+	put := func(k string) []byte {
+		ws, err := store.Record(func(tx *state.Tx) error { return tx.PutMeta(k, "from the log") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return entry(1, ws)
+	}
+	err = logs.StoreLogs([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: put("one")},
+		{Index: 2, Term: 1, Type: raft.LogBarrier},
+		{Index: 3, Term: 1, Type: raft.LogCommand, Data: put("three")},
+		{Index: 4, Term: 1, Type: raft.LogBarrier},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := snaps.Create(raft.SnapshotVersionMax, 4, 1, raft.Configuration{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := state.Open(filepath.Join(t.TempDir(), state.FileName), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.WriteTo(sink); err != nil {
+		t.Fatal(err)
+	}
+	empty.Close()
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := reconcile(store, true, snaps, logs, &fsm{store: store, log: log}, log); err != nil {
+		t.Fatal(err)
+	}
+	_ = store.View(func(tx *state.Tx) error {
+		for k, want := range map[string]string{"mine": "kept", "one": "", "three": "from the log"} {
+			if got := tx.Meta(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
+		}
+		return nil
+	})
+	if got := store.AppliedIndex(); got != 3 {
+		t.Errorf("applied index %d, want 3", got)
+	}
 }

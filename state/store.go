@@ -125,6 +125,9 @@ func (s *Store) Update(fn func(*Tx) error) error {
 
 var errNothingWritten = errors.New("nothing written")
 
+// Wrote reports whether the transaction has written anything so far.
+func (t *Tx) Wrote() bool { return t.wrote }
+
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, epoch: s.epoch}) })

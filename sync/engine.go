@@ -352,7 +352,9 @@ func (e *Engine) commitWithRetry(ctx context.Context, b *batch) {
 	for {
 		ch, err := e.commit(b)
 		if err == nil {
-			e.setStoreErr(nil)
+			if ch.wrote {
+				e.setStoreErr(nil)
+			}
 			e.finish(b, ch)
 			return
 		}
@@ -505,6 +507,9 @@ type committed struct {
 	journal   []state.JournalEntry
 	stored    []state.Container
 	elapsed   time.Duration
+	// wrote is whether the group wrote anything: one that did not (only
+	// duplicates) reached no disk, and says nothing of the store's health.
+	wrote bool
 }
 
 func (e *Engine) commit(b *batch) (*committed, error) {
@@ -533,6 +538,7 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 		if err := t.decideAll(); err != nil {
 			return err
 		}
+		t.c.wrote = tx.Wrote()
 		out = t.c
 		failpoint.Hit("commit.before")
 		return nil

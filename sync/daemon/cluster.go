@@ -45,10 +45,12 @@ func startNode(cfg *config.Config, store *state.Store, log *slog.Logger) (*clust
 // this node leads: on becoming the leader it waits until its store holds
 // everything committed, builds the adapters and an engine from the store
 // and starts them; on losing leadership (or when a folded notification
-// shows a new term) it stops them before anything else, so that a deposed
-// leader neither takes messages nor sends commands. Its writes could not
-// commit anyway: Raft refuses them, and the broker hands the session to
-// whoever connects with the client id next.
+// shows a new term) it stops them before anything else, cancelling first
+// and waiting after, so that a deposed leader neither takes messages nor
+// sends commands. Its writes could not commit anyway: Raft refuses them,
+// an entry its engine worked out in the lost term is applied by no node,
+// and the broker hands the session to whoever connects with the client id
+// next.
 func (d *Daemon) runCluster(ctx context.Context) error {
 	serveErr := d.serve()
 	set := d.current()
@@ -59,32 +61,42 @@ func (d *Daemon) runCluster(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var (
-		stop func()
-		term uint64
-		err  error
+		stop     func(deposed bool)
+		term     uint64
+		failures int
+		err      error
 	)
 	for {
 		st := d.node.Status()
 		if stop != nil && (st.Role != "leader" || st.Term != term) {
 			d.log.Warn("leadership lost: stopping the sources, the writer and the workers", "term", term)
-			stop()
+			stop(true)
 			stop = nil
-			d.current().disconnect()
 		}
 		if stop == nil && st.Role == "leader" {
 			term = st.Term
 			started := time.Now()
-			if stop, err = d.takeOver(ctx); err != nil {
-				d.log.Error("cannot act as the leader; trying again", "err", err)
-				stop = nil
+			var terr error
+			if stop, terr = d.takeOver(ctx, term); terr != nil {
+				failures++
+				d.log.Error("cannot act as the leader; trying again", "err", terr, "attempts", failures)
+				// A leader that cannot act (its broker refuses it, its
+				// store fails) lets another node try.
+				if failures >= maxTakeOverFailures {
+					failures = 0
+					if err := d.node.TransferLeadership(); err != nil {
+						d.log.Error("cannot hand leadership over", "err", err)
+					}
+				}
 			} else {
+				failures = 0
 				d.log.Info("leading the cluster: sources, writer and workers started", "term", term, "took", time.Since(started).Round(time.Millisecond))
 			}
 		}
 		select {
 		case <-ctx.Done():
-		case err = <-serveErr:
-			err = fmt.Errorf("http server: %w", err)
+		case serr := <-serveErr:
+			err = fmt.Errorf("http server: %w", serr)
 		case <-d.node.Leadership():
 			continue
 		case <-tick.C:
@@ -94,45 +106,67 @@ func (d *Daemon) runCluster(ctx context.Context) error {
 	}
 	d.log.Info("stopping")
 	if stop != nil {
-		stop()
+		stop(false)
 	}
 	d.shutdown()
 	return err
 }
 
-// takeOver makes this node act: fresh adapters (the last term's are
-// disconnected) and a fresh engine whose state, outbox and alerts are
-// read from the store as replicated, committing through the cluster.
-func (d *Daemon) takeOver(ctx context.Context) (func(), error) {
+// maxTakeOverFailures is how many times in a row a leader tries to act
+// before it hands leadership to another node.
+const maxTakeOverFailures = 3
+
+// takeOver makes this node act in term: fresh adapters (the last term's
+// are disconnected) and a fresh engine whose state, outbox and alerts are
+// read from the store as replicated, committing through the cluster with
+// entries marked with term. Everything it starts lives in a context of
+// the term's own, so that a failure half-way stops what had started. The
+// function it returns stops it all, in the order of act, or on losing
+// leadership (deposed) cancelling everything before waiting for anything.
+func (d *Daemon) takeOver(ctx context.Context, term uint64) (func(deposed bool), error) {
 	if err := d.node.Barrier(takeOverTimeout); err != nil {
 		return nil, err
 	}
+	// Held across building and installing, so that a reload (SIGHUP) in
+	// between is not overwritten by the file read before it.
 	d.reload.Lock()
-	cfg := d.current().cfg
-	d.reload.Unlock()
-	set, err := buildAdapters(cfg, d.log, d.adapterEnv)
+	set, err := buildAdapters(d.current().cfg, d.log, d.adapterEnv)
 	if err != nil {
+		d.reload.Unlock()
 		return nil, err
 	}
-	eng, err := d.newEngine(set, d.node.Apply)
+	eng, err := d.newEngine(set, d.node.Applier(term))
 	if err != nil {
+		d.reload.Unlock()
 		set.disconnect()
 		return nil, err
 	}
-	d.reload.Lock()
 	d.set.Store(set)
 	d.eng.Store(eng)
 	d.reload.Unlock()
 	d.sessions.reset()
 	if err := d.loadLostSessions(); err != nil {
+		set.disconnect()
 		return nil, fmt.Errorf("load lost broker sessions: %w", err)
 	}
-	stop, err := d.act(ctx)
+	termCtx, endTerm := context.WithCancel(ctx)
+	stop, err := d.act(termCtx)
 	if err != nil {
+		endTerm()
+		set.stopSources()
 		set.disconnect()
 		return nil, err
 	}
-	return stop, nil
+	d.acting.Store(true)
+	return func(deposed bool) {
+		d.acting.Store(false)
+		if deposed {
+			endTerm()
+		}
+		stop(deposed)
+		endTerm()
+		d.current().disconnect()
+	}, nil
 }
 
 // followerReady is /readyz on a node that does not lead: ready while it
@@ -172,8 +206,13 @@ func apiURL(cfg *config.Config, id string) string {
 // leaderURL is the leader's API when this node is a follower; follower
 // is false on the leader and on a single node.
 func (d *Daemon) leaderURL() (url string, follower bool) {
-	if d.node == nil || d.node.IsLeader() {
+	if d.node == nil {
 		return "", false
+	}
+	if d.node.IsLeader() {
+		// Between winning the election and acting, its engine does not
+		// run: a write would wait for nothing.
+		return "", !d.acting.Load()
 	}
 	if id := d.node.Leader(); id != "" {
 		return apiURL(d.current().cfg, id), true

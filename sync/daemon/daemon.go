@@ -53,6 +53,9 @@ type Daemon struct {
 	sessions *sessionWatch
 	// node is this process's member of the cluster, nil for a single node.
 	node *cluster.Node
+	// acting is set while a cluster node leads and its adapters, writer
+	// and workers run.
+	acting atomic.Bool
 
 	// reload is held by a reload, and by Run while it starts and stops:
 	// running, sched, the job ids and workCtx are read and written under
@@ -433,7 +436,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("http server: %w", err)
 	}
 	d.log.Info("stopping")
-	stop()
+	stop(false)
 	d.shutdown()
 	return err
 }
@@ -464,9 +467,11 @@ func (d *Daemon) shutdown() {
 
 // act starts what does the daemon's work: the adapters, the writer, its
 // workers and the schedules. The function it returns stops them in order:
-// schedules, sources, the writer after the group in flight (so that it is
-// committed and acknowledged), then the workers.
-func (d *Daemon) act(ctx context.Context) (stop func(), err error) {
+// schedules (waiting for a running sweep), sources, the writer after the
+// group in flight (so that it is committed and acknowledged), then the
+// workers. A deposed cluster leader cancels everything first and waits
+// after: its commits fail, so a running sweep would wait for ever.
+func (d *Daemon) act(ctx context.Context) (stop func(deposed bool), err error) {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	if err := d.start(ctx, workCtx); err != nil {
 		stopWork()
@@ -480,7 +485,11 @@ func (d *Daemon) act(ctx context.Context) (stop func(), err error) {
 	workers.Go(func() { eng.RunWorkers(workCtx) })
 	workers.Go(func() { d.watchSessions(workCtx) })
 	d.sched.Start()
-	return func() {
+	return func(deposed bool) {
+		if deposed {
+			stopEngine()
+			stopWork()
+		}
 		<-d.sched.Stop().Done()
 		d.reload.Lock() // no reload while stopping
 		defer d.reload.Unlock()
@@ -652,7 +661,14 @@ func (d *Daemon) Ready() (bool, []string) {
 func (d *Daemon) Summary() string { return d.api.Summary() }
 
 // Progress is when the writer last went round its loop, for the watchdog.
-func (d *Daemon) Progress() time.Time { return d.engine().LastProgress() }
+// A cluster node that does not act has no writer running: it is alive
+// while it replicates, which Raft's own timeouts watch.
+func (d *Daemon) Progress() time.Time {
+	if d.node != nil && !d.acting.Load() {
+		return time.Now()
+	}
+	return d.engine().LastProgress()
+}
 
 // backend is the daemon as the HTTP API sees it (httpapi.Backend).
 type backend Daemon

@@ -28,6 +28,10 @@ func FollowLeader(req *http.Request, via []*http.Request) error {
 	if len(via) >= 3 {
 		return fmt.Errorf("stopped after %d redirects (the cluster keeps changing leaders?)", len(via))
 	}
+	// Never in the clear to a leader reached over plain HTTP from HTTPS.
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing to follow %s to %s: the token would leave TLS", via[0].URL.Host, req.URL)
+	}
 	if auth := via[0].Header.Get("Authorization"); auth != "" && req.Header.Get("Authorization") == "" {
 		req.Header.Set("Authorization", auth)
 	}

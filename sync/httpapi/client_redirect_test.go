@@ -46,3 +46,14 @@ func TestFollowLeaderKeepsTheToken(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowLeaderKeepsTheTokenInTLS: the token is never carried from an
+// HTTPS node to a leader reached over plain HTTP.
+func TestFollowLeaderKeepsTheTokenInTLS(t *testing.T) {
+	from, _ := http.NewRequest(http.MethodPost, "https://10.0.0.1:9740/api/v1/sweep", nil)
+	from.Header.Set("Authorization", "Bearer tok")
+	to, _ := http.NewRequest(http.MethodPost, "http://10.0.0.2:9740/api/v1/sweep", nil)
+	if err := FollowLeader(to, []*http.Request{from}); err == nil || to.Header.Get("Authorization") != "" {
+		t.Errorf("FollowLeader from https to http = %v, token %q; want a refusal and no token", err, to.Header.Get("Authorization"))
+	}
+}

@@ -47,7 +47,9 @@ func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
 // leader. Only the leader's writer may commit.
 func (s *Server) toLeader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// A request without a token is refused where it came (401): the
+		// leader's address is not for strangers.
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Header.Get("Authorization") == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -56,7 +58,7 @@ func (s *Server) toLeader(next http.Handler) http.Handler {
 		case !follower:
 			next.ServeHTTP(w, r)
 		case leader == "":
-			writeError(w, http.StatusServiceUnavailable, "this node is a follower and no leader is known (an election is under way); try again shortly")
+			writeError(w, http.StatusServiceUnavailable, "no leader is ready to take writes (an election or a takeover is under way); try again shortly")
 		default:
 			http.Redirect(w, r, leader+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 		}

@@ -27,19 +27,26 @@ func TestWritesGoToTheLeader(t *testing.T) {
 		want         int
 		location     string
 		reached      bool
+		noToken      bool
 	}{
-		{"leader takes a write", http.MethodPost, leaderStub{}, http.StatusOK, "", true},
-		{"follower serves a read", http.MethodGet, leaderStub{url: "http://10.0.0.2:9740", follower: true}, http.StatusOK, "", true},
+		{"a follower leaves a request without a token to the handler (401 there)", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
+			http.StatusOK, "", true, true},
+		{"leader takes a write", http.MethodPost, leaderStub{}, http.StatusOK, "", true, false},
+		{"follower serves a read", http.MethodGet, leaderStub{url: "http://10.0.0.2:9740", follower: true}, http.StatusOK, "", true, false},
 		{"follower redirects a write", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
-			http.StatusTemporaryRedirect, "http://10.0.0.2:9740/api/v1/deadletters/dl-1/retry?x=1", false},
-		{"follower without a leader", http.MethodPost, leaderStub{follower: true}, http.StatusServiceUnavailable, "", false},
+			http.StatusTemporaryRedirect, "http://10.0.0.2:9740/api/v1/deadletters/dl-1/retry?x=1", false, false},
+		{"follower without a leader", http.MethodPost, leaderStub{follower: true}, http.StatusServiceUnavailable, "", false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			reached = false
 			s := &Server{Backend: c.b}
 			rec := httptest.NewRecorder()
-			s.toLeader(next).ServeHTTP(rec, httptest.NewRequest(c.method, "/api/v1/deadletters/dl-1/retry?x=1", nil))
+			req := httptest.NewRequest(c.method, "/api/v1/deadletters/dl-1/retry?x=1", nil)
+			if !c.noToken {
+				req.Header.Set("Authorization", "Bearer tok")
+			}
+			s.toLeader(next).ServeHTTP(rec, req)
 			if rec.Code != c.want || rec.Header().Get("Location") != c.location || reached != c.reached {
 				t.Errorf("HTTP %d Location %q reached %v; want %d %q %v", rec.Code, rec.Header().Get("Location"), reached, c.want, c.location, c.reached)
 			}
