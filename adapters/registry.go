@@ -8,6 +8,7 @@ package adapters
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -310,16 +311,7 @@ func SourceWithConfig[C any](newSource func(env *Env, src config.Source, c *C) (
 		},
 		Check: func(src config.Source) []config.KeyError {
 			c := new(C)
-			errs := src.Keys.Decode(c)
-			if check != nil {
-				// A key that did not decode is not checked again.
-				for _, e := range check(src, c) {
-					if !slices.ContainsFunc(errs, func(d config.KeyError) bool { return d.Key == e.Key || strings.HasPrefix(d.Key, e.Key+".") }) {
-						errs = append(errs, e)
-					}
-				}
-			}
-			return errs
+			return checked(src.Keys.Decode(c), check, src, c)
 		},
 		keys: config.KeyNames(new(C)),
 		conf: new(C),
@@ -331,20 +323,96 @@ func SourceWithConfig[C any](newSource func(env *Env, src config.Source, c *C) (
 // decode. portsync check reports the same problems with their lines.
 func DecodeConfig[C any](src config.Source) (*C, error) {
 	c := new(C)
-	if errs := src.Keys.Decode(c); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Key + ": " + e.Msg
-		}
-		return nil, fmt.Errorf("source %s: %s", src.Name, strings.Join(msgs, "; "))
+	if err := keyErrors(src.Keys.Decode(c)); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	return c, nil
 }
 
-// SinkType builds TOS command sinks or alert channels of one type.
+// SinkType builds TOS command sinks or alert channels of one type, or
+// checks the TOS snapshot. A type whose keys are not config.Sink fields
+// is built with SinkWithConfig, which decodes them from the sink's
+// config.Keys into the type's own struct.
 type SinkType[T any] struct {
 	New   func(env *Env, cfg config.Sink) (T, error)
 	Check func(cfg config.Sink) []config.KeyError
+	// keys are the keys the type decodes from config.Keys, into a value
+	// like conf (nil for a type built without SinkWithConfig).
+	keys []string
+	conf any
+	// unused is the message of a key another type reads and this one
+	// does not; "" lets such keys by.
+	unused string
+}
+
+// SinkWithConfig is the SinkType of a type that decodes its own keys into
+// a C, a struct with yaml tags, from the sink's config.Keys, as strictly
+// as the rest of the file (FILE:LINE: tos.sink.KEY: message). New and
+// check are given the decoded struct; check may be nil, and so may
+// newSink for the TOS snapshot, which is fetched rather than built.
+// unused is the message of a key of another type's, such as "not used by
+// webhook channels"; "" lets them by (an mqtt sink or channel, which
+// always has).
+func SinkWithConfig[C, T any](newSink func(env *Env, s config.Sink, c *C) (T, error), check func(s config.Sink, c *C) []config.KeyError, unused string) SinkType[T] {
+	t := SinkType[T]{
+		Check: func(s config.Sink) []config.KeyError {
+			c := new(C)
+			return checked(s.Keys.Decode(c), check, s, c)
+		},
+		keys:   config.KeyNames(new(C)),
+		conf:   new(C),
+		unused: unused,
+	}
+	if newSink != nil {
+		t.New = func(env *Env, s config.Sink) (T, error) {
+			c, err := DecodeSinkConfig[C](s)
+			if err != nil {
+				var zero T
+				return zero, err
+			}
+			return newSink(env, s, c)
+		}
+	}
+	return t
+}
+
+// DecodeSinkConfig decodes a sink's own keys (config.Keys) into a new C,
+// for its adapter; the error names every key that did not decode, for the
+// caller to say which sink. portsync check reports the same problems with
+// their lines.
+func DecodeSinkConfig[C any](s config.Sink) (*C, error) {
+	c := new(C)
+	if err := keyErrors(s.Keys.Decode(c)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// keyErrors joins errs into one error, nil if there are none.
+func keyErrors(errs []config.KeyError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Key + ": " + e.Msg
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// checked adds to decoded, the errors of decoding c, those of check (if
+// any) but for the keys that did not decode, which are not checked again.
+func checked[S, C any](decoded []config.KeyError, check func(S, *C) []config.KeyError, s S, c *C) []config.KeyError {
+	if check == nil {
+		return decoded
+	}
+	errs := decoded
+	for _, e := range check(s, c) {
+		if !slices.ContainsFunc(decoded, func(d config.KeyError) bool { return d.Key == e.Key || strings.HasPrefix(d.Key, e.Key+".") }) {
+			errs = append(errs, e)
+		}
+	}
+	return errs
 }
 
 // Format builds decoders for one configuration format name.
@@ -361,6 +429,9 @@ var (
 	sinks    = map[string]SinkType[Sink]{}
 	channels = map[string]SinkType[Notifier]{}
 	formats  = map[string]Format{}
+	// snapshot checks tos.snapshot; nil until the tossnapshot package
+	// registers it.
+	snapshot *SinkType[any]
 )
 
 func register[T any](m map[string]T, kind, name string, v T) {
@@ -387,6 +458,47 @@ func RegisterSink(name string, t SinkType[Sink]) { register(sinks, "sink", name,
 
 // RegisterChannel registers an alert channel type.
 func RegisterChannel(name string, t SinkType[Notifier]) { register(channels, "channel", name, t) }
+
+// RegisterSnapshot registers the check of tos.snapshot's keys. It panics
+// if one is registered already.
+func RegisterSnapshot(t SinkType[any]) {
+	mu.Lock()
+	defer mu.Unlock()
+	if snapshot != nil {
+		panic("adapters: tos.snapshot registered twice")
+	}
+	snapshot = &t
+}
+
+// SinkConfigs, ChannelConfigs and SnapshotConfig return, for each sink
+// type, each channel type and the TOS snapshot, a zero value of the
+// struct of its own keys (a pointer), for documentation.
+func SinkConfigs() map[string]any { return configs(sinks) }
+
+// ChannelConfigs: see SinkConfigs.
+func ChannelConfigs() map[string]any { return configs(channels) }
+
+// SnapshotConfig: see SinkConfigs; nil when no snapshot is registered.
+func SnapshotConfig() any {
+	mu.RLock()
+	defer mu.RUnlock()
+	if snapshot == nil {
+		return nil
+	}
+	return snapshot.conf
+}
+
+func configs[T any](m map[string]SinkType[T]) map[string]any {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := map[string]any{}
+	for name, t := range m {
+		if t.conf != nil {
+			out[name] = t.conf
+		}
+	}
+	return out
+}
 
 // RegisterFormat registers a message format.
 func RegisterFormat(name string, f Format) { register(formats, "format", name, f) }
@@ -478,11 +590,60 @@ func foreignKeys(s config.Source, own []string) []config.KeyError {
 }
 
 func (registry) CheckSink(s config.Sink) (bool, []config.KeyError) {
-	return check(sinks, s.Type, func(t SinkType[Sink]) []config.KeyError { return callCheck(t.Check, s) })
+	return check(sinks, s.Type, func(t SinkType[Sink]) []config.KeyError { return checkSink(t, s) })
 }
 
 func (registry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
-	return check(channels, s.Type, func(t SinkType[Notifier]) []config.KeyError { return callCheck(t.Check, s) })
+	return check(channels, s.Type, func(t SinkType[Notifier]) []config.KeyError { return checkSink(t, s) })
+}
+
+func (registry) CheckSnapshot(s config.Sink) []config.KeyError {
+	mu.RLock()
+	t := snapshot
+	mu.RUnlock()
+	if t == nil {
+		return nil
+	}
+	return checkSink(*t, s)
+}
+
+// checkSink checks a sink's keys with t's check, after those of its keys t
+// does not read.
+func checkSink[T any](t SinkType[T], s config.Sink) []config.KeyError {
+	return append(foreignSinkKeys(s, t.keys, t.unused), callCheck(t.Check, s)...)
+}
+
+// foreignSinkKeys reports the keys of s that neither config.Sink nor its
+// type (whose own keys are own) reads: with unused when another sink or
+// channel type or the snapshot reads it (such keys pass when unused is
+// ""), else as unknown.
+func foreignSinkKeys(s config.Sink, own []string, unused string) []config.KeyError {
+	mu.RLock()
+	var others []string
+	for _, t := range sinks {
+		others = append(others, t.keys...)
+	}
+	for _, t := range channels {
+		others = append(others, t.keys...)
+	}
+	if snapshot != nil {
+		others = append(others, snapshot.keys...)
+	}
+	mu.RUnlock()
+	var errs []config.KeyError
+	for _, key := range s.Keys.Names() {
+		switch {
+		case slices.Contains(own, key):
+		case slices.Contains(others, key):
+			if unused != "" {
+				errs = append(errs, config.KeyError{Key: key, Msg: unused})
+			}
+		default:
+			known := slices.Sorted(slices.Values(append(config.KeyNames(config.Sink{}), own...)))
+			errs = append(errs, config.KeyError{Key: key, Msg: config.UnknownKey(known)})
+		}
+	}
+	return errs
 }
 
 func (registry) HasFormat(name string) bool {

@@ -1,7 +1,8 @@
 // Package config owns portsync's configuration file (DESIGN section 4): its
 // types, a strict YAML decoder that reports every problem with its line and
-// key, defaults, and validation. It depends on nothing else in portsync;
-// adapter-specific checks come in through the Registry interface.
+// key, defaults, and validation. It depends on nothing else in portsync:
+// the keys of an adapter's type reach the adapter undecoded, as Keys, and
+// its checks come in through the Registry interface.
 package config
 
 import (
@@ -189,29 +190,19 @@ type TOS struct {
 }
 
 // Sink is an outbound endpoint: a TOS command sink, a TOS snapshot poll or
-// an alert channel. Which keys apply depends on Type; the adapter
-// registered for the type checks them.
+// an alert channel. It holds the keys every type accepts; the keys of its
+// type (url, topic, smtp, ...) are in Keys, which the adapter registered
+// for the type decodes into its own struct and checks.
 type Sink struct {
-	Type      string            `yaml:"type"`
-	Name      string            `yaml:"name"`
-	Broker    string            `yaml:"broker"`
-	Topic     string            `yaml:"topic"`
-	QoS       *int              `yaml:"qos"`
-	URL       string            `yaml:"url"`
-	Schedule  string            `yaml:"schedule"`
-	TokenFile string            `yaml:"token_file"`
-	Headers   map[string]string `yaml:"headers"`  // extra HTTP headers
-	Timeout   time.Duration     `yaml:"timeout"`  // per request; default 10s
-	TLS       TLS               `yaml:"tls"`      // CA and client certificate for https
-	Template  string            `yaml:"template"` // webhook: chat format (slack, teams, dingtalk)
-	// SecretFile holds the key of the webhook's HMAC-SHA256 signature header.
-	SecretFile string `yaml:"secret_file"`
-	// Email over SMTP.
-	SMTP         string   `yaml:"smtp"` // host:port
-	From         string   `yaml:"from"`
-	To           []string `yaml:"to"`
-	UsernameFile string   `yaml:"username_file"`
-	PasswordFile string   `yaml:"password_file"`
+	Type   string `yaml:"type"`
+	Name   string `yaml:"name"`
+	Broker string `yaml:"broker"`
+	// QoS is accepted, and checked, on every type; only mqtt publishes
+	// with it.
+	QoS *int `yaml:"qos"`
+	// Keys are the keys of the sink's type, for the type's adapter to
+	// decode.
+	Keys Keys `yaml:"-"`
 }
 
 // SLA bounds how long a mismatch may last and how often commands are
@@ -315,6 +306,9 @@ type Registry interface {
 	CheckSource(s Source) (known bool, errs []KeyError)
 	CheckSink(s Sink) (known bool, errs []KeyError)
 	CheckChannel(s Sink) (known bool, errs []KeyError)
+	// CheckSnapshot checks tos.snapshot's keys, whatever its type (which
+	// config checks).
+	CheckSnapshot(s Sink) []KeyError
 	HasFormat(name string) bool
 }
 

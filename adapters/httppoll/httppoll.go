@@ -154,8 +154,8 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 
 // clientConfig is the part of a source's configuration its HTTP client
 // takes, with the source's default timeout.
-func clientConfig(cfg config.Source, own *Config) config.Sink {
-	c := config.Sink{URL: own.URL, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
+func clientConfig(cfg config.Source, own *Config) httpout.Config {
+	c := httpout.Config{URL: own.URL, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}

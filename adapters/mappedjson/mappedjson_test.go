@@ -626,6 +626,7 @@ func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }
+func (hookRegistry) CheckSnapshot(config.Sink) []config.KeyError        { return nil }
 func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == "mapped_json" }
 
 // readmeConfig is the configuration example of the README's mapped_json

@@ -110,6 +110,7 @@ func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }
+func (hookRegistry) CheckSnapshot(config.Sink) []config.KeyError        { return nil }
 func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == mappedxml.Format }
 
 // configHead is the rest of a minimal configuration around a list of

@@ -28,7 +28,11 @@ func configKeys() []string {
 		}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opts == "inline" {
+				walk(f.Type, prefix) // its keys are the struct's own
+				continue
+			}
 			if !f.IsExported() || name == "" || name == "-" {
 				continue
 			}
@@ -54,10 +58,17 @@ func configKeys() []string {
 		}
 	}
 	walk(reflect.TypeOf(config.Config{}), "")
-	// The keys of source types that decode their own.
+	// The keys of the types that decode their own.
 	for _, c := range adapters.SourceConfigs() {
 		walk(reflect.TypeOf(c), "sources[]")
 	}
+	for _, c := range adapters.SinkConfigs() {
+		walk(reflect.TypeOf(c), "tos.sink")
+	}
+	for _, c := range adapters.ChannelConfigs() {
+		walk(reflect.TypeOf(c), "alerts.channels[]")
+	}
+	walk(reflect.TypeOf(adapters.SnapshotConfig()), "tos.snapshot")
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	return keys
