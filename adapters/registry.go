@@ -421,6 +421,42 @@ type Format struct {
 	// Check validates the format's own keys of a source (e.g. mapping);
 	// nil if it has none.
 	Check func(cfg config.Source) []config.KeyError
+	// keys are the keys of a source the format decodes from config.Keys,
+	// into a value like conf (none for a format without FormatKeys).
+	keys []string
+	conf any
+	// refused says whether a source of another format is refused the
+	// format's keys, or let by.
+	refused bool
+}
+
+// FormatKeys returns f as the Format of a format whose own keys are those
+// of C, a struct with yaml tags, which its New and Check decode from the
+// source's config.Keys (DecodeConfig). refused says whether a source of
+// another format is refused them ("only used by formats ...": mapping)
+// or let by (time_zone and status_codes, which every source has always
+// accepted). What is inside a key that did not decode is not reported:
+// the key's own error says what is wrong.
+func FormatKeys[C any](f Format, refused bool) Format {
+	f.keys, f.conf, f.refused = config.KeyNames(new(C)), new(C), refused
+	if check := f.Check; check != nil {
+		f.Check = func(src config.Source) []config.KeyError {
+			broken := src.Keys.Decode(new(C))
+			var errs []config.KeyError
+			for _, e := range check(src) {
+				if slices.Contains(broken, e) || !slices.ContainsFunc(broken, func(b config.KeyError) bool { return under(e.Key, b.Key) }) {
+					errs = append(errs, e)
+				}
+			}
+			return errs
+		}
+	}
+	return f
+}
+
+// under reports whether key is parent or inside it.
+func under(key, parent string) bool {
+	return key == parent || strings.HasPrefix(key, parent+".") || strings.HasPrefix(key, parent+"[")
 }
 
 var (
@@ -488,6 +524,20 @@ func SnapshotConfig() any {
 	return snapshot.conf
 }
 
+// FormatConfigs returns, for each format that decodes its own keys, a
+// zero value of its struct (a pointer), for documentation.
+func FormatConfigs() map[string]any {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := map[string]any{}
+	for name, f := range formats {
+		if f.conf != nil {
+			out[name] = f.conf
+		}
+	}
+	return out
+}
+
 func configs[T any](m map[string]SinkType[T]) map[string]any {
 	mu.RLock()
 	defer mu.RUnlock()
@@ -553,36 +603,53 @@ func check[T any](m map[string]T, name string, c func(T) []config.KeyError) (boo
 }
 
 func (registry) CheckSource(s config.Source) (bool, []config.KeyError) {
+	f, hasFormat := lookup(formats, s.Format)
 	known, errs := check(sources, s.Type, func(t SourceType) []config.KeyError {
-		return append(foreignKeys(s, t.keys), callCheck(t.Check, s)...)
+		return append(foreignKeys(s, slices.Concat(t.keys, f.keys)), callCheck(t.Check, s)...)
 	})
-	if f, ok := lookup(formats, s.Format); ok {
+	if hasFormat {
 		errs = append(errs, callCheck(f.Check, s)...)
 	}
 	return known, errs
 }
 
 // foreignKeys reports the keys of s that neither config.Source nor its
-// type (whose own keys are own) reads: as another type's when one reads
-// it, else as unknown.
+// type and format (whose own keys are own) read: as another type's when
+// one reads it, as other formats' when they read it and refuse it to
+// others (a key of formats that let it by passes), else as unknown.
 func foreignKeys(s config.Source, own []string) []config.KeyError {
 	var errs []config.KeyError
 	for _, key := range s.Keys.Names() {
 		if slices.Contains(own, key) {
 			continue
 		}
-		var users []string
+		var users, formatUsers []string
+		refused := false
 		mu.RLock()
 		for name, t := range sources {
 			if slices.Contains(t.keys, key) {
 				users = append(users, name)
 			}
 		}
+		for name, f := range formats {
+			if slices.Contains(f.keys, key) {
+				formatUsers = append(formatUsers, name)
+				refused = refused || f.refused
+			}
+		}
 		mu.RUnlock()
 		slices.Sort(users)
-		msg := config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
-		if len(users) > 0 {
+		slices.Sort(formatUsers)
+		var msg string
+		switch {
+		case len(users) > 0:
 			msg = fmt.Sprintf("only used by %s sources, and this source's type is %q", strings.Join(users, " and "), s.Type)
+		case len(formatUsers) > 0 && !refused:
+			continue
+		case len(formatUsers) > 0:
+			msg = fmt.Sprintf("only used by formats %s, and this source's format is %q", strings.Join(formatUsers, " and "), s.Format)
+		default:
+			msg = config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
 		}
 		errs = append(errs, config.KeyError{Key: key, Msg: msg})
 	}

@@ -94,10 +94,10 @@ type TLS struct {
 }
 
 // Source is where agency or TOS events come from. Which keys apply depends
-// on Type; the adapter registered for the type checks them. The keys of a
-// type that decodes its own (file_drop, http_poll, http_query) are not
-// fields here: they are in
-// Keys, which the type's adapter decodes into its own struct.
+// on Type and Format; the adapters registered for them check them. The
+// keys of a type or a format that decodes its own (file_drop, http_poll,
+// http_query and mqtt; mapping, time_zone, status_codes) are not fields
+// here: they are in Keys, which the adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
 	Type      string `yaml:"type"`
@@ -109,16 +109,6 @@ type Source struct {
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
-	// Mapping maps a foreign JSON or XML document to an agency event
-	// (formats mapped_json and mapped_xml).
-	Mapping *Mapping `yaml:"mapping"`
-	// TimeZone is the IANA zone of times sent without an offset (EDIFACT,
-	// X12); default the daemon's local zone.
-	TimeZone string `yaml:"time_zone"`
-	// StatusCodes overrides the default table of an EDI format's status or
-	// disposition codes: code -> released, held[:TYPE],
-	// hold_removed[:TYPE] or revoked (x12_350 also takes info).
-	StatusCodes map[string]string `yaml:"status_codes"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.
@@ -130,12 +120,13 @@ type Source struct {
 	// AckDir is where a file_drop source writes NAME.ack.json, one
 	// acknowledgement per processed file; "" writes none.
 	AckDir string `yaml:"ack_dir"`
-	// Keys are the keys of the source's type that are not fields here,
-	// for the type's adapter to decode.
+	// Keys are the keys of the source's type and format that are not
+	// fields here, for their adapters to decode.
 	Keys Keys `yaml:"-"`
 }
 
-// Mapping says where the fields of an agency event are in a foreign
+// Mapping, a source's mapping (formats mapped_json and mapped_xml, which
+// decode it), says where the fields of an agency event are in a foreign
 // document: as gjson paths (https://github.com/tidwall/gjson#path-syntax)
 // in a JSON document (mapped_json), as XPath 1.0 expressions in an XML
 // document (mapped_xml), where Records selects the record elements.

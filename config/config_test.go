@@ -60,6 +60,25 @@ type mqttKeys struct {
 	QoS   *int   `yaml:"qos"`
 }
 
+// mappedKeys and ediKeys are the keys of the mapped and EDI formats.
+type mappedKeys struct {
+	Mapping *config.Mapping `yaml:"mapping"`
+}
+
+type ediKeys struct {
+	TimeZone    string            `yaml:"time_zone"`
+	StatusCodes map[string]string `yaml:"status_codes"`
+}
+
+// formatKeys are, like the adapters', the formats that decode their own
+// keys.
+var formatKeys = map[string]func() any{
+	"mapped_json": func() any { return new(mappedKeys) },
+	"mapped_xml":  func() any { return new(mappedKeys) },
+	"edifact":     func() any { return new(ediKeys) },
+	"x12_350":     func() any { return new(ediKeys) },
+}
+
 // ownKeys are, like the adapters', the types that decode their own keys.
 var ownKeys = map[string]func() any{
 	"mqtt":       func() any { return new(mqttKeys) },
@@ -97,10 +116,26 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 	default:
 		return false, nil
 	}
-	// Like the adapters registry, it reports the keys the type does not
-	// read.
+	// The keys of the source's format.
+	if newFormat, ok := formatKeys[s.Format]; ok {
+		f := newFormat()
+		errs = append(errs, s.Keys.Decode(f)...)
+		own = append(own, config.KeyNames(f)...)
+		if f, ok := f.(*ediKeys); ok && f.TimeZone != "" {
+			if _, err := time.LoadLocation(f.TimeZone); err != nil {
+				errs = append(errs, config.KeyError{Key: "time_zone", Msg: fmt.Sprintf("unknown time zone %q: %v", f.TimeZone, err)})
+			}
+		}
+	}
+	// Like the adapters registry, it reports the keys the type and the
+	// format do not read: another format's mapping, not its time_zone or
+	// status_codes.
 	for _, k := range s.Keys.Names() {
-		if slices.Contains(own, k) {
+		switch {
+		case slices.Contains(own, k), k == "time_zone", k == "status_codes":
+			continue
+		case k == "mapping":
+			errs = append(errs, config.KeyError{Key: k, Msg: fmt.Sprintf("only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)})
 			continue
 		}
 		var users []string

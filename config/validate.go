@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // validator collects semantic errors with the line of the key they concern.
@@ -196,19 +195,11 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if !reg.HasFormat(s.Format) {
 			v.fail(key+".format", "unknown format %q", s.Format)
 		}
-		if s.Mapping != nil && s.Format != "mapped_json" && s.Format != "mapped_xml" {
-			v.fail(key+".mapping", "only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)
-		}
 		if s.Broker != "" {
 			v.broker(key+".broker", s.Broker)
 		}
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
-		if s.TimeZone != "" {
-			if _, err := time.LoadLocation(s.TimeZone); err != nil {
-				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
-			}
-		}
 		v.acks(key, s)
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.

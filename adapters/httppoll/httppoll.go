@@ -75,6 +75,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/jsonstrict"
+	"github.com/portsync/portsync/adapters/mappedjson"
 	"github.com/portsync/portsync/adapters/scheduled"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -207,8 +208,14 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 	}
 	s.runner = scheduled.New(cfg.Name, c.Schedule, stopGrace, s.log)
 	s.kill = s.runner.Kill()
-	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
-		s.records = cfg.Mapping.Records
+	if cfg.Format == mappedjson.Format {
+		m, err := mappedjson.ConfigOf(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if m.Mapping != nil {
+			s.records = m.Mapping.Records
+		}
 	}
 	if s.client, err = httpout.New(clientConfig(cfg, c), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)

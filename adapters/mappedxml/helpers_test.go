@@ -13,7 +13,7 @@ import (
 )
 
 func source(m *config.Mapping) config.Source {
-	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Format, Mapping: m}
+	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Format, Keys: config.NewKeys(mappedxml.Config{Mapping: m})}
 }
 
 func newDecoder(t testing.TB, m *config.Mapping) adapters.Decoder {

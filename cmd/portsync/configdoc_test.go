@@ -62,6 +62,9 @@ func configKeys() []string {
 	for _, c := range adapters.SourceConfigs() {
 		walk(reflect.TypeOf(c), "sources[]")
 	}
+	for _, c := range adapters.FormatConfigs() {
+		walk(reflect.TypeOf(c), "sources[]")
+	}
 	for _, c := range adapters.SinkConfigs() {
 		walk(reflect.TypeOf(c), "tos.sink")
 	}
