@@ -281,20 +281,6 @@ type SourceType struct {
 	conf any
 }
 
-// SourceConfigs returns, for each source type that decodes its own keys,
-// a zero value of its struct (a pointer), for documentation.
-func SourceConfigs() map[string]any {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := map[string]any{}
-	for name, t := range sources {
-		if t.conf != nil {
-			out[name] = t.conf
-		}
-	}
-	return out
-}
-
 // SourceWithConfig is the SourceType of a type that decodes its own keys
 // into a C, a struct with yaml tags, from the source's config.Keys, as
 // strictly as the rest of the file (a value of the wrong type is
@@ -506,46 +492,33 @@ func RegisterSnapshot(t SinkType[any]) {
 	snapshot = &t
 }
 
-// SinkConfigs, ChannelConfigs and SnapshotConfig return, for each sink
-// type, each channel type and the TOS snapshot, a zero value of the
-// struct of its own keys (a pointer), for documentation.
-func SinkConfigs() map[string]any { return configs(sinks) }
-
-// ChannelConfigs: see SinkConfigs.
-func ChannelConfigs() map[string]any { return configs(channels) }
-
-// SnapshotConfig: see SinkConfigs; nil when no snapshot is registered.
-func SnapshotConfig() any {
+// Configs returns, for each place in the configuration file whose
+// elements' adapters decode their own keys ("sources[]", "tos.sink",
+// "alerts.channels[]", "tos.snapshot"), a zero value of the struct of
+// each such adapter's keys (a pointer), for documentation.
+func Configs() map[string][]any {
 	mu.RLock()
 	defer mu.RUnlock()
-	if snapshot == nil {
-		return nil
-	}
-	return snapshot.conf
-}
-
-// FormatConfigs returns, for each format that decodes its own keys, a
-// zero value of its struct (a pointer), for documentation.
-func FormatConfigs() map[string]any {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := map[string]any{}
-	for name, f := range formats {
-		if f.conf != nil {
-			out[name] = f.conf
+	out := map[string][]any{}
+	add := func(place string, conf any) {
+		if conf != nil {
+			out[place] = append(out[place], conf)
 		}
 	}
-	return out
-}
-
-func configs[T any](m map[string]SinkType[T]) map[string]any {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := map[string]any{}
-	for name, t := range m {
-		if t.conf != nil {
-			out[name] = t.conf
-		}
+	for _, t := range sources {
+		add("sources[]", t.conf)
+	}
+	for _, f := range formats {
+		add("sources[]", f.conf)
+	}
+	for _, t := range sinks {
+		add("tos.sink", t.conf)
+	}
+	for _, t := range channels {
+		add("alerts.channels[]", t.conf)
+	}
+	if snapshot != nil {
+		add("tos.snapshot", snapshot.conf)
 	}
 	return out
 }

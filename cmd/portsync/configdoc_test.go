@@ -58,20 +58,12 @@ func configKeys() []string {
 		}
 	}
 	walk(reflect.TypeOf(config.Config{}), "")
-	// The keys of the types that decode their own.
-	for _, c := range adapters.SourceConfigs() {
-		walk(reflect.TypeOf(c), "sources[]")
+	// The keys of the adapters that decode their own.
+	for place, confs := range adapters.Configs() {
+		for _, c := range confs {
+			walk(reflect.TypeOf(c), place)
+		}
 	}
-	for _, c := range adapters.FormatConfigs() {
-		walk(reflect.TypeOf(c), "sources[]")
-	}
-	for _, c := range adapters.SinkConfigs() {
-		walk(reflect.TypeOf(c), "tos.sink")
-	}
-	for _, c := range adapters.ChannelConfigs() {
-		walk(reflect.TypeOf(c), "alerts.channels[]")
-	}
-	walk(reflect.TypeOf(adapters.SnapshotConfig()), "tos.snapshot")
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	return keys
