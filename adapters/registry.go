@@ -8,6 +8,7 @@ package adapters
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -280,20 +281,6 @@ type SourceType struct {
 	conf any
 }
 
-// SourceConfigs returns, for each source type that decodes its own keys,
-// a zero value of its struct (a pointer), for documentation.
-func SourceConfigs() map[string]any {
-	mu.RLock()
-	defer mu.RUnlock()
-	out := map[string]any{}
-	for name, t := range sources {
-		if t.conf != nil {
-			out[name] = t.conf
-		}
-	}
-	return out
-}
-
 // SourceWithConfig is the SourceType of a type that decodes its own keys
 // into a C, a struct with yaml tags, from the source's config.Keys, as
 // strictly as the rest of the file (a value of the wrong type is
@@ -310,16 +297,7 @@ func SourceWithConfig[C any](newSource func(env *Env, src config.Source, c *C) (
 		},
 		Check: func(src config.Source) []config.KeyError {
 			c := new(C)
-			errs := src.Keys.Decode(c)
-			if check != nil {
-				// A key that did not decode is not checked again.
-				for _, e := range check(src, c) {
-					if !slices.ContainsFunc(errs, func(d config.KeyError) bool { return d.Key == e.Key || strings.HasPrefix(d.Key, e.Key+".") }) {
-						errs = append(errs, e)
-					}
-				}
-			}
-			return errs
+			return checked(src.Keys.Decode(c), check, src, c)
 		},
 		keys: config.KeyNames(new(C)),
 		conf: new(C),
@@ -331,20 +309,96 @@ func SourceWithConfig[C any](newSource func(env *Env, src config.Source, c *C) (
 // decode. portsync check reports the same problems with their lines.
 func DecodeConfig[C any](src config.Source) (*C, error) {
 	c := new(C)
-	if errs := src.Keys.Decode(c); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Key + ": " + e.Msg
-		}
-		return nil, fmt.Errorf("source %s: %s", src.Name, strings.Join(msgs, "; "))
+	if err := keyErrors(src.Keys.Decode(c)); err != nil {
+		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	return c, nil
 }
 
-// SinkType builds TOS command sinks or alert channels of one type.
+// SinkType builds TOS command sinks or alert channels of one type, or
+// checks the TOS snapshot. A type whose keys are not config.Sink fields
+// is built with SinkWithConfig, which decodes them from the sink's
+// config.Keys into the type's own struct.
 type SinkType[T any] struct {
 	New   func(env *Env, cfg config.Sink) (T, error)
 	Check func(cfg config.Sink) []config.KeyError
+	// keys are the keys the type decodes from config.Keys, into a value
+	// like conf (nil for a type built without SinkWithConfig).
+	keys []string
+	conf any
+	// unused is the message of a key another type reads and this one
+	// does not; "" lets such keys by.
+	unused string
+}
+
+// SinkWithConfig is the SinkType of a type that decodes its own keys into
+// a C, a struct with yaml tags, from the sink's config.Keys, as strictly
+// as the rest of the file (FILE:LINE: tos.sink.KEY: message). New and
+// check are given the decoded struct; check may be nil, and so may
+// newSink for the TOS snapshot, which is fetched rather than built.
+// unused is the message of a key of another type's, such as "not used by
+// webhook channels"; "" lets them by (an mqtt sink or channel, which
+// always has).
+func SinkWithConfig[C, T any](newSink func(env *Env, s config.Sink, c *C) (T, error), check func(s config.Sink, c *C) []config.KeyError, unused string) SinkType[T] {
+	t := SinkType[T]{
+		Check: func(s config.Sink) []config.KeyError {
+			c := new(C)
+			return checked(s.Keys.Decode(c), check, s, c)
+		},
+		keys:   config.KeyNames(new(C)),
+		conf:   new(C),
+		unused: unused,
+	}
+	if newSink != nil {
+		t.New = func(env *Env, s config.Sink) (T, error) {
+			c, err := DecodeSinkConfig[C](s)
+			if err != nil {
+				var zero T
+				return zero, err
+			}
+			return newSink(env, s, c)
+		}
+	}
+	return t
+}
+
+// DecodeSinkConfig decodes a sink's own keys (config.Keys) into a new C,
+// for its adapter; the error names every key that did not decode, for the
+// caller to say which sink. portsync check reports the same problems with
+// their lines.
+func DecodeSinkConfig[C any](s config.Sink) (*C, error) {
+	c := new(C)
+	if err := keyErrors(s.Keys.Decode(c)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// keyErrors joins errs into one error, nil if there are none.
+func keyErrors(errs []config.KeyError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Key + ": " + e.Msg
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// checked adds to decoded, the errors of decoding c, those of check (if
+// any) but for the keys that did not decode, which are not checked again.
+func checked[S, C any](decoded []config.KeyError, check func(S, *C) []config.KeyError, s S, c *C) []config.KeyError {
+	if check == nil {
+		return decoded
+	}
+	errs := decoded
+	for _, e := range check(s, c) {
+		if !slices.ContainsFunc(decoded, func(d config.KeyError) bool { return d.Key == e.Key || strings.HasPrefix(d.Key, e.Key+".") }) {
+			errs = append(errs, e)
+		}
+	}
+	return errs
 }
 
 // Format builds decoders for one configuration format name.
@@ -353,6 +407,42 @@ type Format struct {
 	// Check validates the format's own keys of a source (e.g. mapping);
 	// nil if it has none.
 	Check func(cfg config.Source) []config.KeyError
+	// keys are the keys of a source the format decodes from config.Keys,
+	// into a value like conf (none for a format without FormatKeys).
+	keys []string
+	conf any
+	// refused says whether a source of another format is refused the
+	// format's keys, or let by.
+	refused bool
+}
+
+// FormatKeys returns f as the Format of a format whose own keys are those
+// of C, a struct with yaml tags, which its New and Check decode from the
+// source's config.Keys (DecodeConfig). refused says whether a source of
+// another format is refused them ("only used by formats ...": mapping)
+// or let by (time_zone and status_codes, which every source has always
+// accepted). What is inside a key that did not decode is not reported:
+// the key's own error says what is wrong.
+func FormatKeys[C any](f Format, refused bool) Format {
+	f.keys, f.conf, f.refused = config.KeyNames(new(C)), new(C), refused
+	if check := f.Check; check != nil {
+		f.Check = func(src config.Source) []config.KeyError {
+			broken := src.Keys.Decode(new(C))
+			var errs []config.KeyError
+			for _, e := range check(src) {
+				if slices.Contains(broken, e) || !slices.ContainsFunc(broken, func(b config.KeyError) bool { return under(e.Key, b.Key) }) {
+					errs = append(errs, e)
+				}
+			}
+			return errs
+		}
+	}
+	return f
+}
+
+// under reports whether key is parent or inside it.
+func under(key, parent string) bool {
+	return key == parent || strings.HasPrefix(key, parent+".") || strings.HasPrefix(key, parent+"[")
 }
 
 var (
@@ -361,6 +451,9 @@ var (
 	sinks    = map[string]SinkType[Sink]{}
 	channels = map[string]SinkType[Notifier]{}
 	formats  = map[string]Format{}
+	// snapshot checks tos.snapshot; nil until the tossnapshot package
+	// registers it.
+	snapshot *SinkType[any]
 )
 
 func register[T any](m map[string]T, kind, name string, v T) {
@@ -387,6 +480,48 @@ func RegisterSink(name string, t SinkType[Sink]) { register(sinks, "sink", name,
 
 // RegisterChannel registers an alert channel type.
 func RegisterChannel(name string, t SinkType[Notifier]) { register(channels, "channel", name, t) }
+
+// RegisterSnapshot registers the check of tos.snapshot's keys. It panics
+// if one is registered already.
+func RegisterSnapshot(t SinkType[any]) {
+	mu.Lock()
+	defer mu.Unlock()
+	if snapshot != nil {
+		panic("adapters: tos.snapshot registered twice")
+	}
+	snapshot = &t
+}
+
+// Configs returns, for each place in the configuration file whose
+// elements' adapters decode their own keys ("sources[]", "tos.sink",
+// "alerts.channels[]", "tos.snapshot"), a zero value of the struct of
+// each such adapter's keys (a pointer), for documentation.
+func Configs() map[string][]any {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := map[string][]any{}
+	add := func(place string, conf any) {
+		if conf != nil {
+			out[place] = append(out[place], conf)
+		}
+	}
+	for _, t := range sources {
+		add("sources[]", t.conf)
+	}
+	for _, f := range formats {
+		add("sources[]", f.conf)
+	}
+	for _, t := range sinks {
+		add("tos.sink", t.conf)
+	}
+	for _, t := range channels {
+		add("alerts.channels[]", t.conf)
+	}
+	if snapshot != nil {
+		add("tos.snapshot", snapshot.conf)
+	}
+	return out
+}
 
 // RegisterFormat registers a message format.
 func RegisterFormat(name string, f Format) { register(formats, "format", name, f) }
@@ -441,36 +576,53 @@ func check[T any](m map[string]T, name string, c func(T) []config.KeyError) (boo
 }
 
 func (registry) CheckSource(s config.Source) (bool, []config.KeyError) {
+	f, hasFormat := lookup(formats, s.Format)
 	known, errs := check(sources, s.Type, func(t SourceType) []config.KeyError {
-		return append(foreignKeys(s, t.keys), callCheck(t.Check, s)...)
+		return append(foreignKeys(s, slices.Concat(t.keys, f.keys)), callCheck(t.Check, s)...)
 	})
-	if f, ok := lookup(formats, s.Format); ok {
+	if hasFormat {
 		errs = append(errs, callCheck(f.Check, s)...)
 	}
 	return known, errs
 }
 
 // foreignKeys reports the keys of s that neither config.Source nor its
-// type (whose own keys are own) reads: as another type's when one reads
-// it, else as unknown.
+// type and format (whose own keys are own) read: as another type's when
+// one reads it, as other formats' when they read it and refuse it to
+// others (a key of formats that let it by passes), else as unknown.
 func foreignKeys(s config.Source, own []string) []config.KeyError {
 	var errs []config.KeyError
 	for _, key := range s.Keys.Names() {
 		if slices.Contains(own, key) {
 			continue
 		}
-		var users []string
+		var users, formatUsers []string
+		refused := false
 		mu.RLock()
 		for name, t := range sources {
 			if slices.Contains(t.keys, key) {
 				users = append(users, name)
 			}
 		}
+		for name, f := range formats {
+			if slices.Contains(f.keys, key) {
+				formatUsers = append(formatUsers, name)
+				refused = refused || f.refused
+			}
+		}
 		mu.RUnlock()
 		slices.Sort(users)
-		msg := config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
-		if len(users) > 0 {
+		slices.Sort(formatUsers)
+		var msg string
+		switch {
+		case len(users) > 0:
 			msg = fmt.Sprintf("only used by %s sources, and this source's type is %q", strings.Join(users, " and "), s.Type)
+		case len(formatUsers) > 0 && !refused:
+			continue
+		case len(formatUsers) > 0:
+			msg = fmt.Sprintf("only used by formats %s, and this source's format is %q", strings.Join(formatUsers, " and "), s.Format)
+		default:
+			msg = config.UnknownKey(slices.Sorted(slices.Values(append(config.KeyNames(config.Source{}), own...))))
 		}
 		errs = append(errs, config.KeyError{Key: key, Msg: msg})
 	}
@@ -478,11 +630,60 @@ func foreignKeys(s config.Source, own []string) []config.KeyError {
 }
 
 func (registry) CheckSink(s config.Sink) (bool, []config.KeyError) {
-	return check(sinks, s.Type, func(t SinkType[Sink]) []config.KeyError { return callCheck(t.Check, s) })
+	return check(sinks, s.Type, func(t SinkType[Sink]) []config.KeyError { return checkSink(t, s) })
 }
 
 func (registry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
-	return check(channels, s.Type, func(t SinkType[Notifier]) []config.KeyError { return callCheck(t.Check, s) })
+	return check(channels, s.Type, func(t SinkType[Notifier]) []config.KeyError { return checkSink(t, s) })
+}
+
+func (registry) CheckSnapshot(s config.Sink) []config.KeyError {
+	mu.RLock()
+	t := snapshot
+	mu.RUnlock()
+	if t == nil {
+		return nil
+	}
+	return checkSink(*t, s)
+}
+
+// checkSink checks a sink's keys with t's check, after those of its keys t
+// does not read.
+func checkSink[T any](t SinkType[T], s config.Sink) []config.KeyError {
+	return append(foreignSinkKeys(s, t.keys, t.unused), callCheck(t.Check, s)...)
+}
+
+// foreignSinkKeys reports the keys of s that neither config.Sink nor its
+// type (whose own keys are own) reads: with unused when another sink or
+// channel type or the snapshot reads it (such keys pass when unused is
+// ""), else as unknown.
+func foreignSinkKeys(s config.Sink, own []string, unused string) []config.KeyError {
+	mu.RLock()
+	var others []string
+	for _, t := range sinks {
+		others = append(others, t.keys...)
+	}
+	for _, t := range channels {
+		others = append(others, t.keys...)
+	}
+	if snapshot != nil {
+		others = append(others, snapshot.keys...)
+	}
+	mu.RUnlock()
+	var errs []config.KeyError
+	for _, key := range s.Keys.Names() {
+		switch {
+		case slices.Contains(own, key):
+		case slices.Contains(others, key):
+			if unused != "" {
+				errs = append(errs, config.KeyError{Key: key, Msg: unused})
+			}
+		default:
+			known := slices.Sorted(slices.Values(append(config.KeyNames(config.Sink{}), own...)))
+			errs = append(errs, config.KeyError{Key: key, Msg: config.UnknownKey(known)})
+		}
+	}
+	return errs
 }
 
 func (registry) HasFormat(name string) bool {

@@ -1,7 +1,8 @@
 // Package config owns portsync's configuration file (DESIGN section 4): its
 // types, a strict YAML decoder that reports every problem with its line and
-// key, defaults, and validation. It depends on nothing else in portsync;
-// adapter-specific checks come in through the Registry interface.
+// key, defaults, and validation. It depends on nothing else in portsync:
+// the keys of an adapter's type reach the adapter undecoded, as Keys, and
+// its checks come in through the Registry interface.
 package config
 
 import (
@@ -129,10 +130,10 @@ type TLS struct {
 }
 
 // Source is where agency or TOS events come from. Which keys apply depends
-// on Type; the adapter registered for the type checks them. The keys of a
-// type that decodes its own (file_drop, http_poll, http_query) are not
-// fields here: they are in
-// Keys, which the type's adapter decodes into its own struct.
+// on Type and Format; the adapters registered for them check them. The
+// keys of a type or a format that decodes its own (file_drop, http_poll,
+// http_query and mqtt; mapping, time_zone, status_codes) are not fields
+// here: they are in Keys, which the adapter decodes into its own struct.
 type Source struct {
 	Name      string `yaml:"name"`
 	Type      string `yaml:"type"`
@@ -144,16 +145,6 @@ type Source struct {
 	// HMACKeyFile holds the key agency messages must be signed with
 	// (HMAC-SHA256 envelope); unsigned or forged ones are dead-lettered.
 	HMACKeyFile string `yaml:"hmac_key_file"`
-	// Mapping maps a foreign JSON or XML document to an agency event
-	// (formats mapped_json and mapped_xml).
-	Mapping *Mapping `yaml:"mapping"`
-	// TimeZone is the IANA zone of times sent without an offset (EDIFACT,
-	// X12); default the daemon's local zone.
-	TimeZone string `yaml:"time_zone"`
-	// StatusCodes overrides the default table of an EDI format's status or
-	// disposition codes: code -> released, held[:TYPE],
-	// hold_removed[:TYPE] or revoked (x12_350 also takes info).
-	StatusCodes map[string]string `yaml:"status_codes"`
 	// SilentAfter raises source_silent when the source has delivered no
 	// message for this long (since the start or its last message); 0, the
 	// default, never does. Any source type.
@@ -165,12 +156,13 @@ type Source struct {
 	// AckDir is where a file_drop source writes NAME.ack.json, one
 	// acknowledgement per processed file; "" writes none.
 	AckDir string `yaml:"ack_dir"`
-	// Keys are the keys of the source's type that are not fields here,
-	// for the type's adapter to decode.
+	// Keys are the keys of the source's type and format that are not
+	// fields here, for their adapters to decode.
 	Keys Keys `yaml:"-"`
 }
 
-// Mapping says where the fields of an agency event are in a foreign
+// Mapping, a source's mapping (formats mapped_json and mapped_xml, which
+// decode it), says where the fields of an agency event are in a foreign
 // document: as gjson paths (https://github.com/tidwall/gjson#path-syntax)
 // in a JSON document (mapped_json), as XPath 1.0 expressions in an XML
 // document (mapped_xml), where Records selects the record elements.
@@ -225,29 +217,19 @@ type TOS struct {
 }
 
 // Sink is an outbound endpoint: a TOS command sink, a TOS snapshot poll or
-// an alert channel. Which keys apply depends on Type; the adapter
-// registered for the type checks them.
+// an alert channel. It holds the keys every type accepts; the keys of its
+// type (url, topic, smtp, ...) are in Keys, which the adapter registered
+// for the type decodes into its own struct and checks.
 type Sink struct {
-	Type      string            `yaml:"type"`
-	Name      string            `yaml:"name"`
-	Broker    string            `yaml:"broker"`
-	Topic     string            `yaml:"topic"`
-	QoS       *int              `yaml:"qos"`
-	URL       string            `yaml:"url"`
-	Schedule  string            `yaml:"schedule"`
-	TokenFile string            `yaml:"token_file"`
-	Headers   map[string]string `yaml:"headers"`  // extra HTTP headers
-	Timeout   time.Duration     `yaml:"timeout"`  // per request; default 10s
-	TLS       TLS               `yaml:"tls"`      // CA and client certificate for https
-	Template  string            `yaml:"template"` // webhook: chat format (slack, teams, dingtalk)
-	// SecretFile holds the key of the webhook's HMAC-SHA256 signature header.
-	SecretFile string `yaml:"secret_file"`
-	// Email over SMTP.
-	SMTP         string   `yaml:"smtp"` // host:port
-	From         string   `yaml:"from"`
-	To           []string `yaml:"to"`
-	UsernameFile string   `yaml:"username_file"`
-	PasswordFile string   `yaml:"password_file"`
+	Type   string `yaml:"type"`
+	Name   string `yaml:"name"`
+	Broker string `yaml:"broker"`
+	// QoS is accepted, and checked, on every type; only mqtt publishes
+	// with it.
+	QoS *int `yaml:"qos"`
+	// Keys are the keys of the sink's type, for the type's adapter to
+	// decode.
+	Keys Keys `yaml:"-"`
 }
 
 // SLA bounds how long a mismatch may last and how often commands are
@@ -351,6 +333,9 @@ type Registry interface {
 	CheckSource(s Source) (known bool, errs []KeyError)
 	CheckSink(s Sink) (known bool, errs []KeyError)
 	CheckChannel(s Sink) (known bool, errs []KeyError)
+	// CheckSnapshot checks tos.snapshot's keys, whatever its type (which
+	// config checks).
+	CheckSnapshot(s Sink) []KeyError
 	HasFormat(name string) bool
 }
 

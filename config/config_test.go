@@ -60,6 +60,25 @@ type mqttKeys struct {
 	QoS   *int   `yaml:"qos"`
 }
 
+// mappedKeys and ediKeys are the keys of the mapped and EDI formats.
+type mappedKeys struct {
+	Mapping *config.Mapping `yaml:"mapping"`
+}
+
+type ediKeys struct {
+	TimeZone    string            `yaml:"time_zone"`
+	StatusCodes map[string]string `yaml:"status_codes"`
+}
+
+// formatKeys are, like the adapters', the formats that decode their own
+// keys.
+var formatKeys = map[string]func() any{
+	"mapped_json": func() any { return new(mappedKeys) },
+	"mapped_xml":  func() any { return new(mappedKeys) },
+	"edifact":     func() any { return new(ediKeys) },
+	"x12_350":     func() any { return new(ediKeys) },
+}
+
 // ownKeys are, like the adapters', the types that decode their own keys.
 var ownKeys = map[string]func() any{
 	"mqtt":       func() any { return new(mqttKeys) },
@@ -97,10 +116,26 @@ func (fakeRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 	default:
 		return false, nil
 	}
-	// Like the adapters registry, it reports the keys the type does not
-	// read.
+	// The keys of the source's format.
+	if newFormat, ok := formatKeys[s.Format]; ok {
+		f := newFormat()
+		errs = append(errs, s.Keys.Decode(f)...)
+		own = append(own, config.KeyNames(f)...)
+		if f, ok := f.(*ediKeys); ok && f.TimeZone != "" {
+			if _, err := time.LoadLocation(f.TimeZone); err != nil {
+				errs = append(errs, config.KeyError{Key: "time_zone", Msg: fmt.Sprintf("unknown time zone %q: %v", f.TimeZone, err)})
+			}
+		}
+	}
+	// Like the adapters registry, it reports the keys the type and the
+	// format do not read: another format's mapping, not its time_zone or
+	// status_codes.
 	for _, k := range s.Keys.Names() {
-		if slices.Contains(own, k) {
+		switch {
+		case slices.Contains(own, k), k == "time_zone", k == "status_codes":
+			continue
+		case k == "mapping":
+			errs = append(errs, config.KeyError{Key: k, Msg: fmt.Sprintf("only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)})
 			continue
 		}
 		var users []string
@@ -126,14 +161,46 @@ func cronKey(errs []config.KeyError, spec string) []config.KeyError {
 	return errs
 }
 
+// sinkKeys are the own keys of the sink and channel types, all in one: the
+// fake does not tell the types' keys apart.
+type sinkKeys struct {
+	Topic        string            `yaml:"topic"`
+	URL          string            `yaml:"url"`
+	Schedule     string            `yaml:"schedule"`
+	TokenFile    string            `yaml:"token_file"`
+	Headers      map[string]string `yaml:"headers"`
+	Timeout      time.Duration     `yaml:"timeout"`
+	TLS          config.TLS        `yaml:"tls"`
+	Template     string            `yaml:"template"`
+	SecretFile   string            `yaml:"secret_file"`
+	SMTP         string            `yaml:"smtp"`
+	From         string            `yaml:"from"`
+	To           []string          `yaml:"to"`
+	UsernameFile string            `yaml:"username_file"`
+	PasswordFile string            `yaml:"password_file"`
+}
+
+// decodeSink decodes a sink's own keys, like the adapters registry, and
+// reports those no type reads as unknown.
+func decodeSink(s config.Sink) (*sinkKeys, []config.KeyError) {
+	k := new(sinkKeys)
+	errs := s.Keys.Decode(k)
+	for _, name := range s.Keys.Names() {
+		if !slices.Contains(config.KeyNames(k), name) {
+			errs = append(errs, config.KeyError{Key: name, Msg: config.UnknownKey(config.KeyNames(k))})
+		}
+	}
+	return k, errs
+}
+
 func (fakeRegistry) CheckSink(s config.Sink) (bool, []config.KeyError) {
-	var errs []config.KeyError
+	k, errs := decodeSink(s)
 	switch s.Type {
 	case "mqtt":
 		errs = need(errs, "broker", s.Broker)
-		errs = need(errs, "topic", s.Topic)
+		errs = need(errs, "topic", k.Topic)
 	case "http":
-		errs = need(errs, "url", s.URL)
+		errs = need(errs, "url", k.URL)
 	default:
 		return false, nil
 	}
@@ -141,19 +208,29 @@ func (fakeRegistry) CheckSink(s config.Sink) (bool, []config.KeyError) {
 }
 
 func (fakeRegistry) CheckChannel(s config.Sink) (bool, []config.KeyError) {
-	var errs []config.KeyError
+	k, errs := decodeSink(s)
 	switch s.Type {
 	case "mqtt":
 		errs = need(errs, "broker", s.Broker)
-		errs = need(errs, "topic", s.Topic)
+		errs = need(errs, "topic", k.Topic)
 	case "webhook", "alertmanager":
-		errs = need(errs, "url", s.URL)
+		errs = need(errs, "url", k.URL)
 	case "email":
-		errs = need(errs, "smtp", s.SMTP)
+		errs = need(errs, "smtp", k.SMTP)
 	default:
 		return false, nil
 	}
 	return true, errs
+}
+
+func (fakeRegistry) CheckSnapshot(s config.Sink) []config.KeyError {
+	k, errs := decodeSink(s)
+	errs = need(errs, "url", k.URL)
+	errs = cronKey(errs, k.Schedule)
+	if s.Broker != "" {
+		errs = append(errs, config.KeyError{Key: "broker", Msg: "not used by tos.snapshot"})
+	}
+	return errs
 }
 
 func (fakeRegistry) HasFormat(name string) bool {
@@ -361,7 +438,7 @@ func TestParseDesignExample(t *testing.T) {
 	if s3.Type != "file_drop" || drop.Dir != "/var/spool/portsync/cusres" || s3.Format != "edifact" {
 		t.Errorf("sources[3] = %+v", s3)
 	}
-	if c.TOS.Sink.Type != "mqtt" || c.TOS.Sink.Topic != "tos/CNSHA-T1/commands" || c.TOS.Sink.QoS == nil || *c.TOS.Sink.QoS != 1 {
+	if c.TOS.Sink.Type != "mqtt" || c.TOS.Sink.Keys.Scalar("topic") != "tos/CNSHA-T1/commands" || c.TOS.Sink.QoS == nil || *c.TOS.Sink.QoS != 1 {
 		t.Errorf("tos.sink = %+v", c.TOS.Sink)
 	}
 	if c.SLA != (config.SLA{ApplyWithin: 2 * time.Minute, RetryAfter: 15 * time.Second}) {
@@ -375,8 +452,8 @@ func TestParseDesignExample(t *testing.T) {
 			t.Errorf("alerts.channels[%d].type = %q, want %q", i, c.Alerts.Channels[i].Type, typ)
 		}
 	}
-	if c.Alerts.Channels[1].URL != "https://hooks.example/portsync" {
-		t.Errorf("alerts.channels[1].url = %q", c.Alerts.Channels[1].URL)
+	if u := c.Alerts.Channels[1].Keys.Scalar("url"); u != "https://hooks.example/portsync" {
+		t.Errorf("alerts.channels[1].url = %q", u)
 	}
 	if c.StatusTopic != "portsync/CNSHA-T1/status" {
 		t.Errorf("status_topic = %q", c.StatusTopic)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -96,14 +97,43 @@ func KeyNames(v any) []string {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var names []string
-	for i := 0; i < t.NumField(); i++ {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			names = append(names, name)
+	return slices.Sorted(maps.Keys(structFields(t)))
+}
+
+// Scalar returns the value of a key that holds a string, number or word,
+// "" if k does not hold it or it holds something else (a list, a
+// mapping, a boolean, null): a key read before its adapter decodes it,
+// such as a channel's target for its derived name.
+func (k Keys) Scalar(key string) string { return scalar(k.node(key)) }
+
+// First returns the first item of a key that holds a list, as Scalar
+// returns a value.
+func (k Keys) First(key string) string {
+	n := k.node(key)
+	if n == nil || n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		return ""
+	}
+	return scalar(n.Content[0])
+}
+
+func scalar(n *yaml.Node) string {
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n == nil || n.Kind != yaml.ScalarNode || n.Tag == "!!bool" || n.Tag == "!!null" {
+		return ""
+	}
+	return n.Value
+}
+
+// node returns the value of key, nil if k does not hold it.
+func (k Keys) node(key string) *yaml.Node {
+	for i := 0; i+1 < len(k.pairs); i += 2 {
+		if k.pairs[i].Value == key {
+			return k.pairs[i+1]
 		}
 	}
-	slices.Sort(names)
-	return names
+	return nil
 }
 
 // UnknownKey is the message of a key nothing decodes, known being the

@@ -22,25 +22,27 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 // topic, the URL's host and a hash of its path (a Slack or Teams webhook's
 // path is its secret; the query, which may hold a token such as
 // DingTalk's, is left out), or the SMTP server and the first recipient.
+// The keys are read as the file holds them, before the type's adapter
+// decodes them.
 func (s Sink) derivedName() string {
+	topic, rawURL, smtp := s.Keys.Scalar("topic"), s.Keys.Scalar("url"), s.Keys.Scalar("smtp")
 	var target []string
 	switch {
-	case s.Broker != "" || s.Topic != "":
-		target = []string{s.Broker, s.Topic}
-	case s.URL != "":
-		u, err := url.Parse(s.URL)
+	case s.Broker != "" || topic != "":
+		target = []string{s.Broker, topic}
+	case rawURL != "":
+		u, err := url.Parse(rawURL)
 		switch {
 		case err != nil || u.Host == "":
-			target = []string{shortHash(s.URL)}
+			target = []string{shortHash(rawURL)}
 		case u.EscapedPath() == "" || u.EscapedPath() == "/":
 			target = []string{u.Host}
 		default:
 			target = []string{u.Host, shortHash(u.EscapedPath())}
 		}
-	case s.SMTP != "":
-		target = []string{s.SMTP}
-		if len(s.To) > 0 {
-			to := s.To[0]
+	case smtp != "":
+		target = []string{smtp}
+		if to := s.Keys.First("to"); to != "" {
 			if a, err := mail.ParseAddress(to); err == nil {
 				to = a.Address
 			}

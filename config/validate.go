@@ -5,10 +5,10 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // validator collects semantic errors with the line of the key they concern.
@@ -195,19 +195,11 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 		if !reg.HasFormat(s.Format) {
 			v.fail(key+".format", "unknown format %q", s.Format)
 		}
-		if s.Mapping != nil && s.Format != "mapped_json" && s.Format != "mapped_xml" {
-			v.fail(key+".mapping", "only used by formats mapped_json and mapped_xml, and this source's format is %q", s.Format)
-		}
 		if s.Broker != "" {
 			v.broker(key+".broker", s.Broker)
 		}
 		v.secret(key+".token_file", s.TokenFile)
 		v.secret(key+".hmac_key_file", s.HMACKeyFile)
-		if s.TimeZone != "" {
-			if _, err := time.LoadLocation(s.TimeZone); err != nil {
-				v.fail(key+".time_zone", "unknown time zone %q: %v", s.TimeZone, err)
-			}
-		}
 		v.acks(key, s)
 		if s.Type == "http_push" && s.TokenFile == "" && c.HTTP.TokenFile == "" {
 			// The endpoint would take releases from anyone who can reach it.
@@ -222,7 +214,7 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 
 	v.sink("tos.sink", c.TOS.Sink, reg.CheckSink, "sink")
 	if s := c.TOS.Snapshot; s != nil {
-		v.snapshot(s)
+		v.snapshot(s, reg.CheckSnapshot)
 	}
 	for i, ch := range c.Alerts.Channels {
 		v.sink(fmt.Sprintf("alerts.channels[%d]", i), ch, reg.CheckChannel, "alert channel")
@@ -357,61 +349,42 @@ func (v *validator) sink(key string, s Sink, check func(Sink) (bool, []KeyError)
 	if s.QoS != nil && (*s.QoS < 0 || *s.QoS > 2) {
 		v.fail(key+".qos", "want 0, 1 or 2, got %d", *s.QoS)
 	}
-	v.secret(key+".token_file", s.TokenFile)
-	v.secret(key+".secret_file", s.SecretFile)
-	v.secret(key+".username_file", s.UsernameFile)
-	v.secret(key+".password_file", s.PasswordFile)
-	v.secret(key+".tls.ca_file", s.TLS.CAFile)
-	v.secret(key+".tls.cert_file", s.TLS.CertFile)
-	v.secret(key+".tls.key_file", s.TLS.KeyFile)
-	v.tls(key+".tls", s.TLS)
+	v.files(key, s.Keys)
 	known, errs := check(s)
 	v.adapter(key, known, kind, s.Type, errs)
 }
 
-// snapshot checks tos.snapshot: an http_poll the sweep fetches (url,
-// token_file, headers, timeout, tls; schedule optional).
-func (v *validator) snapshot(s *Sink) {
+// files checks the files an endpoint's own keys name, whatever its type,
+// as the file's other secret and certificate files: each KEY_file key
+// names a secret file, and a tls block names PEM files. The adapter
+// decodes and checks the keys; it reads the files only when it is built.
+func (v *validator) files(key string, k Keys) {
+	for _, name := range k.Names() {
+		if strings.HasSuffix(name, "_file") {
+			v.secret(key+"."+name, os.ExpandEnv(k.Scalar(name)))
+		}
+	}
+	var t struct {
+		TLS TLS `yaml:"tls"`
+	}
+	if k.Line("tls") == 0 || len(k.Decode(&t)) > 0 {
+		return // no tls block, or one the adapter reports as broken
+	}
+	v.secret(key+".tls.ca_file", t.TLS.CAFile)
+	v.secret(key+".tls.cert_file", t.TLS.CertFile)
+	v.secret(key+".tls.key_file", t.TLS.KeyFile)
+	v.tls(key+".tls", t.TLS)
+}
+
+// snapshot checks tos.snapshot: an http_poll the sweep fetches, whose keys
+// the registry checks even when the type is wrong, so that one pass lists
+// every problem.
+func (v *validator) snapshot(s *Sink, check func(Sink) []KeyError) {
 	const key = "tos.snapshot"
 	v.oneOf(key+".type", s.Type, "http_poll")
-	switch u, err := url.Parse(s.URL); {
-	case s.URL == "":
-		v.fail(key+".url", "required")
-	case err != nil:
-		v.fail(key+".url", "bad URL %q: %v", s.URL, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.fail(key+".url", "want an http:// or https:// URL, got %q", s.URL)
-	case u.Host == "":
-		v.fail(key+".url", "no host in %q", s.URL)
-	case u.Scheme == "http" && s.TLS != (TLS{}):
-		v.fail(key+".tls", "set, but url %q is not https", u.Redacted())
-	}
-	if s.Timeout < 0 {
-		v.fail(key+".timeout", "must not be negative")
-	}
-	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
-		v.fail(key+".tls", "cert_file and key_file go together")
-	}
-	v.cron(key+".schedule", s.Schedule)
-	v.secret(key+".token_file", s.TokenFile)
-	v.secret(key+".tls.ca_file", s.TLS.CAFile)
-	v.secret(key+".tls.cert_file", s.TLS.CertFile)
-	v.secret(key+".tls.key_file", s.TLS.KeyFile)
-	v.tls(key+".tls", s.TLS)
-	for name, value := range s.Headers {
-		if strings.ContainsAny(value, "\r\n\x00") {
-			v.fail(key+".headers."+name, "value must be one line")
-		}
-	}
-	for _, k := range []struct {
-		name string
-		set  bool
-	}{{"broker", s.Broker != ""}, {"topic", s.Topic != ""}, {"template", s.Template != ""},
-		{"secret_file", s.SecretFile != ""}, {"smtp", s.SMTP != ""}, {"from", s.From != ""}, {"to", len(s.To) > 0},
-		{"username_file", s.UsernameFile != ""}, {"password_file", s.PasswordFile != ""}} {
-		if k.set {
-			v.fail(key+"."+k.name, "not used by tos.snapshot")
-		}
+	v.files(key, s.Keys)
+	for _, e := range check(*s) {
+		v.fail(key+"."+e.Key, "%s", e.Msg)
 	}
 }
 

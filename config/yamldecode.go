@@ -129,15 +129,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "want a mapping, got %s", describe(n))
 		return
 	}
-	fields := map[string]int{}
+	fields := structFields(v.Type())
 	rest := -1 // a Keys field takes the keys the struct has no field for
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		if t.Field(i).Type == keysType {
 			rest = i
-		}
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
-			fields[name] = i
 		}
 	}
 	seen := map[string]bool{}
@@ -161,7 +158,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		default:
 			seen[k.Value] = true
 			d.lines[p] = k.Line
-			f := v.Field(idx)
+			f := v.FieldByIndex(idx)
 			d.decode(val, f, p)
 			// Secret and certificate paths may name environment variables,
 			// such as systemd's ${CREDENTIALS_DIRECTORY}.
@@ -172,7 +169,26 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-func knownKeys(fields map[string]int) string {
+// structFields maps the keys of a struct with yaml tags to their fields,
+// with the keys of its inline structs (yaml:",inline") as its own: an
+// adapter's struct embeds the keys it shares with others that way.
+func structFields(t reflect.Type) map[string][]int {
+	fields := map[string][]int{}
+	for i := 0; i < t.NumField(); i++ {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline" && t.Field(i).Type.Kind() == reflect.Struct:
+			for key, idx := range structFields(t.Field(i).Type) {
+				fields[key] = append([]int{i}, idx...)
+			}
+		case name != "" && name != "-":
+			fields[name] = []int{i}
+		}
+	}
+	return fields
+}
+
+func knownKeys(fields map[string][]int) string {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)

@@ -41,13 +41,16 @@ const MinHold = time.Hour
 const Type = "alertmanager"
 
 func init() {
-	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkWithConfig(New, Check, unused))
 }
 
-// Check checks an alertmanager channel's keys.
-func Check(cfg config.Sink) []config.KeyError {
-	errs := httpout.Check(cfg, "an alertmanager channel")
-	return append(errs, httpout.Unused(cfg, "alertmanager", "broker", "topic", "schedule", "template", "secret_file", "smtp", "from", "to", "username_file", "password_file")...)
+// unused is the message of a key of another sink or channel type's.
+const unused = "not used by alertmanager channels"
+
+// Check checks an alertmanager channel's keys: its own, in c, and the
+// common ones of cfg.
+func Check(cfg config.Sink, c *httpout.Config) []config.KeyError {
+	return append(httpout.Check(*c, "an alertmanager channel"), httpout.BrokerUnused(cfg, unused)...)
 }
 
 // Channel posts alerts to one Alertmanager.
@@ -65,15 +68,15 @@ type Channel struct {
 // New builds the channel cfg describes. url is the Alertmanager's base URL
 // (http://127.0.0.1:9093, or with its --web.route-prefix); a URL that
 // already ends in /api/v2/alerts is taken as it is.
-func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
+func New(env *adapters.Env, cfg config.Sink, own *httpout.Config) (adapters.Notifier, error) {
 	c := &Channel{
-		name: cfg.Name, url: Endpoint(cfg.URL), hold: MinHold,
+		name: cfg.Name, url: Endpoint(own.URL), hold: MinHold,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
 	}
 	if env != nil && env.Logger != nil {
 		c.log = env.Logger
 	}
-	client, err := httpout.New(cfg, c.log.With("channel", cfg.Name))
+	client, err := httpout.New(*own, c.log.With("channel", cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
 	}

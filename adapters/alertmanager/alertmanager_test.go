@@ -23,6 +23,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/alertmanager"
 	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/adapters/webhook"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
@@ -51,7 +52,7 @@ func newChannel(t *testing.T, cfg config.Sink, env *adapters.Env) adapters.Notif
 	if cfg.Name == "" {
 		cfg.Name = "am"
 	}
-	if errs := alertmanager.Check(cfg); len(errs) > 0 {
+	if _, errs := adapters.Registry.CheckChannel(cfg); len(errs) > 0 {
 		t.Fatalf("Check: %v", errs)
 	}
 	if env == nil {
@@ -80,7 +81,7 @@ func TestPostedJSON(t *testing.T) {
 	tok := filepath.Join(t.TempDir(), "tok")
 	os.WriteFile(tok, []byte("am-token\n"), 0o600)
 	env := &adapters.Env{Config: &config.Config{Alerts: config.Alerts{RepeatInterval: 30 * time.Minute}}}
-	n := newChannel(t, config.Sink{URL: srv.URL + "/", TokenFile: tok}, env)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL + "/", TokenFile: tok})}, env)
 	fired := stale("MSCU1234566", t0)
 	gone := stale("CSQU3054383", t0)
 	gone.State, gone.At = state.Resolved, t0.Add(5*time.Minute)
@@ -148,7 +149,7 @@ func TestHoldWithoutConfig(t *testing.T) {
 	var body []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { body, _ = io.ReadAll(r.Body) }))
 	defer srv.Close()
-	n := newChannel(t, config.Sink{URL: srv.URL}, &adapters.Env{Config: &config.Config{Alerts: config.Alerts{RepeatInterval: time.Minute}}})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, &adapters.Env{Config: &config.Config{Alerts: config.Alerts{RepeatInterval: time.Minute}}})
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566", t0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestErrors(t *testing.T) {
 	}))
 	defer srv.Close()
 	var logs bytes.Buffer
-	n := newChannel(t, config.Sink{URL: srv.URL}, &adapters.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, &adapters.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566", t0)})
 	if err == nil || !httpout.IsRefused(err) || !strings.Contains(err.Error(), "start time must be before end time") {
 		t.Errorf("400: %v, want a refusal quoting Alertmanager", err)
@@ -203,13 +204,15 @@ func TestCheck(t *testing.T) {
 		cfg  config.Sink
 		keys []string
 	}{
-		{config.Sink{URL: "http://127.0.0.1:9093"}, nil},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "http://127.0.0.1:9093"})}, nil},
 		{config.Sink{}, []string{"url"}},
-		{config.Sink{URL: "127.0.0.1:9093"}, []string{"url"}},
-		{config.Sink{URL: "http://am:9093", Template: "slack", SecretFile: "/s"}, []string{"secret_file", "template"}},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "127.0.0.1:9093"})}, []string{"url"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "http://am:9093"}, Template: "slack", SecretFile: "/s"})}, []string{"secret_file", "template"}},
 	} {
 		var got []string
-		for _, e := range alertmanager.Check(tc.cfg) {
+		tc.cfg.Type = alertmanager.Type
+		_, errs := adapters.Registry.CheckChannel(tc.cfg)
+		for _, e := range errs {
 			got = append(got, e.Key)
 		}
 		slices.Sort(got)
@@ -380,7 +383,7 @@ func waitFor(t *testing.T, base, what string, ok func(map[string]gettableAlert) 
 
 func TestRealAlertmanager(t *testing.T) {
 	base := startAlertmanager(t)
-	n := newChannel(t, config.Sink{URL: base}, &adapters.Env{Config: &config.Config{Terminal: "CNSHA-T1"}})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: base})}, &adapters.Env{Config: &config.Config{Terminal: "CNSHA-T1"}})
 
 	since := time.Now().Add(-3 * time.Minute).Truncate(time.Second)
 	hold, dep := stale("MSCU1234566", since), departure(since)

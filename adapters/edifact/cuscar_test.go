@@ -24,7 +24,7 @@ import (
 )
 
 func manifestSource() config.Source {
-	return config.Source{Name: "cuscar-drop", Type: "file_drop", Kind: config.KindManifest, Format: "edifact", TimeZone: "Asia/Shanghai"}
+	return config.Source{Name: "cuscar-drop", Type: "file_drop", Kind: config.KindManifest, Format: "edifact", Keys: config.NewKeys(edifact.Config{TimeZone: "Asia/Shanghai"})}
 }
 
 func manifestDecoder(t testing.TB) adapters.Decoder {
@@ -162,7 +162,7 @@ func TestCUSCARConfig(t *testing.T) {
 	if errs := edifact.Check(src); len(errs) != 0 {
 		t.Errorf("manifest source: %+v", errs)
 	}
-	src.StatusCodes = map[string]string{"4": "released"}
+	src.Keys = config.NewKeys(edifact.Config{TimeZone: "Asia/Shanghai", StatusCodes: map[string]string{"4": "released"}})
 	errs := edifact.Check(src)
 	if len(errs) != 1 || errs[0].Key != "status_codes" || !strings.Contains(errs[0].Msg, "not used by a manifest source") {
 		t.Errorf("status_codes on a manifest source: %+v", errs)

@@ -128,7 +128,25 @@ import (
 const Format = "edifact"
 
 func init() {
-	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
+	adapters.RegisterFormat(Format, adapters.FormatKeys[Config](adapters.Format{New: newDecoder, Check: Check}, false))
+}
+
+// Config is the keys of an edifact source's own; the common ones are in
+// config.Source.
+type Config struct {
+	// TimeZone is the IANA zone of times sent without an offset; default
+	// the daemon's local zone.
+	TimeZone string `yaml:"time_zone"`
+	// StatusCodes replaces DefaultStatusCodes: code -> released,
+	// held[:TYPE], hold_removed[:TYPE] or revoked.
+	StatusCodes map[string]string `yaml:"status_codes"`
+}
+
+// configOf decodes the own keys of an edifact source, and says which did
+// not decode.
+func configOf(cfg config.Source) (*Config, []config.KeyError) {
+	c := new(Config)
+	return c, cfg.Keys.Decode(c)
 }
 
 // MaxContainers is the most containers one message may name (DESIGN 3.1).
@@ -188,20 +206,21 @@ func New(cfg config.Source) (*Decoder, error) {
 		}
 		return nil, fmt.Errorf("source %s: format edifact: %s", cfg.Name, strings.Join(msgs, "; "))
 	}
+	c, _ := configOf(cfg) // Check reported what did not decode
 	d := &Decoder{manifest: cfg.Kind == config.KindManifest, agency: cfg.Agency, codes: make(map[string]entry, len(DefaultStatusCodes)), loc: time.Local}
 	for k, st := range DefaultStatusCodes {
 		d.codes[k] = entry{status: st}
 	}
-	if cfg.TimeZone != "" {
-		loc, err := time.LoadLocation(cfg.TimeZone)
+	if c.TimeZone != "" {
+		loc, err := time.LoadLocation(c.TimeZone)
 		if err != nil {
 			return nil, fmt.Errorf("edifact: time_zone: %w", err)
 		}
 		d.loc = loc
 	}
-	if len(cfg.StatusCodes) > 0 {
-		d.codes = make(map[string]entry, len(cfg.StatusCodes))
-		for k, v := range cfg.StatusCodes {
+	if len(c.StatusCodes) > 0 {
+		d.codes = make(map[string]entry, len(c.StatusCodes))
+		for k, v := range c.StatusCodes {
 			st, hold, _ := jsonfmt.ParseStatusSpec(v) // Check checked it
 			d.codes[strings.TrimSpace(k)] = entry{st, hold}
 		}
@@ -213,21 +232,27 @@ func New(cfg config.Source) (*Decoder, error) {
 // adapters.Format.Check: it must not be a tos source, and every
 // status_codes entry must map a well-formed key to a status (with an
 // optional hold type for held and hold_removed). Keys
-// are relative to the source ("status_codes.4"). What config validation
-// already checks of every source (kind, agency) is not reported again.
+// are relative to the source ("status_codes.4"), and time_zone must name
+// a zone. What config validation already checks of every source (kind,
+// agency) is not reported again.
 func Check(cfg config.Source) []config.KeyError {
-	var errs []config.KeyError
+	c, errs := configOf(cfg)
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil {
+			errs = append(errs, config.KeyError{Key: "time_zone", Msg: fmt.Sprintf("unknown time zone %q: %v", c.TimeZone, err)})
+		}
+	}
 	switch cfg.Kind {
 	case config.KindTOS:
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("edifact decodes customs responses (CUSRES) for an agency source and cargo reports (CUSCAR) for a manifest source; kind must be %q or %q, got %q", config.KindAgency, config.KindManifest, cfg.Kind)})
 	case config.KindManifest:
-		if len(cfg.StatusCodes) > 0 {
+		if len(c.StatusCodes) > 0 {
 			errs = append(errs, config.KeyError{Key: "status_codes", Msg: "not used by a manifest source: its CUSCAR messages link bills of lading to containers and state no customs status"})
 		}
 		return errs
 	}
-	for _, k := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
-		v := cfg.StatusCodes[k]
+	for _, k := range slices.Sorted(maps.Keys(c.StatusCodes)) {
+		v := c.StatusCodes[k]
 		key := "status_codes." + k
 		if err := checkCodeKey(strings.TrimSpace(k)); err != "" {
 			errs = append(errs, config.KeyError{Key: key, Msg: err})

@@ -58,7 +58,7 @@ import (
 )
 
 func source(codes map[string]string) config.Source {
-	return config.Source{Name: "cusres-drop", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: "edifact", StatusCodes: codes}
+	return config.Source{Name: "cusres-drop", Type: "file_drop", Kind: config.KindAgency, Agency: "customs", Format: "edifact", Keys: config.NewKeys(edifact.Config{StatusCodes: codes})}
 }
 
 // decoder builds the decoder the way the engine does, through the registry.

@@ -15,7 +15,7 @@ func TestTimeZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	decode := func(zone string) string {
-		dec, err := newDecoder(config.Source{Name: "cusres", Kind: config.KindAgency, Agency: "customs", Format: "edifact", TimeZone: zone})
+		dec, err := newDecoder(config.Source{Name: "cusres", Kind: config.KindAgency, Agency: "customs", Format: "edifact", Keys: config.NewKeys(Config{TimeZone: zone})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func TestTimeZone(t *testing.T) {
 	if got := decode("UTC"); got != "+00:00" {
 		t.Errorf("time_zone UTC: offset %s", got)
 	}
-	if _, err := newDecoder(config.Source{Name: "cusres", Kind: config.KindAgency, Agency: "customs", Format: "edifact", TimeZone: "Mars/Olympus"}); err == nil {
+	if _, err := newDecoder(config.Source{Name: "cusres", Kind: config.KindAgency, Agency: "customs", Format: "edifact", Keys: config.NewKeys(Config{TimeZone: "Mars/Olympus"})}); err == nil {
 		t.Error("an unknown time_zone was accepted")
 	}
 }

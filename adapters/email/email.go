@@ -44,43 +44,59 @@ const MaxBlocks = 200
 const Type = "email"
 
 func init() {
-	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkWithConfig(New, Check, unused))
 }
 
-// Check checks an email channel's keys.
-func Check(cfg config.Sink) []config.KeyError {
+// unused is the message of a key of another sink or channel type's.
+const unused = "not used by email channels"
+
+// Config is an email channel's own keys; the common ones are in
+// config.Sink.
+type Config struct {
+	SMTP         string        `yaml:"smtp"` // host:port
+	From         string        `yaml:"from"`
+	To           []string      `yaml:"to"`
+	UsernameFile string        `yaml:"username_file"`
+	PasswordFile string        `yaml:"password_file"`
+	Timeout      time.Duration `yaml:"timeout"` // one delivery; default 10s
+	TLS          config.TLS    `yaml:"tls"`
+}
+
+// Check checks an email channel's keys: its own, in c, and the common
+// ones of cfg.
+func Check(cfg config.Sink, c *Config) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
-	if cfg.SMTP == "" {
+	if c.SMTP == "" {
 		fail("smtp", "required for an email channel: the submission server as host:port, e.g. mail.example:587")
-	} else if host, port, err := net.SplitHostPort(cfg.SMTP); err != nil || host == "" {
-		fail("smtp", "want host:port, got %q", cfg.SMTP)
+	} else if host, port, err := net.SplitHostPort(c.SMTP); err != nil || host == "" {
+		fail("smtp", "want host:port, got %q", c.SMTP)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		fail("smtp", "bad port %q", port)
 	}
-	if cfg.From == "" {
+	if c.From == "" {
 		fail("from", "required for an email channel")
-	} else if _, err := mail.ParseAddress(cfg.From); err != nil {
-		fail("from", "bad address %q: %v", cfg.From, err)
+	} else if _, err := mail.ParseAddress(c.From); err != nil {
+		fail("from", "bad address %q: %v", c.From, err)
 	}
-	if len(cfg.To) == 0 {
+	if len(c.To) == 0 {
 		fail("to", "required for an email channel: a list of addresses")
 	}
-	for i, to := range cfg.To {
+	for i, to := range c.To {
 		if _, err := mail.ParseAddress(to); err != nil {
 			fail(fmt.Sprintf("to[%d]", i), "bad address %q: %v", to, err)
 		}
 	}
-	if (cfg.UsernameFile == "") != (cfg.PasswordFile == "") {
+	if (c.UsernameFile == "") != (c.PasswordFile == "") {
 		fail("password_file", "username_file and password_file go together")
 	}
-	if cfg.Timeout < 0 {
+	if c.Timeout < 0 {
 		fail("timeout", "must not be negative")
 	}
-	errs = append(errs, httpout.CheckTLS(cfg.TLS)...)
-	return append(errs, httpout.Unused(cfg, "email", "url", "broker", "topic", "schedule", "template", "secret_file", "token_file", "headers")...)
+	errs = append(errs, httpout.CheckTLS(c.TLS)...)
+	return append(errs, httpout.BrokerUnused(cfg, unused)...)
 }
 
 // Channel sends alert digests by email.
@@ -103,16 +119,16 @@ type Channel struct {
 
 // New builds the channel cfg describes; it reads the credential and TLS
 // files now.
-func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
+func New(env *adapters.Env, cfg config.Sink, own *Config) (adapters.Notifier, error) {
 	fail := func(err error) (adapters.Notifier, error) {
 		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
 	}
-	if errs := Check(cfg); len(errs) > 0 {
+	if errs := Check(cfg, own); len(errs) > 0 {
 		return fail(fmt.Errorf("%s: %s", errs[0].Key, errs[0].Msg))
 	}
-	host, _, _ := net.SplitHostPort(cfg.SMTP)
+	host, _, _ := net.SplitHostPort(own.SMTP)
 	c := &Channel{
-		name: cfg.Name, addr: cfg.SMTP, host: host, timeout: cfg.Timeout,
+		name: cfg.Name, addr: own.SMTP, host: host, timeout: own.Timeout,
 		log: slog.New(slog.DiscardHandler), now: time.Now, helo: "localhost",
 	}
 	if c.timeout <= 0 {
@@ -127,21 +143,21 @@ func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
 	if env != nil && env.Config != nil {
 		c.terminal, c.repeat = env.Config.Terminal, env.Config.Alerts.RepeatInterval
 	}
-	c.from, _ = mail.ParseAddress(cfg.From)
-	for _, to := range cfg.To {
+	c.from, _ = mail.ParseAddress(own.From)
+	for _, to := range own.To {
 		a, _ := mail.ParseAddress(to)
 		c.to = append(c.to, a)
 	}
 	var err error
-	if c.tls, err = cfg.TLS.ClientConfig(); err != nil {
+	if c.tls, err = own.TLS.ClientConfig(); err != nil {
 		return fail(err)
 	}
 	c.tls.ServerName = host
-	if cfg.UsernameFile != "" {
-		if c.user, err = config.ReadSecret(cfg.UsernameFile); err != nil {
+	if own.UsernameFile != "" {
+		if c.user, err = config.ReadSecret(own.UsernameFile); err != nil {
 			return fail(fmt.Errorf("username_file: %w", err))
 		}
-		if c.pass, err = config.ReadSecret(cfg.PasswordFile); err != nil {
+		if c.pass, err = config.ReadSecret(own.PasswordFile); err != nil {
 			return fail(fmt.Errorf("password_file: %w", err))
 		}
 	}

@@ -235,7 +235,7 @@ func writeFile(t *testing.T, name, content string) string {
 func newChannel(t *testing.T, cfg config.Sink) adapters.Notifier {
 	t.Helper()
 	cfg.Type, cfg.Name = "email", "ops-mail"
-	if errs := email.Check(cfg); len(errs) > 0 {
+	if _, errs := adapters.Registry.CheckChannel(cfg); len(errs) > 0 {
 		t.Fatalf("Check: %v", errs)
 	}
 	n, err := adapters.NewChannel(&adapters.Env{Config: &config.Config{Terminal: "CNSHA-T1", Alerts: config.Alerts{RepeatInterval: 30 * time.Minute}}}, cfg)
@@ -248,14 +248,14 @@ func newChannel(t *testing.T, cfg config.Sink) adapters.Notifier {
 func TestDigestOverSTARTTLS(t *testing.T) {
 	pki := testpki.New(t, "smtp-ca")
 	srv := startSMTP(t, pki.ServerConfig(t, false), "portsync@cnsha", "p4ss word")
-	n := newChannel(t, config.Sink{
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
 		SMTP:         srv.addr,
 		From:         "portsync CNSHA-T1 <portsync@terminal.example>",
 		To:           []string{"ops@terminal.example", "Customs Desk <customs@terminal.example>"},
 		UsernameFile: writeFile(t, "user", "portsync@cnsha\n"),
 		PasswordFile: writeFile(t, "pass", "p4ss word\n"),
 		TLS:          config.TLS{CAFile: pki.CAFile},
-	})
+	})})
 	gone := stale("TGHU1234567")
 	gone.State, gone.At = state.Resolved, t0.Add(10*time.Minute)
 	dep := state.Alert{
@@ -337,10 +337,13 @@ func TestDigestOverSTARTTLS(t *testing.T) {
 
 func TestNoSTARTTLSRefused(t *testing.T) {
 	srv := startSMTP(t, nil, "u", "p")
-	n := newChannel(t, config.Sink{
-		SMTP: srv.addr, From: "portsync@terminal.example", To: []string{"ops@terminal.example"},
-		UsernameFile: writeFile(t, "user", "u"), PasswordFile: writeFile(t, "pass", "p"),
-	})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
+		SMTP:         srv.addr,
+		From:         "portsync@terminal.example",
+		To:           []string{"ops@terminal.example"},
+		UsernameFile: writeFile(t, "user", "u"),
+		PasswordFile: writeFile(t, "pass", "p"),
+	})})
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")})
 	if !errors.Is(err, email.ErrNoStartTLS) || !strings.Contains(err.Error(), "STARTTLS") || !strings.Contains(err.Error(), srv.addr) {
 		t.Fatalf("Notify = %v, want a clear STARTTLS refusal naming the server", err)
@@ -359,10 +362,12 @@ func TestUntrustedCertificateRefused(t *testing.T) {
 	pki := testpki.New(t, "smtp-ca")
 	other := testpki.New(t, "other-ca")
 	srv := startSMTP(t, pki.ServerConfig(t, false), "", "")
-	n := newChannel(t, config.Sink{
-		SMTP: srv.addr, From: "portsync@terminal.example", To: []string{"ops@terminal.example"},
-		TLS: config.TLS{CAFile: other.CAFile},
-	})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
+		SMTP: srv.addr,
+		From: "portsync@terminal.example",
+		To:   []string{"ops@terminal.example"},
+		TLS:  config.TLS{CAFile: other.CAFile},
+	})})
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")})
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("Notify = %v, want a TLS verification error", err)
@@ -371,10 +376,12 @@ func TestUntrustedCertificateRefused(t *testing.T) {
 		t.Error("a message was delivered over an unverified connection")
 	}
 	// Without credentials, mail still goes over TLS.
-	n = newChannel(t, config.Sink{
-		SMTP: srv.addr, From: "portsync@terminal.example", To: []string{"ops@terminal.example"},
-		TLS: config.TLS{CAFile: pki.CAFile},
-	})
+	n = newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
+		SMTP: srv.addr,
+		From: "portsync@terminal.example",
+		To:   []string{"ops@terminal.example"},
+		TLS:  config.TLS{CAFile: pki.CAFile},
+	})})
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err != nil {
 		t.Fatal(err)
 	}
@@ -386,11 +393,14 @@ func TestUntrustedCertificateRefused(t *testing.T) {
 func TestWrongPassword(t *testing.T) {
 	pki := testpki.New(t, "smtp-ca")
 	srv := startSMTP(t, pki.ServerConfig(t, false), "u", "right")
-	n := newChannel(t, config.Sink{
-		SMTP: srv.addr, From: "portsync@terminal.example", To: []string{"ops@terminal.example"},
-		UsernameFile: writeFile(t, "user", "u"), PasswordFile: writeFile(t, "pass", "wrong"),
-		TLS: config.TLS{CAFile: pki.CAFile},
-	})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
+		SMTP:         srv.addr,
+		From:         "portsync@terminal.example",
+		To:           []string{"ops@terminal.example"},
+		UsernameFile: writeFile(t, "user", "u"),
+		PasswordFile: writeFile(t, "pass", "wrong"),
+		TLS:          config.TLS{CAFile: pki.CAFile},
+	})})
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")})
 	if err == nil || !strings.Contains(err.Error(), "AUTH") || !strings.Contains(err.Error(), "535") {
 		t.Fatalf("Notify = %v, want the AUTH failure", err)
@@ -401,10 +411,13 @@ func TestTimeout(t *testing.T) {
 	pki := testpki.New(t, "smtp-ca")
 	srv := startSMTP(t, pki.ServerConfig(t, false), "", "")
 	srv.stall.Store(true)
-	n := newChannel(t, config.Sink{
-		SMTP: srv.addr, From: "portsync@terminal.example", To: []string{"ops@terminal.example"},
-		TLS: config.TLS{CAFile: pki.CAFile}, Timeout: 200 * time.Millisecond,
-	})
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(email.Config{
+		SMTP:    srv.addr,
+		From:    "portsync@terminal.example",
+		To:      []string{"ops@terminal.example"},
+		TLS:     config.TLS{CAFile: pki.CAFile},
+		Timeout: 200 * time.Millisecond,
+	})})
 	start := time.Now()
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err == nil {
 		t.Fatal("Notify succeeded against a stalled server")
@@ -415,31 +428,43 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	good := config.Sink{SMTP: "mail.example:587", From: "portsync@x.example", To: []string{"ops@x.example"}}
-	for _, tc := range []struct {
-		mod  func(*config.Sink)
-		keys []string
-	}{
-		{func(*config.Sink) {}, nil},
-		{func(s *config.Sink) { *s = config.Sink{} }, []string{"from", "smtp", "to"}},
-		{func(s *config.Sink) { s.SMTP = "mail.example" }, []string{"smtp"}},
-		{func(s *config.Sink) { s.SMTP = "mail.example:smtp" }, []string{"smtp"}},
-		{func(s *config.Sink) { s.From = "not an address" }, []string{"from"}},
-		{func(s *config.Sink) { s.To = []string{"ops@x.example", "bad"} }, []string{"to[1]"}},
-		{func(s *config.Sink) { s.UsernameFile = "/u" }, []string{"password_file"}},
-		{func(s *config.Sink) { s.TLS.KeyFile = "/k" }, []string{"tls"}},
-		{func(s *config.Sink) { s.URL, s.Template = "https://x", "slack" }, []string{"template", "url"}},
-	} {
-		cfg := good
-		tc.mod(&cfg)
+	good := email.Config{SMTP: "mail.example:587", From: "portsync@x.example", To: []string{"ops@x.example"}}
+	check := func(keys any) []string {
 		var got []string
-		for _, e := range email.Check(cfg) {
+		_, errs := adapters.Registry.CheckChannel(config.Sink{Type: email.Type, Keys: config.NewKeys(keys)})
+		for _, e := range errs {
 			got = append(got, e.Key)
 		}
 		slices.Sort(got)
-		if !slices.Equal(got, tc.keys) {
-			t.Errorf("Check(%+v) keys %v, want %v", cfg, got, tc.keys)
+		return got
+	}
+	for _, tc := range []struct {
+		mod  func(*email.Config)
+		keys []string
+	}{
+		{func(*email.Config) {}, nil},
+		{func(c *email.Config) { *c = email.Config{} }, []string{"from", "smtp", "to"}},
+		{func(c *email.Config) { c.SMTP = "mail.example" }, []string{"smtp"}},
+		{func(c *email.Config) { c.SMTP = "mail.example:smtp" }, []string{"smtp"}},
+		{func(c *email.Config) { c.From = "not an address" }, []string{"from"}},
+		{func(c *email.Config) { c.To = []string{"ops@x.example", "bad"} }, []string{"to[1]"}},
+		{func(c *email.Config) { c.UsernameFile = "/u" }, []string{"password_file"}},
+		{func(c *email.Config) { c.TLS.KeyFile = "/k" }, []string{"tls"}},
+	} {
+		c := good
+		tc.mod(&c)
+		if got := check(c); !slices.Equal(got, tc.keys) {
+			t.Errorf("Check(%+v) keys %v, want %v", c, got, tc.keys)
 		}
+	}
+	// The keys of other types'.
+	other := struct {
+		email.Config `yaml:",inline"`
+		URL          string `yaml:"url"`
+		Template     string `yaml:"template"`
+	}{good, "https://x", "slack"}
+	if got, want := check(other), []string{"template", "url"}; !slices.Equal(got, want) {
+		t.Errorf("Check(%+v) keys %v, want %v", other, got, want)
 	}
 }
 

@@ -40,6 +40,17 @@ const maxReply = 4 << 10
 // SnippetLen is how much of a body a Snippet keeps by default.
 const SnippetLen = 200
 
+// Config is the keys of an HTTP endpoint the client takes, which the
+// http sink, the webhook and alertmanager channels and the TOS snapshot
+// share: they embed it inline in the struct of their own keys.
+type Config struct {
+	URL       string            `yaml:"url"`
+	TokenFile string            `yaml:"token_file"`
+	Headers   map[string]string `yaml:"headers"` // extra HTTP headers
+	Timeout   time.Duration     `yaml:"timeout"` // per request; default 10s
+	TLS       config.TLS        `yaml:"tls"`     // CA and client certificate for https
+}
+
 // Client sends requests to one configured endpoint.
 type Client struct {
 	http      *http.Client
@@ -56,7 +67,7 @@ type Client struct {
 // New builds the client cfg describes: timeout (default 10s), tls, headers
 // and token_file. It reads the token and TLS files now. log receives the
 // warning about a token_file that cannot be read again; nil discards it.
-func New(cfg config.Sink, log *slog.Logger) (*Client, error) {
+func New(cfg Config, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -269,7 +280,7 @@ func Snippet(b []byte, n int) string {
 
 // Check checks the keys New uses: url (required, http or https), timeout,
 // tls, headers and token_file. kind names the channel type in messages.
-func Check(cfg config.Sink, kind string) []config.KeyError {
+func Check(cfg Config, kind string) []config.KeyError {
 	var errs []config.KeyError
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
@@ -331,34 +342,14 @@ func validHeaderName(name string) bool {
 	return true
 }
 
-// Unused returns an error for each key that is set in cfg but means
-// nothing to a channel of this kind, so that a misplaced key is not
-// silently ignored. keys are the config key names to check.
-func Unused(cfg config.Sink, kind string, keys ...string) []config.KeyError {
-	set := map[string]bool{
-		"broker":        cfg.Broker != "",
-		"topic":         cfg.Topic != "",
-		"url":           cfg.URL != "",
-		"schedule":      cfg.Schedule != "",
-		"token_file":    cfg.TokenFile != "",
-		"headers":       len(cfg.Headers) > 0,
-		"timeout":       cfg.Timeout != 0,
-		"tls":           cfg.TLS != (config.TLS{}),
-		"template":      cfg.Template != "",
-		"secret_file":   cfg.SecretFile != "",
-		"smtp":          cfg.SMTP != "",
-		"from":          cfg.From != "",
-		"to":            len(cfg.To) > 0,
-		"username_file": cfg.UsernameFile != "",
-		"password_file": cfg.PasswordFile != "",
+// BrokerUnused refuses a broker, which only mqtt reads, on a sink or
+// channel of another type, with msg ("not used by webhook channels"), so
+// that a misplaced key is not silently ignored.
+func BrokerUnused(s config.Sink, msg string) []config.KeyError {
+	if s.Broker == "" {
+		return nil
 	}
-	var errs []config.KeyError
-	for _, k := range keys {
-		if set[k] {
-			errs = append(errs, config.KeyError{Key: k, Msg: "not used by " + kind + " channels"})
-		}
-	}
-	return errs
+	return []config.KeyError{{Key: "broker", Msg: msg}}
 }
 
 // Throttle lets something happen at most once per Every, e.g. a log line

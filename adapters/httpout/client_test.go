@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/adapters/httpout"
-	"github.com/portsync/portsync/config"
 )
 
 func TestRedirectNotFollowed(t *testing.T) {
@@ -22,7 +21,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, err := httpout.New(config.Sink{URL: srv.URL}, nil)
+	c, err := httpout.New(httpout.Config{URL: srv.URL}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +40,7 @@ func TestStatusErrorRedactsPassword(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-	c, _ := httpout.New(config.Sink{}, nil)
+	c, _ := httpout.New(httpout.Config{}, nil)
 	u := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1)
 	_, err := c.Post(context.Background(), u, "text/plain", nil, nil)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || httpout.IsRefused(err) {

@@ -75,6 +75,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/jsonstrict"
+	"github.com/portsync/portsync/adapters/mappedjson"
 	"github.com/portsync/portsync/adapters/scheduled"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -154,8 +155,8 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 
 // clientConfig is the part of a source's configuration its HTTP client
 // takes, with the source's default timeout.
-func clientConfig(cfg config.Source, own *Config) config.Sink {
-	c := config.Sink{URL: own.URL, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
+func clientConfig(cfg config.Source, own *Config) httpout.Config {
+	c := httpout.Config{URL: own.URL, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -207,8 +208,14 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 	}
 	s.runner = scheduled.New(cfg.Name, c.Schedule, stopGrace, s.log)
 	s.kill = s.runner.Kill()
-	if cfg.Format == "mapped_json" && cfg.Mapping != nil {
-		s.records = cfg.Mapping.Records
+	if cfg.Format == mappedjson.Format {
+		m, err := mappedjson.ConfigOf(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if m.Mapping != nil {
+			s.records = m.Mapping.Records
+		}
 	}
 	if s.client, err = httpout.New(clientConfig(cfg, c), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)

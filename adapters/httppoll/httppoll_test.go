@@ -21,6 +21,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
+	"github.com/portsync/portsync/adapters/mappedjson"
 	"github.com/portsync/portsync/config"
 )
 
@@ -177,12 +178,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 type pollCfg struct {
 	config.Source
 	Config
+	// Mapped are the keys of format mapped_json.
+	Mapped mappedjson.Config
 }
 
 // source is the configuration as config.Parse gives it, own keys in Keys.
 func (p pollCfg) source() config.Source {
 	s := p.Source
-	s.Keys = config.NewKeys(p.Config)
+	s.Keys = config.NewKeys(struct {
+		Own    Config            `yaml:",inline"`
+		Mapped mappedjson.Config `yaml:",inline"`
+	}{p.Config, p.Mapped})
 	return s
 }
 
@@ -495,7 +501,7 @@ func TestOtherFormatsDeliverTheWholePage(t *testing.T) {
 	})
 	cfg := baseCfg(srv.URL)
 	cfg.Format = "mapped_json"
-	cfg.Mapping = &config.Mapping{Records: "data.items"}
+	cfg.Mapped.Mapping = &config.Mapping{Records: "data.items"}
 	fe := &fakeEngine{}
 	s := build(t, cfg, fe)
 	if pages, err := s.poll(s.ctx); err != nil || pages != 2 {

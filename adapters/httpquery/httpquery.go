@@ -171,9 +171,9 @@ func Check(cfg config.Source, c *Config) []config.KeyError {
 
 // clientConfig is the part of a source's configuration its HTTP client
 // takes, with the url's placeholder filled with fill.
-func clientConfig(cfg config.Source, own *Config, fill string) config.Sink {
+func clientConfig(cfg config.Source, own *Config, fill string) httpout.Config {
 	u := strings.NewReplacer(PlaceContainer, fill, PlaceBL, fill).Replace(own.URL)
-	c := config.Sink{URL: u, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
+	c := httpout.Config{URL: u, Headers: own.Headers, TokenFile: cfg.TokenFile, Timeout: own.Timeout}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}

@@ -51,18 +51,16 @@ const rejectLogEvery = 10 * time.Minute
 const Type = "http"
 
 func init() {
-	adapters.RegisterSink(Type, adapters.SinkType[adapters.Sink]{New: New, Check: Check})
+	adapters.RegisterSink(Type, adapters.SinkWithConfig(New, Check, unused))
 }
 
-// Check checks an http sink's keys.
-func Check(cfg config.Sink) []config.KeyError {
-	errs := httpout.Check(cfg, "an http TOS sink")
-	for _, e := range httpout.Unused(cfg, "http", "broker", "topic", "schedule", "template", "secret_file",
-		"smtp", "from", "to", "username_file", "password_file") {
-		e.Msg = "not used by the http TOS sink"
-		errs = append(errs, e)
-	}
-	return errs
+// unused is the message of a key of another sink or channel type's.
+const unused = "not used by the http TOS sink"
+
+// Check checks an http sink's keys: its own, in c, and the common ones of
+// cfg.
+func Check(cfg config.Sink, c *httpout.Config) []config.KeyError {
+	return append(httpout.Check(*c, "an http TOS sink"), httpout.BrokerUnused(cfg, unused)...)
 }
 
 // Sink posts TOS commands to an HTTP API.
@@ -81,16 +79,16 @@ type Sink struct {
 
 // New builds the http sink cfg describes; it reads token_file and the TLS
 // files now, and token_file again before every request.
-func New(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
+func New(env *adapters.Env, cfg config.Sink, c *httpout.Config) (adapters.Sink, error) {
 	s := &Sink{
-		name: cfg.Name, url: cfg.URL, now: time.Now,
+		name: cfg.Name, url: c.URL, now: time.Now,
 		log:        slog.New(slog.DiscardHandler),
 		rejectSeen: map[string]time.Time{},
 	}
 	if env != nil && env.Logger != nil {
 		s.log = env.Logger.With("sink", cfg.Name)
 	}
-	client, err := httpout.New(cfg, s.log)
+	client, err := httpout.New(*c, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("sink %s: %w", cfg.Name, err)
 	}

@@ -124,10 +124,11 @@ func TestSentBodyAndHeaders(t *testing.T) {
 	fake := &tos{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s := newSink(t, config.Sink{
-		URL: srv.URL + "/api/commands", TokenFile: writeToken(t, "s3cret"),
-		Headers: map[string]string{"X-Terminal": "CNSHA-T1"},
-	}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{
+		URL:       srv.URL + "/api/commands",
+		TokenFile: writeToken(t, "s3cret"),
+		Headers:   map[string]string{"X-Terminal": "CNSHA-T1"},
+	})}, nil)
 	cmd := command("cmd-000000000042", "MSCU1234566", state.ReleaseHold)
 	if err := s.Send(context.Background(), []state.Command{cmd}); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -183,7 +184,7 @@ func TestEveryCommandIsPostedContainersInOrder(t *testing.T) {
 	}}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s := newSink(t, config.Sink{URL: srv.URL}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, nil)
 	containers := []string{"MSCU1234566", "TGHU1234567", "CSQU3054383"}
 	var cmds []state.Command
 	for i := range 30 {
@@ -222,7 +223,7 @@ func TestServerErrorIsRetryable(t *testing.T) {
 	fake := &tos{answer: func(state.Command) (int, string) { return http.StatusInternalServerError, "database down" }}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s := newSink(t, config.Sink{URL: srv.URL}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, nil)
 	err := s.Send(context.Background(), []state.Command{command("cmd-1", "MSCU1234566", state.AddHold)})
 	if err == nil {
 		t.Fatal("Send succeeded on HTTP 500")
@@ -244,7 +245,7 @@ func TestConflictAndUnprocessableAreRejections(t *testing.T) {
 		fake := &tos{answer: func(state.Command) (int, string) { return status, `{"error":"container not in yard"}` }}
 		srv := httptest.NewServer(fake)
 		logs := &logBuffer{}
-		s := newSink(t, config.Sink{URL: srv.URL}, logs)
+		s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, logs)
 		cmd := command("cmd-7", "MSCU1234566", state.ReleaseHold)
 		err := s.Send(context.Background(), []state.Command{cmd})
 		srv.Close()
@@ -283,7 +284,7 @@ func TestMixedBatchSaysWhatBecameOfEach(t *testing.T) {
 	}}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s := newSink(t, config.Sink{URL: srv.URL}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, nil)
 	err := s.Send(context.Background(), []state.Command{
 		command("cmd-1", "MSCU1234566", state.AddHold),
 		command("cmd-2", "TGHU1234567", state.AddHold),
@@ -331,7 +332,7 @@ func TestSlowTOSTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s := newSink(t, config.Sink{URL: srv.URL, Timeout: 100 * time.Millisecond}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL, Timeout: 100 * time.Millisecond})}, nil)
 	start := time.Now()
 	err := s.Send(context.Background(), []state.Command{command("cmd-1", "MSCU1234566", state.AddHold)})
 	if err == nil {
@@ -352,7 +353,7 @@ func TestNothingListening(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	s := newSink(t, config.Sink{URL: url}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: url})}, nil)
 	err := s.Send(context.Background(), []state.Command{command("cmd-1", "MSCU1234566", state.AddHold)})
 	if err == nil || errors.Is(err, adapters.ErrRejected) {
 		t.Fatalf("err %v, want a connection failure", err)
@@ -363,7 +364,7 @@ func TestCancelledContextSendsNothing(t *testing.T) {
 	fake := &tos{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	s := newSink(t, config.Sink{URL: srv.URL}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := s.Send(ctx, []state.Command{command("cmd-1", "MSCU1234566", state.AddHold), command("cmd-2", "TGHU1234567", state.AddHold)})
@@ -380,7 +381,7 @@ func TestRefusedRequestIsRetryableAndLogged(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	logs := &logBuffer{}
-	s := newSink(t, config.Sink{URL: srv.URL}, logs)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, logs)
 	err := s.Send(context.Background(), []state.Command{command("cmd-1", "MSCU1234566", state.AddHold)})
 	if err == nil || errors.Is(err, adapters.ErrRejected) {
 		t.Fatalf("err %v, want a (retryable) refusal", err)
@@ -400,15 +401,15 @@ func TestMutualTLS(t *testing.T) {
 	defer srv.Close()
 	cmds := []state.Command{command("cmd-1", "MSCU1234566", state.AddHold)}
 
-	s := newSink(t, config.Sink{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}}, nil)
+	s := newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}})}, nil)
 	if err := s.Send(context.Background(), cmds); err != nil {
 		t.Fatalf("with CA and client certificate: %v", err)
 	}
-	s = newSink(t, config.Sink{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile}}, nil)
+	s = newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile}})}, nil)
 	if err := s.Send(context.Background(), cmds); err == nil {
 		t.Error("succeeded without the client certificate the server requires")
 	}
-	s = newSink(t, config.Sink{URL: srv.URL}, nil)
+	s = newSink(t, config.Sink{Keys: config.NewKeys(httpout.Config{URL: srv.URL})}, nil)
 	if err := s.Send(context.Background(), cmds); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without the CA: %v, want a certificate error", err)
 	}
@@ -418,7 +419,7 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestNewFailsOnMissingToken(t *testing.T) {
-	_, err := adapters.NewSink(&adapters.Env{}, config.Sink{Type: "http", Name: "tos-http", URL: "https://tos.example/", TokenFile: "/nonexistent/token"})
+	_, err := adapters.NewSink(&adapters.Env{}, config.Sink{Type: "http", Name: "tos-http", Keys: config.NewKeys(httpout.Config{URL: "https://tos.example/", TokenFile: "/nonexistent/token"})})
 	if err == nil || !strings.Contains(err.Error(), "token_file") {
 		t.Errorf("err %v, want a token_file error", err)
 	}
@@ -429,17 +430,23 @@ func TestCheck(t *testing.T) {
 		cfg  config.Sink
 		keys []string
 	}{
-		{config.Sink{URL: "https://tos.example/api/commands"}, nil},
-		{config.Sink{URL: "https://tos.example/x", TokenFile: "/t", Timeout: 5 * time.Second, Headers: map[string]string{"X-A": "b"}}, nil},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "https://tos.example/api/commands"})}, nil},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "https://tos.example/x", TokenFile: "/t", Timeout: 5 * time.Second, Headers: map[string]string{"X-A": "b"}})}, nil},
 		{config.Sink{}, []string{"url"}},
-		{config.Sink{URL: "ftp://tos.example/"}, []string{"url"}},
-		{config.Sink{URL: "http://h/", TLS: config.TLS{CAFile: "/ca"}}, []string{"tls"}},
-		{config.Sink{URL: "https://h/", Timeout: -time.Second}, []string{"timeout"}},
-		{config.Sink{URL: "https://h/", TokenFile: "/t", Headers: map[string]string{"Authorization": "Basic x"}}, []string{"headers.Authorization"}},
-		{config.Sink{URL: "https://h/", Broker: "main", Topic: "tos/commands", Template: "slack"}, []string{"broker", "template", "topic"}},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "ftp://tos.example/"})}, []string{"url"}},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "http://h/", TLS: config.TLS{CAFile: "/ca"}})}, []string{"tls"}},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "https://h/", Timeout: -time.Second})}, []string{"timeout"}},
+		{config.Sink{Keys: config.NewKeys(httpout.Config{URL: "https://h/", TokenFile: "/t", Headers: map[string]string{"Authorization": "Basic x"}})}, []string{"headers.Authorization"}},
+		{config.Sink{Broker: "main", Keys: config.NewKeys(struct {
+			httpout.Config `yaml:",inline"`
+			Topic          string `yaml:"topic"`
+			Template       string `yaml:"template"`
+		}{httpout.Config{URL: "https://h/"}, "tos/commands", "slack"})}, []string{"broker", "template", "topic"}},
 	} {
 		var got []string
-		for _, e := range httpsink.Check(tc.cfg) {
+		tc.cfg.Type = httpsink.Type
+		_, errs := adapters.Registry.CheckSink(tc.cfg)
+		for _, e := range errs {
 			got = append(got, e.Key)
 			if e.Msg == "" {
 				t.Errorf("%+v: empty message for %s", tc.cfg, e.Key)

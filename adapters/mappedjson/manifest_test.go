@@ -28,7 +28,7 @@ func manifestMapping() *config.Mapping {
 }
 
 func manifestSource(m *config.Mapping) config.Source {
-	return config.Source{Name: "manifests", Type: "file_drop", Kind: config.KindManifest, Format: "mapped_json", Mapping: m}
+	return config.Source{Name: "manifests", Type: "file_drop", Kind: config.KindManifest, Format: "mapped_json", Keys: config.NewKeys(mappedjson.Config{Mapping: m})}
 }
 
 func TestManifestRecords(t *testing.T) {

@@ -118,6 +118,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -136,8 +137,19 @@ import (
 const Format = "mapped_json"
 
 func init() {
-	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
+	adapters.RegisterFormat(Format, adapters.FormatKeys[Config](adapters.Format{New: newDecoder, Check: Check}, true))
 }
+
+// Config is the keys of a mapped_json source's own; the common ones are in
+// config.Source.
+type Config struct {
+	// Mapping says where an event's fields are in the document, as gjson
+	// paths.
+	Mapping *config.Mapping `yaml:"mapping"`
+}
+
+// ConfigOf decodes the own keys of a mapped_json source.
+func ConfigOf(src config.Source) (*Config, error) { return adapters.DecodeConfig[Config](src) }
 
 // MaxContainers is the most containers one record may name, as in the
 // canonical format.
@@ -154,7 +166,7 @@ const MaxRecords = 10000
 // source of another format it only refuses a stray mapping.
 func Check(cfg config.Source) []config.KeyError {
 	if cfg.Format != Format {
-		if cfg.Mapping != nil {
+		if slices.Contains(cfg.Keys.Names(), "mapping") {
 			return []config.KeyError{{Key: "mapping", Msg: fmt.Sprintf("only used by format %s, and this source's format is %q", Format, cfg.Format)}}
 		}
 		return nil
@@ -180,7 +192,11 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 	if cfg.Kind != config.KindAgency && cfg.Kind != config.KindManifest {
 		fail("kind", "format %s decodes agency events and manifests; want kind %q or %q, got %q", Format, config.KindAgency, config.KindManifest, cfg.Kind)
 	}
-	m := cfg.Mapping
+	// What did not decode is reported, and what is under it is left out
+	// (adapters.FormatKeys); the rest is checked.
+	c := new(Config)
+	errs = append(errs, cfg.Keys.Decode(c)...)
+	m := c.Mapping
 	if m == nil {
 		if cfg.Kind == config.KindManifest {
 			fail("mapping", "required for format %s: the gjson paths of id, bl, containers and at", Format)
@@ -267,7 +283,8 @@ type decoder struct {
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	errs, s := check(cfg)
-	if s != nil && !s.manifest && cfg.Mapping.Agency == "" && cfg.Agency == "" {
+	c, _ := ConfigOf(cfg) // check reported what did not decode, and then s is nil
+	if s != nil && !s.manifest && c.Mapping.Agency == "" && cfg.Agency == "" {
 		errs = append(errs, config.KeyError{Key: "agency", Msg: "required: the agency this source speaks for (or mapping.agency)"})
 	}
 	if len(errs) > 0 {
@@ -277,7 +294,7 @@ func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 		}
 		return nil, errors.Join(list...)
 	}
-	return &decoder{m: *cfg.Mapping, agency: cfg.Agency, settings: s}, nil
+	return &decoder{m: *c.Mapping, agency: cfg.Agency, settings: s}, nil
 }
 
 // Decode decodes a document into one record per record of the document, or

@@ -72,7 +72,7 @@ func nestedMapping() *config.Mapping {
 }
 
 func source(m *config.Mapping) config.Source {
-	return config.Source{Name: "customs-poll", Type: "http_poll", Kind: "agency", Agency: "customs", Format: "mapped_json", Mapping: m}
+	return config.Source{Name: "customs-poll", Type: "http_poll", Kind: "agency", Agency: "customs", Format: "mapped_json", Keys: config.NewKeys(mappedjson.Config{Mapping: m})}
 }
 
 func newDecoder(t testing.TB, m *config.Mapping) adapters.Decoder {
@@ -529,11 +529,11 @@ func TestCheckMapping(t *testing.T) {
 		{"layout with offset", source(with(func(m *config.Mapping) { m.AtLayout = "2006-01-02 15:04:05 -0700"; m.AtZone = "" })), nil},
 		{"UTC zone", source(with(func(m *config.Mapping) { m.AtZone = "UTC" })), nil},
 		{"another format without mapping", config.Source{Kind: "agency", Agency: "customs", Format: "json"}, nil},
-		{"stray mapping", config.Source{Kind: "agency", Agency: "customs", Format: "edifact", Mapping: singleMapping()},
+		{"stray mapping", config.Source{Kind: "agency", Agency: "customs", Format: "edifact", Keys: config.NewKeys(mappedjson.Config{Mapping: singleMapping()})},
 			[]keyErr{{"mapping", `only used by format mapped_json, and this source's format is "edifact"`}}},
 		{"no mapping", config.Source{Kind: "agency", Agency: "customs", Format: "mapped_json"},
 			[]keyErr{{"mapping", "required for format mapped_json"}}},
-		{"tos source", config.Source{Kind: "tos", Format: "mapped_json", Mapping: singleMapping()},
+		{"tos source", config.Source{Kind: "tos", Format: "mapped_json", Keys: config.NewKeys(mappedjson.Config{Mapping: singleMapping()})},
 			[]keyErr{{"kind", `format mapped_json decodes agency events and manifests; want kind "agency" or "manifest", got "tos"`}}},
 		{"paths missing", source(with(func(m *config.Mapping) { m.ID, m.Status, m.Containers, m.At = "", " ", "", "" })),
 			[]keyErr{{"mapping.id", "required"}, {"mapping.status", "required"}, {"mapping.containers", "required"}, {"mapping.at", "required"}}},
@@ -595,7 +595,9 @@ func TestNewDecoderNeedsAnAgency(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "source customs-poll: format mapped_json: agency: required") {
 		t.Fatalf("NewDecoder without an agency: %v", err)
 	}
-	src.Mapping.Agency = "authority"
+	m := singleMapping()
+	m.Agency = "authority"
+	src.Keys = config.NewKeys(mappedjson.Config{Mapping: m})
 	if _, err := adapters.NewDecoder(src); err != nil {
 		t.Fatalf("NewDecoder with mapping.agency: %v", err)
 	}
@@ -626,6 +628,7 @@ func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }
+func (hookRegistry) CheckSnapshot(config.Sink) []config.KeyError        { return nil }
 func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == "mapped_json" }
 
 // readmeConfig is the configuration example of the README's mapped_json

@@ -26,6 +26,14 @@ func Check(cfg config.Source) []config.KeyError {
 	return errs
 }
 
+// Config is the keys of a mapped_xml source's own; the common ones are in
+// config.Source.
+type Config struct {
+	// Mapping says where an event's fields are in the document, as XPath
+	// 1.0 expressions.
+	Mapping *config.Mapping `yaml:"mapping"`
+}
+
 // settings is a checked mapping, ready to decode with.
 type settings struct {
 	records *xpath.Expr // nil: the document element is the one record
@@ -70,7 +78,11 @@ func check(cfg config.Source) ([]config.KeyError, *settings) {
 	if cfg.Kind != config.KindAgency {
 		fail("kind", "format %s decodes agency events only; want kind %q, got %q", Format, config.KindAgency, cfg.Kind)
 	}
-	m := cfg.Mapping
+	// What did not decode is reported, and what is under it is left out
+	// (adapters.FormatKeys); the rest is checked.
+	c := new(Config)
+	errs = append(errs, cfg.Keys.Decode(c)...)
+	m := c.Mapping
 	if m == nil {
 		fail("mapping", "required for format %s: the XPaths of id, status, containers and at, and status_values", Format)
 		return errs, nil

@@ -13,7 +13,7 @@ import (
 )
 
 func source(m *config.Mapping) config.Source {
-	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Format, Mapping: m}
+	return config.Source{Name: "customs-xml", Type: "file_drop", Kind: "agency", Agency: "customs", Format: mappedxml.Format, Keys: config.NewKeys(mappedxml.Config{Mapping: m})}
 }
 
 func newDecoder(t testing.TB, m *config.Mapping) adapters.Decoder {
@@ -110,6 +110,7 @@ func (hookRegistry) CheckSource(s config.Source) (bool, []config.KeyError) {
 }
 func (hookRegistry) CheckSink(config.Sink) (bool, []config.KeyError)    { return true, nil }
 func (hookRegistry) CheckChannel(config.Sink) (bool, []config.KeyError) { return true, nil }
+func (hookRegistry) CheckSnapshot(config.Sink) []config.KeyError        { return nil }
 func (hookRegistry) HasFormat(name string) bool                         { return name == "json" || name == mappedxml.Format }
 
 // configHead is the rest of a minimal configuration around a list of

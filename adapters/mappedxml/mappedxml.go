@@ -121,7 +121,7 @@ import (
 const Format = "mapped_xml"
 
 func init() {
-	adapters.RegisterFormat(Format, adapters.Format{New: newDecoder, Check: Check})
+	adapters.RegisterFormat(Format, adapters.FormatKeys[Config](adapters.Format{New: newDecoder, Check: Check}, true))
 }
 
 // Limits on a document and its records.
@@ -155,7 +155,7 @@ type decoder struct {
 
 func newDecoder(cfg config.Source) (adapters.Decoder, error) {
 	errs, s := check(cfg)
-	if s != nil && cfg.Mapping.Agency == "" && cfg.Agency == "" {
+	if s != nil && s.agency.expr == nil && cfg.Agency == "" {
 		errs = append(errs, config.KeyError{Key: "agency", Msg: "required: the agency this source speaks for (or mapping.agency)"})
 	}
 	if len(errs) > 0 {

@@ -53,16 +53,22 @@ func FuzzMappedXML(f *testing.F) {
 
 	srcs := fuzzSources(f)
 	decoders := make([]adapters.Decoder, len(srcs))
+	mappings := make([]*config.Mapping, len(srcs))
 	for i, src := range srcs {
 		dec, err := adapters.NewDecoder(src)
 		if err != nil {
 			f.Fatal(err)
 		}
 		decoders[i] = dec
+		c, err := adapters.DecodeConfig[mappedxml.Config](src)
+		if err != nil {
+			f.Fatal(err)
+		}
+		mappings[i] = c.Mapping
 	}
 	f.Fuzz(func(t *testing.T, payload []byte, shape uint8) {
 		i := int(shape) % len(decoders)
-		m := srcs[i].Mapping
+		m := mappings[i]
 		recs := decoders[i].Decode(payload)
 		if len(recs) == 0 {
 			t.Fatal("no records and no rejection")

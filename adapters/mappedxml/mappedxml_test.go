@@ -9,6 +9,10 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/portsync/portsync/adapters"
+	_ "github.com/portsync/portsync/adapters/edifact"
+	_ "github.com/portsync/portsync/adapters/filedrop"
+	_ "github.com/portsync/portsync/adapters/httpsink"
+	_ "github.com/portsync/portsync/adapters/mappedjson"
 	"github.com/portsync/portsync/adapters/mappedxml"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -280,10 +284,10 @@ func TestCheckMapping(t *testing.T) {
 		want []keyErr
 	}{
 		{"valid", source(valid()), nil},
-		{"another format", config.Source{Format: "mapped_json", Mapping: valid()}, nil},
+		{"another format", config.Source{Format: "mapped_json", Keys: config.NewKeys(mappedxml.Config{Mapping: valid()})}, nil},
 		{"no mapping", config.Source{Kind: "agency", Agency: "customs", Format: mappedxml.Format},
 			[]keyErr{{"mapping", "required for format mapped_xml"}}},
-		{"tos source", config.Source{Kind: "tos", Format: mappedxml.Format, Mapping: valid()},
+		{"tos source", config.Source{Kind: "tos", Format: mappedxml.Format, Keys: config.NewKeys(mappedxml.Config{Mapping: valid()})},
 			[]keyErr{{"kind", `format mapped_xml decodes agency events only; want kind "agency", got "tos"`}}},
 		{"required paths", with(func(m *config.Mapping) { m.ID, m.Status, m.Containers, m.At = "", " ", "", "" }),
 			[]keyErr{{"mapping.id", "required: the XPath of the event id"}, {"mapping.status", "required: the XPath of their status word"},
@@ -362,19 +366,15 @@ func TestConfigLines(t *testing.T) {
 		t.Errorf("errors %v\nwant %s", err, want)
 	}
 
-	// A mapping is refused on a format that does not use it.
+	// A mapping is refused on a format that does not use it (by the
+	// registry, which knows every format's keys).
 	_, err = config.Parse("portsync.yaml", []byte(configHead+strings.Replace(strings.Replace(sources, "mapped_xml", "edifact", 1), "/Page/Item[", "/Page/Item", 1)),
-		realFormats{})
+		adapters.Registry)
 	want = `portsync.yaml:14: sources[0].mapping: only used by formats mapped_json and mapped_xml, and this source's format is "edifact"`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("errors %v\nwant %s", err, want)
 	}
 }
-
-// realFormats is hookRegistry knowing edifact too.
-type realFormats struct{ hookRegistry }
-
-func (realFormats) HasFormat(name string) bool { return name == "edifact" || name == mappedxml.Format }
 
 // TestConcurrentDecode: one decoder may be used from several goroutines.
 func TestConcurrentDecode(t *testing.T) {

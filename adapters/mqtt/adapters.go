@@ -18,8 +18,10 @@ const Type = "mqtt"
 
 func init() {
 	adapters.RegisterSource(Type, adapters.SourceWithConfig(newSource, CheckSource))
-	adapters.RegisterSink(Type, adapters.SinkType[adapters.Sink]{New: newSink, Check: CheckSink})
-	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: newChannel, Check: CheckSink})
+	// The keys of other sink and channel types pass on mqtt's, as they
+	// always have.
+	adapters.RegisterSink(Type, adapters.SinkWithConfig(newSink, CheckSink, ""))
+	adapters.RegisterChannel(Type, adapters.SinkWithConfig(newChannel, CheckSink, ""))
 }
 
 // DefaultQoS is the QoS of an mqtt source's subscription when its
@@ -66,13 +68,21 @@ func CheckSource(cfg config.Source, c *SourceConfig) []config.KeyError {
 	return errs
 }
 
-// CheckSink checks the keys of an mqtt sink or alert channel.
-func CheckSink(cfg config.Sink) []config.KeyError {
+// SinkConfig is the own keys of an mqtt sink or alert channel; the common
+// ones (broker and qos among them) are in config.Sink.
+type SinkConfig struct {
+	// Topic is the topic commands or alerts are published on.
+	Topic string `yaml:"topic"`
+}
+
+// CheckSink checks the keys of an mqtt sink or alert channel: its own, in
+// c, and the common ones of cfg.
+func CheckSink(cfg config.Sink, c *SinkConfig) []config.KeyError {
 	var errs []config.KeyError
 	if cfg.Broker == "" {
 		errs = append(errs, config.KeyError{Key: "broker", Msg: "required for mqtt"})
 	}
-	if cfg.Topic == "" {
+	if c.Topic == "" {
 		errs = append(errs, config.KeyError{Key: "topic", Msg: "required for mqtt"})
 	}
 	return errs
@@ -122,12 +132,12 @@ type sink struct {
 	qos    byte
 }
 
-func newSink(env *adapters.Env, cfg config.Sink) (adapters.Sink, error) {
+func newSink(env *adapters.Env, cfg config.Sink, c *SinkConfig) (adapters.Sink, error) {
 	b, err := env.Broker(cfg.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	return &sink{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+	return &sink{broker: b, topic: c.Topic, qos: byte(*cfg.QoS)}, nil
 }
 
 func (s *sink) Send(ctx context.Context, cmds []state.Command) error {
@@ -145,12 +155,12 @@ func (s *sink) Send(ctx context.Context, cmds []state.Command) error {
 // channel publishes alerts (DESIGN 3.4) on one topic.
 type channel sink
 
-func newChannel(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
+func newChannel(env *adapters.Env, cfg config.Sink, c *SinkConfig) (adapters.Notifier, error) {
 	b, err := env.Broker(cfg.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("alert channel: %w", err)
 	}
-	return &channel{broker: b, topic: cfg.Topic, qos: byte(*cfg.QoS)}, nil
+	return &channel{broker: b, topic: c.Topic, qos: byte(*cfg.QoS)}, nil
 }
 
 func (c *channel) Notify(ctx context.Context, alerts []state.Alert) error {

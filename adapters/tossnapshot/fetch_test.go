@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/config"
 )
 
@@ -93,8 +94,25 @@ func newSnapTOS(t *testing.T) (*snapTOS, config.Sink) {
 	if err := os.WriteFile(tok, []byte("tos-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return fake, config.Sink{Type: Type, URL: srv.URL + "/api/holds", TokenFile: tok,
-		Headers: map[string]string{"X-Terminal": "CNSHA-T1"}}
+	return fake, config.Sink{Type: Type, Keys: config.NewKeys(Config{
+		Config: httpout.Config{
+			URL:       srv.URL + "/api/holds",
+			TokenFile: tok,
+			Headers:   map[string]string{"X-Terminal": "CNSHA-T1"},
+		},
+	})}
+}
+
+// modified is s with its own keys changed by mod.
+func modified(t *testing.T, s config.Sink, mod func(*Config)) config.Sink {
+	t.Helper()
+	c, err := ConfigOf(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod(c)
+	s.Keys = config.NewKeys(*c)
+	return s
 }
 
 func TestFetchSendsTokenAndHeaders(t *testing.T) {
@@ -168,14 +186,14 @@ func TestFetchTimeoutAndConfig(t *testing.T) {
 	tos.mu.Lock()
 	tos.delay = 5 * time.Second
 	tos.mu.Unlock()
-	cfg.Timeout = 100 * time.Millisecond
+	cfg = modified(t, cfg, func(c *Config) { c.Timeout = 100 * time.Millisecond })
 	start := time.Now()
 	if _, err := Fetch(context.Background(), cfg); err == nil || time.Since(start) > 3*time.Second {
 		t.Errorf("slow TOS: err %v after %s, want a timeout after 100ms", err, time.Since(start))
 	}
 
 	_, cfg = newSnapTOS(t)
-	cfg.TokenFile = filepath.Join(t.TempDir(), "missing")
+	cfg = modified(t, cfg, func(c *Config) { c.TokenFile = filepath.Join(t.TempDir(), "missing") })
 	if _, err := Fetch(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "token_file") {
 		t.Errorf("missing token file: %v", err)
 	}
@@ -186,7 +204,7 @@ func TestFetchTimeoutAndConfig(t *testing.T) {
 	}
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
-	if _, err := Fetch(context.Background(), config.Sink{Type: Type, URL: srv.URL}); err == nil {
+	if _, err := Fetch(context.Background(), config.Sink{Type: Type, Keys: config.NewKeys(Config{Config: httpout.Config{URL: srv.URL}})}); err == nil {
 		t.Error("fetched a snapshot with nothing listening")
 	}
 }

@@ -57,6 +57,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/jsonfmt"
 	"github.com/portsync/portsync/adapters/jsonstrict"
@@ -66,6 +67,60 @@ import (
 
 // Type is the only tos.snapshot type.
 const Type = "http_poll"
+
+func init() {
+	adapters.RegisterSnapshot(adapters.SinkWithConfig[Config, any](nil, Check, unused))
+}
+
+// unused is the message of a key of a sink or channel type's.
+const unused = "not used by tos.snapshot"
+
+// Config is tos.snapshot's own keys; the common ones are in config.Sink.
+type Config struct {
+	httpout.Config `yaml:",inline"`
+	// Schedule, when set, fetches the snapshot between sweeps too (every
+	// sweep fetches it anyway).
+	Schedule string `yaml:"schedule"`
+}
+
+// ConfigOf decodes tos.snapshot's own keys.
+func ConfigOf(cfg config.Sink) (*Config, error) { return adapters.DecodeSinkConfig[Config](cfg) }
+
+// Check checks tos.snapshot's keys: its own, in c, and the common ones of
+// cfg (name and qos are let by, unused).
+func Check(cfg config.Sink, c *Config) []config.KeyError {
+	var errs []config.KeyError
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch u, err := url.Parse(c.URL); {
+	case c.URL == "":
+		fail("url", "required")
+	case err != nil:
+		fail("url", "bad URL %q: %v", c.URL, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		fail("url", "want an http:// or https:// URL, got %q", c.URL)
+	case u.Host == "":
+		fail("url", "no host in %q", c.URL)
+	case u.Scheme == "http" && c.TLS != (config.TLS{}):
+		fail("tls", "set, but url %q is not https", u.Redacted())
+	}
+	if c.Timeout < 0 {
+		fail("timeout", "must not be negative")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		fail("tls", "cert_file and key_file go together")
+	}
+	if _, err := config.CronParser.Parse(c.Schedule); c.Schedule != "" && err != nil {
+		fail("schedule", "bad cron expression %q: %v", c.Schedule, err)
+	}
+	for name, value := range c.Headers {
+		if strings.ContainsAny(value, "\r\n\x00") {
+			fail("headers."+name, "value must be one line")
+		}
+	}
+	return append(errs, httpout.BrokerUnused(cfg, unused)...)
+}
 
 // DefaultTimeout bounds one snapshot GET when tos.snapshot.timeout is not
 // set: a whole yard is a larger answer than one command.
@@ -139,10 +194,15 @@ func (s *Snapshot) problem(format string, args ...any) {
 // than 2xx, a timeout or a body that is not a snapshot is an error; a bad
 // entry is not (see Snapshot.Problems). At is the answer's, or else the
 // time the request was sent.
-func Fetch(ctx context.Context, cfg config.Sink) (Snapshot, error) {
-	if cfg.Type != Type {
-		return Snapshot{}, fmt.Errorf("tos.snapshot: type %q is not %q", cfg.Type, Type)
+func Fetch(ctx context.Context, s config.Sink) (Snapshot, error) {
+	if s.Type != Type {
+		return Snapshot{}, fmt.Errorf("tos.snapshot: type %q is not %q", s.Type, Type)
 	}
+	own, err := ConfigOf(s)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("tos.snapshot: %w", err)
+	}
+	cfg := own.Config
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}

@@ -11,8 +11,9 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	_ "github.com/portsync/portsync/adapters/alertmanager"
-	_ "github.com/portsync/portsync/adapters/email"
+	"github.com/portsync/portsync/adapters/email"
 	_ "github.com/portsync/portsync/adapters/mqtt"
+	"github.com/portsync/portsync/adapters/webhook"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/testpki"
 	"github.com/portsync/portsync/state"
@@ -62,8 +63,23 @@ func TestChannelsInConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	chs := cfg.Alerts.Channels
-	if len(chs) != 4 || chs[0].Timeout != 5*time.Second || chs[1].Headers["X-Tenant"] != "cnsha" || len(chs[3].To) != 2 {
-		t.Errorf("decoded channels %+v", chs)
+	if len(chs) != 4 {
+		t.Fatalf("decoded channels %+v", chs)
+	}
+	ops, err := adapters.DecodeSinkConfig[webhook.Config](chs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := adapters.DecodeSinkConfig[webhook.Config](chs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail, err := adapters.DecodeSinkConfig[email.Config](chs[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops.Timeout != 5*time.Second || events.Headers["X-Tenant"] != "cnsha" || len(mail.To) != 2 {
+		t.Errorf("decoded channels %+v, %+v, %+v", ops, events, mail)
 	}
 	env := &adapters.Env{Config: cfg}
 	for _, ch := range chs {

@@ -69,18 +69,33 @@ const parallel = 4
 const Type = "webhook"
 
 func init() {
-	adapters.RegisterChannel(Type, adapters.SinkType[adapters.Notifier]{New: New, Check: Check})
+	adapters.RegisterChannel(Type, adapters.SinkWithConfig(New, Check, unused))
 }
 
-// Check checks a webhook channel's keys.
-func Check(cfg config.Sink) []config.KeyError {
-	errs := httpout.Check(cfg, "a webhook")
-	switch cfg.Template {
+// unused is the message of a key of another sink or channel type's.
+const unused = "not used by webhook channels"
+
+// Config is a webhook channel's own keys; the common ones are in
+// config.Sink.
+type Config struct {
+	httpout.Config `yaml:",inline"`
+	// Template is the chat format (slack, teams, dingtalk); "" posts
+	// each alert as JSON.
+	Template string `yaml:"template"`
+	// SecretFile holds the key of the HMAC-SHA256 signature header.
+	SecretFile string `yaml:"secret_file"`
+}
+
+// Check checks a webhook channel's keys: its own, in c, and the common
+// ones of cfg.
+func Check(cfg config.Sink, c *Config) []config.KeyError {
+	errs := httpout.Check(c.Config, "a webhook")
+	switch c.Template {
 	case "", Slack, Teams, DingTalk:
 	default:
-		errs = append(errs, config.KeyError{Key: "template", Msg: fmt.Sprintf("%q is not one of [slack teams dingtalk]", cfg.Template)})
+		errs = append(errs, config.KeyError{Key: "template", Msg: fmt.Sprintf("%q is not one of [slack teams dingtalk]", c.Template)})
 	}
-	return append(errs, httpout.Unused(cfg, "webhook", "broker", "topic", "schedule", "smtp", "from", "to", "username_file", "password_file")...)
+	return append(errs, httpout.BrokerUnused(cfg, unused)...)
 }
 
 // Channel is a webhook alert channel.
@@ -100,15 +115,15 @@ type Channel struct {
 // New builds the webhook channel cfg describes; it reads token_file,
 // secret_file and the TLS files now, and token_file again before every
 // request.
-func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
+func New(env *adapters.Env, cfg config.Sink, own *Config) (adapters.Notifier, error) {
 	c := &Channel{
-		name: cfg.Name, url: cfg.URL, template: cfg.Template,
+		name: cfg.Name, url: own.URL, template: own.Template,
 		log: slog.New(slog.DiscardHandler), now: time.Now,
 	}
 	if env != nil && env.Logger != nil {
 		c.log = env.Logger
 	}
-	client, err := httpout.New(cfg, c.log.With("channel", cfg.Name))
+	client, err := httpout.New(own.Config, c.log.With("channel", cfg.Name))
 	if err != nil {
 		return nil, fmt.Errorf("alert channel %s: %w", cfg.Name, err)
 	}
@@ -116,8 +131,8 @@ func New(env *adapters.Env, cfg config.Sink) (adapters.Notifier, error) {
 	if env != nil && env.Config != nil {
 		c.terminal = env.Config.Terminal
 	}
-	if cfg.SecretFile != "" {
-		s, err := config.ReadSecret(cfg.SecretFile)
+	if own.SecretFile != "" {
+		s, err := config.ReadSecret(own.SecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("alert channel %s: secret_file: %w", cfg.Name, err)
 		}

@@ -109,7 +109,7 @@ func newChannel(t *testing.T, cfg config.Sink, log *slog.Logger) adapters.Notifi
 	if cfg.Name == "" {
 		cfg.Name = "ops-webhook"
 	}
-	if errs := webhook.Check(cfg); len(errs) > 0 {
+	if _, errs := adapters.Registry.CheckChannel(cfg); len(errs) > 0 {
 		t.Fatalf("Check: %v", errs)
 	}
 	n, err := adapters.NewChannel(&adapters.Env{Logger: log, Config: &config.Config{Terminal: "CNSHA-T1"}}, cfg)
@@ -124,12 +124,14 @@ func TestPlainOneBodyPerAlert(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	secret := "k3y-for-hmac"
-	n := newChannel(t, config.Sink{
-		URL:        srv.URL + "/portsync",
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{
+		Config: httpout.Config{
+			URL:       srv.URL + "/portsync",
+			TokenFile: writeFile(t, "token", "tok-123\n"),
+			Headers:   map[string]string{"X-Tenant": "cnsha", "x-lower": "v"},
+		},
 		SecretFile: writeFile(t, "secret", "  "+secret+"\n"),
-		TokenFile:  writeFile(t, "token", "tok-123\n"),
-		Headers:    map[string]string{"X-Tenant": "cnsha", "x-lower": "v"},
-	}, nil)
+	})}, nil)
 	alerts := []state.Alert{stale("MSCU1234566"), resolved(stale("CSQU3054383")), departure()}
 	if err := n.Notify(context.Background(), alerts); err != nil {
 		t.Fatal(err)
@@ -191,7 +193,7 @@ func TestNoSignatureWithoutSecret(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	n := newChannel(t, config.Sink{URL: srv.URL}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL}})}, nil)
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +244,7 @@ func TestDigestTemplates(t *testing.T) {
 			}
 			srv := httptest.NewServer(rec)
 			defer srv.Close()
-			n := newChannel(t, config.Sink{URL: srv.URL + "/hook?access_token=abc", Template: tmpl}, nil)
+			n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL + "/hook?access_token=abc"}, Template: tmpl})}, nil)
 			if err := n.Notify(context.Background(), digestAlerts()); err != nil {
 				t.Fatal(err)
 			}
@@ -294,7 +296,7 @@ func TestDigestCapped(t *testing.T) {
 	rec := &recorder{}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	n := newChannel(t, config.Sink{URL: srv.URL, Template: webhook.Slack}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL}, Template: webhook.Slack})}, nil)
 	var alerts []state.Alert
 	for i := range 130 {
 		a := stale("MSCU1234566")
@@ -336,7 +338,7 @@ func TestDingTalkSignatureAndErrcode(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	secret := "SECdingtalk"
-	n := newChannel(t, config.Sink{URL: srv.URL + "/robot/send?access_token=abc", Template: webhook.DingTalk, SecretFile: writeFile(t, "s", secret)}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL + "/robot/send?access_token=abc"}, Template: webhook.DingTalk, SecretFile: writeFile(t, "s", secret)})}, nil)
 	err := n.Notify(context.Background(), digestAlerts())
 	if err == nil || !strings.Contains(err.Error(), "310000") {
 		t.Fatalf("Notify = %v, want the robot's errcode", err)
@@ -385,7 +387,7 @@ func TestErrors(t *testing.T) {
 			defer srv.Close()
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, nil))
-			n := newChannel(t, config.Sink{URL: srv.URL}, log)
+			n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL}})}, log)
 			err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566"), departure()})
 			if err == nil {
 				t.Fatal("Notify succeeded")
@@ -422,7 +424,7 @@ func TestPartialFailureIsAnError(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	n := newChannel(t, config.Sink{URL: srv.URL}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL}})}, nil)
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566"), departure(), stale("CSQU3054383")})
 	if err == nil || !strings.Contains(err.Error(), "unauthorized_departure/TGHU1234567") {
 		t.Fatalf("Notify = %v, want the failed alert named", err)
@@ -436,7 +438,7 @@ func TestTimeout(t *testing.T) {
 	rec := &recorder{delay: 5 * time.Second}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
-	n := newChannel(t, config.Sink{URL: srv.URL, Timeout: 100 * time.Millisecond}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL, Timeout: 100 * time.Millisecond}})}, nil)
 	start := time.Now()
 	err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")})
 	if err == nil {
@@ -454,7 +456,7 @@ func TestConnectionRefused(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	n := newChannel(t, config.Sink{URL: url}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: url}})}, nil)
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err == nil {
 		t.Fatal("Notify succeeded with nothing listening")
 	}
@@ -469,15 +471,15 @@ func TestMutualTLS(t *testing.T) {
 	srv.StartTLS()
 	defer srv.Close()
 
-	n := newChannel(t, config.Sink{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}}, nil)
+	n := newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}}})}, nil)
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err != nil {
 		t.Fatalf("with CA and client certificate: %v", err)
 	}
-	n = newChannel(t, config.Sink{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile}}, nil)
+	n = newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL, TLS: config.TLS{CAFile: pki.CAFile}}})}, nil)
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err == nil {
 		t.Error("succeeded without the client certificate the server requires")
 	}
-	n = newChannel(t, config.Sink{URL: srv.URL}, nil)
+	n = newChannel(t, config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: srv.URL}})}, nil)
 	if err := n.Notify(context.Background(), []state.Alert{stale("MSCU1234566")}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without the CA: %v, want a certificate error", err)
 	}
@@ -491,22 +493,27 @@ func TestCheck(t *testing.T) {
 		cfg  config.Sink
 		keys []string
 	}{
-		{config.Sink{URL: "https://hooks.example/portsync"}, nil},
-		{config.Sink{URL: "https://hooks.example/x", Template: "teams", Headers: map[string]string{"X-A": "b"}}, nil},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://hooks.example/portsync"}})}, nil},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://hooks.example/x", Headers: map[string]string{"X-A": "b"}}, Template: "teams"})}, nil},
 		{config.Sink{}, []string{"url"}},
-		{config.Sink{URL: "ftp://hooks.example/"}, []string{"url"}},
-		{config.Sink{URL: "https:///nohost"}, []string{"url"}},
-		{config.Sink{URL: "https://h/", Template: "discord"}, []string{"template"}},
-		{config.Sink{URL: "http://h/", TLS: config.TLS{CAFile: "/ca"}}, []string{"tls"}},
-		{config.Sink{URL: "https://h/", TLS: config.TLS{CertFile: "/c"}}, []string{"tls"}},
-		{config.Sink{URL: "https://h/", Timeout: -time.Second}, []string{"timeout"}},
-		{config.Sink{URL: "https://h/", Headers: map[string]string{"Bad Name": "v", "Content-Type": "text/plain", "X-Ok": "a\r\nInjected: 1"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "ftp://hooks.example/"}})}, []string{"url"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https:///nohost"}})}, []string{"url"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/"}, Template: "discord"})}, []string{"template"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "http://h/", TLS: config.TLS{CAFile: "/ca"}}})}, []string{"tls"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/", TLS: config.TLS{CertFile: "/c"}}})}, []string{"tls"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/", Timeout: -time.Second}})}, []string{"timeout"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/", Headers: map[string]string{"Bad Name": "v", "Content-Type": "text/plain", "X-Ok": "a\r\nInjected: 1"}}})},
 			[]string{"headers.Bad Name", "headers.Content-Type", "headers.X-Ok"}},
-		{config.Sink{URL: "https://h/", TokenFile: "/t", Headers: map[string]string{"authorization": "Basic x"}}, []string{"headers.authorization"}},
-		{config.Sink{URL: "https://h/", Broker: "main", SMTP: "mail:587"}, []string{"broker", "smtp"}},
+		{config.Sink{Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/", TokenFile: "/t", Headers: map[string]string{"authorization": "Basic x"}}})}, []string{"headers.authorization"}},
+		{config.Sink{Broker: "main", Keys: config.NewKeys(struct {
+			webhook.Config `yaml:",inline"`
+			SMTP           string `yaml:"smtp"`
+		}{webhook.Config{Config: httpout.Config{URL: "https://h/"}}, "mail:587"})}, []string{"broker", "smtp"}},
 	} {
 		var got []string
-		for _, e := range webhook.Check(tc.cfg) {
+		tc.cfg.Type = webhook.Type
+		_, errs := adapters.Registry.CheckChannel(tc.cfg)
+		for _, e := range errs {
 			got = append(got, e.Key)
 			if e.Msg == "" {
 				t.Errorf("%+v: empty message for %s", tc.cfg, e.Key)
@@ -521,11 +528,11 @@ func TestCheck(t *testing.T) {
 }
 
 func TestNewReadsSecrets(t *testing.T) {
-	_, err := webhook.New(&adapters.Env{}, config.Sink{Name: "w", URL: "https://h/", SecretFile: filepath.Join(t.TempDir(), "missing")})
+	_, err := adapters.NewChannel(&adapters.Env{}, config.Sink{Type: webhook.Type, Name: "w", Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/"}, SecretFile: filepath.Join(t.TempDir(), "missing")})})
 	if err == nil || !strings.Contains(err.Error(), "secret_file") {
 		t.Errorf("New with a missing secret file: %v", err)
 	}
-	_, err = webhook.New(&adapters.Env{}, config.Sink{Name: "w", URL: "https://h/", TokenFile: writeFile(t, "empty", "\n")})
+	_, err = adapters.NewChannel(&adapters.Env{}, config.Sink{Type: webhook.Type, Name: "w", Keys: config.NewKeys(webhook.Config{Config: httpout.Config{URL: "https://h/", TokenFile: writeFile(t, "empty", "\n")}})})
 	if err == nil || !strings.Contains(err.Error(), "token_file") {
 		t.Errorf("New with an empty token file: %v", err)
 	}

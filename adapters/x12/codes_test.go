@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
 
@@ -253,7 +254,7 @@ func envelopeN(isa13, gs06 string, txs [][]string) []byte {
 // 3.1, with a hold type, or to info.
 func TestStatusCodesTyped(t *testing.T) {
 	cfg := source()
-	cfg.StatusCodes = map[string]string{"X1": "held:X1", "X2": "hold_removed:X1", "X3": "revoked", "X4": "info", "1H": "held"}
+	cfg.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"X1": "held:X1", "X2": "hold_removed:X1", "X3": "revoked", "X4": "info", "1H": "held"}})
 	d := newDecoder(t, cfg)
 	for _, tt := range []struct {
 		code   string
@@ -277,7 +278,7 @@ func TestStatusCodesTyped(t *testing.T) {
 		"ignore":      "info",
 	} {
 		cfg := source()
-		cfg.StatusCodes = map[string]string{"1C": spec}
+		cfg.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1C": spec}})
 		errs := Check(cfg)
 		if len(errs) != 1 || errs[0].Key != "status_codes.1C" || !strings.Contains(errs[0].Msg, msg) {
 			t.Errorf("status_codes 1C: %q: %q, want ...%s...", spec, errs, msg)

@@ -181,7 +181,19 @@ const Format = "x12_350"
 const MaxContainers = state.MaxEventContainers
 
 func init() {
-	adapters.RegisterFormat(Format, adapters.Format{New: New, Check: Check})
+	adapters.RegisterFormat(Format, adapters.FormatKeys[Config](adapters.Format{New: New, Check: Check}, false))
+}
+
+// Config is the keys of an x12_350 source's own; the common ones are in
+// config.Source.
+type Config struct {
+	// TimeZone is the IANA zone of X406 times without X417, or with LT;
+	// default the daemon's local zone.
+	TimeZone string `yaml:"time_zone"`
+	// StatusCodes adds to or overrides the default disposition codes:
+	// code -> released, held[:TYPE], hold_removed[:TYPE], revoked or
+	// info.
+	StatusCodes map[string]string `yaml:"status_codes"`
 }
 
 // decoder decodes 350 interchanges for one source.
@@ -227,21 +239,22 @@ func Check(cfg config.Source) []config.KeyError {
 }
 
 func build(cfg config.Source) (*decoder, []config.KeyError) {
-	var errs []config.KeyError
+	c := new(Config)
+	errs := cfg.Keys.Decode(c)
 	if cfg.Kind == config.KindTOS {
 		errs = append(errs, config.KeyError{Key: "format", Msg: fmt.Sprintf("format %s carries customs dispositions: want kind %q, got %q", Format, config.KindAgency, cfg.Kind)})
 	}
-	d := &decoder{agency: cfg.Agency, codes: make(map[string]disposition, len(defaultCodes)+len(cfg.StatusCodes)), zone: time.Local}
-	if cfg.TimeZone != "" {
-		if loc, err := time.LoadLocation(cfg.TimeZone); err != nil {
-			errs = append(errs, config.KeyError{Key: "time_zone", Msg: err.Error()})
+	d := &decoder{agency: cfg.Agency, codes: make(map[string]disposition, len(defaultCodes)+len(c.StatusCodes)), zone: time.Local}
+	if c.TimeZone != "" {
+		if loc, err := time.LoadLocation(c.TimeZone); err != nil {
+			errs = append(errs, config.KeyError{Key: "time_zone", Msg: fmt.Sprintf("unknown time zone %q: %v", c.TimeZone, err)})
 		} else {
 			d.zone = loc
 		}
 	}
 	maps.Copy(d.codes, defaultCodes)
-	for _, code := range slices.Sorted(maps.Keys(cfg.StatusCodes)) {
-		v := cfg.StatusCodes[code]
+	for _, code := range slices.Sorted(maps.Keys(c.StatusCodes)) {
+		v := c.StatusCodes[code]
 		key := "status_codes." + code
 		if len(code) < 2 || len(code) > 3 || !upperAlnum(code) {
 			errs = append(errs, config.KeyError{Key: key, Msg: fmt.Sprintf("disposition code %q: want 2 or 3 upper-case letters and digits, as X407 carries", code)})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/jsonfmt"
+	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
 )
 
@@ -42,7 +43,7 @@ func FuzzX12350(f *testing.F) {
 	f.Add(interchange350("P4*2704", "X4*"+strings.Repeat("B", 40<<10)+"*1**"+strings.Repeat("7", 71)+"*20261128*1015*1C**MSCU", "N7*MSCU*1234566", "K1*"+strings.Repeat("r", 1<<20)))
 	f.Add(interchange350("P4*2704", "X4**1***99991231*2359*1C**MSCU********NT", "N9*MB*"+strings.Repeat("M", 71), "N7*MSCU*1234566"))
 	cfg := source()
-	cfg.StatusCodes = map[string]string{"1I": "released"}
+	cfg.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1I": "released"}})
 	dec, err := New(cfg)
 	if err != nil {
 		f.Fatal(err)

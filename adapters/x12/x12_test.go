@@ -636,7 +636,7 @@ func TestDispositionFields(t *testing.T) {
 
 func TestStatusCodes(t *testing.T) {
 	cfg := source()
-	cfg.StatusCodes = map[string]string{"1I": "released", "1C": "held", "1Z": "released"}
+	cfg.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1I": "released", "1C": "held", "1Z": "released"}})
 	d := newDecoder(t, cfg)
 	for _, tt := range []struct {
 		code   string
@@ -699,10 +699,17 @@ func TestConfig(t *testing.T) {
 		want []keyErr
 	}{
 		{"default", func(*config.Source) {}, nil},
-		{"other format", func(s *config.Source) { s.Format = "json"; s.StatusCodes = map[string]string{"x": "y"} }, nil},
-		{"bad value", func(s *config.Source) { s.StatusCodes = map[string]string{"1C": "release", "7I": "released"} },
+		{"other format", func(s *config.Source) {
+			s.Format = "json"
+			s.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"x": "y"}})
+		}, nil},
+		{"bad value", func(s *config.Source) {
+			s.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1C": "release", "7I": "released"}})
+		},
 			[]keyErr{{Key: "status_codes.1C", Msg: `want released, held[:TYPE], hold_removed[:TYPE] or revoked, got "release", or info (an advisory: no event)`}}},
-		{"bad codes", func(s *config.Source) { s.StatusCodes = map[string]string{"1c": "held", "1ABC": "held", "": "held"} }, []keyErr{
+		{"bad codes", func(s *config.Source) {
+			s.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1c": "held", "1ABC": "held", "": "held"}})
+		}, []keyErr{
 			{Key: "status_codes.", Msg: `disposition code "": want 2 or 3 upper-case letters and digits, as X407 carries`},
 			{Key: "status_codes.1ABC", Msg: `disposition code "1ABC": want 2 or 3 upper-case letters and digits, as X407 carries`},
 			{Key: "status_codes.1c", Msg: `disposition code "1c": want 2 or 3 upper-case letters and digits, as X407 carries`},
@@ -758,7 +765,7 @@ func TestRegistered(t *testing.T) {
 		t.Error("format not registered")
 	}
 	bad := source()
-	bad.StatusCodes = map[string]string{"1C": "free"}
+	bad.Keys = config.NewKeys(Config{StatusCodes: map[string]string{"1C": "free"}})
 	if _, err := adapters.NewDecoder(bad); err == nil || !strings.Contains(err.Error(), "status_codes") {
 		t.Errorf("NewDecoder with a bad status code: %v", err)
 	}

@@ -28,7 +28,11 @@ func configKeys() []string {
 		}
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opts == "inline" {
+				walk(f.Type, prefix) // its keys are the struct's own
+				continue
+			}
 			if !f.IsExported() || name == "" || name == "-" {
 				continue
 			}
@@ -54,9 +58,11 @@ func configKeys() []string {
 		}
 	}
 	walk(reflect.TypeOf(config.Config{}), "")
-	// The keys of source types that decode their own.
-	for _, c := range adapters.SourceConfigs() {
-		walk(reflect.TypeOf(c), "sources[]")
+	// The keys of the adapters that decode their own.
+	for place, confs := range adapters.Configs() {
+		for _, c := range confs {
+			walk(reflect.TypeOf(c), place)
+		}
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)

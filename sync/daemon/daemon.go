@@ -540,9 +540,15 @@ func (d *Daemon) schedule(cfg *config.Config) error {
 	// tos.snapshot.schedule, when set, fetches the snapshot between sweeps
 	// too (every sweep fetches it anyway).
 	var sid cron.EntryID
-	if s := cfg.TOS.Snapshot; s != nil && s.Schedule != "" {
-		if sid, err = d.sched.AddFunc(s.Schedule, func() { d.snapshotOnly(d.workCtx) }); err != nil {
-			return fmt.Errorf("tos.snapshot.schedule: %w", err)
+	if s := cfg.TOS.Snapshot; s != nil {
+		snap, err := tossnapshot.ConfigOf(*s)
+		if err != nil {
+			return fmt.Errorf("tos.snapshot: %w", err)
+		}
+		if snap.Schedule != "" {
+			if sid, err = d.sched.AddFunc(snap.Schedule, func() { d.snapshotOnly(d.workCtx) }); err != nil {
+				return fmt.Errorf("tos.snapshot.schedule: %w", err)
+			}
 		}
 	}
 	if d.snapshotJob != 0 {

@@ -114,7 +114,7 @@ func TestHTTPSinkRejectionIsParkedAlertedAndResolved(t *testing.T) {
 func TestSweepAPIAppliesTheTOSSnapshot(t *testing.T) {
 	tos, scfg := newSnapTOS(t)
 	h := newHarness(t, func(y string) string {
-		return strings.Replace(y, "sla:", "  snapshot: {type: http_poll, url: "+scfg.URL+", token_file: "+scfg.TokenFile+"}\nsla:", 1)
+		return strings.Replace(y, "sla:", "  snapshot: {type: http_poll, url: "+scfg.Keys.Scalar("url")+", token_file: "+scfg.Keys.Scalar("token_file")+"}\nsla:", 1)
 	})
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
 	h.eventually("c1 in the yard", func() bool { d, ok := h.snapLookup(c1); return ok && d.Presence == state.InYard })
@@ -153,7 +153,7 @@ func TestSnapshotOnItsOwnSchedule(t *testing.T) {
 	tos, scfg := newSnapTOS(t)
 	tos.serve(http.StatusOK, snapshotJSON(false, "2026-11-28T10:30:00+08:00", map[string][]string{c1: {"CUSTOMS"}}))
 	h := newHarness(t, func(y string) string {
-		return strings.Replace(y, "sla:", "  snapshot: {type: http_poll, url: "+scfg.URL+", schedule: \"@every 1s\"}\nsla:", 1)
+		return strings.Replace(y, "sla:", "  snapshot: {type: http_poll, url: "+scfg.Keys.Scalar("url")+", schedule: \"@every 1s\"}\nsla:", 1)
 	})
 	h.eventually("c1 known from the scheduled snapshot", func() bool {
 		d, ok := h.snapLookup(c1)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
@@ -90,8 +91,13 @@ func newSnapTOS(t *testing.T) (*snapTOS, config.Sink) {
 	if err := os.WriteFile(tok, []byte("tos-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return fake, config.Sink{Type: tossnapshot.Type, URL: srv.URL + "/api/holds", TokenFile: tok,
-		Headers: map[string]string{"X-Terminal": "CNSHA-T1"}}
+	return fake, config.Sink{Type: tossnapshot.Type, Keys: config.NewKeys(tossnapshot.Config{
+		Config: httpout.Config{
+			URL:       srv.URL + "/api/holds",
+			TokenFile: tok,
+			Headers:   map[string]string{"X-Terminal": "CNSHA-T1"},
+		},
+	})}
 }
 
 // snapSweep fetches the snapshot and applies it, as the daemon's sweep
