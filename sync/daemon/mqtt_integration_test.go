@@ -323,13 +323,15 @@ func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 			t.Errorf("send %d: %+v, want the same command as %+v", i, c, first)
 		}
 	}
+	// Only lower bounds: a loaded machine delays a re-send, it never
+	// brings one forward.
 	g1, g2 := sends[1].at.Sub(sends[0].at), sends[2].at.Sub(sends[1].at)
 	t.Logf("re-send gaps: %v, %v", g1, g2)
-	if g1 < 800*time.Millisecond || g1 > 1800*time.Millisecond {
-		t.Errorf("first re-send after %v, want about retry_after (1s)", g1)
+	if g1 < 800*time.Millisecond {
+		t.Errorf("first re-send after %v, want at least about retry_after (1s)", g1)
 	}
-	if g2 < 1700*time.Millisecond || g2 > 3*time.Second || g2 < g1+500*time.Millisecond {
-		t.Errorf("second re-send after %v (first %v), want about 2s: the wait doubles", g2, g1)
+	if g2 < 1700*time.Millisecond {
+		t.Errorf("second re-send after %v (first %v), want at least about 2s: the wait doubles", g2, g1)
 	}
 	if d := h.container(c1); len(d.PendingCommands) != 1 || d.PendingCommands[0].ID != first.ID || d.PendingCommands[0].Attempts < 3 {
 		t.Errorf("pending %+v, want %s with >= 3 attempts", d.PendingCommands, first.ID)
@@ -341,9 +343,11 @@ func TestUnconfirmedCommandIsResentWithBackoff(t *testing.T) {
 		d := h.container(c1)
 		return len(d.PendingCommands) == 0 && !d.Mismatch
 	})
-	if got := h.daemon.engine().CommandAttempts([]string{first.ID}); len(got) != 0 {
-		t.Errorf("dispatcher still schedules %s: %v", first.ID, got)
-	}
+	// The dispatcher hears of the commit after the store has it, which is
+	// when the API shows it.
+	h.eventually("the dispatcher forgets "+first.ID, func() bool {
+		return len(h.daemon.engine().CommandAttempts([]string{first.ID})) == 0
+	})
 	n := len(tp.commands(first.ID))
 	time.Sleep(1500 * time.Millisecond)
 	if m := len(tp.commands(first.ID)); m != n {
