@@ -276,8 +276,12 @@ func (r *brokerSession) apply(t *txn) error {
 // for that client id before.
 func (e *Engine) RecordSession(ctx context.Context, broker, clientID string) (had bool, err error) {
 	r := &brokerSession{broker: broker, clientID: clientID}
-	err = e.do(ctx, r)
-	return r.had, err
+	if err := e.do(ctx, r); err != nil {
+		// The writer may still be applying r (do gave up waiting): its
+		// result is not ours to read.
+		return false, err
+	}
+	return r.had, nil
 }
 
 // systemAlert fires or resolves an alert that is about portsync itself
