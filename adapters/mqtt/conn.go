@@ -90,6 +90,7 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.
 		SetPingTimeout(5 * time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).
+		SetCustomOpenConnectionFn(dial).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(c.onLost)
 	if cfg.UsernameFile != "" {
