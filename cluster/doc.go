@@ -5,7 +5,7 @@
 //
 // What is replicated is the store's writes (state.WriteSet), not the
 // inputs: the leader's writer works out a group commit in a transaction it
-// rolls back, hands the write set to Node.Apply, and every node's
+// rolls back, hands the write set to its term's Node.Applier, and every node's
 // finite-state machine (fsm.go), the leader's included, commits the same
 // bytes. Apply returns once a quorum holds the entry and the leader's own
 // store has it, which is when the writer may acknowledge the inputs.

@@ -56,7 +56,7 @@ type Node struct {
 	shutdownErr error
 }
 
-// ErrNotLeader is returned by Apply on a node that does not lead (any
+// ErrNotLeader is returned by an Applier on a node that does not lead (any
 // more): nothing of the write set is known to be committed, and the
 // writer must stop; if a quorum did take the entry, the new leader has it.
 var ErrNotLeader = errors.New("this node is not the cluster's leader")

@@ -27,7 +27,7 @@ type Options struct {
 	// force, nil if there is none: acknowledgements go out through it.
 	Broker func(name string) adapters.Publisher
 	// Replicate, set on a cluster's leader, commits each group's writes
-	// through the replicated log (cluster.Node.Apply): it returns once a
+	// through the replicated log (cluster.Node.Applier): it returns once a
 	// quorum holds them and the local store has applied them.
 	Replicate func(state.WriteSet) error
 }
