@@ -5,10 +5,13 @@
 //
 // What is replicated is the store's writes (state.WriteSet), not the
 // inputs: the leader's writer works out a group commit in a transaction it
-// rolls back, hands the write set to its term's Node.Applier, and every node's
-// finite-state machine (fsm.go), the leader's included, commits the same
-// bytes. Apply returns once a quorum holds the entry and the leader's own
-// store has it, which is when the writer may acknowledge the inputs.
+// rolls back and hands the write set to its term's Node.Applier, and every
+// node's finite-state machine (fsm.go), the leader's included, commits the
+// same bytes. The applier returns once a quorum holds the entry and the
+// leader's own store has it, which is when the writer may acknowledge the
+// inputs. Replicating the writes rather than the inputs makes the replicas
+// equal by construction: a follower runs no decision code, so neither its
+// configuration, its clock nor its version can make it differ.
 //
 // The package decides nothing about containers and acts on nothing
 // outside: sync/daemon watches Leadership and runs the adapters, the
