@@ -47,9 +47,14 @@ func (s *Server) handleCluster(w http.ResponseWriter, r *http.Request) {
 // leader. Only the leader's writer may commit.
 func (s *Server) toLeader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// A request without a token is refused where it came (401): the
-		// leader's address is not for strangers.
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Header.Get("Authorization") == "" {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// Where the API has a token, a request without one is refused
+		// here (401), not redirected: the leader's address is not for
+		// strangers. Without an API token every write goes to the leader.
+		if r.Header.Get("Authorization") == "" && s.Backend.Current().Token != "" {
 			next.ServeHTTP(w, r)
 			return
 		}

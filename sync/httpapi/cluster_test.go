@@ -14,9 +14,11 @@ type leaderStub struct {
 	Backend
 	url      string
 	follower bool
+	token    string // the API's token, "" for none
 }
 
 func (b leaderStub) LeaderURL() (string, bool) { return b.url, b.follower }
+func (b leaderStub) Current() Current          { return Current{Token: b.token} }
 
 func TestWritesGoToTheLeader(t *testing.T) {
 	reached := false
@@ -29,8 +31,10 @@ func TestWritesGoToTheLeader(t *testing.T) {
 		reached      bool
 		noToken      bool
 	}{
-		{"a follower leaves a request without a token to the handler (401 there)", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
+		{"a follower leaves a request without a token to the handler (401 there)", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true, token: "tok"},
 			http.StatusOK, "", true, true},
+		{"without an API token a follower redirects a write without one", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
+			http.StatusTemporaryRedirect, "http://10.0.0.2:9740/api/v1/deadletters/dl-1/retry?x=1", false, true},
 		{"leader takes a write", http.MethodPost, leaderStub{}, http.StatusOK, "", true, false},
 		{"follower serves a read", http.MethodGet, leaderStub{url: "http://10.0.0.2:9740", follower: true}, http.StatusOK, "", true, false},
 		{"follower redirects a write", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
