@@ -376,3 +376,16 @@ func (t *Throttle) Allow(now time.Time) bool {
 	t.last = now
 	return true
 }
+
+// FailureReason is the reason label of a failed request, for
+// portsync_source_failures_total: http_status, timeout or error.
+func FailureReason(err error) string {
+	var netErr interface{ Timeout() bool }
+	switch {
+	case errors.As(err, new(*StatusError)):
+		return "http_status"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	}
+	return "error"
+}

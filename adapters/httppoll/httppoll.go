@@ -220,22 +220,7 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 	if s.client, err = httpout.New(clientConfig(cfg, c), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
-	s.breaker = gobreaker.NewCircuitBreaker[page](gobreaker.Settings{
-		Name:        "source:" + cfg.Name,
-		MaxRequests: 1,
-		Timeout:     10 * time.Second,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
-		// A request cut short by Stop says nothing about the server.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			s.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
-			env.ReportBreaker(name, to)
-		},
-	})
-	// Reported from the start, not only on a change: the gauge and the
-	// dashboard show the breaker of a source that has never failed, and a
-	// reload's new breaker replaces the old one's state.
-	env.ReportBreaker(s.breaker.Name(), gobreaker.StateClosed)
+	s.breaker = scheduled.NewBreaker[page](cfg.Name, env, s.log)
 	return s, nil
 }
 
@@ -283,18 +268,10 @@ func (s *source) round() {
 
 // failureReason is the reason label of a failed poll.
 func failureReason(err error) string {
-	var status *httpout.StatusError
-	var malformed *MalformedError
-	var netErr interface{ Timeout() bool }
-	switch {
-	case errors.As(err, &status):
-		return "http_status"
-	case errors.As(err, &malformed):
+	if _, ok := errors.AsType[*MalformedError](err); ok {
 		return "malformed"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
 	}
-	return "error"
+	return httpout.FailureReason(err)
 }
 
 var errStopped = errors.New("source stopped before the engine acknowledged the page")

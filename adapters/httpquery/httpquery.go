@@ -237,18 +237,7 @@ func newSource(env *adapters.Env, cfg config.Source, c *Config) (adapters.Source
 	if s.client, err = httpout.New(clientConfig(cfg, c, "X"), s.log); err != nil {
 		return nil, fmt.Errorf("source %s: %w", cfg.Name, err)
 	}
-	s.breaker = gobreaker.NewCircuitBreaker[[]byte](gobreaker.Settings{
-		Name:        "source:" + cfg.Name,
-		MaxRequests: 1,
-		Timeout:     10 * time.Second,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
-		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			s.log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
-			env.ReportBreaker(name, to)
-		},
-	})
-	env.ReportBreaker(s.breaker.Name(), gobreaker.StateClosed)
+	s.breaker = scheduled.NewBreaker[[]byte](cfg.Name, env, s.log)
 	return s, nil
 }
 
@@ -386,7 +375,7 @@ func (c *round) ask(cand adapters.Candidate) error {
 		case errors.Is(err, gobreaker.ErrOpenState), s.ctx.Err() != nil:
 			return err
 		default:
-			s.env.ReportFailure(s.name, failureReason(err), err)
+			s.env.ReportFailure(s.name, httpout.FailureReason(err), err)
 			s.log.Error("query failed; the cycle goes on", "err", err, "about", key)
 		}
 	}
@@ -438,19 +427,6 @@ func escape(s string) string {
 		fmt.Fprintf(&b, "%%%02X", ch)
 	}
 	return b.String()
-}
-
-// failureReason is the reason label of a failed request.
-func failureReason(err error) string {
-	var status *httpout.StatusError
-	var netErr interface{ Timeout() bool }
-	switch {
-	case errors.As(err, &status):
-		return "http_status"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
-	}
-	return "error"
 }
 
 // limiter spaces requests evenly, every apart, across cycles.

@@ -2,18 +2,22 @@
 // (http_poll, http_query) share: one round at start, then one per tick of
 // the source's cron schedule (UTC), never two at once; Stop cancels the
 // round's requests and gives it a grace period to collect the engine's
-// acknowledgements of what it already delivered.
+// acknowledgements of what it already delivered. It also builds their
+// circuit breaker.
 package scheduled
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/sony/gobreaker/v2"
 
+	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
 )
 
@@ -105,4 +109,26 @@ func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv..
 
 func (l cronLogger) Error(err error, msg string, kv ...any) {
 	l.log.Error("cron: "+msg, append([]any{"err", err}, kv...)...)
+}
+
+// NewBreaker returns the circuit breaker of the named source's requests:
+// open after five failures in a row, one trial request after 10 s. A
+// request cut short by Stop says nothing about the server and does not
+// count. The breaker is reported from the start, not only on a change:
+// the gauge and the dashboard show the breaker of a source that has never
+// failed, and a reload's new breaker replaces the old one's state.
+func NewBreaker[T any](source string, env *adapters.Env, log *slog.Logger) *gobreaker.CircuitBreaker[T] {
+	b := gobreaker.NewCircuitBreaker[T](gobreaker.Settings{
+		Name:        "source:" + source,
+		MaxRequests: 1,
+		Timeout:     10 * time.Second,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 5 },
+		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			log.Warn("circuit breaker changed state", "breaker", name, "from", from.String(), "to", to.String())
+			env.ReportBreaker(name, to)
+		},
+	})
+	env.ReportBreaker(b.Name(), gobreaker.StateClosed)
+	return b
 }
