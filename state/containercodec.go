@@ -118,25 +118,35 @@ func appendBool(b []byte, v bool) []byte {
 // checkContainerTimes refuses a container whose times JSON cannot write:
 // the API serves it as JSON (see checkJournalTimes).
 func checkContainerTimes(c *Container) error {
-	times := []time.Time{c.TOSAt, c.UpdatedAt}
+	var err error
+	check := func(t time.Time) {
+		if err == nil {
+			err = jsonTime(t)
+		}
+	}
+	check(c.TOSAt)
+	check(c.UpdatedAt)
 	for _, m := range c.Mismatches {
-		times = append(times, m.Since)
+		check(m.Since)
 	}
 	for _, p := range c.Pending {
-		times = append(times, p.IssuedAt, p.CauseReceivedAt)
+		check(p.IssuedAt)
+		check(p.CauseReceivedAt)
 	}
 	for _, agencies := range [...]map[string]AgencyState{c.Agencies, c.Own} {
 		for _, a := range agencies {
-			times = append(times, a.At, a.ReceivedAt, a.Release.At, a.Release.ReceivedAt)
+			check(a.At)
+			check(a.ReceivedAt)
+			check(a.Release.At)
+			check(a.Release.ReceivedAt)
 			for _, h := range a.Holds {
-				times = append(times, h.At, h.ReceivedAt)
+				check(h.At)
+				check(h.ReceivedAt)
 			}
 		}
 	}
-	for _, t := range times {
-		if _, err := t.MarshalText(); err != nil {
-			return fmt.Errorf("encode container %s: %w", c.ID, err)
-		}
+	if err != nil {
+		return fmt.Errorf("encode container %s: %w", c.ID, err)
 	}
 	return nil
 }

@@ -137,10 +137,23 @@ var errJournalShort = errors.New("truncated")
 // store them, but the API serves every entry as JSON, and a history that
 // cannot be served is lost to its readers.
 func checkJournalTimes(e *JournalEntry) error {
-	for _, t := range [...]time.Time{e.At, e.EventAt} {
-		if _, err := t.MarshalText(); err != nil {
-			return fmt.Errorf("encode journal entry: %w", err)
-		}
+	if err := jsonTime(e.At); err != nil {
+		return fmt.Errorf("encode journal entry: %w", err)
+	}
+	if err := jsonTime(e.EventAt); err != nil {
+		return fmt.Errorf("encode journal entry: %w", err)
+	}
+	return nil
+}
+
+// jsonTime reports what time.Time.MarshalJSON would refuse of t, without
+// writing it: this runs for every record the store writes.
+func jsonTime(t time.Time) error {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("time %v: year outside of range [0,9999]", t.Unix())
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return fmt.Errorf("time %v: timezone hour outside of range [0,23]", t.Unix())
 	}
 	return nil
 }

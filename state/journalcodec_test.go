@@ -200,3 +200,22 @@ func TestJournalReadsEntriesWrittenAsJSON(t *testing.T) {
 		t.Fatalf("pruned %d, %v; want the old JSON entry pruned", n, err)
 	}
 }
+
+// TestJSONTimeAgreesWithMarshalJSON: the store refuses exactly the times
+// the API could not write.
+func TestJSONTimeAgreesWithMarshalJSON(t *testing.T) {
+	for _, tm := range []time.Time{
+		{}, time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 23*3600+59*60)),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600)),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -24*3600)),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -(23*3600+59*60+59))),
+	} {
+		_, want := tm.MarshalJSON()
+		if got := jsonTime(tm); (got == nil) != (want == nil) {
+			t.Errorf("%s (offset %v): jsonTime %v, MarshalJSON %v", tm, tm.Format("-07:00:00"), got, want)
+		}
+	}
+}
