@@ -2,21 +2,18 @@ package tossnapshot
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	stdsync "sync"
 	"testing"
 	"time"
 
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/testtos"
 )
 
 // Containers of the tests, as in sync/daemon's harness.
@@ -26,68 +23,9 @@ const (
 	c3 = "CSQU3054383"
 )
 
-// snapTOS serves a TOS snapshot that a test can change between fetches,
-// and records the requests.
-type snapTOS struct {
-	mu      stdsync.Mutex
-	status  int
-	body    string
-	delay   time.Duration
-	headers []http.Header
-}
-
-func (s *snapTOS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.headers = append(s.headers, r.Header.Clone())
-	status, body, delay := s.status, s.body, s.delay
-	s.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprint(w, body)
-}
-
-func (s *snapTOS) serve(status int, body string) {
-	s.mu.Lock()
-	s.status, s.body = status, body
-	s.mu.Unlock()
-}
-
-// snapshotJSON builds a snapshot answer; holds maps containers to their
-// holds.
-func snapshotJSON(complete bool, at string, holds map[string][]string) string {
-	type entry struct {
-		Container string   `json:"container"`
-		Holds     []string `json:"holds"`
-	}
-	doc := struct {
-		Complete   bool    `json:"complete"`
-		At         string  `json:"at"`
-		Containers []entry `json:"containers"`
-	}{Complete: complete, At: at, Containers: []entry{}}
-	for _, c := range slices.Sorted(maps.Keys(holds)) {
-		h := holds[c]
-		if h == nil {
-			h = []string{}
-		}
-		doc.Containers = append(doc.Containers, entry{c, h})
-	}
-	data, _ := json.Marshal(doc)
-	return string(data)
-}
-
-func newSnapTOS(t *testing.T) (*snapTOS, config.Sink) {
+func newSnapTOS(t *testing.T) (*testtos.Snapshot, config.Sink) {
 	t.Helper()
-	fake := &snapTOS{}
+	fake := &testtos.Snapshot{}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	tok := filepath.Join(t.TempDir(), "snapshot.token")
@@ -117,7 +55,7 @@ func modified(t *testing.T, s config.Sink, mod func(*Config)) config.Sink {
 
 func TestFetchSendsTokenAndHeaders(t *testing.T) {
 	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, snapshotJSON(true, "2026-11-28T10:30:00+08:00", map[string][]string{c1: {"customs", " PAYMENT", "CUSTOMS"}}))
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2026-11-28T10:30:00+08:00", map[string][]string{c1: {"customs", " PAYMENT", "CUSTOMS"}}))
 	snap, err := Fetch(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +69,7 @@ func TestFetchSendsTokenAndHeaders(t *testing.T) {
 	}) {
 		t.Errorf("containers %+v, want %+v", entries(snap), want)
 	}
-	hd := tos.headers[0]
+	hd := tos.Headers()[0]
 	if hd.Get("Authorization") != "Bearer tos-secret" || hd.Get("X-Terminal") != "CNSHA-T1" || hd.Get("Accept") != "application/json" {
 		t.Errorf("request headers %v", hd)
 	}
@@ -139,7 +77,7 @@ func TestFetchSendsTokenAndHeaders(t *testing.T) {
 
 func TestFetchWithoutAtUsesRequestTime(t *testing.T) {
 	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, `{"containers": [{"container": "`+c1+`", "holds": []}]}`)
+	tos.Serve(http.StatusOK, `{"containers": [{"container": "`+c1+`", "holds": []}]}`)
 	before := time.Now()
 	snap, err := Fetch(context.Background(), cfg)
 	if err != nil {
@@ -171,7 +109,7 @@ func TestFetchErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tos, cfg := newSnapTOS(t)
-			tos.serve(tc.status, tc.body)
+			tos.Serve(tc.status, tc.body)
 			_, err := Fetch(context.Background(), cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err %v, want one saying %q", err, tc.want)
@@ -182,10 +120,8 @@ func TestFetchErrors(t *testing.T) {
 
 func TestFetchTimeoutAndConfig(t *testing.T) {
 	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, `{"containers": []}`)
-	tos.mu.Lock()
-	tos.delay = 5 * time.Second
-	tos.mu.Unlock()
+	tos.Serve(http.StatusOK, `{"containers": []}`)
+	tos.SetDelay(5 * time.Second)
 	cfg = modified(t, cfg, func(c *Config) { c.Timeout = 100 * time.Millisecond })
 	start := time.Now()
 	if _, err := Fetch(context.Background(), cfg); err == nil || time.Since(start) > 3*time.Second {
@@ -211,7 +147,7 @@ func TestFetchTimeoutAndConfig(t *testing.T) {
 
 func TestFetchSkipsBadEntries(t *testing.T) {
 	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T10:30:00+08:00", "containers": [
+	tos.Serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T10:30:00+08:00", "containers": [
 		{"container": "MSCU1234566", "holds": ["CUSTOMS"]},
 		{"container": "MSCU1234567", "holds": []},
 		{"holds": ["CUSTOMS"]},
@@ -254,7 +190,7 @@ func TestFetchSkipsBadEntries(t *testing.T) {
 	}
 
 	// Conflicting duplicates: present, holds not compared.
-	tos.serve(http.StatusOK, `{"complete": true, "containers": [
+	tos.Serve(http.StatusOK, `{"complete": true, "containers": [
 		{"container": "MSCU1234566", "holds": ["CUSTOMS"]},
 		{"container": "MSCU1234566", "holds": []}]}`)
 	snap, err = Fetch(context.Background(), cfg)

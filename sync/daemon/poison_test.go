@@ -11,6 +11,7 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/tossnapshot"
+	"github.com/portsync/portsync/internal/testtos"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 	"github.com/portsync/portsync/sync/internal/testseam"
@@ -214,7 +215,7 @@ func TestLongReasonIsCut(t *testing.T) {
 func TestSnapshotFromTheFutureIsRefused(t *testing.T) {
 	h := newHarness(t, nil)
 	tos, cfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, snapshotJSON(true, "2099-01-01T00:00:00Z", map[string][]string{c1: {"CUSTOMS"}}))
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2099-01-01T00:00:00Z", map[string][]string{c1: {"CUSTOMS"}}))
 	snap, err := tossnapshot.Fetch(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

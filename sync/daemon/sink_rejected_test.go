@@ -11,6 +11,7 @@ import (
 	"time"
 
 	_ "github.com/portsync/portsync/adapters/httpsink"
+	"github.com/portsync/portsync/internal/testtos"
 	"github.com/portsync/portsync/sync"
 
 	"github.com/portsync/portsync/state"
@@ -118,7 +119,7 @@ func TestSweepAPIAppliesTheTOSSnapshot(t *testing.T) {
 	})
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
 	h.eventually("c1 in the yard", func() bool { d, ok := h.snapLookup(c1); return ok && d.Presence == state.InYard })
-	tos.serve(http.StatusOK, snapshotJSON(true, "2026-11-28T10:30:00+08:00", map[string][]string{c2: {"CUSTOMS"}}))
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2026-11-28T10:30:00+08:00", map[string][]string{c2: {"CUSTOMS"}}))
 	resp, err := h.httpc.Post(h.base()+"/api/v1/sweep", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +137,7 @@ func TestSweepAPIAppliesTheTOSSnapshot(t *testing.T) {
 	if d, _ := h.snapLookup(c1); d.Presence != state.Departed {
 		t.Errorf("c1 %s, want departed", d.Presence)
 	}
-	tos.serve(http.StatusInternalServerError, "down")
+	tos.Serve(http.StatusInternalServerError, "down")
 	resp, err = h.httpc.Post(h.base()+"/api/v1/sweep", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestSweepAPIAppliesTheTOSSnapshot(t *testing.T) {
 
 func TestSnapshotOnItsOwnSchedule(t *testing.T) {
 	tos, scfg := newSnapTOS(t)
-	tos.serve(http.StatusOK, snapshotJSON(false, "2026-11-28T10:30:00+08:00", map[string][]string{c1: {"CUSTOMS"}}))
+	tos.Serve(http.StatusOK, testtos.JSON(false, "2026-11-28T10:30:00+08:00", map[string][]string{c1: {"CUSTOMS"}}))
 	h := newHarness(t, func(y string) string {
 		return strings.Replace(y, "sla:", "  snapshot: {type: http_poll, url: "+scfg.Keys.Scalar("url")+", schedule: \"@every 1s\"}\nsla:", 1)
 	})

@@ -11,80 +11,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	stdsync "sync"
 	"testing"
-	"time"
 
 	"github.com/portsync/portsync/adapters/httpout"
 	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/testtos"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 	"github.com/portsync/portsync/sync/httpapi"
 )
 
-// snapTOS serves a TOS snapshot that a test can change between fetches,
-// and records the requests.
-type snapTOS struct {
-	mu      stdsync.Mutex
-	status  int
-	body    string
-	delay   time.Duration
-	headers []http.Header
-}
-
-func (s *snapTOS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.headers = append(s.headers, r.Header.Clone())
-	status, body, delay := s.status, s.body, s.delay
-	s.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprint(w, body)
-}
-
-func (s *snapTOS) serve(status int, body string) {
-	s.mu.Lock()
-	s.status, s.body = status, body
-	s.mu.Unlock()
-}
-
-// snapshotJSON builds a snapshot answer; holds maps containers to their
-// holds.
-func snapshotJSON(complete bool, at string, holds map[string][]string) string {
-	type entry struct {
-		Container string   `json:"container"`
-		Holds     []string `json:"holds"`
-	}
-	doc := struct {
-		Complete   bool    `json:"complete"`
-		At         string  `json:"at"`
-		Containers []entry `json:"containers"`
-	}{Complete: complete, At: at, Containers: []entry{}}
-	for _, c := range sortedKeys(holds) {
-		h := holds[c]
-		if h == nil {
-			h = []string{}
-		}
-		doc.Containers = append(doc.Containers, entry{c, h})
-	}
-	data, _ := json.Marshal(doc)
-	return string(data)
-}
-
-func newSnapTOS(t *testing.T) (*snapTOS, config.Sink) {
+func newSnapTOS(t *testing.T) (*testtos.Snapshot, config.Sink) {
 	t.Helper()
-	fake := &snapTOS{}
+	fake := &testtos.Snapshot{}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	tok := filepath.Join(t.TempDir(), "snapshot.token")
@@ -182,7 +122,7 @@ func TestSnapshotRepairsLostTOSEvents(t *testing.T) {
 	// The TOS lost two events: it released c1's CUSTOMS hold (as asked)
 	// and someone removed c2's CUSTOMS hold; it also has c4, whose arrival
 	// portsync never heard of. The list leaves c3 out and is not complete.
-	tos.serve(http.StatusOK, snapshotJSON(false, "2026-11-28T10:30:00+08:00", map[string][]string{
+	tos.Serve(http.StatusOK, testtos.JSON(false, "2026-11-28T10:30:00+08:00", map[string][]string{
 		c1: {"PAYMENT"}, c2: {}, c4: {"CUSTOMS"},
 	}))
 	if n := h.snapSweep(cfg); n != 3 {
@@ -238,7 +178,7 @@ func TestSnapshotRepairsLostTOSEvents(t *testing.T) {
 
 	// A complete snapshot without c3: c3 has left, while customs had not
 	// decided on it, which is an unauthorized departure.
-	tos.serve(http.StatusOK, snapshotJSON(true, "2026-11-28T10:40:00+08:00", map[string][]string{
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2026-11-28T10:40:00+08:00", map[string][]string{
 		c1: {"PAYMENT"}, c2: {}, c4: {"CUSTOMS"},
 	}))
 	if n := h.snapSweep(cfg); n != 1 {
@@ -265,11 +205,11 @@ func TestSnapshotNeverUndoesNewerTOSEvents(t *testing.T) {
 	h.eventually("c1 in the yard", func() bool { d, ok := h.snapLookup(c1); return ok && d.Presence == state.InYard })
 
 	// Taken before c1 arrived: it neither drops c1's hold nor sends it away.
-	tos.serve(http.StatusOK, snapshotJSON(false, "2026-11-28T10:10:00+08:00", map[string][]string{c1: {}}))
+	tos.Serve(http.StatusOK, testtos.JSON(false, "2026-11-28T10:10:00+08:00", map[string][]string{c1: {}}))
 	if n := h.snapSweep(cfg); n != 0 {
 		t.Errorf("an older snapshot repaired %d, want 0", n)
 	}
-	tos.serve(http.StatusOK, snapshotJSON(true, "2026-11-28T10:10:00+08:00", map[string][]string{c2: {}}))
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2026-11-28T10:10:00+08:00", map[string][]string{c2: {}}))
 	if n := h.snapSweep(cfg); n != 1 {
 		t.Errorf("an older complete snapshot repaired %d, want 1 (c2, new)", n)
 	}
@@ -284,7 +224,7 @@ func TestSnapshotNeverUndoesNewerTOSEvents(t *testing.T) {
 	}
 
 	// An empty "complete" list is not believed.
-	tos.serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T11:00:00+08:00", "containers": []}`)
+	tos.Serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T11:00:00+08:00", "containers": []}`)
 	if n := h.snapSweep(cfg); n != 0 {
 		t.Errorf("an empty complete snapshot repaired %d, want 0", n)
 	}
@@ -295,7 +235,7 @@ func TestSnapshotNeverUndoesNewerTOSEvents(t *testing.T) {
 	// A departed container the TOS lists again, later, has come back.
 	h.tos("N4-2", c1, state.TOSDeparted, "2026-11-28T11:10:00+08:00")
 	h.eventually("c1 departed", func() bool { d, _ := h.snapLookup(c1); return d.Presence == state.Departed })
-	tos.serve(http.StatusOK, snapshotJSON(false, "2026-11-28T12:00:00+08:00", map[string][]string{c1: {"CUSTOMS"}, c2: {}}))
+	tos.Serve(http.StatusOK, testtos.JSON(false, "2026-11-28T12:00:00+08:00", map[string][]string{c1: {"CUSTOMS"}, c2: {}}))
 	if n := h.snapSweep(cfg); n != 1 {
 		t.Errorf("repaired %d, want 1 (c1 back)", n)
 	}
@@ -319,7 +259,7 @@ func TestSnapshotInGroups(t *testing.T) {
 	for i := range snapshotGroup*2 + 7 {
 		holds[validContainer(fmt.Sprintf("GRPU%06d", i))] = []string{"CUSTOMS"}
 	}
-	tos.serve(http.StatusOK, snapshotJSON(true, "2026-11-28T10:30:00+08:00", holds))
+	tos.Serve(http.StatusOK, testtos.JSON(true, "2026-11-28T10:30:00+08:00", holds))
 	if n := h.snapSweep(cfg); n != len(holds) {
 		t.Errorf("repaired %d, want %d", n, len(holds))
 	}
@@ -338,7 +278,7 @@ func TestSnapshotEntryWithUnknownHoldsKeepsContainer(t *testing.T) {
 	tos, cfg := newSnapTOS(t)
 	h.tos("N4-1", c1, state.TOSArrived, "2026-11-28T10:20:00+08:00", "CUSTOMS")
 	h.eventually("c1 in the yard", func() bool { d, ok := h.snapLookup(c1); return ok && d.Presence == state.InYard })
-	tos.serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T10:30:00+08:00", "containers": [
+	tos.Serve(http.StatusOK, `{"complete": true, "at": "2026-11-28T10:30:00+08:00", "containers": [
 		{"container": "`+c1+`", "holds": [""]}]}`)
 	if n := h.snapSweep(cfg); n != 0 {
 		t.Errorf("repaired %d, want 0", n)
