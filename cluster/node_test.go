@@ -215,9 +215,19 @@ func TestStrangerCannotJoin(t *testing.T) {
 	if err := c.write(l, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
-	var v string
-	_ = c.stores[2].View(func(tx *state.Tx) error { v = tx.Meta("k"); return nil })
+	// Both members hold the entry: the stranger has had every chance to.
+	meta := func(i int) string {
+		var v string
+		_ = c.stores[i].View(func(tx *state.Tx) error { v = tx.Meta("k"); return nil })
+		return v
+	}
+	for deadline := time.Now().Add(10 * time.Second); meta(0) != "v" || meta(1) != "v"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the members hold %q and %q, want v", meta(0), meta(1))
+		}
+	}
+	time.Sleep(time.Second) // a few heartbeats more
+	v := meta(2)
 	if v != "" {
 		t.Errorf("the stranger's store holds %q", v)
 	}

@@ -1,8 +1,10 @@
 package state
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -75,9 +77,17 @@ func TestJournalBinaryDamaged(t *testing.T) {
 	if err := unmarshalJournalEntry(1, append(data, 0), &got); err == nil {
 		t.Error("entry with a byte too many decoded without error")
 	}
-	newer := []byte{journalV1, 0x80, 0x80, 0x04} // a bit beyond journalBitsKnown
-	if err := unmarshalJournalEntry(1, newer, &got); err == nil {
-		t.Error("entry with an unknown field decoded without error")
+	// A whole entry of a newer version: a field bit this one does not
+	// know, and nothing else wrong with it.
+	minimal := JournalEntry{At: time.Unix(1, 0).UTC(), Kind: JournalAgencyEvent}
+	valid := appendJournalEntry(nil, &minimal)
+	if err := unmarshalJournalEntry(1, valid, &got); err != nil {
+		t.Fatalf("the entry before the unknown bit: %v", err)
+	}
+	newer := append([]byte{journalV1}, binary.AppendUvarint(nil, 1<<62)...)
+	newer = append(newer, valid[2:]...) // valid[1] is its bitmap, 0
+	if err := unmarshalJournalEntry(1, newer, &got); err == nil || !strings.Contains(err.Error(), "unknown to this version") {
+		t.Errorf("entry with an unknown field: %v, want it refused as unknown to this version", err)
 	}
 }
 

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 )
 
 // ErrNoCluster is the answer of ClusterNodes on a single node.
@@ -51,10 +54,11 @@ func (s *Server) toLeader(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// Where the API has a token, a request without one is refused
-		// here (401), not redirected: the leader's address is not for
-		// strangers. Without an API token every write goes to the leader.
-		if r.Header.Get("Authorization") == "" && s.Backend.Current().Token != "" {
+		// Where the API has a token, a request without a token this
+		// node knows is refused here (401), not redirected: the leader's
+		// address is not for strangers. Without an API token every write
+		// goes to the leader.
+		if cur := s.Backend.Current(); cur.Token != "" && !knownToken(cur, r.Header.Get("Authorization")) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -68,4 +72,16 @@ func (s *Server) toLeader(next http.Handler) http.Handler {
 			http.Redirect(w, r, leader+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 		}
 	})
+}
+
+// knownToken reports whether auth is the bearer of a token cur knows: the
+// API's, the override's or a push source's.
+func knownToken(cur Current, auth string) bool {
+	known := false
+	for _, tok := range append([]string{cur.Token, cur.OverrideToken}, slices.Collect(maps.Keys(cur.PushTokens))...) {
+		if tok != "" && subtle.ConstantTimeCompare([]byte(auth), []byte("Bearer "+tok)) == 1 {
+			known = true
+		}
+	}
+	return known
 }

@@ -33,6 +33,10 @@ func TestWritesGoToTheLeader(t *testing.T) {
 	}{
 		{"a follower leaves a request without a token to the handler (401 there)", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true, token: "tok"},
 			http.StatusOK, "", true, true},
+		{"a follower leaves a request with a wrong token to the handler (401 there)", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true, token: "other"},
+			http.StatusOK, "", true, false},
+		{"a follower redirects a request with the API's token", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true, token: "tok"},
+			http.StatusTemporaryRedirect, "http://10.0.0.2:9740/api/v1/deadletters/dl-1/retry?x=1", false, false},
 		{"without an API token a follower redirects a write without one", http.MethodPost, leaderStub{url: "http://10.0.0.2:9740", follower: true},
 			http.StatusTemporaryRedirect, "http://10.0.0.2:9740/api/v1/deadletters/dl-1/retry?x=1", false, true},
 		{"leader takes a write", http.MethodPost, leaderStub{}, http.StatusOK, "", true, false},
