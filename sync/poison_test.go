@@ -19,10 +19,6 @@ import (
 	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
-// unencodable is a time that parses but that encoding/json refuses to
-// write: a zone offset of 24 hours.
-var unencodable = time.Date(2026, 11, 28, 10, 15, 0, 0, time.FixedZone("", 24*3600))
-
 // Container numbers with valid check digits.
 const (
 	c1 = "MSCU1234566"
@@ -30,28 +26,10 @@ const (
 	c3 = "CSQU3054383"
 )
 
-// poisonIDs makes every record whose event id starts with POISON one the
-// store can never take, after the engine's own checks passed it.
-func poisonIDs(t *testing.T) {
-	testseam.Admitted = func(r *adapters.Record) {
-		switch {
-		case r.Agency != nil && strings.HasPrefix(r.Agency.ID, "POISON"):
-			ev := *r.Agency
-			ev.At = unencodable
-			r.Agency = &ev
-		case r.TOS != nil && strings.HasPrefix(r.TOS.ID, "POISON"):
-			ev := *r.TOS
-			ev.At = unencodable
-			r.TOS = &ev
-		}
-	}
-	t.Cleanup(func() { testseam.Admitted = nil })
-}
-
 // Inside one message of many records (an EDI file, a poll page), only the
 // record the store refuses is dead-lettered; the others apply.
 func TestPoisonRecordInsideMessage(t *testing.T) {
-	poisonIDs(t)
+	t.Cleanup(testseam.PoisonIDs())
 	e, stop := startEngine(t)
 	defer stop()
 	src := &SourceInfo{Name: "multi", Kind: config.KindAgency, Agency: "customs", Decoder: records{

@@ -13,6 +13,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/state"
+	"github.com/portsync/portsync/sync/internal/testseam"
 )
 
 // replicas stands in for the cluster: each write set the engine hands it
@@ -86,7 +87,7 @@ func snapshotOf(t *testing.T, s *state.Store, ids ...string) string {
 // leader's does, a poison record included; a replication that fails
 // acknowledges nothing and writes nothing, and the retry commits once.
 func TestReplicatedCommitsMatchOnEveryNode(t *testing.T) {
-	poisonIDs(t)
+	t.Cleanup(testseam.PoisonIDs())
 	e, stop := startEngine(t)
 	defer stop()
 	follower, err := state.Open(filepath.Join(t.TempDir(), state.FileName), time.Second)

@@ -9,37 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/adapters/tossnapshot"
 	"github.com/portsync/portsync/internal/testtos"
 	"github.com/portsync/portsync/state"
 	"github.com/portsync/portsync/sync"
 	"github.com/portsync/portsync/sync/internal/testseam"
 )
-
-// unencodable is a time that parses but that encoding/json refuses to
-// write: a zone offset of 24 hours.
-var unencodable = time.Date(2026, 11, 28, 10, 15, 0, 0, time.FixedZone("", 24*3600))
-
-// poisonIDs makes every record whose event id starts with POISON one the
-// store can never take, after the engine's own checks passed it.
-func poisonIDs(t *testing.T) {
-	testseam.Admitted = func(r *adapters.Record) {
-		// Copies: the message's own records stay as decoded, so every
-		// attempt meets the same poison.
-		switch {
-		case r.Agency != nil && strings.HasPrefix(r.Agency.ID, "POISON"):
-			ev := *r.Agency
-			ev.At = unencodable
-			r.Agency = &ev
-		case r.TOS != nil && strings.HasPrefix(r.TOS.ID, "POISON"):
-			ev := *r.TOS
-			ev.At = unencodable
-			r.TOS = &ev
-		}
-	}
-	t.Cleanup(func() { testseam.Admitted = nil })
-}
 
 func deadLetters(h *harness) []state.DeadLetter {
 	h.t.Helper()
@@ -81,7 +56,7 @@ func waitStatus(h *harness, container, agency string, want state.Status) {
 // A record the store refuses must be dead-lettered as unstorable and must
 // not stop the records after it, from any source, nor after a restart.
 func TestPoisonRecordDoesNotWedgeWriter(t *testing.T) {
-	poisonIDs(t)
+	t.Cleanup(testseam.PoisonIDs())
 	drop := t.TempDir()
 	h := newHarness(t, withDropSource(drop))
 

@@ -6,6 +6,8 @@ package testseam
 
 import (
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
@@ -31,3 +33,28 @@ var Committed func(engine any, fn func(commands []state.Command, containers []st
 // loaded), without the workers New builds, for benchmarks of the writer;
 // metrics is a *sync.Metrics. Package sync sets it.
 var Writer func(store *state.Store, cfg *config.Config, metrics any, log *slog.Logger) (engine any, err error)
+
+// unencodable is a time that parses but that encoding/json refuses to
+// write: a zone offset of 24 hours.
+var unencodable = time.Date(2026, 11, 28, 10, 15, 0, 0, time.FixedZone("", 24*3600))
+
+// PoisonIDs sets Admitted so that every record whose event id starts with
+// POISON is one the store can never take, after the engine's own checks
+// passed it. The function it returns clears Admitted (t.Cleanup).
+func PoisonIDs() (undo func()) {
+	Admitted = func(r *adapters.Record) {
+		// Copies: the message's own records stay as decoded, so every
+		// attempt meets the same poison.
+		switch {
+		case r.Agency != nil && strings.HasPrefix(r.Agency.ID, "POISON"):
+			ev := *r.Agency
+			ev.At = unencodable
+			r.Agency = &ev
+		case r.TOS != nil && strings.HasPrefix(r.TOS.ID, "POISON"):
+			ev := *r.TOS
+			ev.At = unencodable
+			r.TOS = &ev
+		}
+	}
+	return func() { Admitted = nil }
+}
