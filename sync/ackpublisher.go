@@ -118,20 +118,7 @@ func (p *ackPublisher) Pending() int {
 }
 
 // Run delivers acknowledgements until ctx is done.
-func (p *ackPublisher) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-p.wake:
-		case <-timer.C:
-		}
-		next := p.round(ctx)
-		timer.Reset(max(time.Until(next), 10*time.Millisecond))
-	}
-}
+func (p *ackPublisher) Run(ctx context.Context) { runRounds(ctx, p.wake, p.round) }
 
 // destKey names an acknowledgement's destination.
 func destKey(a state.Ack) string {

@@ -190,33 +190,25 @@ func mergeNotified(a, b map[string]time.Time) map[string]time.Time {
 }
 
 // Run delivers alerts until ctx is done.
-func (am *alertManager) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-am.wake:
-		case <-timer.C:
-		}
-		am.mu.Lock()
-		channels, resolve := slices.Clone(am.channels), am.resolve
-		am.resolve = nil
-		am.mu.Unlock()
-		for _, id := range resolve {
-			am.engine.systemAlert(state.Alert{ID: id}, false)
-		}
-		now := time.Now()
-		next := now.Add(time.Minute)
-		for _, ch := range channels {
-			if at := am.deliver(ctx, ch, now); at.Before(next) {
-				next = at
-			}
-		}
-		am.forgetDelivered()
-		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+func (am *alertManager) Run(ctx context.Context) { runRounds(ctx, am.wake, am.round) }
+
+func (am *alertManager) round(ctx context.Context) time.Time {
+	am.mu.Lock()
+	channels, resolve := slices.Clone(am.channels), am.resolve
+	am.resolve = nil
+	am.mu.Unlock()
+	for _, id := range resolve {
+		am.engine.systemAlert(state.Alert{ID: id}, false)
 	}
+	now := time.Now()
+	next := now.Add(time.Minute)
+	for _, ch := range channels {
+		if at := am.deliver(ctx, ch, now); at.Before(next) {
+			next = at
+		}
+	}
+	am.forgetDelivered()
+	return next
 }
 
 // deliver sends ch every alert it is due and returns when it is next due.

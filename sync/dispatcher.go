@@ -243,26 +243,18 @@ func (d *dispatcher) Attempts(ids []string) map[string]int {
 }
 
 // Run sends due commands until ctx is done.
-func (d *dispatcher) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.wake:
-		case <-timer.C:
-		}
-		d.resolveQueued()
-		due, next := d.due(time.Now())
-		for chunk := range slices.Chunk(due, sendChunk) {
-			d.send(ctx, chunk)
-		}
-		if len(due) > 0 {
-			_, next = d.due(time.Now())
-		}
-		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+func (d *dispatcher) Run(ctx context.Context) { runRounds(ctx, d.wake, d.round) }
+
+func (d *dispatcher) round(ctx context.Context) time.Time {
+	d.resolveQueued()
+	due, next := d.due(time.Now())
+	for chunk := range slices.Chunk(due, sendChunk) {
+		d.send(ctx, chunk)
 	}
+	if len(due) > 0 {
+		_, next = d.due(time.Now())
+	}
+	return next
 }
 
 // due returns the commands due at now, oldest first, and when the next one

@@ -223,24 +223,16 @@ type sourceAlert struct {
 }
 
 // Run raises and resolves the alerts until ctx is done.
-func (h *sourceHealth) Run(ctx context.Context) {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.wake:
-		case <-timer.C:
-		}
-		changes, next := h.evaluate(time.Now())
-		// Outside the lock: the engine may be busy, and reports must not
-		// wait for it.
-		for _, c := range changes {
-			h.engine.systemAlert(c.alert, c.firing)
-		}
-		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+func (h *sourceHealth) Run(ctx context.Context) { runRounds(ctx, h.wake, h.round) }
+
+func (h *sourceHealth) round(context.Context) time.Time {
+	changes, next := h.evaluate(time.Now())
+	// Outside the lock: the engine may be busy, and reports must not
+	// wait for it.
+	for _, c := range changes {
+		h.engine.systemAlert(c.alert, c.firing)
 	}
+	return next
 }
 
 // evaluate returns the alerts to fire or resolve at now, and when to look

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	stdsync "sync"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 
@@ -114,6 +115,23 @@ func (e *Engine) RunWorkers(ctx context.Context) {
 	wg.Go(func() { e.status.Run(ctx) })
 	wg.Go(func() { e.health.Run(ctx) })
 	wg.Wait()
+}
+
+// runRounds runs round at once, then again whenever wake fires or the
+// time round returned comes, never more often than every 10 ms, until ctx
+// is done: the loop of every worker that sends something out.
+func runRounds(ctx context.Context, wake <-chan struct{}, round func(context.Context) time.Time) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-timer.C:
+		}
+		timer.Reset(max(time.Until(round(ctx)), 10*time.Millisecond))
+	}
 }
 
 // SourceFailed records that a source failed (source health).
