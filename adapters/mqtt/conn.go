@@ -50,9 +50,9 @@ type Conn struct {
 	acked     map[string]bool // topic -> SUBACK received on this connection
 	connected bool
 	// resumed is set once paho's connect has finished, its resume of the
-	// packets in its store included. A publish before then races with
-	// that resume inside paho (eclipse-paho/paho.mqtt.golang#703: resume
-	// sets Dup on a packet the writer is sending), so Publish waits for it.
+	// packets in its store included. Publish waits for it, so that a
+	// publish is not both resumed and sent (copyingStore has the race
+	// that the overlap used to be).
 	resumed bool
 	lastErr string
 	running bool // Connect started run
@@ -91,6 +91,7 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.
 		SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(10 * time.Second).
 		SetCustomOpenConnectionFn(dial).
+		SetStore(newCopyingStore()).
 		SetOnConnectHandler(c.onConnect).
 		SetConnectionLostHandler(c.onLost)
 	if cfg.UsernameFile != "" {
