@@ -115,11 +115,16 @@ type ReleasePolicy struct {
 
 // Broker is an MQTT broker connection.
 type Broker struct {
-	URL          string `yaml:"url"`
-	ClientID     string `yaml:"client_id"`
-	UsernameFile string `yaml:"username_file"`
-	PasswordFile string `yaml:"password_file"`
-	TLS          TLS    `yaml:"tls"`
+	URL      string `yaml:"url"`
+	ClientID string `yaml:"client_id"`
+	// PublishClientID, when set, gives publishing (the sink, alert
+	// channels and acknowledgements) a connection of its own under this
+	// client id, so that a backlog of inbound messages does not delay the
+	// broker's acknowledgements of commands.
+	PublishClientID string `yaml:"publish_client_id"`
+	UsernameFile    string `yaml:"username_file"`
+	PasswordFile    string `yaml:"password_file"`
+	TLS             TLS    `yaml:"tls"`
 }
 
 // TLS names the files of a TLS client configuration.

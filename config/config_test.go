@@ -1039,6 +1039,13 @@ func TestParseErrors(t *testing.T) {
 			want: []wantErr{{"url: 127.0.0.1:1883", "brokers.main.url", []string{"127.0.0.1:1883"}}},
 		},
 		{
+			name: "publish_client_id equal to client_id",
+			edit: func(t *testing.T, s, _ string) string {
+				return replaceOnce(t, s, "url: tcp://127.0.0.1:1883\n", "url: tcp://127.0.0.1:1883\n    client_id: portsync-t1\n    publish_client_id: portsync-t1\n")
+			},
+			want: []wantErr{{"publish_client_id:", "brokers.main.publish_client_id", []string{"portsync-t1", "session"}}},
+		},
+		{
 			name: "bad http.listen",
 			edit: func(t *testing.T, s, _ string) string {
 				return replaceOnce(t, s, "listen: 127.0.0.1:9740", "listen: 9740")

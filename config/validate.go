@@ -157,6 +157,9 @@ func (c *Config) validate(reg Registry, broken []Error) []Error {
 				v.oneOf(key+".url", u.Scheme, "tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss")
 			}
 		}
+		if b.PublishClientID != "" && b.PublishClientID == b.ClientID {
+			v.fail(key+".publish_client_id", "%q is also the broker's client_id: the two connections would take over each other's session", b.PublishClientID)
+		}
 		v.secret(key+".username_file", b.UsernameFile)
 		v.secret(key+".password_file", b.PasswordFile)
 		v.secret(key+".tls.ca_file", b.TLS.CAFile)

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,23 +62,11 @@ type dispatcher struct {
 	applyWithin time.Duration
 
 	mu      stdsync.Mutex
-	entries map[string]*outboxEntry
+	outbox  *outbox
 	wake    chan struct{}
 	resolve []string // alerts to resolve, by id: command_rejected, or sink_down of a renamed sink
 
 	down downTracker
-}
-
-type outboxEntry struct {
-	cmd      state.Command
-	attempts int
-	next     time.Time
-	// parked: the TOS rejected the command, so it is not sent again
-	// until the next sweep (ResendAll) or restart.
-	parked bool
-	// rejected: a command_rejected alert fires for the command's
-	// container and agency; it resolves when the command leaves the outbox.
-	rejected bool
 }
 
 // newDispatcher returns a dispatcher for the TOS sink named name.
@@ -90,7 +77,7 @@ func newDispatcher(name string, sink adapters.Sink, cfg *config.Config, e *Engin
 		down:        sinkTracker(name, log),
 		retryAfter:  cfg.SLA.RetryAfter,
 		applyWithin: cfg.SLA.ApplyWithin,
-		entries:     map[string]*outboxEntry{},
+		outbox:      newOutbox(),
 		wake:        make(chan struct{}, 1),
 	}
 }
@@ -117,13 +104,13 @@ func (d *dispatcher) Load(store *state.Store) error {
 		defer d.mu.Unlock()
 		for _, c := range cmds {
 			id := AlertID(state.KindCommandRejected, c.Container, c.Agency)
-			d.entries[c.ID] = &outboxEntry{cmd: c, next: now, rejected: rejected[id]}
+			d.outbox.put(&outboxEntry{cmd: c, next: now, rejected: rejected[id]})
 			delete(rejected, id)
 		}
 		// A rejected command that left the outbox just before a crash:
 		// its alert is resolved once Run starts.
 		d.resolve = append(d.resolve, sortedKeys(rejected)...)
-		d.metrics.OutboxCommands.Set(float64(len(d.entries)))
+		d.metrics.OutboxCommands.Set(float64(d.outbox.len()))
 		return nil
 	})
 }
@@ -137,20 +124,19 @@ func (d *dispatcher) Committed(c *changes) {
 	now := time.Now()
 	d.mu.Lock()
 	for _, cmd := range c.Commands {
-		d.entries[cmd.ID] = &outboxEntry{cmd: cmd, next: now}
+		d.outbox.put(&outboxEntry{cmd: cmd, next: now})
 	}
 	for _, id := range c.Removed {
-		if e, ok := d.entries[id]; ok {
+		if e, ok := d.outbox.remove(id); ok {
 			if e.attempts > 0 {
 				d.metrics.Commands.WithLabelValues(d.name, e.cmd.Action, "confirmed").Inc()
 			}
 			if e.rejected {
 				d.resolve = append(d.resolve, AlertID(state.KindCommandRejected, e.cmd.Container, e.cmd.Agency))
 			}
-			delete(d.entries, id)
 		}
 	}
-	d.metrics.OutboxCommands.Set(float64(len(d.entries)))
+	d.metrics.OutboxCommands.Set(float64(d.outbox.len()))
 	d.mu.Unlock()
 	d.poke()
 }
@@ -199,7 +185,7 @@ func (d *dispatcher) Status() EndpointStatus {
 	return EndpointStatus{
 		Name: d.name, Role: "sink", Breaker: st.String(), Healthy: st == gobreaker.StateClosed && d.down.since.IsZero(),
 		FailingSince: d.down.since, Failures: d.down.failures, LastError: d.down.lastError(),
-		Detail: fmt.Sprintf("%d commands awaiting confirmation", len(d.entries)), Pending: len(d.entries),
+		Detail: fmt.Sprintf("%d commands awaiting confirmation", d.outbox.len()), Pending: d.outbox.len(),
 	}
 }
 
@@ -207,17 +193,14 @@ func (d *dispatcher) Status() EndpointStatus {
 func (d *dispatcher) Pending() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.entries)
+	return d.outbox.len()
 }
 
 // ResendAll makes every pending command due now, for a sweep, including
 // those the TOS rejected: the sweep may have changed what the TOS knows.
 func (d *dispatcher) ResendAll() {
-	now := time.Now()
 	d.mu.Lock()
-	for _, e := range d.entries {
-		e.next, e.parked = now, false
-	}
+	d.outbox.resendAll(time.Now())
 	d.mu.Unlock()
 	d.poke()
 }
@@ -235,7 +218,7 @@ func (d *dispatcher) Attempts(ids []string) map[string]int {
 	defer d.mu.Unlock()
 	out := make(map[string]int, len(ids))
 	for _, id := range ids {
-		if e, ok := d.entries[id]; ok {
+		if e, ok := d.outbox.get(id); ok {
 			out[id] = e.attempts
 		}
 	}
@@ -247,35 +230,16 @@ func (d *dispatcher) Run(ctx context.Context) { runRounds(ctx, d.wake, d.round) 
 
 func (d *dispatcher) round(ctx context.Context) time.Time {
 	d.resolveQueued()
-	due, next := d.due(time.Now())
+	d.mu.Lock()
+	due := d.outbox.take(time.Now(), sendTimeout)
+	d.mu.Unlock()
 	for chunk := range slices.Chunk(due, sendChunk) {
 		d.send(ctx, chunk)
 	}
-	if len(due) > 0 {
-		_, next = d.due(time.Now())
-	}
-	return next
-}
-
-// due returns the commands due at now, oldest first, and when the next one
-// falls due.
-func (d *dispatcher) due(now time.Time) ([]state.Command, time.Time) {
+	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	next := now.Add(time.Hour)
-	var due []state.Command
-	for _, e := range d.entries {
-		if e.parked {
-			continue
-		}
-		if !e.next.After(now) {
-			due = append(due, e.cmd)
-		} else if e.next.Before(next) {
-			next = e.next
-		}
-	}
-	slices.SortFunc(due, func(a, b state.Command) int { return cmp.Compare(a.ID, b.ID) })
-	return due, next
+	return d.outbox.nextDue(now)
 }
 
 func (d *dispatcher) send(ctx context.Context, cmds []state.Command) {
@@ -299,7 +263,7 @@ func (d *dispatcher) send(ctx context.Context, cmds []state.Command) {
 	var sent []outboxEntry
 	var rejected []rejection
 	for _, c := range cmds {
-		e, ok := d.entries[c.ID]
+		e, ok := d.outbox.get(c.ID)
 		if !ok {
 			continue // confirmed or superseded meanwhile
 		}
@@ -310,17 +274,18 @@ func (d *dispatcher) send(ctx context.Context, cmds []state.Command) {
 		switch {
 		case cerr == nil:
 			e.attempts++
-			e.next = now.Add(backoff(retryAfter, e.attempts))
+			d.outbox.reschedule(e, now.Add(backoff(retryAfter, e.attempts)))
 			d.metrics.Commands.WithLabelValues(name, c.Action, "sent").Inc()
 			sent = append(sent, *e)
 		case errors.Is(cerr, adapters.ErrRejected):
 			// Not retried blindly: parked until the next sweep.
 			e.attempts++
-			e.parked, e.rejected = true, true
+			e.rejected = true
+			d.outbox.park(e)
 			d.metrics.Commands.WithLabelValues(name, c.Action, "rejected").Inc()
 			rejected = append(rejected, rejection{cmd: c, why: cerr})
 		default:
-			e.next = now.Add(min(retryAfter, time.Second))
+			d.outbox.reschedule(e, now.Add(min(retryAfter, time.Second)))
 			d.metrics.Commands.WithLabelValues(name, c.Action, "failed").Inc()
 		}
 	}

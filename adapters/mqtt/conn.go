@@ -61,14 +61,33 @@ type Conn struct {
 	// publish tokens open across a reconnect, and a sender must not wait
 	// out its whole timeout on a connection that is gone.
 	down chan struct{}
+
+	// pub, when the broker has a publish_client_id, is the connection
+	// Publish uses. On the subscribing connection a PUBACK for a command
+	// waits behind every message the broker has already sent portsync
+	// (up to its max_inflight_messages), and during a backlog that is long
+	// enough for the sink's sends to time out.
+	pub *Conn
 }
 
 // NewConn prepares a connection to the broker cfg describes; it does not
 // dial until Connect. session, if not nil, is told on every connection
 // the broker accepts whether it still held portsync's session.
 func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.SessionFunc) (*Conn, error) {
+	c, err := newConn(name, cfg, cfg.ClientID, false, log.With("broker", name), session)
+	if err != nil || cfg.PublishClientID == "" {
+		return c, err
+	}
+	// The publishing connection keeps no session: it subscribes to
+	// nothing, and a command whose PUBACK was lost is sent again from the
+	// outbox, not from paho's store.
+	c.pub, err = newConn(name, cfg, cfg.PublishClientID, true, c.log.With("connection", "publish"), nil)
+	return c, err
+}
+
+func newConn(name string, cfg config.Broker, clientID string, clean bool, log *slog.Logger, session adapters.SessionFunc) (*Conn, error) {
 	c := &Conn{
-		name: name, clientID: cfg.ClientID, log: log.With("broker", name), session: session,
+		name: name, clientID: clientID, log: log, session: session,
 		lost: make(chan struct{}, 1), stop: make(chan struct{}),
 		subs: map[string]byte{}, acked: map[string]bool{}, down: make(chan struct{}),
 	}
@@ -79,9 +98,9 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.
 	// second time to try 3.1.
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
-		SetClientID(cfg.ClientID).
+		SetClientID(clientID).
 		SetProtocolVersion(4).
-		SetCleanSession(false).
+		SetCleanSession(clean).
 		SetAutoAckDisabled(true).
 		SetOrderMatters(true).
 		SetAutoReconnect(false).
@@ -229,7 +248,10 @@ func (c *Conn) onLost(_ paho.Client, err error) {
 
 // Connect starts connecting in the background; run retries until the
 // broker answers and connects again whenever the connection is lost.
-func (c *Conn) Connect(context.Context) error {
+func (c *Conn) Connect(ctx context.Context) error {
+	if c.pub != nil {
+		c.pub.Connect(ctx)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.running && !c.stopped {
@@ -248,6 +270,9 @@ func (c *Conn) Disconnect() {
 	}
 	c.mu.Unlock()
 	c.client.Disconnect(500)
+	if c.pub != nil {
+		c.pub.Disconnect()
+	}
 }
 
 // run connects, and connects again whenever the connection is lost,
@@ -352,6 +377,11 @@ func (f *failureLog) failed(log *slog.Logger, err error, now time.Time) {
 // Ready reports whether the connection is up and every subscription has
 // been acknowledged by the broker on it.
 func (c *Conn) Ready() (bool, string) {
+	if c.pub != nil {
+		if ok, reason := c.pub.Ready(); !ok {
+			return false, reason + " (the publishing connection, " + c.pub.clientID + ")"
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.connected {
@@ -378,6 +408,9 @@ func (c *Conn) Ready() (bool, string) {
 // acknowledged them all. Publishing them together rather than one by one
 // turns n round trips into one.
 func (c *Conn) Publish(ctx context.Context, qos byte, msgs ...adapters.Outgoing) error {
+	if c.pub != nil {
+		return c.pub.Publish(ctx, qos, msgs...)
+	}
 	c.mu.Lock()
 	down, resumed := c.down, c.resumed
 	c.mu.Unlock()

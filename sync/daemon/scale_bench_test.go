@@ -59,6 +59,8 @@ var (
 	scDuration = flag.Duration("portsync.latency-duration", 20*time.Second, "how long BenchmarkLatency publishes at its rate")
 	scNoDelay  = flag.Bool("portsync.nodelay", false,
 		"BenchmarkLatency against a mosquitto of its own with set_tcp_nodelay true (the test broker keeps mosquitto's default, false: Nagle's algorithm on the broker's sockets)")
+	scPublishConn = flag.Bool("portsync.publish-conn", false,
+		"the daemon of BenchmarkBacklog, BenchmarkLatency and the sweeps publishes on a connection of its own (brokers.main.publish_client_id)")
 )
 
 const (
@@ -121,9 +123,16 @@ func (w *scWarnings) log(b *testing.B) {
 // directory and broker.
 func scConfig(b *testing.B, dir, url string) *config.Config {
 	b.Helper()
-	cfg, err := config.Parse("bench.yaml", []byte(benchYAML(dir, url)), adapters.Registry)
+	yaml := benchYAML(dir, url)
+	if *scPublishConn {
+		yaml = strings.Replace(yaml, "    client_id: portsync-bench\n", "    client_id: portsync-bench\n    publish_client_id: portsync-bench-pub\n", 1)
+	}
+	cfg, err := config.Parse("bench.yaml", []byte(yaml), adapters.Registry)
 	if err != nil {
 		b.Fatalf("config: %v", err)
+	}
+	if *scPublishConn && cfg.Brokers["main"].PublishClientID == "" {
+		b.Fatal("-portsync.publish-conn: the configuration has no brokers.main.client_id line to add publish_client_id after")
 	}
 	return cfg
 }
