@@ -375,13 +375,21 @@ func (f *failureLog) failed(log *slog.Logger, err error, now time.Time) {
 }
 
 // Ready reports whether the connection is up and every subscription has
-// been acknowledged by the broker on it.
+// been acknowledged by the broker on it, and whether the publishing
+// connection, if there is one, is up.
 func (c *Conn) Ready() (bool, string) {
+	if ok, reason := c.ready(); !ok {
+		return false, reason
+	}
 	if c.pub != nil {
-		if ok, reason := c.pub.Ready(); !ok {
+		if ok, reason := c.pub.ready(); !ok {
 			return false, reason + " (the publishing connection, " + c.pub.clientID + ")"
 		}
 	}
+	return true, ""
+}
+
+func (c *Conn) ready() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.connected {
