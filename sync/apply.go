@@ -38,6 +38,7 @@ type work struct {
 	changed bool           // an event changed it in this transaction
 	cleared bool           // cleared and in the yard, as stored
 	tosAt   time.Time      // TOS time as stored
+	cached  bool           // it came from the writer's cache
 }
 
 func newTxn(e *Engine, tx *state.Tx, now time.Time) *txn {
@@ -57,14 +58,15 @@ func (t *txn) load(id string) (*work, error) {
 	if w, ok := t.work[id]; ok {
 		return w, nil
 	}
-	c, ok := t.e.cached(id)
+	c, fromCache := t.e.cached(id)
+	ok := fromCache
 	if !ok {
 		var err error
 		if c, ok, err = t.tx.Container(id); err != nil {
 			return nil, err
 		}
 	}
-	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy), tosAt: c.TOSAt}
+	w := &work{c: c, old: c.Presence, cleared: clearedInYard(&c, *t.policy), tosAt: c.TOSAt, cached: fromCache}
 	if !ok {
 		w = &work{c: state.Container{ID: id, Presence: state.Expected, TOSHolds: []string{}}}
 	}

@@ -145,7 +145,13 @@ func (t *txn) store(w *work, next state.Container, decided bool) error {
 		}
 		w.cleared = now
 	}
-	t.c.stored = append(t.c.stored, next)
+	// A container the transaction only read goes back to the cache only if
+	// it came from there: a sweep reads every container once, and caching
+	// them would push out the ones the events are working on, and churn
+	// the cache, for containers it will not read again.
+	if changed || w.cached {
+		t.c.stored = append(t.c.stored, next)
+	}
 	// A TOS event that changed nothing for people still moves the TOS time
 	// that orders the next one; otherwise an unchanged container (a sweep,
 	// an SLA check that fired nothing) is not rewritten.

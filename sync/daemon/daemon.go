@@ -467,13 +467,21 @@ func (d *Daemon) shutdown() {
 
 // act starts what does the daemon's work: the adapters, the writer, its
 // workers and the schedules. The function it returns stops them in order:
-// schedules (waiting for a running sweep), sources, the writer after the
-// group in flight (so that it is committed and acknowledged), then the
-// workers. A deposed cluster leader cancels everything first and waits
-// after: its commits fail, so a running sweep would wait for ever.
+// the jobs (a running sweep is cancelled, then waited for), sources, the
+// writer after the group in flight (so that it is committed and
+// acknowledged), then the workers. A deposed cluster leader cancels
+// everything first and waits after: its commits fail, so a running sweep
+// would wait for ever.
 func (d *Daemon) act(ctx context.Context) (stop func(deposed bool), err error) {
 	workCtx, stopWork := context.WithCancel(context.Background())
-	if err := d.start(ctx, workCtx); err != nil {
+	// The jobs (scheduled sweeps, retention, the sweep after a lost
+	// session) are cancelled before the stop waits for them: a sweep may
+	// be waiting on a TOS snapshot for up to its timeout (a minute by
+	// default), and a stop must not. A sweep cut short is done again by
+	// the next one.
+	jobsCtx, stopJobs := context.WithCancel(workCtx)
+	if err := d.start(ctx, jobsCtx); err != nil {
+		stopJobs()
 		stopWork()
 		return nil, err
 	}
@@ -483,13 +491,14 @@ func (d *Daemon) act(ctx context.Context) (stop func(deposed bool), err error) {
 	eng := d.engine()
 	engineDone.Go(func() { eng.Run(engineCtx) })
 	workers.Go(func() { eng.RunWorkers(workCtx) })
-	workers.Go(func() { d.watchSessions(workCtx) })
+	workers.Go(func() { d.watchSessions(jobsCtx) })
 	d.sched.Start()
 	return func(deposed bool) {
 		if deposed {
 			stopEngine()
 			stopWork()
 		}
+		stopJobs()
 		<-d.sched.Stop().Done()
 		d.reload.Lock() // no reload while stopping
 		defer d.reload.Unlock()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	stdsync "sync"
@@ -197,7 +199,10 @@ func (h *harness) stop() {
 			h.t.Errorf("daemon stopped with %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		h.t.Errorf("daemon did not stop within 10s")
+		// What each goroutine waits on is the one clue a hang leaves.
+		var buf bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		h.t.Errorf("daemon did not stop within 10s; goroutines:\n%s", buf.String())
 	}
 	h.cancel = nil
 }
