@@ -18,13 +18,7 @@ import (
 func startBroker(t *testing.T) *broker.Broker {
 	t.Helper()
 	logs := &syncBuffer{}
-	var b *broker.Broker
-	var err error
-	if broker.HasMosquitto() {
-		b, err = broker.StartMosquitto(t.TempDir(), logs)
-	} else {
-		b, err = broker.StartEmbedded("127.0.0.1:0", testLogger(t))
-	}
+	b, err := broker.StartLocal(t.TempDir(), logs)
 	if err != nil {
 		t.Fatal(err)
 	}

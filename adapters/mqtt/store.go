@@ -1,6 +1,8 @@
 package mqtt
 
 import (
+	"strings"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
@@ -25,14 +27,27 @@ type copyingStore struct {
 
 func newCopyingStore() copyingStore { return copyingStore{paho.NewMemoryStore()} }
 
+// outboundPrefix begins the keys of the packets paho sends (store.go,
+// outboundPrefix). Only those are resumed; an inbound PUBLISH is stored
+// until its PUBACK and never read back, so it is not copied: one copy per
+// inbound message would be work on the hot path for nothing.
+const outboundPrefix = "o."
+
 // Put runs in the publishing goroutine before paho hands the packet to its
 // writer, so reading the packet here is safe.
 func (s copyingStore) Put(key string, p packets.ControlPacket) {
-	s.Store.Put(key, clonePublish(p))
+	if strings.HasPrefix(key, outboundPrefix) {
+		p = clonePublish(p)
+	}
+	s.Store.Put(key, p)
 }
 
 func (s copyingStore) Get(key string) packets.ControlPacket {
-	return clonePublish(s.Store.Get(key))
+	p := s.Store.Get(key)
+	if strings.HasPrefix(key, outboundPrefix) {
+		p = clonePublish(p)
+	}
+	return p
 }
 
 // clonePublish copies a PUBLISH packet; any other packet is returned as

@@ -46,6 +46,13 @@ func TestStoreGetDoesNotShareThePacket(t *testing.T) {
 	if got.MessageID != 7 || got.TopicName != "tos/commands" || string(got.Payload) != `{"id":"c1"}` {
 		t.Errorf("copy = id %d topic %q payload %q, want the stored packet's", got.MessageID, got.TopicName, got.Payload)
 	}
+	// An inbound PUBLISH is only held until its PUBACK: stored as it is.
+	in := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+	in.Qos, in.MessageID = 1, 3
+	s.Put("i.3", in)
+	if got := s.Get("i.3"); got != in {
+		t.Errorf("inbound packet stored as %p, want the packet itself (%p): no copy on the receiving path", got, in)
+	}
 	if p := s.Get("o.8"); p != nil {
 		t.Errorf("Get of a missing key = %v, want nil", p)
 	}

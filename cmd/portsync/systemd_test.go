@@ -199,13 +199,7 @@ func TestServiceUnitVerifies(t *testing.T) {
 
 // testServiceBroker starts the broker a service test talks to.
 func testServiceBroker(t *testing.T) (*broker.Broker, error) {
-	var b *broker.Broker
-	var err error
-	if broker.HasMosquitto() {
-		b, err = broker.StartMosquitto(t.TempDir(), io.Discard)
-	} else {
-		b, err = broker.StartEmbedded("127.0.0.1:0", nil)
-	}
+	b, err := broker.StartLocal(t.TempDir(), io.Discard)
 	if err == nil {
 		t.Cleanup(func() { b.Stop() })
 	}

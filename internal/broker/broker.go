@@ -154,6 +154,16 @@ func (b *Broker) Stop() error {
 	return nil
 }
 
+// StartLocal starts the broker tests use by default: mosquitto in dir
+// when it is installed (a real broker, one a test can stop and restart),
+// else the embedded one. logOut takes mosquitto's output.
+func StartLocal(dir string, logOut io.Writer) (*Broker, error) {
+	if HasMosquitto() {
+		return StartMosquitto(dir, logOut)
+	}
+	return StartEmbedded("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
 // StartEmbedded starts the mochi-mqtt broker on addr ("127.0.0.1:0" picks
 // a free port). It keeps sessions in memory only.
 func StartEmbedded(addr string, log *slog.Logger) (*Broker, error) {

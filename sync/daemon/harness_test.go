@@ -34,13 +34,7 @@ import (
 // or the embedded broker where mosquitto is not installed.
 func testBroker(t testing.TB) *broker.Broker {
 	t.Helper()
-	var b *broker.Broker
-	var err error
-	if broker.HasMosquitto() {
-		b, err = broker.StartMosquitto(t.TempDir(), testWriter{t})
-	} else {
-		b, err = broker.StartEmbedded("127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}
+	b, err := broker.StartLocal(t.TempDir(), testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
