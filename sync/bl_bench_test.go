@@ -2,16 +2,12 @@ package sync
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -27,17 +23,7 @@ import (
 //	go test -run XXX -bench BLFanOut5000 -benchtime 10x ./sync/
 func BenchmarkBLFanOut5000(b *testing.B) {
 	const n = 5000
-	yaml := strings.Replace(testcfg.Daemon{StateDir: b.TempDir(), BrokerURL: "tcp://127.0.0.1:1", ClientID: "portsync-bench"}.YAML(), "apply_within: 2s", "apply_within: 1h", 1)
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), adapters.Registry)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := state.Open(filepath.Join(b.TempDir(), state.FileName), time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newTestEngine(b, func(y string) string { return strings.Replace(y, "apply_within: 2s", "apply_within: 1h", 1) })
 	dec := func(kind string) adapters.Decoder {
 		d, err := adapters.NewDecoder(config.Source{Kind: kind, Format: "json"})
 		if err != nil {
@@ -117,7 +103,7 @@ func BenchmarkBLFanOut5000(b *testing.B) {
 	}
 	b.StopTimer()
 	var c state.Container
-	st.View(func(tx *state.Tx) (err error) { c, _, err = tx.Container(onBL[n-1]); return err })
+	e.store.View(func(tx *state.Tx) (err error) { c, _, err = tx.Container(onBL[n-1]); return err })
 	if want := state.Status(status(b.N - 1)); agencyStatus(&c, "customs") != want {
 		b.Fatalf("last container on the B/L is %s, want %s", agencyStatus(&c, "customs"), want)
 	}

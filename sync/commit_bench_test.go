@@ -2,8 +2,6 @@ package sync
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -28,17 +25,7 @@ import (
 //	go test -run XXX -bench GroupCommit -benchtime 20x ./sync/
 func BenchmarkGroupCommit(b *testing.B) {
 	const group, containers = 1000, 20000
-	yaml := strings.Replace(testcfg.Daemon{StateDir: b.TempDir(), BrokerURL: "tcp://127.0.0.1:1", ClientID: "portsync-bench"}.YAML(), "apply_within: 2s", "apply_within: 1h", 1)
-	cfg, err := config.Parse("bench.yaml", []byte(yaml), adapters.Registry)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := state.Open(filepath.Join(b.TempDir(), state.FileName), time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e := newTestEngine(b, func(y string) string { return strings.Replace(y, "apply_within: 2s", "apply_within: 1h", 1) })
 	agencyDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindAgency, Format: "json"})
 	tosDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
 	customs := &SourceInfo{Name: "customs-mqtt", Kind: config.KindAgency, Agency: "customs", Decoder: agencyDec}

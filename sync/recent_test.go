@@ -1,16 +1,8 @@
 package sync
 
 import (
-	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/portsync/portsync/adapters"
-	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/internal/testcfg"
 	"github.com/portsync/portsync/state"
 )
 
@@ -19,36 +11,10 @@ import (
 // entries there, newest first (the writer keeps only the tail of a group's
 // entries).
 func TestRecentAfterLargeGroup(t *testing.T) {
-	yaml := testcfg.Daemon{StateDir: t.TempDir(), BrokerURL: "tcp://127.0.0.1:1", ClientID: "portsync-test"}.YAML()
-	cfg, err := config.Parse("test.yaml", []byte(yaml), adapters.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	e := newEngine(st, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
-	tos := &SourceInfo{Name: "tos-events", Kind: config.KindTOS, Decoder: dec}
+	e := newTestEngine(t, nil)
 	const n = 5*recentSize + 37
-	var msgs []inbound
-	var ids []string
-	for i := range n {
-		prefix := fmt.Sprintf("TSTU%06d", i)
-		id := fmt.Sprintf("%s%d", prefix, state.CheckDigit(prefix))
-		ids = append(ids, id)
-		in := inbound{src: tos, msg: adapters.Message{Payload: []byte(`{"id":"N4-` + id + `","container":"` + id + `","event":"arrived","holds":["CUSTOMS"],"at":"2026-11-28T10:00:00Z"}`)}}
-		in.records = decode(tos, in.msg)
-		msgs = append(msgs, in)
-	}
-	bt := &batch{msgs: msgs, touch: map[string]bool{}}
-	out, err := e.commit(bt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.finish(bt, out)
+	msgs, ids := tosArrivals(t, n)
+	commitBatch(t, e, &batch{msgs: msgs, touch: map[string]bool{}})
 	recent := e.Recent()
 	if len(recent) != recentSize {
 		t.Fatalf("Recent holds %d entries, want %d", len(recent), recentSize)
