@@ -73,10 +73,8 @@ func parseObject(payload []byte) (fields, error) {
 	if err := jsonstrict.Check(trimmed); err != nil {
 		return nil, Malformed(err)
 	}
-	var f fields
-	if err := json.Unmarshal(trimmed, &f); err != nil {
-		return nil, state.Reject(state.CodeMalformed, "payload is not valid JSON: %v", err)
-	}
+	f := make(fields, 10)
+	jsonstrict.Members(trimmed, func(name string, value []byte) { f[name] = value })
 	return f, nil
 }
 
@@ -106,8 +104,8 @@ func (f fields) str(name string, required bool) (string, error) {
 		}
 		return "", nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, ok := jsonstrict.String(raw)
+	if !ok {
 		return "", state.Reject(state.CodeInvalidField, "field %q: want a string, got %s", name, quote(raw))
 	}
 	s = strings.TrimSpace(s)
@@ -190,15 +188,22 @@ func (f fields) strings(name string) ([]string, bool, error) {
 	if !ok || string(raw) == "null" {
 		return nil, false, nil
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
+	if raw[0] != '[' {
 		return nil, true, state.Reject(state.CodeInvalidField, "field %q: want a list of strings, got %s", name, quote(raw))
 	}
-	out := make([]string, len(list))
-	for i, item := range list {
-		if err := json.Unmarshal(item, &out[i]); err != nil {
-			return nil, true, state.Reject(state.CodeInvalidField, "field %q: item %d: want a string, got %s", name, i, quote(item))
+	var out []string
+	var err error
+	jsonstrict.Elements(raw, func(item []byte) {
+		s, ok := jsonstrict.String(item)
+		// A null item is an empty string, as json.Unmarshal reads it;
+		// the list's own checks refuse it with their reason.
+		if !ok && string(item) != "null" && err == nil {
+			err = state.Reject(state.CodeInvalidField, "field %q: item %d: want a string, got %s", name, len(out), quote(item))
 		}
+		out = append(out, s)
+	})
+	if err != nil {
+		return nil, true, err
 	}
 	return out, true, nil
 }
