@@ -16,7 +16,7 @@ func BenchmarkDecodeAgencyEvent(b *testing.B) {
 	payload := []byte(agencyExample)
 	var plain struct {
 		ID, Agency, Status, BL, Declaration, Reason, At string
-		Containers                                       []string
+		Containers                                      []string
 	}
 	b.Run("json.Unmarshal", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
