@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
+
+	"github.com/portsync/portsync/internal/mapkeys"
 )
 
 // The container, read and rewritten at nearly every event and by every
@@ -34,7 +34,8 @@ func appendContainer(b []byte, c *Container) []byte {
 	b = appendOptTime(b, c.TOSAt)
 	b = appendBool(b, c.DepartedUncleared)
 	b = binary.AppendUvarint(b, uint64(len(c.Mismatches)))
-	for _, k := range slices.Sorted(maps.Keys(c.Mismatches)) {
+	var buf [8]string
+	for _, k := range mapkeys.AppendSorted(buf[:0], c.Mismatches) {
 		m := c.Mismatches[k]
 		b = appendString(b, k)
 		b = appendString(b, m.Container)
@@ -44,7 +45,7 @@ func appendContainer(b []byte, c *Container) []byte {
 		b = appendOptTime(b, m.Since)
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.Pending)))
-	for _, k := range slices.Sorted(maps.Keys(c.Pending)) {
+	for _, k := range mapkeys.AppendSorted(buf[:0], c.Pending) {
 		p := c.Pending[k]
 		b = appendString(b, k)
 		b = appendString(b, p.ID)
@@ -64,7 +65,8 @@ func appendContainer(b []byte, c *Container) []byte {
 
 func appendAgencies(b []byte, m map[string]AgencyState) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
+	var buf, holds [8]string
+	for _, k := range mapkeys.AppendSorted(buf[:0], m) {
 		a := m[k]
 		b = appendString(b, k)
 		b = appendString(b, string(a.Status))
@@ -74,7 +76,7 @@ func appendAgencies(b []byte, m map[string]AgencyState) []byte {
 		b = appendOptTime(b, a.ReceivedAt)
 		b = appendLedgerEntry(b, a.Release)
 		b = binary.AppendUvarint(b, uint64(len(a.Holds)))
-		for _, h := range slices.Sorted(maps.Keys(a.Holds)) {
+		for _, h := range mapkeys.AppendSorted(holds[:0], a.Holds) {
 			b = appendString(b, h)
 			b = appendLedgerEntry(b, a.Holds[h])
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -118,7 +119,7 @@ func (am *alertManager) SetChannels(channels []namedNotifier, repeat, window tim
 		ch.notifier = nn.Notifier
 		am.channels = append(am.channels, ch)
 	}
-	for _, name := range sortedKeys(old) {
+	for _, name := range mapkeys.Sorted(old) {
 		if old[name].down.alerted {
 			am.resolve = append(am.resolve, AlertID(state.KindSinkDown, name, ""))
 		}

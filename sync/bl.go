@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -30,7 +31,7 @@ const maxBLContainers = 10000
 func effective(own map[string]state.AgencyState, bls []map[string]state.AgencyState) map[string]state.AgencyState {
 	out := cloneLedgers(own)
 	for _, bl := range bls {
-		for _, name := range slices.Sorted(maps.Keys(bl)) {
+		for _, name := range mapkeys.Sorted(bl) {
 			a, had := out[name]
 			changed := false
 			for _, ev := range ledgerEvents(name, bl[name]) {
@@ -74,7 +75,7 @@ func ledgerEvents(agency string, a state.AgencyState) []ledgerEvent {
 	case state.ReleaseRevoked:
 		add(state.Revoked, "", a.Release)
 	}
-	for _, typ := range slices.Sorted(maps.Keys(a.Holds)) {
+	for _, typ := range mapkeys.Sorted(a.Holds) {
 		h := a.Holds[typ]
 		st := state.Held
 		if h.State == state.HoldLifted {

@@ -2,11 +2,11 @@ package sync
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -19,6 +19,9 @@ type policy struct {
 	// MaxClockSkew and Retention bound the sender times admit accepts.
 	MaxClockSkew time.Duration
 	Retention    time.Duration
+	// names is Agencies' names in order, kept because every decision
+	// walks them.
+	names []string
 }
 
 // policyFrom extracts the decision policy from a configuration.
@@ -30,10 +33,16 @@ func policyFrom(c *config.Config) policy {
 		ApplyWithin:  c.SLA.ApplyWithin,
 		MaxClockSkew: c.MaxClockSkew,
 		Retention:    c.Retention.Journal,
+		names:        mapkeys.Sorted(c.Agencies),
 	}
 }
 
-func (p policy) agencyNames() []string { return slices.Sorted(maps.Keys(p.Agencies)) }
+func (p policy) agencyNames() []string {
+	if len(p.names) != len(p.Agencies) { // a policy built without policyFrom, in tests
+		return mapkeys.Sorted(p.Agencies)
+	}
+	return p.names
+}
 
 // CheckAgency enforces that an agency is configured and that the source
 // may speak for it: a forged or misrouted release must not free cargo.
@@ -294,7 +303,8 @@ func (k *decider) command(agency, code string, w want, receivedAt time.Time) {
 // container's pending commands.
 func (k *decider) voidPending() {
 	d := &k.d
-	for _, code := range slices.Sorted(maps.Keys(k.c.Pending)) {
+	var buf [8]string
+	for _, code := range mapkeys.AppendSorted(buf[:0], k.c.Pending) {
 		old := k.c.Pending[code]
 		if _, kept := k.pending[code]; !kept && !containsID(d.Confirmed, old.ID) && !containsID(d.Superseded, old.ID) {
 			d.Superseded = append(d.Superseded, old)
@@ -307,12 +317,13 @@ func (k *decider) voidPending() {
 // opens the new ones, and sets the container's.
 func (k *decider) diffMismatches() {
 	was, is := k.c.Mismatches, k.mismatches
-	for _, slot := range slices.Sorted(maps.Keys(was)) {
+	var buf [8]string
+	for _, slot := range mapkeys.AppendSorted(buf[:0], was) {
 		if m, ok := is[slot]; !ok || m.Kind != was[slot].Kind {
 			k.d.Closed = append(k.d.Closed, was[slot])
 		}
 	}
-	for _, slot := range slices.Sorted(maps.Keys(is)) {
+	for _, slot := range mapkeys.AppendSorted(buf[:0], is) {
 		if old, ok := was[slot]; !ok || old.Kind != is[slot].Kind {
 			k.d.Opened = append(k.d.Opened, is[slot])
 		}
@@ -332,7 +343,8 @@ func (k *decider) diffAlerts() {
 			k.d.Resolve = append(k.d.Resolve, id)
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(k.want)) {
+	var buf [8]string
+	for _, id := range mapkeys.AppendSorted(buf[:0], k.want) {
 		k.d.Fire = append(k.d.Fire, k.want[id])
 		firing = append(firing, id)
 	}
@@ -421,7 +433,7 @@ func describeCause(c *state.Container, agency, cause string) string {
 		}
 		return fmt.Sprintf("%s released at %s", agency, st.Release.At.Format(time.RFC3339))
 	}
-	for _, typ := range slices.Sorted(maps.Keys(st.Holds)) {
+	for _, typ := range mapkeys.Sorted(st.Holds) {
 		h := st.Holds[typ]
 		if h.EventID != cause {
 			continue

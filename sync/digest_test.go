@@ -3,6 +3,7 @@ package sync
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"testing"
 	"time"
@@ -68,4 +69,25 @@ func BenchmarkContentDigest(b *testing.B) {
 			sha256.Sum256(data)
 		}
 	})
+}
+
+// TestContentDigestIsStable pins the digests of one event of each kind:
+// they are stored in the dedupe bucket, so a change of encoding would make
+// every re-delivery after an upgrade look like new content.
+func TestContentDigestIsStable(t *testing.T) {
+	at := time.Unix(1700000000, 5)
+	for _, c := range []struct {
+		ev   any
+		want string
+	}{
+		{digestEvent(), "4645c9515f1cb90562097612ff5a55d5ab4919cd45f8919f59ac409797775df8"},
+		{&state.TOSEvent{ID: "N4-1", Container: "MSCU1234566", Event: "arrived", Holds: []string{"CUSTOMS"}, HasHolds: true, At: at},
+			"2757fa3dd40580a7b7b37ae83274a12a9bbd34c682b95eb87e11a4a9f4968350"},
+		{&state.ManifestEvent{ID: "M1", BL: "BL1", Containers: []string{"MSCU1234566"}, At: at},
+			"4540e4bfc5d6aaf75aa729a076746d8c7f0cc40b70fc265383408ae536ae7d22"},
+	} {
+		if got := hex.EncodeToString(contentDigest(c.ev)); got != c.want {
+			t.Errorf("contentDigest(%T) = %s, want %s", c.ev, got, c.want)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
 	"github.com/portsync/portsync/internal/failpoint"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -109,7 +110,7 @@ func (d *dispatcher) Load(store *state.Store) error {
 		}
 		// A rejected command that left the outbox just before a crash:
 		// its alert is resolved once Run starts.
-		d.resolve = append(d.resolve, sortedKeys(rejected)...)
+		d.resolve = append(d.resolve, mapkeys.Sorted(rejected)...)
 		d.metrics.OutboxCommands.Set(float64(d.outbox.len()))
 		return nil
 	})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	stdsync "sync"
 	"sync/atomic"
@@ -446,7 +445,7 @@ func (e *Engine) isolate(b *batch, cause error) bool {
 // always rolled back, and returns fn's or the store's error.
 func (e *Engine) trial(now time.Time, fn func(*txn) error) error {
 	err := e.store.Update(func(tx *state.Tx) error {
-		t := newTxn(e, tx, now)
+		t := newTxn(e, tx, now, 1)
 		t.quiet = true
 		if err := fn(t); err != nil {
 			return err
@@ -517,7 +516,7 @@ func (e *Engine) commit(b *batch) (*committed, error) {
 	var out *committed
 	start := time.Now()
 	apply := func(tx *state.Tx) error {
-		t := newTxn(e, tx, now)
+		t := newTxn(e, tx, now, len(b.msgs)+len(b.touch))
 		for _, r := range b.reqs {
 			if err := r.apply(t); err != nil {
 				return err
@@ -808,7 +807,5 @@ func (e *Engine) sweep(ctx context.Context) (int, error) {
 		after = r.last
 	}
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func countKey(a, b string) [2]string { return [2]string{a, b} }

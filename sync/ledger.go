@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -138,7 +139,7 @@ func wanted(a state.AgencyState, known bool, cfg config.Agency) map[string]want 
 	}
 	if known {
 		fromLegacy(&a)
-		for _, typ := range slices.Sorted(maps.Keys(a.Holds)) {
+		for _, typ := range mapkeys.Sorted(a.Holds) {
 			h := a.Holds[typ]
 			code, mapped := cfg.HoldCodes[typ]
 			if !mapped {

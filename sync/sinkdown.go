@@ -7,6 +7,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -114,7 +115,7 @@ func (am *alertManager) ReviveSinkDown(disp *dispatcher) {
 	disp.mu.Lock()
 	defer disp.mu.Unlock()
 	byID[AlertID(state.KindSinkDown, disp.name, "")] = &disp.down
-	for _, id := range sortedKeys(am.alerts) {
+	for _, id := range mapkeys.Sorted(am.alerts) {
 		a := am.alerts[id]
 		if a.Kind != state.KindSinkDown || a.State != state.Firing {
 			continue

@@ -12,6 +12,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -90,7 +91,7 @@ func (h *sourceHealth) SetSources(sources []config.Source, window time.Duration)
 			h.resolve = append(h.resolve, AlertID(state.KindSourceSilent, sc.Name, ""))
 		}
 	}
-	for _, name := range sortedKeys(h.sources) {
+	for _, name := range mapkeys.Sorted(h.sources) {
 		if keep[name] {
 			continue
 		}
@@ -246,7 +247,7 @@ func (h *sourceHealth) evaluate(now time.Time) ([]sourceAlert, time.Time) {
 	}
 	h.resolve = nil
 	next := now.Add(time.Minute)
-	for _, name := range sortedKeys(h.sources) {
+	for _, name := range mapkeys.Sorted(h.sources) {
 		st := h.sources[name]
 		down := AlertID(state.KindSourceDown, name, "")
 		switch {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -256,7 +257,7 @@ func (t *txn) linkEvent(bl string, w *work) error {
 // effective ledger of every container marked for it; decideAll runs it
 // before deciding.
 func (t *txn) mergeBLs() error {
-	for _, id := range sortedKeys(t.bl.bls) {
+	for _, id := range mapkeys.Sorted(t.bl.bls) {
 		if b := t.bl.bls[id]; b.dirty {
 			b.b.UpdatedAt = t.now.UTC()
 			if err := t.tx.PutBL(b.b); err != nil {
@@ -265,7 +266,7 @@ func (t *txn) mergeBLs() error {
 			b.dirty = false
 		}
 	}
-	for _, id := range sortedKeys(t.bl.refresh) {
+	for _, id := range mapkeys.Sorted(t.bl.refresh) {
 		w := t.work[id]
 		var ledgers []map[string]state.AgencyState
 		for _, bl := range w.c.BLs {

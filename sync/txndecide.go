@@ -1,6 +1,9 @@
 package sync
 
-import "github.com/portsync/portsync/state"
+import (
+	"github.com/portsync/portsync/internal/mapkeys"
+	"github.com/portsync/portsync/state"
+)
 
 // decideAll decides every container this transaction touched and writes
 // the outcome: commands, confirmations, mismatches, alerts, state.
@@ -8,7 +11,7 @@ func (t *txn) decideAll() error {
 	if err := t.mergeBLs(); err != nil {
 		return err
 	}
-	for _, id := range sortedKeys(t.dirty) {
+	for _, id := range mapkeys.Sorted(t.dirty) {
 		if err := t.decide(t.work[id]); err != nil {
 			return err
 		}
