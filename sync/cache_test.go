@@ -8,6 +8,7 @@ import "testing"
 // events are working on nor churns the cache for nothing.
 func TestSweepDoesNotFillTheCache(t *testing.T) {
 	e := newTestEngine(t, nil)
+	e.containerListeners.Add(1) // so that a commit lists the containers it changed
 	sweep := func() *committed {
 		t.Helper()
 		return commitBatch(t, e, &batch{reqs: []request{&sweepGroup{size: 100}}, touch: map[string]bool{}})
@@ -33,5 +34,25 @@ func TestSweepDoesNotFillTheCache(t *testing.T) {
 		if want := i >= 5; ok != want {
 			t.Errorf("%s: cached %v after a sweep that did not change it, want %v (it was cached before: %v)", id, ok, want, want)
 		}
+	}
+}
+
+// TestChangedContainersCopiedOnlyWhenRead: a commit copies the containers
+// it changed for its listeners only while one reads them (the status
+// publisher), and lists them again once one does.
+func TestChangedContainersCopiedOnlyWhenRead(t *testing.T) {
+	e := newTestEngine(t, nil)
+	msgs, _ := tosArrivals(t, 3)
+	if out := commitBatch(t, e, &batch{msgs: msgs[:1], touch: map[string]bool{}}); len(out.changes.Containers) != 0 {
+		t.Fatalf("with no reader, a commit listed %d containers", len(out.changes.Containers))
+	}
+	s := newStatusPublisher(e, e.log)
+	s.SetTarget(&flakyPublisher{}, "tos/status")
+	if out := commitBatch(t, e, &batch{msgs: msgs[1:2], touch: map[string]bool{}}); len(out.changes.Containers) != 1 {
+		t.Fatalf("with the status publisher on, a commit listed %d containers, want 1", len(out.changes.Containers))
+	}
+	s.SetTarget(nil, "")
+	if out := commitBatch(t, e, &batch{msgs: msgs[2:], touch: map[string]bool{}}); len(out.changes.Containers) != 0 {
+		t.Fatalf("with the status publisher off again, a commit listed %d containers", len(out.changes.Containers))
 	}
 }

@@ -111,6 +111,10 @@ type Engine struct {
 	stopOnce stdsync.Once
 
 	listeners []listener
+	// containerListeners is how many listeners read changes.Containers;
+	// with none, a commit does not copy every container it changed for
+	// them (a copy per event, and the writer's largest allocation).
+	containerListeners atomic.Int32
 
 	// replicate, set in a cluster, commits a group's writes through the
 	// replicated log instead of the store's own transaction.

@@ -112,6 +112,7 @@ func startEngine(t testing.TB, listeners ...listener) (*Engine, func()) {
 	e := newEngine(store, cfg, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, l := range listeners {
 		e.addListener(l)
+		e.containerListeners.Add(1) // the tests' listeners may read changes.Containers
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

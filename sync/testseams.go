@@ -16,6 +16,7 @@ func init() {
 	}
 	testseam.Committed = func(e any, fn func([]state.Command, []state.Container)) {
 		e.(*Engine).addListener(listenerFunc(func(c *changes) { fn(c.Commands, c.Containers) }))
+		e.(*Engine).containerListeners.Add(1)
 	}
 }
 

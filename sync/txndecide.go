@@ -136,7 +136,9 @@ func (t *txn) store(w *work, next state.Container, decided bool) error {
 		next.UpdatedAt = t.now.UTC()
 		// Listeners get a copy: the cached container's maps are changed in
 		// place by the next transaction that touches it.
-		t.c.changes.Containers = append(t.c.changes.Containers, next.Clone())
+		if t.e.containerListeners.Load() > 0 {
+			t.c.changes.Containers = append(t.c.changes.Containers, next.Clone())
+		}
 	}
 	if now := clearedInYard(&next, *t.policy); now != w.cleared {
 		delta := int64(1)

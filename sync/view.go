@@ -92,6 +92,15 @@ func newStatusPublisher(e *Engine, log *slog.Logger) *statusPublisher {
 func (s *statusPublisher) SetTarget(pub adapters.Publisher, topic string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The engine copies changed containers only while someone reads them.
+	// A container that changes in a group already in flight when
+	// publishing starts is published at its next change.
+	switch {
+	case s.pub == nil && pub != nil:
+		s.engine.containerListeners.Add(1)
+	case s.pub != nil && pub == nil:
+		s.engine.containerListeners.Add(-1)
+	}
 	s.pub, s.topic = pub, topic
 	if pub == nil {
 		clear(s.pending)
