@@ -151,7 +151,34 @@ type Tx struct {
 	epoch string
 	rec   *WriteSet // set by Store.Record: every write is also recorded
 	wrote bool      // a write went through bucket: Update commits
+	arena []byte    // where the values this transaction puts are encoded
 }
+
+// bbolt keeps the values a transaction puts, uncopied, in its dirty nodes
+// until the commit, so each value needs memory of its own for that long.
+// Each used to be a buffer grown by appends from nothing, a dozen
+// allocations per event; the values of one transaction are now encoded one
+// after another into chunks that grow with the transaction, from 1 KiB (a
+// commit of one event) to 64 KiB (a group of thousands).
+const (
+	arenaFirst = 1 << 10
+	arenaMax   = 64 << 10
+)
+
+// room makes sure the arena has room for a typical value and returns
+// where the next one starts; the caller appends it to t.arena and takes it
+// with cut. A value longer than the room left grows the arena by append,
+// which copies the chunk and leaves the values cut from it where they are.
+func (t *Tx) room() int {
+	if cap(t.arena)-len(t.arena) < arenaFirst {
+		t.arena = make([]byte, 0, min(max(2*cap(t.arena), arenaFirst), arenaMax))
+	}
+	return len(t.arena)
+}
+
+// cut returns the value appended to the arena since start, capped so that
+// the values appended after it cannot overwrite it.
+func (t *Tx) cut(start int) []byte { return t.arena[start:len(t.arena):len(t.arena)] }
 
 func (t *Tx) get(bucket []byte, key string, v any) (bool, error) {
 	data := t.bucket(bucket).Get([]byte(key))
@@ -253,7 +280,9 @@ func (t *Tx) PutContainer(c Container, old Presence) error {
 	if err := checkContainerTimes(&c); err != nil {
 		return err
 	}
-	return t.bucket(bucketContainers).Put([]byte(c.ID), appendContainer(nil, &c))
+	start := t.room()
+	t.arena = appendContainer(t.arena, &c)
+	return t.bucket(bucketContainers).Put([]byte(c.ID), t.cut(start))
 }
 
 // ForEachContainer calls fn for every container, in id order.
@@ -374,8 +403,10 @@ func (t *Tx) SeenContent(source, id string, digest []byte) (seen, same bool) {
 // content's digest (nil: none), for dedupe. The value starts with the
 // clock so that retention reads it whatever follows.
 func (t *Tx) MarkSeen(source, id string, at time.Time, digest []byte) error {
-	v := binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano()))
-	return t.bucket(bucketDedupe).Put(dedupeKey(source, id), append(v, digest...))
+	start := t.room()
+	t.arena = binary.BigEndian.AppendUint64(t.arena, uint64(at.UnixNano()))
+	t.arena = append(t.arena, digest...)
+	return t.bucket(bucketDedupe).Put(dedupeKey(source, id), t.cut(start))
 }
 
 // appendFill is the FillPercent of the buckets keyed by a sequence that
@@ -414,7 +445,9 @@ func (t *Tx) Journal(e *JournalEntry) error {
 	if err := checkJournalTimes(e); err != nil {
 		return err
 	}
-	if err := b.Put(seqKey(seq), appendJournalEntry(nil, e)); err != nil {
+	start := t.room()
+	t.arena = appendJournalEntry(t.arena, e)
+	if err := b.Put(seqKey(seq), t.cut(start)); err != nil {
 		return err
 	}
 	return t.bucket(bucketJournalIdx).Put(journalIdxKey(journalOwner(e.Container, e.BL), seq), nil)

@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -797,5 +798,55 @@ func TestOpenLockedStoreFailsWithErrLocked(t *testing.T) {
 			t.Errorf("Cursor after reopen = %q, want b", got)
 		}
 		return nil
+	})
+}
+
+// TestValuesOfOneTransactionStayIntact: the values a transaction puts are
+// encoded one after another into shared chunks (Tx.room), and bbolt keeps
+// them uncopied until the commit. Many values in one transaction, one of
+// them longer than any chunk, must each read back as it was put, within
+// the transaction and after the commit.
+func TestValuesOfOneTransactionStayIntact(t *testing.T) {
+	s := stOpen(t, stPath(t))
+	var want []state.Container
+	for i := range 3000 {
+		c := stFullContainer(fmt.Sprintf("TSTU%06d%d", i, i%10), state.InYard)
+		if i%2 == 0 {
+			c.Alerts = nil // values of two lengths, so no two neighbours are alike
+		}
+		if i == 1500 {
+			for j := range 5000 { // about 100 KiB: more than a chunk holds
+				c.Alerts = append(c.Alerts, fmt.Sprintf("%s/%s/agency-%05d", state.KindStaleHold, c.ID, j))
+			}
+		}
+		want = append(want, c)
+	}
+	check := func(tx *state.Tx) error {
+		for _, c := range want {
+			got, ok, err := tx.Container(c.ID)
+			if err != nil || !ok || !reflect.DeepEqual(got, c) {
+				t.Fatalf("Container(%s): ok %v, err %v\n got %+v\nwant %+v", c.ID, ok, err, got, c)
+			}
+		}
+		return nil
+	}
+	stUpdate(t, s, func(tx *state.Tx) error {
+		for i, c := range want {
+			if err := tx.PutContainer(c, ""); err != nil {
+				return err
+			}
+			if err := tx.MarkSeen("src", c.ID, stT0, []byte{byte(i), 1, 2, 3}); err != nil {
+				return err
+			}
+		}
+		return check(tx)
+	})
+	stView(t, s, func(tx *state.Tx) error {
+		for i, c := range want {
+			if seen, same := tx.SeenContent("src", c.ID, []byte{byte(i), 1, 2, 3}); !seen || !same {
+				t.Fatalf("SeenContent(%s) = %v, %v after the commit", c.ID, seen, same)
+			}
+		}
+		return check(tx)
 	})
 }
