@@ -19,9 +19,10 @@ type policy struct {
 	// MaxClockSkew and Retention bound the sender times admit accepts.
 	MaxClockSkew time.Duration
 	Retention    time.Duration
-	// names is Agencies' names in order, kept because every decision
-	// walks them.
+	// names is Agencies' names in order, and owned each agency's TOS
+	// codes (ownedCodes), kept because every decision walks them.
 	names []string
+	owned map[string][]string
 }
 
 // policyFrom extracts the decision policy from a configuration.
@@ -34,7 +35,16 @@ func policyFrom(c *config.Config) policy {
 		MaxClockSkew: c.MaxClockSkew,
 		Retention:    c.Retention.Journal,
 		names:        mapkeys.Sorted(c.Agencies),
+		owned:        ownedByAgency(c.Agencies),
 	}
+}
+
+func ownedByAgency(agencies map[string]config.Agency) map[string][]string {
+	owned := make(map[string][]string, len(agencies))
+	for name, a := range agencies {
+		owned[name] = ownedCodes(a)
+	}
+	return owned
 }
 
 func (p policy) agencyNames() []string {
@@ -42,6 +52,14 @@ func (p policy) agencyNames() []string {
 		return mapkeys.Sorted(p.Agencies)
 	}
 	return p.names
+}
+
+// ownedCodes is the TOS codes of the agency name, in order.
+func (p policy) ownedCodes(name string) []string {
+	if codes, ok := p.owned[name]; ok {
+		return codes
+	}
+	return ownedCodes(p.Agencies[name]) // a policy built without policyFrom, in tests
 }
 
 // CheckAgency enforces that an agency is configured and that the source
@@ -230,7 +248,7 @@ func (k *decider) agency(name string) {
 	cfg := k.p.Agencies[name]
 	st, known := k.c.Agencies[name]
 	wants := wanted(st, known, cfg)
-	for _, code := range ownedCodes(cfg) {
+	for _, code := range k.p.ownedCodes(name) {
 		w, opinion := wants[code]
 		if !opinion || w.hold == k.c.HasHold(code) {
 			k.settled(code, opinion)
