@@ -12,21 +12,13 @@ import (
 // no space around it: Members walks it without checking it again, which
 // is what makes it cheaper than json.Unmarshal into a map.
 func Members(object []byte, fn func(name string, value []byte)) {
-	i := 1
-	for {
-		i = skipSpace(object, i)
-		switch object[i] {
-		case '}':
-			return
-		case ',':
-			i = skipSpace(object, i+1)
-		}
+	for i, more := nextItem(object, 1); more; {
 		end := stringEnd(object, i+1)
 		name, _ := String(object[i : end+1])
 		start := valueStart(object, end+1)
 		last := valueEnd(object, start)
 		fn(name, object[start:last+1])
-		i = last + 1
+		i, more = nextItem(object, last+1)
 	}
 }
 
@@ -34,19 +26,24 @@ func Members(object []byte, fn func(name string, value []byte)) {
 // Check accepted (on its own or as part of a document), with no space
 // around it.
 func Elements(array []byte, fn func(value []byte)) {
-	i := 1
-	for {
-		i = skipSpace(array, i)
-		switch array[i] {
-		case ']':
-			return
-		case ',':
-			i = skipSpace(array, i+1)
-		}
+	for i, more := nextItem(array, 1); more; {
 		last := valueEnd(array, i)
 		fn(array[i : last+1])
-		i = last + 1
+		i, more = nextItem(array, last+1)
 	}
+}
+
+// nextItem is where the member or element after i begins, past space and
+// a comma, or false at the bracket that closes them.
+func nextItem(data []byte, i int) (int, bool) {
+	i = skipSpace(data, i)
+	switch data[i] {
+	case '}', ']':
+		return i, false
+	case ',':
+		i = skipSpace(data, i+1)
+	}
+	return i, true
 }
 
 // String is the value of a JSON string that Check accepted, read as
