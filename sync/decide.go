@@ -27,40 +27,30 @@ type policy struct {
 
 // policyFrom extracts the decision policy from a configuration.
 func policyFrom(c *config.Config) policy {
-	return policy{
+	return newPolicy(policy{
 		Terminal:     c.Terminal,
 		Agencies:     c.Agencies,
 		Required:     c.ReleasePolicy.Required,
 		ApplyWithin:  c.SLA.ApplyWithin,
 		MaxClockSkew: c.MaxClockSkew,
 		Retention:    c.Retention.Journal,
-		names:        mapkeys.Sorted(c.Agencies),
-		owned:        ownedByAgency(c.Agencies),
-	}
+	})
 }
 
-func ownedByAgency(agencies map[string]config.Agency) map[string][]string {
-	owned := make(map[string][]string, len(agencies))
-	for name, a := range agencies {
-		owned[name] = ownedCodes(a)
+// newPolicy is p with what it derives from its agencies worked out.
+func newPolicy(p policy) policy {
+	p.names = mapkeys.Sorted(p.Agencies)
+	p.owned = make(map[string][]string, len(p.Agencies))
+	for name, a := range p.Agencies {
+		p.owned[name] = ownedCodes(a)
 	}
-	return owned
+	return p
 }
 
-func (p policy) agencyNames() []string {
-	if len(p.names) != len(p.Agencies) { // a policy built without policyFrom, in tests
-		return mapkeys.Sorted(p.Agencies)
-	}
-	return p.names
-}
+func (p policy) agencyNames() []string { return p.names }
 
 // ownedCodes is the TOS codes of the agency name, in order.
-func (p policy) ownedCodes(name string) []string {
-	if codes, ok := p.owned[name]; ok {
-		return codes
-	}
-	return ownedCodes(p.Agencies[name]) // a policy built without policyFrom, in tests
-}
+func (p policy) ownedCodes(name string) []string { return p.owned[name] }
 
 // CheckAgency enforces that an agency is configured and that the source
 // may speak for it: a forged or misrouted release must not free cargo.

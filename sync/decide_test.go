@@ -25,7 +25,7 @@ const (
 // dtPolicy has two required agencies that hold while unknown and one
 // optional agency (port) that has no opinion while unknown.
 func dtPolicy() policy {
-	return policy{
+	return newPolicy(policy{
 		Terminal: dtTerminal,
 		Agencies: map[string]config.Agency{
 			"customs":    {TOSHold: "CUSTOMS", WhenUnknown: config.WhenUnknownHold},
@@ -34,7 +34,7 @@ func dtPolicy() policy {
 		},
 		Required:    []string{"customs", "quarantine"},
 		ApplyWithin: dtSLA,
-	}
+	})
 }
 
 // dtIDs returns a newID that counts cmd-1, cmd-2, ..., as the store's
@@ -882,6 +882,7 @@ func dtRunDecide(t *testing.T, tt dtDecideCase) {
 	p := dtPolicy()
 	if tt.policy != nil {
 		tt.policy(&p)
+		p = newPolicy(p)
 	}
 	now := tt.now
 	if now.IsZero() {

@@ -14,9 +14,9 @@ import (
 // sorted, [] where none is open; the general hold is "".
 func TestViewListsOpenHoldsPerAgency(t *testing.T) {
 	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-	p := policy{Agencies: map[string]config.Agency{
+	p := newPolicy(policy{Agencies: map[string]config.Agency{
 		"customs": {TOSHold: "CUSTOMS", HoldCodes: map[string]string{"7H": "CBP_EXAM"}}, "quarantine": {TOSHold: "CIQ"}, "port": {TOSHold: "PORT"},
-	}, Required: []string{"customs"}}
+	}, Required: []string{"customs"}})
 	c := state.Container{ID: c1, Presence: state.InYard, Agencies: map[string]state.AgencyState{
 		"customs": {Status: state.Held, Release: state.LedgerEntry{State: state.ReleaseGranted, At: at},
 			Holds: map[string]state.LedgerEntry{
