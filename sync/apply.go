@@ -48,7 +48,7 @@ type work struct {
 // an outage) grows its lists as it goes rather than reserving them whole.
 func newTxn(e *Engine, tx *state.Tx, now time.Time, n int) *txn {
 	n = min(n, 4096)
-	return &txn{
+	t := &txn{
 		e: e, tx: tx, now: now, policy: e.policy.Load(),
 		work: make(map[string]*work, n), dirty: make(map[string]bool, n),
 		c: &committed{
@@ -56,9 +56,12 @@ func newTxn(e *Engine, tx *state.Tx, now time.Time, n int) *txn {
 			due: make(map[string]time.Time, n), srcDue: map[string]time.Time{},
 			outcomes: make([]Outcome, 0, n),
 			stored:   make([]state.Container, 0, n),
-			changes:  changes{Containers: make([]state.Container, 0, n)},
 		},
 	}
+	if e.containerListeners.Load() > 0 {
+		t.c.changes.Containers = make([]state.Container, 0, n)
+	}
+	return t
 }
 
 // load returns the container, from this transaction's working set or the
