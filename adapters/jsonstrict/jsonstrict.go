@@ -7,6 +7,13 @@
 // section 2.3) forbids repeated names, and so does portsync. Names are
 // compared after unescaping, as every reader compares them, so "st\u0061tus"
 // repeats "status".
+//
+// Every inbound message is checked, so the check is built for speed: a
+// fast pass (clean.go) vouches for the common document at about the cost
+// of json.Valid, and the careful pass that names the repeat runs only on
+// what it cannot vouch for. A decoder can then read the members of a
+// checked document with Members, Elements and String, without decoding it
+// a second time.
 package jsonstrict
 
 import (
