@@ -14,9 +14,10 @@ import (
 
 // dial opens a broker connection as paho's own does (the same schemes,
 // the proxy from the environment), but buffers the reads of a plain TCP
-// connection: paho reads a packet's type byte and each byte of its
-// length with a read of their own, so every message cost three system
-// calls or more. A TLS connection buffers its records itself.
+// connection and coalesces its writes (writer.go): paho reads a packet's
+// type byte and each byte of its length with a read of their own, so every
+// message cost three system calls or more. A TLS connection buffers its
+// records itself.
 func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{Timeout: o.ConnectTimeout}
 	switch uri.Scheme {
@@ -25,7 +26,7 @@ func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}, nil
+		return &bufferedConn{coalescedConn: newCoalescedConn(conn, o.WriteTimeout), r: bufio.NewReaderSize(conn, 64<<10)}, nil
 	case "ssl", "tls", "mqtts":
 		conn, err := proxy.FromEnvironmentUsing(d).Dial("tcp", uri.Host)
 		if err != nil {
@@ -62,9 +63,10 @@ func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	return nil, fmt.Errorf("unknown scheme %q", uri.Scheme)
 }
 
-// bufferedConn is a connection whose reads go through a buffer.
+// bufferedConn is a connection whose reads go through a buffer and whose
+// writes are coalesced.
 type bufferedConn struct {
-	net.Conn
+	*coalescedConn
 	r *bufio.Reader
 }
 
