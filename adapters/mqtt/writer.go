@@ -6,8 +6,17 @@ import (
 	"time"
 )
 
-// paho writes every packet it sends with a write of its own: a PUBACK for
-// each message in and a PUBLISH for each command out, two system calls an
+// maxPending is how much may wait to be written before Write blocks: the
+// socket is full, and paho should feel it as it did before.
+const maxPending = 256 << 10
+
+// closeFlushTimeout bounds how long Close waits for the pending bytes (a
+// DISCONNECT among them) to be written before it closes the connection.
+const closeFlushTimeout = time.Second
+
+// coalescedConn is a broker connection whose writes are coalesced. paho
+// writes every packet it sends with a write of its own: a PUBACK for each
+// message in and a PUBLISH for each command out, two system calls an
 // event, a quarter of the daemon's CPU budget per event at backlog rates
 // (docs/performance.md). coalescedConn takes paho's writes into a buffer
 // and a goroutine of its own writes out whatever has gathered, as a group
@@ -19,15 +28,6 @@ import (
 // a write into the kernel's socket buffer did: a PUBLISH stays in paho's
 // store until its PUBACK, and a PUBACK lost with the connection only makes
 // the broker deliver its message again, which the store recognises.
-
-// maxPending is how much may wait to be written before Write blocks: the
-// socket is full, and paho should feel it as it did before.
-const maxPending = 256 << 10
-
-// closeFlushTimeout bounds how long Close waits for the pending bytes (a
-// DISCONNECT among them) to be written before it closes the connection.
-const closeFlushTimeout = time.Second
-
 type coalescedConn struct {
 	net.Conn
 	writeTimeout time.Duration // each write to the socket, 0 for none
