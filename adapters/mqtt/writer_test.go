@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,9 +41,11 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 
 // Every byte written arrives, in order, and Close writes out what is still
 // pending before it closes: a DISCONNECT written just before the close
-// reaches the broker.
+// reaches the broker. net.Pipe has no buffer, so nothing leaves before the
+// peer reads, and the peer reads only once Close is under way.
 func TestCoalescedConnDeliversInOrderAndFlushesOnClose(t *testing.T) {
-	client, server := tcpPair(t)
+	client, server := net.Pipe()
+	defer server.Close()
 	c := newCoalescedConn(client, 10*time.Second)
 	var want bytes.Buffer
 	for i := range 20000 {
@@ -56,12 +59,17 @@ func TestCoalescedConnDeliversInOrderAndFlushesOnClose(t *testing.T) {
 	if _, err := c.Write([]byte("DISCONNECT")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	for !c.isClosing() {
+		time.Sleep(time.Millisecond)
 	}
 	got, err := io.ReadAll(server)
-	if err != nil {
+	if err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		t.Fatalf("read: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("received %d bytes, want %d in the same order", len(got), want.Len())
@@ -71,25 +79,50 @@ func TestCoalescedConnDeliversInOrderAndFlushesOnClose(t *testing.T) {
 	}
 }
 
-// A peer that stops reading fills the socket: Write then blocks, as a
-// write to a full socket did, and Close releases it within its bound.
+func (c *coalescedConn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+// A peer that does not read holds up the writer: once maxPending bytes
+// wait, Write blocks, as a write to a full socket did; Close releases it
+// within its bound.
 func TestCoalescedConnPushesBackAndCloseReleases(t *testing.T) {
-	client, _ := tcpPair(t) // the server side never reads
+	client, server := net.Pipe() // the server side never reads
+	defer server.Close()
 	c := newCoalescedConn(client, 0)
-	blocked := make(chan error, 1)
+	var accepted atomic.Int64
+	done := make(chan error, 1)
 	go func() {
-		chunk := make([]byte, 64<<10)
-		for {
+		chunk := make([]byte, 16<<10)
+		for accepted.Load() < 64*maxPending { // far past the bound: Write never blocked
 			if _, err := c.Write(chunk); err != nil {
-				blocked <- err
+				done <- err
 				return
 			}
+			accepted.Add(int64(len(chunk)))
 		}
+		done <- nil
 	}()
+	// The flusher holds one batch in its write to the pipe, and at most
+	// maxPending plus a chunk wait behind it.
+	bound := int64(2*maxPending + 2*16<<10)
+	var held int64
+	for range 50 {
+		time.Sleep(10 * time.Millisecond)
+		if n := accepted.Load(); n > 0 && n == held {
+			break
+		}
+		held = accepted.Load()
+	}
+	if n := accepted.Load(); n > bound {
+		t.Fatalf("Write accepted %d bytes with nothing read, want at most %d", n, bound)
+	}
 	select {
-	case err := <-blocked:
-		t.Fatalf("Write failed before the socket filled: %v", err)
-	case <-time.After(500 * time.Millisecond): // the writer is held up
+	case err := <-done:
+		t.Fatalf("the writer stopped before Close: %v", err)
+	default:
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
@@ -99,7 +132,7 @@ func TestCoalescedConnPushesBackAndCloseReleases(t *testing.T) {
 		t.Fatal("Close did not return while the peer was not reading")
 	}
 	select {
-	case err := <-blocked:
+	case err := <-done:
 		if err == nil {
 			t.Fatal("the blocked Write returned no error")
 		}
