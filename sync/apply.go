@@ -29,6 +29,9 @@ type txn struct {
 	// quiet is set in a trial transaction (Engine.isolate), which is
 	// rolled back: it must not log what it would have done.
 	quiet bool
+	// listContainers is whether a listener reads the containers the
+	// transaction changes (changes.Containers), as it was when it began.
+	listContainers bool
 }
 
 // work is a container loaded in this transaction.
@@ -58,7 +61,7 @@ func newTxn(e *Engine, tx *state.Tx, now time.Time, n int) *txn {
 			stored:   make([]state.Container, 0, n),
 		},
 	}
-	if e.containerListeners.Load() > 0 {
+	if t.listContainers = e.containerListeners.Load() > 0; t.listContainers {
 		t.c.changes.Containers = make([]state.Container, 0, n)
 	}
 	return t

@@ -47,9 +47,12 @@ func newPolicy(p policy) policy {
 	return p
 }
 
+// agencyNames is the configured agencies' names, in order. The slice is
+// the policy's own: callers read it and do not change it.
 func (p policy) agencyNames() []string { return p.names }
 
-// ownedCodes is the TOS codes of the agency name, in order.
+// ownedCodes is the TOS codes of the agency name, in order; the policy's own
+// slice, as agencyNames's.
 func (p policy) ownedCodes(name string) []string { return p.owned[name] }
 
 // CheckAgency enforces that an agency is configured and that the source

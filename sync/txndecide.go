@@ -136,7 +136,7 @@ func (t *txn) store(w *work, next state.Container, decided bool) error {
 		next.UpdatedAt = t.now.UTC()
 		// Listeners get a copy: the cached container's maps are changed in
 		// place by the next transaction that touches it.
-		if t.e.containerListeners.Load() > 0 {
+		if t.listContainers {
 			t.c.changes.Containers = append(t.c.changes.Containers, next.Clone())
 		}
 	}
