@@ -11,7 +11,6 @@ import (
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
-	"github.com/portsync/portsync/state"
 )
 
 // BenchmarkGroupCommit measures the writer alone, without MQTT: groups of
@@ -27,33 +26,10 @@ func BenchmarkGroupCommit(b *testing.B) {
 	const group, containers = 1000, 20000
 	e := newTestEngine(b, func(y string) string { return strings.Replace(y, "apply_within: 2s", "apply_within: 1h", 1) })
 	agencyDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindAgency, Format: "json"})
-	tosDec, _ := adapters.NewDecoder(config.Source{Kind: config.KindTOS, Format: "json"})
 	customs := &SourceInfo{Name: "customs-mqtt", Kind: config.KindAgency, Agency: "customs", Decoder: agencyDec}
-	tos := &SourceInfo{Name: "tos-events", Kind: config.KindTOS, Decoder: tosDec}
-	ids := make([]string, containers)
-	for i := range ids {
-		prefix := fmt.Sprintf("TSTU%06d", i)
-		ids[i] = fmt.Sprintf("%s%d", prefix, state.CheckDigit(prefix))
-	}
-	run := func(msgs []inbound) {
-		bt := &batch{msgs: msgs, touch: map[string]bool{}}
-		out, err := e.commit(bt)
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.finish(bt, out)
-	}
-	message := func(src *SourceInfo, payload string) inbound {
-		in := inbound{src: src, msg: adapters.Message{Payload: []byte(payload)}}
-		in.records = decode(src, in.msg)
-		return in
-	}
+	arrivals, ids := tosArrivals(b, containers)
 	for start := 0; start < containers; start += group {
-		var msgs []inbound
-		for _, id := range ids[start : start+group] {
-			msgs = append(msgs, message(tos, `{"id":"N4-`+id+`","container":"`+id+`","event":"arrived","holds":["CUSTOMS"],"at":"2026-11-28T10:00:00Z"}`))
-		}
-		run(msgs)
+		commitBatch(b, e, &batch{msgs: arrivals[start : start+group], touch: map[string]bool{}})
 	}
 	// Decoding happens on the transport's goroutine in the daemon, so the
 	// groups are decoded before the clock starts.
@@ -65,13 +41,15 @@ func BenchmarkGroupCommit(b *testing.B) {
 			payload := fmt.Sprintf(`{"id":"REL-%d","agency":"customs","status":"released","containers":["%s"],"at":"2026-11-28T10:%02d:00Z"}`,
 				n, ids[n%containers], 1+n/containers)
 			size += len(payload)
-			groups[i] = append(groups[i], message(customs, payload))
+			in := inbound{src: customs, msg: adapters.Message{Payload: []byte(payload)}}
+			in.records = decode(customs, in.msg)
+			groups[i] = append(groups[i], in)
 		}
 	}
 	b.ResetTimer()
 	start := time.Now()
 	for _, g := range groups {
-		run(g)
+		commitBatch(b, e, &batch{msgs: g, touch: map[string]bool{}})
 	}
 	ours := time.Since(start)
 	b.StopTimer()
