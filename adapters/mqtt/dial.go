@@ -13,11 +13,12 @@ import (
 )
 
 // dial opens a broker connection as paho's own does (the same schemes,
-// the proxy from the environment), but buffers the reads of a plain TCP
-// connection and coalesces its writes (writer.go): paho reads a packet's
-// type byte and each byte of its length with a read of their own, so every
-// message cost three system calls or more. A TLS connection buffers its
-// records itself.
+// the proxy from the environment), but coalesces the writes of a TCP or
+// TLS connection (writer.go) and buffers the reads of a plain TCP one:
+// paho reads a packet's type byte and each byte of its length with a read
+// of their own, so every message cost three system calls or more. A TLS
+// connection buffers its records itself. A WebSocket connection is left
+// as paho makes it: each write there is a frame.
 func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{Timeout: o.ConnectTimeout}
 	switch uri.Scheme {
@@ -50,7 +51,9 @@ func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 			conn.Close()
 			return nil, err
 		}
-		return tlsConn, nil
+		// Each Write of a TLS connection is a record and a system call of
+		// its own, so its writes are coalesced as a plain connection's.
+		return newCoalescedConn(tlsConn, o.WriteTimeout), nil
 	case "ws", "wss":
 		u := *uri // gorilla's websocket refuses a URL with user info (paho #623)
 		u.User = nil
