@@ -286,7 +286,9 @@ func (t *txn) agencyEvent(src *SourceInfo, ev *state.AgencyEvent) (string, *stat
 		if err := t.indexRefs(ev, id); err != nil {
 			return "", nil, err
 		}
-		if err := t.linkEvent(ev.BL, w); err != nil {
+		// After indexRefs: a B/L not stored yet is built from its index,
+		// which then lists the container already.
+		if err := t.linkEvent(ev.BL, w, true); err != nil {
 			return "", nil, err
 		}
 		t.dirty[id] = true
@@ -354,7 +356,7 @@ func (t *txn) tosEvent(src *SourceInfo, ev *state.TOSEvent) (string, *state.Reje
 		result = ResultApplied
 		w.changed = true
 	}
-	if err := t.linkEvent(ev.BL, w); err != nil {
+	if err := t.linkEvent(ev.BL, w, false); err != nil {
 		return "", nil, err
 	}
 	// A TOS event that changes nothing may still confirm a command, so the

@@ -38,8 +38,12 @@ func BenchmarkGroupCommit(b *testing.B) {
 	for i := range groups {
 		for j := range group {
 			n := i*group + j
-			payload := fmt.Sprintf(`{"id":"REL-%d","agency":"customs","status":"released","containers":["%s"],"at":"2026-11-28T10:%02d:00Z"}`,
-				n, ids[n%containers], 1+n/containers)
+			// A release as customs sends it: with its B/L, declaration and
+			// reason, as BenchmarkThroughput's daemon gets it.
+			payload := fmt.Sprintf(`{"id":"REL-%d","agency":"customs","status":"released","containers":["%s"],`+
+				`"bl":"MEDUSH%06d","declaration":"2201202610%08d","reason":"documents checked, duties paid, no inspection required",`+
+				`"at":"2026-11-28T10:%02d:00Z"}`,
+				n, ids[n%containers], n%1000000, n, 1+n/containers)
 			size += len(payload)
 			in := inbound{src: customs, msg: adapters.Message{Payload: []byte(payload)}}
 			in.records = decode(customs, in.msg)

@@ -18,6 +18,9 @@ func init() {
 		e.(*Engine).addListener(listenerFunc(func(c *changes) { fn(c.Commands, c.Containers) }))
 		e.(*Engine).containerListeners.Add(1)
 	}
+	testseam.CommandsCommitted = func(e any, fn func([]state.Command)) {
+		e.(*Engine).addListener(listenerFunc(func(c *changes) { fn(c.Commands) }))
+	}
 }
 
 // listenerFunc is a function that listens to commits.

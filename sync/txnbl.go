@@ -59,8 +59,10 @@ func (t *txn) markRefresh(id string) {
 
 // linkSide links the container to the B/L on the container's side (its
 // BLs and the search index); false when the container has as many B/Ls as
-// it may keep.
-func (t *txn) linkSide(bl string, w *work) (bool, error) {
+// it may keep. indexed says the transaction has put the container in the
+// B/L's search index already (an agency event's references), which spares
+// a second put of the same key.
+func (t *txn) linkSide(bl string, w *work, indexed bool) (bool, error) {
 	if !slices.Contains(w.c.BLs, bl) {
 		if len(w.c.BLs) >= maxRefs {
 			return false, nil
@@ -68,8 +70,10 @@ func (t *txn) linkSide(bl string, w *work) (bool, error) {
 		w.c.BLs = append(w.c.BLs, bl)
 		w.changed = true
 	}
-	if err := t.tx.PutRef(state.RefBL, bl, w.c.ID); err != nil {
-		return false, err
+	if !indexed {
+		if err := t.tx.PutRef(state.RefBL, bl, w.c.ID); err != nil {
+			return false, err
+		}
 	}
 	t.markRefresh(w.c.ID)
 	return true, nil
@@ -77,7 +81,8 @@ func (t *txn) linkSide(bl string, w *work) (bool, error) {
 
 // link links a container to a B/L on both sides (an agency event naming
 // both, a TOS event with a bl). It reports false when either side is full.
-func (t *txn) link(bl string, w *work) (bool, error) {
+// indexed is as for linkSide.
+func (t *txn) link(bl string, w *work, indexed bool) (bool, error) {
 	b, err := t.loadBL(bl)
 	if err != nil {
 		return false, err
@@ -89,7 +94,7 @@ func (t *txn) link(bl string, w *work) (bool, error) {
 		b.b.Containers, _ = addLink(b.b.Containers, w.c.ID)
 		b.dirty = true
 	}
-	return t.linkSide(bl, w)
+	return t.linkSide(bl, w, indexed)
 }
 
 // unlink takes a container off a B/L on the container's side: it leaves
@@ -199,7 +204,7 @@ func (t *txn) manifestEvent(src *SourceInfo, ev *state.ManifestEvent) (string, *
 			return "", nil, err
 		}
 		was := slices.Contains(w.c.BLs, ev.BL)
-		ok, err := t.linkSide(ev.BL, w)
+		ok, err := t.linkSide(ev.BL, w, false)
 		if err != nil {
 			return "", nil, err
 		}
@@ -240,10 +245,10 @@ func (t *txn) manifestEvent(src *SourceInfo, ev *state.ManifestEvent) (string, *
 
 // linkEvent links the containers an agency or TOS event names to its
 // B/L, and has a container with B/L decisions merged again after its own
-// ledger changed.
-func (t *txn) linkEvent(bl string, w *work) error {
+// ledger changed. indexed is as for linkSide.
+func (t *txn) linkEvent(bl string, w *work, indexed bool) error {
 	if bl != "" {
-		if _, err := t.link(bl, w); err != nil {
+		if _, err := t.link(bl, w, indexed); err != nil {
 			return err
 		}
 	}

@@ -220,7 +220,7 @@ func startBenchDaemon(b *testing.B, br *broker.Broker, statusTopic bool) (*Daemo
 		b.Fatal(err)
 	}
 	lis := &commitListener{}
-	testseam.Committed(d.engine(), lis.committed)
+	testseam.CommandsCommitted(d.engine(), lis.committed)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// Goroutines inherit the label: every goroutine of the daemon, its
@@ -307,7 +307,7 @@ func (l *commitListener) reset(n int) {
 	l.target.Store(int64(n))
 }
 
-func (l *commitListener) committed(commands []state.Command, _ []state.Container) {
+func (l *commitListener) committed(commands []state.Command) {
 	if len(commands) == 0 {
 		return
 	}

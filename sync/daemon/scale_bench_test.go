@@ -1151,7 +1151,7 @@ func BenchmarkLatency(b *testing.B) {
 			warnings := &scWarnings{}
 			committed := newStamps(n)
 			d, _, stop := scStartDaemon(b, br, dir, warnings, func(d *Daemon) {
-				testseam.Committed(d.engine(), stampCommands{committed, index}.committed)
+				testseam.CommandsCommitted(d.engine(), stampCommands{committed, index}.committed)
 			})
 			cmdRecv.reset()
 			start := time.Now()
@@ -1266,7 +1266,7 @@ type stampCommands struct {
 	index func(string) int
 }
 
-func (l stampCommands) committed(commands []state.Command, _ []state.Container) {
+func (l stampCommands) committed(commands []state.Command) {
 	for _, cmd := range commands {
 		l.s.mark(l.index(cmd.Container))
 	}

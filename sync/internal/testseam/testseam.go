@@ -29,6 +29,14 @@ var Remember func(engine any, entries []state.JournalEntry)
 // changed. Call before the engine runs. Package sync sets it.
 var Committed func(engine any, fn func(commands []state.Command, containers []state.Container))
 
+// CommandsCommitted registers fn on engine (a *sync.Engine) to hear of
+// the new commands of every commit after it. Unlike Committed it does not
+// ask for the changed containers, which the engine copies only for a
+// listener that reads them: a benchmark that counts commands measures the
+// engine as it runs without status_topic. Call before the engine runs.
+// Package sync sets it.
+var CommandsCommitted func(engine any, fn func(commands []state.Command))
+
 // Writer returns the writer alone over store (a *sync.Engine, its state
 // loaded), without the workers New builds, for benchmarks of the writer;
 // metrics is a *sync.Metrics. Package sync sets it.
