@@ -493,8 +493,8 @@ func (t *dayTOS) failed() error {
 	return t.err
 }
 
-// daySum adds up the values of a metric collector's counters or gauges.
-func daySum(c prometheus.Collector) float64 {
+// collectorSum adds up the values of a metric collector's counters or gauges.
+func collectorSum(c prometheus.Collector) float64 {
 	ch := make(chan prometheus.Metric, 32)
 	go func() { c.Collect(ch); close(ch) }()
 	var sum float64
@@ -511,8 +511,8 @@ func daySum(c prometheus.Collector) float64 {
 // stale, duplicate or rejected), the outbox is empty and no mismatch is
 // open.
 func dayQuiet(d *Daemon, sent func() float64) (quiet bool, counted, want float64) {
-	counted = daySum(d.metrics.Events)
-	outbox, mism := daySum(d.metrics.OutboxCommands), daySum(d.metrics.Mismatches)
+	counted = collectorSum(d.metrics.Events)
+	outbox, mism := collectorSum(d.metrics.OutboxCommands), collectorSum(d.metrics.Mismatches)
 	want = sent()
 	return counted == want && outbox == 0 && mism == 0, counted, want
 }
@@ -631,7 +631,7 @@ func BenchmarkDayReplay(b *testing.B) {
 				}
 				if time.Now().After(deadline) {
 					b.Fatalf("not quiet within %s of the last publish: %.0f of %.0f events counted, outbox %.0f, mismatches %.0f, %d departures waiting at the gate",
-						4*benchTimeout, counted, want, daySum(d.metrics.OutboxCommands), daySum(d.metrics.Mismatches), t.waiting())
+						4*benchTimeout, counted, want, collectorSum(d.metrics.OutboxCommands), collectorSum(d.metrics.Mismatches), t.waiting())
 				}
 				time.Sleep(2 * time.Millisecond)
 			}
@@ -642,7 +642,7 @@ func BenchmarkDayReplay(b *testing.B) {
 			time.Sleep(dayQuietFor)
 			if quiet, counted, want := dayQuiet(d, sent); !quiet {
 				b.Fatalf("activity after quiet: %.0f of %.0f events counted, outbox %.0f, mismatches %.0f",
-					counted, want, daySum(d.metrics.OutboxCommands), daySum(d.metrics.Mismatches))
+					counted, want, collectorSum(d.metrics.OutboxCommands), collectorSum(d.metrics.Mismatches))
 			}
 			total := sent()
 			cmdSent := counterSum(d.metrics, "portsync_commands_total", map[string]string{"result": "sent"})
