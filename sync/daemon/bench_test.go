@@ -12,6 +12,7 @@ import (
 	"strconv"
 	stdsync "sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,13 @@ import (
 //   - relay_msg/s: a bare client that republishes each message it gets
 //     (QoS 1 in, QoS 1 out, no store): the daemon's two broker hops with
 //     no work between them, the ceiling for events/s on this broker.
+//
+//   - cpu_us/event and relay_cpu_us/msg: the processor time of the daemon
+//     round and of the relay round, user and system, of this process (the
+//     daemon or the relay, and the same publisher and watcher in both) and
+//     of the broker's process, per event. On two cores both rounds keep
+//     every core busy, so their ratio (cpu_ratio) is the rate's ratio
+//     without the noise of a round's wall time on a shared machine.
 //
 // Each operation runs one raw round and then one daemon round, so that the
 // ratio compares rounds seconds, not minutes, apart on a shared machine:
@@ -102,7 +110,7 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 	}
 	relayPub := benchClient(b, br, "bench-relay-pub", true)
 
-	var rawTotal, relayTotal, total, durable time.Duration
+	var rawTotal, relayTotal, total, durable, relayCPU, daemonCPU time.Duration
 	b.StopTimer()
 	b.ResetTimer()
 	for op := range b.N {
@@ -123,6 +131,7 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 
 		// Relay round.
 		relayOut.reset(n)
+		cpu0 := cpuSpent(br)
 		start = time.Now()
 		if err := publishAll(relayPub, "bench/relay-in", releases); err != nil {
 			b.Fatal(err)
@@ -131,6 +140,7 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 			b.Fatalf("relay: %v", err)
 		}
 		relayTook := time.Since(start)
+		relayCPUOne := cpuSpent(br) - cpu0
 		b.StopTimer()
 
 		// Daemon round, on a fresh store. Pre-load, off the clock: every
@@ -150,6 +160,7 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 		commits0, commitSecs0 := histogramSum(d.metrics, "portsync_commit_seconds")
 		batches0, batched0 := histogramSum(d.metrics, "portsync_commit_batch_messages")
 		b.StartTimer()
+		cpu0 = cpuSpent(br)
 		start = time.Now()
 		if err := publishAll(pub, "customs/releases", releases); err != nil {
 			b.Fatal(err)
@@ -160,6 +171,7 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 				lis.commands.Load(), counterSum(d.metrics, "portsync_commands_total", map[string]string{"result": "sent"}))
 		}
 		took := time.Since(start)
+		daemonCPUOne := cpuSpent(br) - cpu0
 		b.StopTimer()
 		committedTook := time.Duration(lis.at() - start.UnixNano())
 
@@ -174,12 +186,16 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 		relayTotal += relayTook
 		total += took
 		durable += committedTook
+		relayCPU += relayCPUOne
+		daemonCPU += daemonCPUOne
 		raw, relayed, daemon := float64(n)/rawTook.Seconds(), float64(n)/relayTook.Seconds(), float64(n)/took.Seconds()
 		b.Logf("raw broker %.0f msg/s, daemon %.0f events/s, ratio %.2f; bare two-hop relay %.0f msg/s, daemon/relay %.2f (%s, %d events of %d bytes, QoS 1)",
 			raw, daemon, daemon/raw, relayed, daemon/relayed, br.Kind, n, len(releases[0]))
 		b.Logf("  daemon: last command committed after %s, sent after %s; %d commits (%.0f ms in commit, %.1f ms each), %.0f messages per group",
 			committedTook.Round(time.Millisecond), took.Round(time.Millisecond), commits, commitSecs*1000,
 			commitSecs*1000/max(float64(commits), 1), batched/max(float64(batches), 1))
+		b.Logf("  CPU, this process and the broker: relay %.1f µs/msg, daemon %.1f µs/event, ratio %.2f",
+			perEvent(relayCPUOne, n), perEvent(daemonCPUOne, n), relayCPUOne.Seconds()/daemonCPUOne.Seconds())
 	}
 	events := float64(n * b.N)
 	b.ReportMetric(events/rawTotal.Seconds(), "raw_msg/s")
@@ -188,6 +204,9 @@ func benchThroughput(b *testing.B, br *broker.Broker, n int, statusTopic bool) {
 	b.ReportMetric(rawTotal.Seconds()/total.Seconds(), "ratio")
 	b.ReportMetric(events/relayTotal.Seconds(), "relay_msg/s")
 	b.ReportMetric(relayTotal.Seconds()/total.Seconds(), "ratio_to_relay")
+	b.ReportMetric(perEvent(daemonCPU, n*b.N), "cpu_us/event")
+	b.ReportMetric(perEvent(relayCPU, n*b.N), "relay_cpu_us/msg")
+	b.ReportMetric(relayCPU.Seconds()/daemonCPU.Seconds(), "cpu_ratio")
 	b.ReportMetric(0, "ns/op") // one op is 2n messages; the rates are the figures
 }
 
@@ -525,4 +544,20 @@ func arrivalPayloads(base, n int) [][]byte {
 			base+i, benchContainer(base+i))
 	}
 	return out
+}
+
+// cpuSpent is the processor time, user and system, used so far by this
+// process and by the broker's, if it runs in a process of its own.
+func cpuSpent(br *broker.Broker) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	brokerCPU, _ := br.CPU()
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + brokerCPU
+}
+
+// perEvent is d per event of n, in microseconds.
+func perEvent(d time.Duration, n int) float64 {
+	return float64(d.Microseconds()) / float64(max(n, 1))
 }
