@@ -89,6 +89,17 @@ type Sink interface {
 	Send(ctx context.Context, cmds []state.Command) error
 }
 
+// A Batcher is a Sink that says how many commands it takes in one Send;
+// the dispatcher hands any other sink at most 512. The bound keeps one
+// call within the dispatcher's send timeout (10 s) on a slow TOS: an HTTP
+// TOS costs a request per command. A broker's publishes of one call are
+// in flight together, so there a call costs one round trip however many
+// it carries, and small calls only add round trips.
+type Batcher interface {
+	Sink
+	MaxBatch() int
+}
+
 // Notifier delivers alerts to a channel.
 type Notifier interface {
 	Notify(ctx context.Context, alerts []state.Alert) error

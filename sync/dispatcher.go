@@ -18,8 +18,17 @@ import (
 	"github.com/portsync/portsync/state"
 )
 
-// sendChunk bounds the commands handed to a sink in one call.
+// sendChunk bounds the commands handed to a sink in one call, unless the
+// sink says otherwise (adapters.Batcher).
 const sendChunk = 512
+
+// batchOf is how many commands sink takes in one call.
+func batchOf(sink adapters.Sink) int {
+	if b, ok := sink.(adapters.Batcher); ok && b.MaxBatch() > 0 {
+		return b.MaxBatch()
+	}
+	return sendChunk
+}
 
 // sendTimeout bounds one call to a sink or channel.
 const sendTimeout = 10 * time.Second
@@ -233,8 +242,9 @@ func (d *dispatcher) round(ctx context.Context) time.Time {
 	d.resolveQueued()
 	d.mu.Lock()
 	due := d.outbox.take(time.Now(), sendTimeout)
+	batch := batchOf(d.sink)
 	d.mu.Unlock()
-	for chunk := range slices.Chunk(due, sendChunk) {
+	for chunk := range slices.Chunk(due, batch) {
 		d.send(ctx, chunk)
 	}
 	now := time.Now()

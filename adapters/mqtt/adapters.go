@@ -140,6 +140,16 @@ func newSink(env *adapters.Env, cfg config.Sink, c *SinkConfig) (adapters.Sink, 
 	return &sink{broker: b, topic: c.Topic, qos: byte(*cfg.QoS)}, nil
 }
 
+// sinkBatch is how many commands the sink publishes in one call: more
+// than a group commit makes (1,000-2,000 under load), so that a
+// dispatcher round is one call and one round trip, and few enough that
+// publishing them takes well under the send timeout (at the 10,000-20,000
+// publishes/s measured on two busy cores, 0.2-0.4 s).
+const sinkBatch = 4096
+
+// MaxBatch makes the sink an adapters.Batcher.
+func (s *sink) MaxBatch() int { return sinkBatch }
+
 func (s *sink) Send(ctx context.Context, cmds []state.Command) error {
 	msgs := make([]adapters.Outgoing, len(cmds))
 	for i, c := range cmds {
