@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	stdsync "sync"
 	"sync/atomic"
 	"time"
@@ -138,7 +137,7 @@ type Engine struct {
 
 	mu       stdsync.Mutex
 	storeErr error
-	recent   []state.JournalEntry // the last recentSize journal entries, oldest first
+	recent   recentRing           // the last recentSize journal entries
 	charts   charts               // the dashboard's series, locked on their own
 	lastLoop atomic.Int64         // unix nanos of the writer's last pass, for the watchdog
 }
@@ -686,33 +685,21 @@ func (e *Engine) keep(cs []state.Container) {
 	}
 }
 
-// recentSize is how many journal entries the dashboard's activity list
-// keeps in memory.
-const recentSize = 200
-
 func (e *Engine) remember(entries []state.JournalEntry) {
 	if len(entries) == 0 {
 		return
 	}
-	if len(entries) > recentSize {
-		entries = entries[len(entries)-recentSize:]
-	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.recent = append(e.recent, entries...)
-	if extra := len(e.recent) - recentSize; extra > 0 {
-		e.recent = slices.Clone(e.recent[extra:])
-	}
+	e.recent.add(entries)
+	e.mu.Unlock()
 }
 
 // Recent returns the latest journal entries across all containers, newest
 // first.
 func (e *Engine) Recent() []state.JournalEntry {
 	e.mu.Lock()
-	out := slices.Clone(e.recent)
-	e.mu.Unlock()
-	slices.Reverse(out)
-	return out
+	defer e.mu.Unlock()
+	return e.recent.newestFirst()
 }
 
 // dueWork adds to b the containers and sources whose deadlines have passed.

@@ -28,3 +28,49 @@ func TestRecentAfterLargeGroup(t *testing.T) {
 		}
 	}
 }
+
+// The ring keeps the last recentSize entries over any sequence of adds,
+// newest first, and remembering allocates nothing.
+func TestRecentRing(t *testing.T) {
+	entries := func(from, to int) []state.JournalEntry {
+		var out []state.JournalEntry
+		for seq := from; seq < to; seq++ {
+			out = append(out, state.JournalEntry{Seq: uint64(seq)})
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		adds  [][2]int // each adds the entries of sequences [from, to)
+		first uint64   // the newest sequence held
+		n     int
+	}{
+		{"nothing", nil, 0, 0},
+		{"fewer than it holds", [][2]int{{1, 4}, {4, 5}}, 4, 4},
+		{"exactly full", [][2]int{{1, recentSize + 1}}, recentSize, recentSize},
+		{"wrapped by one at a time", [][2]int{{1, 150}, {150, 260}, {260, 261}}, 260, recentSize},
+		{"one add larger than the ring", [][2]int{{1, 10}, {10, 10 + 3*recentSize + 7}}, 9 + 3*recentSize + 7, recentSize},
+	}
+	for _, tt := range tests {
+		var r recentRing
+		for _, a := range tt.adds {
+			r.add(entries(a[0], a[1]))
+		}
+		got := r.newestFirst()
+		if len(got) != tt.n {
+			t.Errorf("%s: holds %d entries, want %d", tt.name, len(got), tt.n)
+			continue
+		}
+		for i, e := range got {
+			if want := tt.first - uint64(i); e.Seq != want {
+				t.Errorf("%s: entry %d is sequence %d, want %d", tt.name, i, e.Seq, want)
+				break
+			}
+		}
+	}
+	var r recentRing
+	batch := entries(1, 4)
+	if allocs := testing.AllocsPerRun(100, func() { r.add(batch) }); allocs != 0 {
+		t.Errorf("add allocates %v times, want none", allocs)
+	}
+}
