@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -238,5 +240,41 @@ func TestBLManifestFromOtherSourceRejected(t *testing.T) {
 	o := e.Submit(context.Background(), src, adapters.Message{Payload: []byte("M")})
 	if o.Reject == nil {
 		t.Fatalf("outcome %+v", o)
+	}
+}
+
+// An agency event that names a container and a B/L makes the container
+// findable by the B/L (the search index) and links the two; a container
+// that already has as many B/Ls as it may keep is still findable by the
+// new one, though not linked to it.
+func TestAgencyEventIndexesItsBL(t *testing.T) {
+	e, _ := startEngine(t)
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	release := func(id, bl, container string) {
+		t.Helper()
+		submitRecord(t, e, config.KindAgency, adapters.Record{Agency: &state.AgencyEvent{
+			ID: id, Agency: "customs", Status: state.Released, BL: bl, Containers: []string{container}, At: at}})
+	}
+	indexed := func(bl string) []string {
+		var found []string
+		e.store.View(func(tx *state.Tx) error { found = tx.RefContainers(state.RefBL, bl); return nil })
+		return found
+	}
+	release("REL-1", bl1, c1)
+	if got := indexed(bl1); !slices.Equal(got, []string{c1}) {
+		t.Fatalf("index of %s lists %v, want %s", bl1, got, c1)
+	}
+	if c, _ := readContainer(t, e, c1); !slices.Equal(c.BLs, []string{bl1}) {
+		t.Fatalf("%s has B/Ls %v, want %s", c1, c.BLs, bl1)
+	}
+	for i := range maxRefs {
+		release(fmt.Sprintf("FULL-%d", i), fmt.Sprintf("FULL%08d", i), c2)
+	}
+	release("REL-MORE", "MORE00000001", c2)
+	if got := indexed("MORE00000001"); !slices.Equal(got, []string{c2}) {
+		t.Fatalf("index of a B/L beyond the container's bound lists %v, want %s", got, c2)
+	}
+	if c, _ := readContainer(t, e, c2); len(c.BLs) != maxRefs || slices.Contains(c.BLs, "MORE00000001") {
+		t.Fatalf("%s has B/Ls %v, want the first %d only", c2, c.BLs, maxRefs)
 	}
 }

@@ -137,9 +137,9 @@ type Engine struct {
 
 	mu       stdsync.Mutex
 	storeErr error
-	recent   recentRing           // the last recentSize journal entries
-	charts   charts               // the dashboard's series, locked on their own
-	lastLoop atomic.Int64         // unix nanos of the writer's last pass, for the watchdog
+	recent   recentRing   // the last recentSize journal entries
+	charts   charts       // the dashboard's series, locked on their own
+	lastLoop atomic.Int64 // unix nanos of the writer's last pass, for the watchdog
 }
 
 // newEngine returns an engine over an open store.
