@@ -51,8 +51,8 @@ import (
 //     round and of the relay round, user and system, of this process (the
 //     daemon or the relay, and the same publisher and watcher in both) and
 //     of the broker's process, per event. On two cores both rounds keep
-//     every core busy, so their ratio (cpu_ratio) is the rate's ratio
-//     without the noise of a round's wall time on a shared machine.
+//     every core busy, so their ratio (cpu_ratio) follows the rate's
+//     ratio; where it does not, a round waited rather than worked.
 //
 // Each operation runs one raw round and then one daemon round, so that the
 // ratio compares rounds seconds, not minutes, apart on a shared machine:

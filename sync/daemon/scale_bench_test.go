@@ -964,7 +964,7 @@ func scBacklogClient(b *testing.B, br *broker.Broker, id string, h paho.MessageH
 // waitCountFine waits, polling every millisecond for timings, until the
 // counters of c add up to n. It reads c alone: a Gather of the whole
 // registry every millisecond also reads /proc for the process collector,
-// and took about a tenth of a core from the daemon it was timing.
+// and took about a seventh of a core from the daemon it was timing.
 func waitCountFine(b *testing.B, c prometheus.Collector, n int) {
 	b.Helper()
 	deadline := time.Now().Add(benchTimeout)
