@@ -15,13 +15,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/procfs"
 )
 
 // Broker is a running broker on 127.0.0.1.
@@ -223,37 +223,13 @@ func (b *Broker) CPU() (time.Duration, bool) {
 	if b.cmd == nil || b.cmd.Process == nil {
 		return 0, false
 	}
-	return processCPU(b.cmd.Process.Pid)
-}
-
-// processCPU reads a process's user and system time from /proc/PID/stat
-// (proc(5)), which counts them in ticks of 1/100 s: USER_HZ, fixed at 100
-// in Linux's interface to user space.
-func processCPU(pid int) (time.Duration, bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(b.cmd.Process.Pid)
 	if err != nil {
 		return 0, false
 	}
-	return statCPU(data)
-}
-
-// statCPU is the user and system time of a /proc/PID/stat line.
-func statCPU(data []byte) (time.Duration, bool) {
-	// The command name, in parentheses, may hold spaces and parentheses;
-	// the fields after its last ')' are fixed: state is the 3rd, utime and
-	// stime the 14th and 15th.
-	i := strings.LastIndexByte(string(data), ')')
-	if i < 0 {
+	st, err := p.Stat()
+	if err != nil {
 		return 0, false
 	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	user, err1 := strconv.ParseUint(f[11], 10, 64)
-	sys, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(user+sys) * 10 * time.Millisecond, true
+	return time.Duration(st.CPUTime() * float64(time.Second)), true
 }
