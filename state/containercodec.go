@@ -14,19 +14,29 @@ import (
 // largest cost of a sweep, and its JSON was the largest bucket of the
 // file (docs/performance.md). Stores written before hold JSON containers;
 // the reader takes both: a JSON container starts with '{', a binary one
-// with containerV1.
+// with its version, containerV1 or containerV2.
 //
-// Binary form, version 1: the byte containerV1, then every field in a
+// Binary form, version 2: the byte containerV2, then every field in a
 // fixed order. A string is a uvarint length and its bytes; a time is a
 // byte 0 for the zero time, or 1 and the time as appendTime writes it; a
 // list is a uvarint of its length plus one, 0 for nil; a map a uvarint of
-// its length and its entries in key order. A struct's fields follow each
-// other in the order of the struct. A new field means a new version: the
-// reader refuses a version it does not know rather than drop a field.
-const containerV1 = 2 // not 1: tells a container apart from a journal entry in a hex dump
+// its length and its entries in key order, except Own (below). A struct's
+// fields follow each other in the order of the struct. A new field means a
+// new version: the reader refuses a version it does not know rather than
+// drop a field.
+//
+// Version 1 wrote Own as any other map, and so an empty Own (a container
+// that takes a linked B/L's decisions and has none of its own) as none,
+// which means that no B/L contributes. Version 2 writes Own as a nullable
+// map, a uvarint 0 for nil or its length plus one, then its entries. The
+// reader still takes version 1 and JSON, whose Own Tx.restoreOwn mends.
+const (
+	containerV1 = 2 // not 1: tells a container apart from a journal entry in a hex dump
+	containerV2 = 3
+)
 
 func appendContainer(b []byte, c *Container) []byte {
-	b = append(b, containerV1)
+	b = append(b, containerV2)
 	b = appendString(b, c.ID)
 	b = appendString(b, string(c.Presence)) // second: ForEachPresence reads no further
 	b = appendAgencies(b, c.Agencies)
@@ -60,11 +70,20 @@ func appendContainer(b []byte, c *Container) []byte {
 	b = appendStrings(b, c.BLs)
 	b = appendStrings(b, c.Declarations)
 	b = appendOptTime(b, c.UpdatedAt)
-	return appendAgencies(b, c.Own)
+	if c.Own == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Own))+1)
+	return appendAgencyEntries(b, c.Own)
 }
 
 func appendAgencies(b []byte, m map[string]AgencyState) []byte {
-	b = binary.AppendUvarint(b, uint64(len(m)))
+	return appendAgencyEntries(binary.AppendUvarint(b, uint64(len(m))), m)
+}
+
+// appendAgencyEntries appends a ledger's entries, in agency order, after
+// its length.
+func appendAgencyEntries(b []byte, m map[string]AgencyState) []byte {
 	var buf, holds [8]string
 	for _, k := range mapkeys.AppendSorted(buf[:0], m) {
 		a := m[k]
@@ -153,14 +172,20 @@ func checkContainerTimes(c *Container) error {
 	return nil
 }
 
-// unmarshalContainer decodes a container in either form.
-func unmarshalContainer(data []byte, c *Container) error {
+// unmarshalContainer decodes a container in any of its forms. exact is
+// false for the forms before version 2, which could not tell an empty Own
+// from none (Tx.restoreOwn).
+func unmarshalContainer(data []byte, c *Container) (exact bool, err error) {
 	if len(data) > 0 && data[0] == '{' {
-		return json.Unmarshal(data, c)
+		return false, json.Unmarshal(data, c)
 	}
-	if len(data) == 0 || data[0] != containerV1 {
-		return fmt.Errorf("unknown container encoding")
+	if len(data) == 0 {
+		return false, fmt.Errorf("empty container")
 	}
+	if data[0] != containerV1 && data[0] != containerV2 {
+		return false, fmt.Errorf("unknown container form %d (written by a newer version?)", data[0])
+	}
+	version := data[0]
 	d := decoder{p: data[1:]}
 	*c = Container{ID: d.string(), Presence: Presence(d.string())}
 	c.Agencies = d.agencies()
@@ -186,16 +211,22 @@ func unmarshalContainer(data []byte, c *Container) error {
 	c.BLs = d.strings(false)
 	c.Declarations = d.strings(false)
 	c.UpdatedAt = d.optTime()
-	c.Own = d.agencies()
-	if d.err == nil && len(d.p) != 0 {
-		return fmt.Errorf("container has %d bytes after its fields", len(d.p))
+	if version == containerV1 {
+		c.Own = d.agencies()
+	} else if n := d.uvarint(); n > uint64(len(d.p))+1 {
+		d.fail()
+	} else if n > 0 {
+		c.Own = d.agencyEntries(n - 1)
 	}
-	return d.err
+	if d.err == nil && len(d.p) != 0 {
+		return false, fmt.Errorf("container has %d bytes after its fields", len(d.p))
+	}
+	return version == containerV2, d.err
 }
 
 // presenceOf reads only a container's presence, in either form.
 func presenceOf(data []byte) (Presence, error) {
-	if len(data) > 0 && data[0] == containerV1 {
+	if len(data) > 0 && (data[0] == containerV1 || data[0] == containerV2) {
 		d := decoder{p: data[1:]}
 		d.string()
 		p := Presence(d.string())
@@ -213,6 +244,11 @@ func (d *decoder) agencies() map[string]AgencyState {
 	if n == 0 {
 		return nil // as JSON reads a map that omitempty left out
 	}
+	return d.agencyEntries(n)
+}
+
+// agencyEntries reads a ledger's n entries, after its length.
+func (d *decoder) agencyEntries(n uint64) map[string]AgencyState {
 	m := make(map[string]AgencyState, n)
 	for range n {
 		k := d.string()

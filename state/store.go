@@ -258,10 +258,45 @@ func (t *Tx) Container(id string) (Container, bool, error) {
 	if data == nil {
 		return c, false, nil
 	}
-	if err := unmarshalContainer(data, &c); err != nil {
+	if err := t.decodeContainer(data, &c); err != nil {
 		return c, false, fmt.Errorf("decode %s/%s: %w", bucketContainers, id, err)
 	}
 	return c, true, nil
+}
+
+// decodeContainer decodes a stored container, mending the Own of the
+// forms that could not keep it (restoreOwn).
+func (t *Tx) decodeContainer(data []byte, c *Container) error {
+	exact, err := unmarshalContainer(data, c)
+	if err != nil || exact {
+		return err
+	}
+	return t.restoreOwn(c)
+}
+
+// restoreOwn gives a container read from a form before containerV2 the
+// Own it was written with. Those forms wrote an empty Own, a container
+// that takes a linked B/L's decisions and has none of its own, as none,
+// which means that no B/L contributes: the B/Ls' decisions merged into
+// Agencies would then pass for the container's own, and stay with it
+// when it leaves the B/L. By its definition Own was set, and so empty,
+// exactly when a linked B/L had decided something: every change of a
+// B/L's decisions rewrites its containers in the same transaction.
+func (t *Tx) restoreOwn(c *Container) error {
+	if c.Own != nil {
+		return nil
+	}
+	for _, id := range c.BLs {
+		b, ok, err := t.BL(id)
+		if err != nil {
+			return err
+		}
+		if ok && len(b.Agencies) > 0 {
+			c.Own = map[string]AgencyState{}
+			return nil
+		}
+	}
+	return nil
 }
 
 // PutContainer stores c. old is the presence it had before ("" for a new
@@ -290,7 +325,7 @@ func (t *Tx) ForEachContainer(fn func(Container) error) error {
 	c := t.bucket(bucketContainers).Cursor()
 	for k, data := c.First(); k != nil; k, data = c.Next() {
 		var x Container
-		if err := unmarshalContainer(data, &x); err != nil {
+		if err := t.decodeContainer(data, &x); err != nil {
 			return fmt.Errorf("decode %s/%s: %w", bucketContainers, k, err)
 		}
 		if err := fn(x); err != nil {

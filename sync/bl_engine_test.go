@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -276,5 +277,86 @@ func TestAgencyEventIndexesItsBL(t *testing.T) {
 	}
 	if c, _ := readContainer(t, e, c2); len(c.BLs) != maxRefs || slices.Contains(c.BLs, "MORE00000001") {
 		t.Fatalf("%s has B/Ls %v, want the first %d only", c2, c.BLs, maxRefs)
+	}
+}
+
+// restartEngine stops e and runs a new engine over its store, as a
+// restart of the daemon does: nothing of e's memory, its cache of
+// containers among it, carries over.
+func restartEngine(t *testing.T, e *Engine, stop func()) (*Engine, func()) {
+	t.Helper()
+	stop()
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(engineConfig, t.TempDir())), adapters.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newEngine(e.store, cfg, NewMetrics(), e.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { next.Run(ctx); close(done) }()
+	var once stdsync.Once
+	stopNext := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stopNext) // before startEngine's cleanup closes the store
+	return next, stopNext
+}
+
+// A container that takes a B/L's decisions and has none of its own keeps
+// them apart from its own (an empty own ledger) in the store, not only in
+// the writer's memory: read back from the store, after a restart or after
+// a sweep has taken it out of the writer's cache, a manifest that drops
+// it, or a B/L decision that changes, must still treat the B/L's release
+// as the B/L's. The store once kept an empty own ledger as none, and a
+// container dropped from a released B/L then stayed released.
+func TestBLDecisionsStayTheBLsInTheStore(t *testing.T) {
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	forget := map[string]func(*testing.T, *Engine, func()) *Engine{
+		"restart": func(t *testing.T, e *Engine, stop func()) *Engine {
+			e, _ = restartEngine(t, e, stop)
+			return e
+		},
+		"sweep": func(t *testing.T, e *Engine, _ func()) *Engine {
+			if _, err := e.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return e
+		},
+	}
+	for _, tc := range []struct {
+		name string
+		// after runs once the containers were read back from the store;
+		// want is customs' status of each container then.
+		after func(*testing.T, *Engine)
+		want  map[string]state.Status
+	}{
+		{"manifest drops the container", func(t *testing.T, e *Engine) {
+			manifest(t, e, "CUSCAR-2", base.Add(3*time.Minute), c1, c3)
+		}, map[string]state.Status{c1: state.Released, c2: state.Unknown, c3: state.Released}},
+		{"B/L hold, then the container dropped", func(t *testing.T, e *Engine) {
+			blEvent(t, e, "EXAM-BL", state.Held, "exam", base.Add(3*time.Minute))
+			manifest(t, e, "CUSCAR-2", base.Add(4*time.Minute), c1)
+		}, map[string]state.Status{c1: state.Held, c2: state.Unknown}},
+		{"own hold, then the container dropped", func(t *testing.T, e *Engine) {
+			blEvent(t, e, "EXAM-C2", state.Held, "exam", base.Add(3*time.Minute), c2)
+			manifest(t, e, "CUSCAR-2", base.Add(4*time.Minute), c1)
+		}, map[string]state.Status{c1: state.Released, c2: state.Held}},
+		{"B/L release revoked", func(t *testing.T, e *Engine) {
+			blEvent(t, e, "REVOKE-BL", state.Revoked, "", base.Add(3*time.Minute))
+			manifest(t, e, "CUSCAR-2", base.Add(4*time.Minute), c1)
+		}, map[string]state.Status{c1: state.Held, c2: state.Unknown}}, // a revoked release reads as held
+	} {
+		for how, forget := range forget {
+			t.Run(tc.name+"/"+how, func(t *testing.T) {
+				e, stop := startEngine(t)
+				manifest(t, e, "CUSCAR-1", base, c1, c2)
+				blEvent(t, e, "REL-BL", state.Released, "", base.Add(time.Minute))
+				e = forget(t, e, stop)
+				tc.after(t, e)
+				for id, st := range tc.want {
+					if s := statusOf(t, e, id); s != st {
+						t.Errorf("%s is %s, want %s", id, s, st)
+					}
+				}
+			})
+		}
 	}
 }

@@ -132,6 +132,29 @@ func TestBLManifestChange(t *testing.T) {
 	waitStatus(h, c2, "customs", state.Unknown)
 }
 
+// A container in the yard that a B/L's release freed, dropped from the
+// B/L by a newer manifest after a restart, is held again: the store keeps
+// the B/L's release apart from the container's own decisions, so the
+// container does not keep the release it only had through the B/L.
+func TestBLDroppedAfterRestartHeldAgain(t *testing.T) {
+	drop, cus := t.TempDir(), t.TempDir()
+	h := newHarness(t, withManifestSources(drop, cus))
+	h.tos("T1", c2, state.TOSArrived, "2026-11-28T06:00:00Z", "CUSTOMS")
+	h.publish("manifests", manifestJSON("CUSCAR-1", "2026-11-28T05:00:00Z", c1, c2))
+	h.publish("customs/releases", blDecision("REL-BL", state.Released, "", "2026-11-28T07:00:00Z"))
+	h.waitCommand(c2, state.ReleaseHold, "CUSTOMS")
+	h.tos("T2", c2, state.TOSHolds, "2026-11-28T07:05:00Z")
+	h.eventually(c2+" without a pending command", func() bool { return len(h.container(c2).PendingCommands) == 0 })
+	h.stop()
+	h.start()
+	dropWrite(t, filepath.Join(drop, "m2.json"), manifestJSON("CUSCAR-2", "2026-11-28T08:00:00Z", c1))
+	waitStatus(h, c2, "customs", state.Unknown)
+	if cmd := h.waitCommand(c2, state.AddHold, "CUSTOMS"); cmd.Cause != state.CausePolicyUnknown {
+		t.Fatalf("command %+v, want cause %s", cmd, state.CausePolicyUnknown)
+	}
+	waitStatus(h, c1, "customs", state.Released)
+}
+
 // An event that names the B/L and some of its containers decides those
 // only.
 func TestBLPartialRelease(t *testing.T) {
