@@ -44,6 +44,12 @@ type Conn struct {
 
 	lost chan struct{} // a connection was lost (buffered: paho must not wait)
 	stop chan struct{} // closed by Disconnect
+	// tried is closed once the first connection attempt has ended, either
+	// way. Publish waits for it: at a start with a backlog the writer has
+	// commands before the connection is up, and failing them would report
+	// the sink down for a race of milliseconds.
+	tried     chan struct{}
+	triedOnce sync.Once
 
 	mu        sync.Mutex
 	subs      map[string]byte // topic -> qos
@@ -88,7 +94,7 @@ func NewConn(name string, cfg config.Broker, log *slog.Logger, session adapters.
 func newConn(name string, cfg config.Broker, clientID string, clean bool, log *slog.Logger, session adapters.SessionFunc) (*Conn, error) {
 	c := &Conn{
 		name: name, clientID: clientID, log: log, session: session,
-		lost: make(chan struct{}, 1), stop: make(chan struct{}),
+		lost: make(chan struct{}, 1), stop: make(chan struct{}), tried: make(chan struct{}),
 		subs: map[string]byte{}, acked: map[string]bool{}, down: make(chan struct{}),
 	}
 	// Reconnection is run's, not paho's: paho's reconnect does not report
@@ -294,6 +300,7 @@ func (c *Conn) run() {
 			c.mu.Lock()
 			c.lastErr = "connect: " + err.Error()
 			c.mu.Unlock()
+			c.triedOnce.Do(func() { close(c.tried) })
 			fails.failed(c.log, err, time.Now())
 			if !c.sleep(wait) {
 				return
@@ -304,6 +311,7 @@ func (c *Conn) run() {
 		c.mu.Lock()
 		c.resumed = true
 		c.mu.Unlock()
+		c.triedOnce.Do(func() { close(c.tried) })
 		present := tok.(*paho.ConnectToken).SessionPresent()
 		c.log.Info("connected to broker", "client_id", c.clientID, "session_present", present, "failed_attempts", fails.n)
 		fails = failureLog{}
@@ -418,6 +426,12 @@ func (c *Conn) ready() (bool, string) {
 func (c *Conn) Publish(ctx context.Context, qos byte, msgs ...adapters.Outgoing) error {
 	if c.pub != nil {
 		return c.pub.Publish(ctx, qos, msgs...)
+	}
+	select {
+	case <-c.tried:
+	case <-c.stop:
+	case <-ctx.Done():
+		return fmt.Errorf("broker %s: not connected yet: %w", c.name, ctx.Err())
 	}
 	c.mu.Lock()
 	down, resumed := c.down, c.resumed

@@ -122,3 +122,36 @@ func TestPublishConnectionReadiness(t *testing.T) {
 	waitReady(t, c)
 	publish(t, c, adapters.Outgoing{Topic: "portsync/test/after", Payload: []byte("x")})
 }
+
+// A publish that comes while the first connection is still being made
+// (a start with a backlog: the writer has commands before the publishing
+// connection is up) waits for it rather than fail and report the sink
+// down for a race of milliseconds. Once the first attempt has failed, a
+// publish fails at once, so that a broker that is down shows.
+func TestPublishWaitsForTheFirstConnection(t *testing.T) {
+	b := startBroker(t)
+	for _, publishID := range []string{"", "portsync-test-first-pub"} {
+		c := newTestConn(t, "main", config.Broker{URL: b.URL(), ClientID: "portsync-test-first", PublishClientID: publishID})
+		connect(t, c)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.Publish(ctx, 1, adapters.Outgoing{Topic: "portsync/test/first", Payload: []byte("cmd")})
+		cancel()
+		if err != nil {
+			t.Errorf("publish_client_id %q: the first publish: %v", publishID, err)
+		}
+		c.Disconnect()
+	}
+
+	port, err := broker.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := newTestConn(t, "down", config.Broker{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), ClientID: "portsync-test-down"})
+	connect(t, down)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = down.Publish(ctx, 1, adapters.Outgoing{Topic: "portsync/test/first", Payload: []byte("cmd")})
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not connected") {
+		t.Fatalf("publish to a broker that is not there: %v, want not connected once the first attempt failed", err)
+	}
+}
