@@ -40,7 +40,7 @@ func appendContainer(b []byte, c *Container) []byte {
 	b = appendString(b, c.ID)
 	b = appendString(b, string(c.Presence)) // second: ForEachPresence reads no further
 	b = appendAgencies(b, c.Agencies)
-	b = appendStrings(b, c.TOSHolds)
+	b = appendStrings(b, c.TOSHolds, true)
 	b = appendOptTime(b, c.TOSAt)
 	b = appendBool(b, c.DepartedUncleared)
 	b = binary.AppendUvarint(b, uint64(len(c.Mismatches)))
@@ -66,9 +66,9 @@ func appendContainer(b []byte, c *Container) []byte {
 		b = appendOptTime(b, p.IssuedAt)
 		b = appendOptTime(b, p.CauseReceivedAt)
 	}
-	b = appendStrings(b, c.Alerts)
-	b = appendStrings(b, c.BLs)
-	b = appendStrings(b, c.Declarations)
+	b = appendStrings(b, c.Alerts, false)
+	b = appendStrings(b, c.BLs, false)
+	b = appendStrings(b, c.Declarations, false)
 	b = appendOptTime(b, c.UpdatedAt)
 	if c.Own == nil {
 		return append(b, 0)
@@ -111,8 +111,10 @@ func appendLedgerEntry(b []byte, e LedgerEntry) []byte {
 	return appendOptTime(b, e.ReceivedAt)
 }
 
-func appendStrings(b []byte, list []string) []byte {
-	if list == nil {
+// appendStrings appends a list. keepEmpty is as for decoder.strings:
+// without it an empty list is written as nil, as it reads back.
+func appendStrings(b []byte, list []string, keepEmpty bool) []byte {
+	if list == nil || len(list) == 0 && !keepEmpty {
 		return append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(list))+1)

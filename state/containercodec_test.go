@@ -189,12 +189,15 @@ func appendContainerV1(c *Container) []byte {
 }
 
 // A container written by the version before containerV2, or as JSON,
-// lost an empty Own: the reader gives it back exactly when a linked B/L
-// has decided something, as Own's definition says, and keeps a non-empty
-// Own as it was.
+// lost an empty Own: the reader gives it back when a linked B/L that
+// lists the container has decided something, as Own's definition says,
+// and keeps a non-empty Own as it was. A B/L that does not list the
+// container (it was full) did not rewrite it when it decided: the
+// container's Agencies are then its own, and stay so.
 func TestContainerOwnBeforeV2Restored(t *testing.T) {
 	release := map[string]AgencyState{"customs": {Status: Released, Release: LedgerEntry{State: ReleaseGranted, EventID: "REL"}}}
 	own := map[string]AgencyState{"customs": {Status: Held, Holds: map[string]LedgerEntry{"exam": {State: HoldOpen, EventID: "EXAM"}}}}
+	listing := []string{"CSQU3054383", "MSCU1234566"}
 	asJSON := func(c *Container) []byte {
 		b, err := json.Marshal(c)
 		if err != nil {
@@ -208,9 +211,10 @@ func TestContainerOwnBeforeV2Restored(t *testing.T) {
 		own     map[string]AgencyState
 		wantOwn map[string]AgencyState
 	}{
-		{"B/L decided, no own decision", BL{ID: "BL1", Agencies: release}, map[string]AgencyState{}, map[string]AgencyState{}},
-		{"B/L decided, own decision", BL{ID: "BL1", Agencies: release}, own, own},
-		{"B/L undecided", BL{ID: "BL1"}, nil, nil},
+		{"B/L decided, no own decision", BL{ID: "BL1", Agencies: release, Containers: listing}, map[string]AgencyState{}, map[string]AgencyState{}},
+		{"B/L decided, own decision", BL{ID: "BL1", Agencies: release, Containers: listing}, own, own},
+		{"B/L decided, container not listed", BL{ID: "BL1", Agencies: release, Containers: []string{"MSCU1234566"}}, nil, nil},
+		{"B/L undecided", BL{ID: "BL1", Containers: listing}, nil, nil},
 		{"B/L not stored", BL{}, nil, nil},
 	} {
 		for form, encode := range map[string]func(*Container) []byte{"v1": appendContainerV1, "JSON": asJSON} {

@@ -152,6 +152,16 @@ type Tx struct {
 	rec   *WriteSet // set by Store.Record: every write is also recorded
 	wrote bool      // a write went through bucket: Update commits
 	arena []byte    // where the values this transaction puts are encoded
+	// decidedBLs holds, for containers in a form before containerV2, which
+	// B/Ls have decided something, and their containers (restoreOwn).
+	decidedBLs map[string]decidedBL
+}
+
+// decidedBL is what restoreOwn needs of a B/L: whether it has decided
+// anything and the containers it lists, in order.
+type decidedBL struct {
+	decided    bool
+	containers []string
 }
 
 // bbolt keeps the values a transaction puts, uncopied, in its dirty nodes
@@ -280,18 +290,35 @@ func (t *Tx) decodeContainer(data []byte, c *Container) error {
 // which means that no B/L contributes: the B/Ls' decisions merged into
 // Agencies would then pass for the container's own, and stay with it
 // when it leaves the B/L. By its definition Own was set, and so empty,
-// exactly when a linked B/L had decided something: every change of a
-// B/L's decisions rewrites its containers in the same transaction.
+// when a linked B/L had decided something; that is certain for a B/L
+// that lists the container, because every change of a B/L's decisions
+// rewrites the containers it lists in the same transaction. A container
+// that names a B/L which does not list it (the B/L was full) is left as
+// it reads: it was not rewritten when the B/L decided, so its Agencies
+// may well be its own, and taking them for the B/L's would drop them.
+//
+// Containers of one B/L are read together (a sweep, a B/L decision), so
+// each B/L is decoded once a transaction, as the transaction first read
+// it: the container was written before the transaction began. (The writer
+// reads every container of a group before it writes any B/L.)
 func (t *Tx) restoreOwn(c *Container) error {
 	if c.Own != nil {
 		return nil
 	}
 	for _, id := range c.BLs {
-		b, ok, err := t.BL(id)
-		if err != nil {
-			return err
+		b, ok := t.decidedBLs[id]
+		if !ok {
+			full, found, err := t.BL(id)
+			if err != nil {
+				return err
+			}
+			b = decidedBL{decided: found && len(full.Agencies) > 0, containers: full.Containers}
+			if t.decidedBLs == nil {
+				t.decidedBLs = map[string]decidedBL{}
+			}
+			t.decidedBLs[id] = b
 		}
-		if ok && len(b.Agencies) > 0 {
+		if _, listed := slices.BinarySearch(b.containers, c.ID); b.decided && listed {
 			c.Own = map[string]AgencyState{}
 			return nil
 		}
