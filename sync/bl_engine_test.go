@@ -15,13 +15,21 @@ import (
 
 const bl1 = "MEDUSH123456"
 
-func submitRecord(t *testing.T, e *Engine, kind string, r adapters.Record) string {
-	t.Helper()
+// submitOutcome submits one record from a source of kind (customs', for
+// an agency record) and returns its outcome.
+func submitOutcome(e *Engine, kind string, r adapters.Record) Outcome {
 	src := &SourceInfo{Name: kind + "-src", Kind: kind, Decoder: records{r}}
 	if kind == config.KindAgency {
 		src.Agency = "customs"
 	}
-	o := e.Submit(context.Background(), src, adapters.Message{Payload: []byte(recordID(r))})
+	return e.Submit(context.Background(), src, adapters.Message{Payload: []byte(recordID(r))})
+}
+
+// submitRecord submits one record that must apply, or be stale or a
+// duplicate, and returns its result.
+func submitRecord(t *testing.T, e *Engine, kind string, r adapters.Record) string {
+	t.Helper()
+	o := submitOutcome(e, kind, r)
 	if o.Err != nil || o.Reject != nil || len(o.Results) != 1 {
 		t.Fatalf("%s: %+v", recordID(r), o)
 	}

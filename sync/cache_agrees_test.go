@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -105,11 +104,7 @@ func TestContainerFromStoreDecidesAsCached(t *testing.T) {
 // submitAny submits one record and returns its result, or its rejection.
 func submitAny(t *testing.T, e *Engine, kind string, r adapters.Record) string {
 	t.Helper()
-	src := &SourceInfo{Name: kind + "-src", Kind: kind, Decoder: records{r}}
-	if kind == config.KindAgency {
-		src.Agency = "customs"
-	}
-	o := e.Submit(context.Background(), src, adapters.Message{Payload: []byte(recordID(r))})
+	o := submitOutcome(e, kind, r)
 	if o.Err != nil {
 		t.Fatal(o.Err)
 	}
