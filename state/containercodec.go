@@ -19,8 +19,9 @@ import (
 // Binary form, version 2: the byte containerV2, then every field in a
 // fixed order. A string is a uvarint length and its bytes; a time is a
 // byte 0 for the zero time, or 1 and the time as appendTime writes it; a
-// list is a uvarint of its length plus one, 0 for nil; a map a uvarint of
-// its length and its entries in key order, except Own (below). A struct's
+// list is a uvarint of its length plus one, 0 for nil (and for an empty
+// list the reader gives back as nil); a map a uvarint of its length and
+// its entries in key order, except Own (below). A struct's
 // fields follow each other in the order of the struct. A new field means a
 // new version: the reader refuses a version it does not know rather than
 // drop a field.
