@@ -1,6 +1,13 @@
 package sync
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/portsync/portsync/adapters"
+	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/state"
+)
 
 // TestSweepDoesNotFillTheCache: a sweep reads every container once. The
 // ones it reads without changing go back to the writer's cache only if
@@ -26,6 +33,19 @@ func TestSweepDoesNotFillTheCache(t *testing.T) {
 		delete(e.cache, id) // evicted, as by other traffic
 	}
 
+	// One the sweep reads and does not decide: released before arrival,
+	// nothing open.
+	customs := &SourceInfo{Name: "customs", Kind: config.KindAgency, Agency: "customs", Decoder: records{{Agency: &state.AgencyEvent{
+		ID: "REL-EARLY", Agency: "customs", Status: state.Released, Containers: []string{c1}, At: time.Now().Add(-time.Hour)}}}}
+	early := inbound{src: customs, msg: adapters.Message{Payload: []byte("REL-EARLY")}}
+	early.records = decode(customs, early.msg)
+	if out := commitBatch(t, e, &batch{msgs: []inbound{early}, touch: map[string]bool{}}); out.outcomes[0].Results[0] != ResultApplied {
+		t.Fatalf("early release: %+v", out.outcomes[0])
+	}
+	if _, ok := e.cache[c1]; !ok {
+		t.Fatalf("%s: not cached after its release", c1)
+	}
+
 	if out := sweep(); len(out.changes.Containers) != 0 {
 		t.Fatalf("the second sweep changed %d containers, want none (the test needs a sweep that changes nothing)", len(out.changes.Containers))
 	}
@@ -34,6 +54,9 @@ func TestSweepDoesNotFillTheCache(t *testing.T) {
 		if want := i >= 5; ok != want {
 			t.Errorf("%s: cached %v after a sweep that did not change it, want %v (it was cached before: %v)", id, ok, want, want)
 		}
+	}
+	if _, ok := e.cache[c1]; !ok {
+		t.Errorf("%s: taken out of the cache by a sweep that did not decide it", c1)
 	}
 }
 

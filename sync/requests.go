@@ -247,6 +247,10 @@ func (r *sweepGroup) apply(t *txn) error {
 		if c.Presence == state.InYard || len(c.Pending) > 0 || len(c.Alerts) > 0 || len(c.Mismatches) > 0 {
 			t.dirty[id] = true
 			r.decided++
+		} else if w.cached {
+			// Read, not decided, so not stored: it goes back to the
+			// cache it was taken from, as it was.
+			t.c.stored = append(t.c.stored, w.c)
 		}
 	}
 	if len(ids) == r.size {
