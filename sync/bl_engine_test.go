@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	stdsync "sync"
 	"testing"
 	"time"
 
@@ -294,18 +293,7 @@ func TestAgencyEventIndexesItsBL(t *testing.T) {
 func restartEngine(t *testing.T, e *Engine, stop func()) (*Engine, func()) {
 	t.Helper()
 	stop()
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(engineConfig, t.TempDir())), adapters.Registry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next := newEngine(e.store, cfg, NewMetrics(), e.log)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { next.Run(ctx); close(done) }()
-	var once stdsync.Once
-	stopNext := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stopNext) // before startEngine's cleanup closes the store
-	return next, stopNext
+	return runEngine(t, e.store)
 }
 
 // A container that takes a B/L's decisions and has none of its own keeps

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	stdsync "sync"
 	"testing"
 	"time"
 
@@ -105,6 +106,14 @@ func startEngine(t testing.TB, listeners ...listener) (*Engine, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() }) // after the engine's stop: cleanups run last first
+	return runEngine(t, store, listeners...)
+}
+
+// runEngine runs an engine over store, with listeners, until the returned
+// function or the test's end stops it.
+func runEngine(t testing.TB, store *state.Store, listeners ...listener) (*Engine, func()) {
+	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(engineConfig, t.TempDir())), adapters.Registry)
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +126,9 @@ func startEngine(t testing.TB, listeners ...listener) (*Engine, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Run(ctx); close(done) }()
-	var stopped bool
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(func() { stop(); store.Close() })
+	var once stdsync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	return e, stop
 }
 
