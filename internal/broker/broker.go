@@ -189,6 +189,7 @@ func StartEmbedded(addr string, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	if err := s.Serve(); err != nil {
+		s.Close() // releases the port AddListener bound
 		return nil, err
 	}
 	return &Broker{Addr: addr, Kind: "embedded", server: s}, nil
