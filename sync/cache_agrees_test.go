@@ -2,15 +2,14 @@ package sync
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portsync/portsync/adapters"
 	"github.com/portsync/portsync/config"
+	"github.com/portsync/portsync/internal/mapkeys"
 	"github.com/portsync/portsync/state"
 )
 
@@ -122,10 +121,10 @@ func decisive(c *state.Container) string {
 			return "none"
 		}
 		var out []string
-		for _, k := range slices.Sorted(maps.Keys(m)) {
+		for _, k := range mapkeys.Sorted(m) {
 			a := m[k]
 			open := []string{}
-			for _, h := range slices.Sorted(maps.Keys(a.Holds)) {
+			for _, h := range mapkeys.Sorted(a.Holds) {
 				open = append(open, h+"="+a.Holds[h].State+"/"+a.Holds[h].EventID)
 			}
 			out = append(out, fmt.Sprintf("%s:%s release=%s/%s holds=%v", k, a.Status, a.Release.State, a.Release.EventID, open))
@@ -133,7 +132,7 @@ func decisive(c *state.Container) string {
 		return fmt.Sprint(out)
 	}
 	var pending []string
-	for _, k := range slices.Sorted(maps.Keys(c.Pending)) {
+	for _, k := range mapkeys.Sorted(c.Pending) {
 		pending = append(pending, k+"="+c.Pending[k].Action+"/"+c.Pending[k].Cause)
 	}
 	return fmt.Sprintf("presence=%s agencies=%s own=%s bls=%v tos=%v pending=%v",
